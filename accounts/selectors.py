@@ -1,0 +1,25 @@
+"""Reads about accounts: a user's balances per token."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ledger.models import Account, Token
+
+BALANCE_KINDS = {
+    Account.Kind.USER_BALANCE: "available",
+    Account.Kind.USER_STAKE: "staked",
+    Account.Kind.USER_UNBONDING: "unstaking",
+    Account.Kind.USER_PENDING_WITHDRAWAL: "pending_withdrawal",
+}
+
+
+def user_balances(user) -> list[dict]:
+    """[{token: Token, available, staked, unstaking, pending_withdrawal}] in base units, one
+    row per enabled token (zeros included), in one query."""
+    rows: dict[int, dict] = defaultdict(lambda: dict.fromkeys(BALANCE_KINDS.values(), 0))
+    for token_id, kind, balance in Account.objects.filter(holder=f"user:{user.pk}", kind__in=BALANCE_KINDS).values_list(
+        "token_id", "kind", "balance"
+    ):
+        rows[token_id][BALANCE_KINDS[kind]] = int(balance)
+    return [{"token": token, **rows[token.pk]} for token in Token.objects.filter(enabled=True)]

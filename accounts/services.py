@@ -1,0 +1,165 @@
+"""Writes for accounts: registration, API tokens, and withdrawals of a user's balance."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token as ApiToken
+
+from forge.exceptions import Conflict, Forbidden
+from forge.money import parse_amount
+from ledger.models import Account, Token
+from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
+
+from .models import User, Withdrawal
+
+USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
+SOLANA_ADDRESS_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")  # base58, 32-byte keys
+EVM_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def user_account(user, kind: str, token: Token) -> Account:
+    return account_get(kind=kind, holder=f"user:{user.pk}", token=token)
+
+
+@transaction.atomic
+def user_register(*, username: str, password: str, role: str, referral_code: str | None = None, email: str = "") -> User:
+    """Create a creator or farmer, attributed to the ambassador whose code they used."""
+    from referrals.services import referral_attach
+    from referrals.selectors import ambassador_by_code
+
+    errors = {}
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        errors["username"] = ["3 to 150 letters, digits and @/./+/-/_ only."]
+    elif User.objects.filter(username__iexact=username).exists():
+        errors["username"] = ["This username is taken."]
+    if role not in (User.Role.CREATOR, User.Role.FARMER):
+        errors["role"] = ["Choose \"creator\" or \"farmer\"."]
+    ambassador = None
+    if referral_code:
+        ambassador = ambassador_by_code(referral_code)
+        if ambassador is None:
+            errors["referral_code"] = [f"Unknown referral code \"{referral_code}\"."]
+    candidate = User(username=username, email=email, role=role)
+    try:
+        validate_password(password or "", user=candidate)
+    except ValidationError as error:
+        errors["password"] = list(error.messages)
+    if errors:
+        raise ValidationError(errors)
+
+    user = User.objects.create_user(username=username, password=password, email=email, role=role)
+    if role == User.Role.FARMER:
+        from farmers.services import farmer_profile_create
+
+        farmer_profile_create(user=user)
+    if ambassador is not None:
+        referral_attach(user=user, ambassador=ambassador)
+    return user
+
+
+def api_token_for(user) -> str:
+    token, _ = ApiToken.objects.get_or_create(user=user)
+    return token.key
+
+
+@transaction.atomic
+def api_token_rotate(*, user) -> str:
+    ApiToken.objects.filter(user=user).delete()
+    return ApiToken.objects.create(user=user).key
+
+
+def api_token_revoke(*, user) -> None:
+    ApiToken.objects.filter(user=user).delete()
+
+
+def wallet_address_validate(token: Token, address: str) -> str:
+    address = (address or "").strip()
+    if token.chain == Token.Chain.EVM:
+        if not EVM_ADDRESS_RE.match(address):
+            raise ValidationError({"address": [f"{token.symbol} needs an EVM address: 0x followed by 40 hex digits."]})
+    elif not SOLANA_ADDRESS_RE.match(address):
+        raise ValidationError({"address": [f"{token.symbol} needs a Solana address (base58, 32 to 44 characters)."]})
+    return address
+
+
+@transaction.atomic
+def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawal:
+    """Move `amount` from the user's balance to pending withdrawal, for staff to send."""
+    if not token.enabled:
+        raise ValidationError({"token": [f"{token.symbol} is disabled."]})
+    units = parse_amount(amount, decimals=token.decimals)
+    address = wallet_address_validate(token, address)
+    withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
+    transaction_post(
+        key=f"withdrawal:{withdrawal.pk}",
+        kind="withdrawal_request",
+        legs=[
+            Leg(user_account(user, Account.Kind.USER_BALANCE, token), -units),
+            Leg(user_account(user, Account.Kind.USER_PENDING_WITHDRAWAL, token), units),
+        ],
+        memo=f"Withdrawal {withdrawal.pk} requested to {address}",
+        actor=user,
+    )
+    return withdrawal
+
+
+def _lock_pending(withdrawal: Withdrawal) -> Withdrawal:
+    withdrawal = Withdrawal.objects.select_for_update().select_related("token", "user").get(pk=withdrawal.pk)
+    if withdrawal.status != Withdrawal.Status.PENDING:
+        raise Conflict(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
+    return withdrawal
+
+
+@transaction.atomic
+def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Withdrawal:
+    if not actor.is_staff:
+        raise Forbidden("Only staff process withdrawals.")
+    chain_ref = (chain_ref or "").strip()
+    if not chain_ref:
+        raise ValidationError({"chain_ref": ["The chain transaction reference is required."]})
+    withdrawal = _lock_pending(withdrawal)
+    transaction_post(
+        key=f"withdrawal-sent:{withdrawal.pk}",
+        kind="withdrawal_sent",
+        legs=[
+            Leg(user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token), -withdrawal.amount),
+            Leg(world_withdrawals_account(withdrawal.token), withdrawal.amount),
+        ],
+        memo=f"Withdrawal {withdrawal.pk} sent ({chain_ref})",
+        actor=actor,
+    )
+    withdrawal.status = Withdrawal.Status.SENT
+    withdrawal.chain_ref = chain_ref[:128]
+    withdrawal.processed_at = timezone.now()
+    withdrawal.processed_by = actor
+    withdrawal.save(update_fields=["status", "chain_ref", "processed_at", "processed_by"])
+    return withdrawal
+
+
+@transaction.atomic
+def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdrawal:
+    if not actor.is_staff:
+        raise Forbidden("Only staff process withdrawals.")
+    withdrawal = _lock_pending(withdrawal)
+    transaction_post(
+        key=f"withdrawal-rejected:{withdrawal.pk}",
+        kind="withdrawal_rejected",
+        legs=[
+            Leg(user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token), -withdrawal.amount),
+            Leg(user_account(withdrawal.user, Account.Kind.USER_BALANCE, withdrawal.token), withdrawal.amount),
+        ],
+        memo=f"Withdrawal {withdrawal.pk} rejected: {reason}"[:255],
+        actor=actor,
+    )
+    withdrawal.status = Withdrawal.Status.REJECTED
+    withdrawal.reject_reason = (reason or "")[:255]
+    withdrawal.processed_at = timezone.now()
+    withdrawal.processed_by = actor
+    withdrawal.save(update_fields=["status", "reject_reason", "processed_at", "processed_by"])
+    return withdrawal

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FarmersConfig(AppConfig):
+    name = "farmers"
+    verbose_name = "Farmers"

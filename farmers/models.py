@@ -1,0 +1,42 @@
+"""Farmer reputation (0-100) and its history. See docs/reputation.md for the formula."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class FarmerProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="farmer_profile")
+    reputation = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(50))
+    breakdown = models.JSONField(default=dict, blank=True)
+    settled_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reputation__gte=0, reputation__lte=100), name="farmer_reputation_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.reputation})"
+
+
+class ReputationSnapshot(models.Model):
+    """One recomputation of a farmer's reputation (history for the farmer and for staff)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reputation_history")
+    reputation = models.DecimalField(max_digits=5, decimal_places=2)
+    breakdown = models.JSONField(default=dict)
+    # The newest settled submission included: recomputing for the same one is a no-op.
+    last_submission_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "last_submission_id"], name="reputation_once_per_submission"),
+        ]

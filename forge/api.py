@@ -1,0 +1,56 @@
+"""Shared bits for the DRF views: permissions by role and money fields."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+
+from forge.money import format_amount
+
+
+class IsCreator(BasePermission):
+    message = "Only factory creators can do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.role == "creator")
+
+
+class IsFarmer(BasePermission):
+    message = "Only farmers can do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.role == "farmer")
+
+
+class IsStaff(BasePermission):
+    message = "Staff only."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class IsStaffOrGrader(BasePermission):
+    message = "Only staff or the grading service can do this."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_staff or user.role == "grader"))
+
+
+def amount_str(units: int | None, token) -> str | None:
+    """An exact decimal string in the token's decimals ("0.200000"), or None."""
+    if units is None:
+        return None
+    return format_amount(units, decimals=token.decimals)
+
+
+class AmountStringField(serializers.CharField):
+    """Money in: a decimal string (validated and parsed by the service with the token's decimals).
+    Numbers are refused so that no float ever carries money."""
+
+    default_error_messages = {"invalid": 'Send amounts as a decimal string, e.g. "0.2".'}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -1,0 +1,31 @@
+"""/api/v1/: every endpoint of the API contract, in the contract's order."""
+
+from django.urls import path
+
+from accounts import apis as accounts
+from ledger import apis as ledger
+from pools import apis as pools
+from referrals import apis as referrals
+
+urlpatterns = [
+    path("auth/register/", accounts.RegisterApi.as_view(), name="register"),
+    path("auth/token/", accounts.TokenApi.as_view(), name="token"),
+    path("auth/token/rotate/", accounts.TokenRotateApi.as_view(), name="token-rotate"),
+    path("me/", accounts.MeApi.as_view(), name="me"),
+    path("me/balances/", accounts.BalancesApi.as_view(), name="balances"),
+    path("tokens/", pools.TokenListApi.as_view(), name="tokens"),
+    path("factories/", pools.FactoryListCreateApi.as_view(), name="factories"),
+    path("factories/<int:pk>/", pools.FactoryDetailApi.as_view(), name="factory"),
+    path("factories/<int:pk>/deposits/", pools.DepositCreateApi.as_view(), name="factory-deposits"),
+    path("factories/<int:pk>/rate/", pools.FactoryRateApi.as_view(), name="factory-rate"),
+    path("factories/<int:pk>/claims/", pools.ClaimCreateApi.as_view(), name="factory-claims"),
+    path("deposits/<int:pk>/confirm/", pools.DepositConfirmApi.as_view(), name="deposit-confirm"),
+    path("claims/<int:pk>/submission/", pools.SubmissionCreateApi.as_view(), name="claim-submission"),
+    path("submissions/", pools.SubmissionListApi.as_view(), name="submissions"),
+    path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
+    path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
+    path("me/ambassador/", referrals.BecomeAmbassadorApi.as_view(), name="become-ambassador"),
+    path("ambassadors/<str:code>/", referrals.AmbassadorTierApi.as_view(), name="ambassador"),
+    path("ledger/audit/", ledger.AuditApi.as_view(), name="ledger-audit"),
+    path("treasury/", ledger.TreasuryApi.as_view(), name="treasury"),
+]

@@ -1,0 +1,209 @@
+"""Settings shared by every environment. Values come from the environment (django-environ).
+
+Every variable is documented in `.env.example`. Environment-specific modules (local, test,
+production) import this one and change only what differs.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_filters",
+    "django_htmx",
+    "axes",
+    "forge",
+    "accounts",
+    "ledger",
+    "pools",
+    "referrals",
+    "farmers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "referrals.middleware.ReferralCodeMiddleware",
+    # Last, as django-axes asks: it turns locked-out logins into a response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "forge.urls"
+WSGI_APPLICATION = "forge.wsgi.application"
+ASGI_APPLICATION = "forge.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "forge.context_processors.site",
+            ],
+        },
+    },
+]
+
+# A SQLite file is the zero-setup default; CI, production and the money tests use PostgreSQL.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Request bodies: demonstrations are JSON; recordings are attachments with their own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=3 * 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "forge.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "forge.exceptions.api_exception_handler",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {
+        "register": env("THROTTLE_REGISTER", default="20/hour"),
+        "token": env("THROTTLE_TOKEN", default="30/minute"),
+        "claims": env("THROTTLE_CLAIMS", default="120/minute"),
+        "submissions": env("THROTTLE_SUBMISSIONS", default="120/minute"),
+    },
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Forge Pools API",
+    "DESCRIPTION": "Factory pools, demonstrations, quality scoring and settlement. "
+    "Money is always a decimal string in the token's units.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Cache: Redis when configured (shared by throttles across processes), memory otherwise.
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: with no broker configured, tasks run in-process (eager) so `make run` needs nothing.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task not acknowledged within this window is redelivered; longer than any task's hard limit.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_TASK_DEFAULT_QUEUE = "forge"
+CELERY_BEAT_SCHEDULE = {
+    "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
+    "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
+    "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
+    "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
+}
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Forge Pools <noreply@forge.invalid>")
+
+# django-axes: lock a username+IP after repeated failed logins.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# ---- Forge settings named by the API contract and the economics -------------------------
+# Confirm deposits on receipt (demo/local) or wait for staff/the payment service (production).
+FORGE_DEPOSITS_AUTOCONFIRM = env.bool("FORGE_DEPOSITS_AUTOCONFIRM", default=False)
+# rules (built-in agent) | http (outside grading service) | manual (review endpoint only)
+FORGE_GRADER = env("FORGE_GRADER", default="rules")
+FORGE_GRADER_HTTP_URL = env("FORGE_GRADER_HTTP_URL", default="")
+FORGE_GRADER_HTTP_KEY = env("FORGE_GRADER_HTTP_KEY", default="")
+FORGE_GRADER_HTTP_TIMEOUT = env.float("FORGE_GRADER_HTTP_TIMEOUT", default=10.0)
+FORGE_GRADER_HTTP_RETRIES = env.int("FORGE_GRADER_HTTP_RETRIES", default=2)
+# Scores whose confidence is below this go to staff review instead of being paid automatically.
+FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.0)
+# A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
+FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
+FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
+FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
+FORGE_SITE_NAME = "Forge Pools"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
+LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools"]

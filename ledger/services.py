@@ -1,0 +1,166 @@
+"""Posting to the ledger. `transaction_post` is the only code that writes ledger rows.
+
+Rules it enforces (docs/ledger.md):
+- every leg is a non-zero integer amount in base units; legs sum to zero per token;
+- accounts are locked in primary-key order (no deadlocks between postings);
+- protected accounts never go negative (checked here for a clear error, and by a CHECK);
+- one transaction per idempotency key: the same key with the same legs returns the first
+  transaction; the same key with different legs raises `IdempotencyConflict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from forge.exceptions import ApplicationError, Conflict
+
+from .models import Account, Entry, Token, Transaction
+
+NEGATIVE_ALLOWED = {Account.Kind.WORLD_DEPOSITS}
+
+
+class LedgerError(ApplicationError):
+    """A posting that can never be right (unbalanced, empty, zero legs)."""
+
+
+class InsufficientFunds(Conflict):
+    def __init__(self, account: Account, needed: int):
+        self.account = account
+        self.needed = needed
+        money = account.token.money
+        super().__init__(
+            f"Insufficient funds: {account.get_kind_display().lower()} holds "
+            f"{money(account.balance)}, {money(needed)} needed."
+        )
+
+
+class IdempotencyConflict(Conflict):
+    def __init__(self, key: str):
+        super().__init__(f"Idempotency key {key!r} was already used for a different transaction.")
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: Account
+    amount: int  # signed base units: positive raises the account's balance
+
+
+def account_get(*, kind: str, holder: str, token: Token) -> Account:
+    """The account for (kind, holder, token), created on first use."""
+    account = Account.objects.filter(kind=kind, holder=holder, token=token).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(kind=kind, holder=holder, token=token)
+    except IntegrityError:  # created concurrently
+        return Account.objects.get(kind=kind, holder=holder, token=token)
+
+
+def treasury_account(token: Token) -> Account:
+    return account_get(kind=Account.Kind.TREASURY, holder="protocol", token=token)
+
+
+def world_deposits_account(token: Token) -> Account:
+    return account_get(kind=Account.Kind.WORLD_DEPOSITS, holder="world", token=token)
+
+
+def world_withdrawals_account(token: Token) -> Account:
+    return account_get(kind=Account.Kind.WORLD_WITHDRAWALS, holder="world", token=token)
+
+
+def _normalise(legs: Sequence[Leg]) -> list[tuple[Account, int]]:
+    """Merge legs on the same account, drop zero legs, check the balance per token."""
+    totals: dict[int, int] = defaultdict(int)
+    accounts: dict[int, Account] = {}
+    for leg in legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int):
+            raise LedgerError("Ledger amounts are integers in base units.")
+        accounts[leg.account.pk] = leg.account
+        totals[leg.account.pk] += leg.amount
+    merged = [(accounts[pk], amount) for pk, amount in sorted(totals.items()) if amount != 0]
+    if not merged:
+        raise LedgerError("A transaction needs at least one non-zero leg.")
+    per_token: dict[int, int] = defaultdict(int)
+    for account, amount in merged:
+        per_token[account.token_id] += amount
+    unbalanced = {token_id: total for token_id, total in per_token.items() if total != 0}
+    if unbalanced:
+        raise LedgerError(f"Unbalanced transaction: legs sum to {unbalanced} (token id: units).")
+    return merged
+
+
+def _fingerprint(kind: str, merged: list[tuple[Account, int]]) -> str:
+    text = kind + "|" + ";".join(f"{account.pk}:{amount}" for account, amount in merged)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _existing(key: str, fingerprint: str) -> Transaction:
+    existing = Transaction.objects.get(idempotency_key=key)
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(key)
+    return existing
+
+
+@transaction.atomic
+def transaction_post(
+    *,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    memo: str = "",
+    actor=None,
+    reverses: Transaction | None = None,
+) -> Transaction:
+    """Post a balanced transaction once per `key`; see the module docstring."""
+    merged = _normalise(legs)
+    fingerprint = _fingerprint(kind, merged)
+
+    if Transaction.objects.filter(idempotency_key=key).exists():
+        return _existing(key, fingerprint)
+    try:
+        with transaction.atomic():
+            txn = Transaction.objects.create(
+                idempotency_key=key,
+                kind=kind,
+                fingerprint=fingerprint,
+                memo=memo[:255],
+                actor=actor,
+                reverses=reverses,
+            )
+    except IntegrityError:
+        # Another posting with this key committed first (the insert waited for it).
+        return _existing(key, fingerprint)
+
+    ids = [account.pk for account, _ in merged]
+    locked = {a.pk: a for a in Account.objects.select_for_update().select_related("token").filter(pk__in=ids).order_by("pk")}
+    for account, amount in merged:
+        current = locked[account.pk]
+        new_balance = current.balance + amount
+        if new_balance < 0 and current.kind not in NEGATIVE_ALLOWED:
+            raise InsufficientFunds(current, -amount)
+        current.balance = new_balance
+    Account.objects.bulk_update([locked[pk] for pk in ids], ["balance"])
+    Entry.objects.bulk_create(
+        Entry(transaction=txn, account_id=account.pk, token_id=account.token_id, amount=amount)
+        for account, amount in merged
+    )
+    # Keep the caller's objects in step with what was written.
+    for account, _ in merged:
+        account.balance = locked[account.pk].balance
+    return txn
+
+
+@transaction.atomic
+def transaction_reverse(*, original: Transaction, key: str, memo: str = "", actor=None) -> Transaction:
+    """Undo a transaction by posting its mirror image (history is never edited)."""
+    legs = [Leg(entry.account, -entry.amount) for entry in original.entries.select_related("account__token")]
+    return transaction_post(
+        key=key, kind=f"reversal", legs=legs, memo=memo or f"Reversal of {original.idempotency_key}",
+        actor=actor, reverses=original,
+    )

@@ -1,0 +1,329 @@
+"""API for tokens, factories, deposits, claims and submissions (api-contract.md)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from forge.api import AmountStringField, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
+from forge.exceptions import Forbidden, NotFound
+from ledger.models import Token
+
+from .models import Deposit, Factory, Submission
+from .selectors import factory_list_for_user, factory_queryset, factory_visible_to, pool_summary
+from .services.claims import claim_create
+from .services.deposits import deposit_confirm, deposit_create
+from .services.factories import factory_create, factory_rate_change
+from .services.submissions import submission_create, submission_review
+
+
+class TokenListApi(APIView):
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Token
+            fields = ["symbol", "name", "decimals", "chain"]
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        return Response(self.OutputSerializer(Token.objects.filter(enabled=True), many=True).data)
+
+
+class FactoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    instructions = serializers.CharField()
+    category = serializers.CharField()
+    token = serializers.CharField(source="token.symbol")
+    reward = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    target_count = serializers.IntegerField(allow_null=True)
+    accepted_count = serializers.IntegerField()
+    slots_left = serializers.IntegerField(allow_null=True)
+    expected_minutes = serializers.IntegerField()
+    claim_timeout_minutes = serializers.IntegerField()
+    per_farmer_limit = serializers.IntegerField(allow_null=True)
+    min_reputation = serializers.DecimalField(max_digits=5, decimal_places=2)
+    created_at = serializers.DateTimeField()
+
+    def get_reward(self, factory) -> str:
+        return amount_str(factory.reward, factory.token)
+
+
+class PoolSerializer(serializers.Serializer):
+    deposited = serializers.CharField()
+    available = serializers.CharField()
+    reserved = serializers.CharField()
+    paid_out = serializers.CharField()
+    refunded = serializers.CharField()
+
+
+class FactoryDetailSerializer(FactoryOutputSerializer):
+    pool = serializers.SerializerMethodField()
+
+    @extend_schema_field(PoolSerializer)
+    def get_pool(self, factory) -> dict:
+        summary = pool_summary(factory)
+        return {
+            name: amount_str(getattr(summary, name), factory.token)
+            for name in ("deposited", "available", "reserved", "paid_out", "refunded")
+        }
+
+
+def _factory_for(request, pk: int) -> Factory:
+    factory = factory_queryset().filter(pk=pk).first()
+    if factory is None or not factory_visible_to(request.user, factory):
+        raise NotFound("No such factory.")
+    return factory
+
+
+def _owned_factory(request, pk: int) -> Factory:
+    factory = _factory_for(request, pk)
+    if factory.creator_id != request.user.pk:
+        raise Forbidden("Only the factory's creator can do this.")
+    return factory
+
+
+class FactoryListCreateApi(ListAPIView):
+    serializer_class = FactoryOutputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=20_000)
+        instructions = serializers.CharField(max_length=20_000)
+        category = serializers.CharField(required=False, allow_blank=True, max_length=64)
+        tags = serializers.CharField(required=False, allow_blank=True, max_length=255)
+        token = serializers.CharField(max_length=16)
+        reward = AmountStringField(max_length=64)
+        target_count = serializers.IntegerField(required=False, allow_null=True)
+        expected_minutes = serializers.IntegerField(required=False, min_value=1, max_value=24 * 60)
+        claim_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 60)
+        per_farmer_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        min_reputation = serializers.DecimalField(required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100)
+
+    def get_queryset(self):
+        return factory_list_for_user(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(request=InputSerializer, responses={201: FactoryDetailSerializer})
+    def post(self, request):
+        if not IsCreator().has_permission(request, self):
+            raise Forbidden("Only factory creators can create factories.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        factory = factory_create(creator=request.user, **data.validated_data)
+        factory = factory_queryset().get(pk=factory.pk)
+        return Response(FactoryDetailSerializer(factory).data, status=status.HTTP_201_CREATED)
+
+
+class FactoryDetailApi(APIView):
+    @extend_schema(responses=FactoryDetailSerializer)
+    def get(self, request, pk: int):
+        return Response(FactoryDetailSerializer(_factory_for(request, pk)).data)
+
+
+class FactoryRateApi(APIView):
+    permission_classes = [IsAuthenticated, IsCreator]
+
+    class InputSerializer(serializers.Serializer):
+        reward = AmountStringField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses=FactoryDetailSerializer)
+    def post(self, request, pk: int):
+        factory = _owned_factory(request, pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        factory_rate_change(factory=factory, reward=data.validated_data["reward"], actor=request.user)
+        return Response(FactoryDetailSerializer(factory_queryset().get(pk=pk)).data)
+
+
+class DepositOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    factory = serializers.IntegerField(source="factory_id")
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    tx_ref = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_amount(self, deposit) -> str:
+        return amount_str(deposit.amount, deposit.token)
+
+
+class DepositCreateApi(APIView):
+    permission_classes = [IsAuthenticated, IsCreator]
+
+    class InputSerializer(serializers.Serializer):
+        amount = AmountStringField(max_length=64)
+        tx_ref = serializers.CharField(max_length=128)
+
+    @extend_schema(request=InputSerializer, responses={201: DepositOutputSerializer})
+    def post(self, request, pk: int):
+        factory = _owned_factory(request, pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deposit = deposit_create(factory=factory, actor=request.user, **data.validated_data)
+        return Response(DepositOutputSerializer(deposit).data, status=status.HTTP_201_CREATED)
+
+
+class DepositConfirmApi(APIView):
+    """Staff, or the payment-confirmation service (a staff service account)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=DepositOutputSerializer)
+    def post(self, request, pk: int):
+        if not request.user.is_staff:
+            raise Forbidden("Only staff or the payment service can confirm deposits.")
+        deposit = get_object_or_404(Deposit.objects.select_related("token"), pk=pk)
+        deposit = deposit_confirm(deposit=deposit, actor=request.user)
+        return Response(DepositOutputSerializer(deposit).data)
+
+
+class ClaimOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    factory = serializers.IntegerField(source="factory_id")
+    reward = serializers.SerializerMethodField()
+    token = serializers.CharField(source="factory.token.symbol")
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+    def get_reward(self, claim) -> str:
+        return amount_str(claim.reward, claim.factory.token)
+
+
+class ClaimCreateApi(APIView):
+    permission_classes = [IsAuthenticated, IsFarmer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "claims"
+
+    @extend_schema(request=None, responses={201: ClaimOutputSerializer})
+    def post(self, request, pk: int):
+        # Not filtered by visibility: a paused, full or closed factory answers 409, not 404.
+        factory = factory_queryset().filter(pk=pk).first()
+        if factory is None:
+            raise NotFound("No such factory.")
+        claim = claim_create(factory=factory, farmer=request.user)
+        return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    factory = serializers.IntegerField(source="factory_id")
+    claim = serializers.IntegerField(source="claim_id")
+    status = serializers.CharField()
+    token = serializers.CharField(source="factory.token.symbol")
+    quality_score = serializers.DecimalField(max_digits=5, decimal_places=4, allow_null=True)
+    score_confidence = serializers.DecimalField(max_digits=5, decimal_places=4, allow_null=True)
+    score_breakdown = serializers.JSONField()
+    score_reasons = serializers.JSONField()
+    needs_review = serializers.BooleanField()
+    review_reasons = serializers.JSONField()
+    reward = serializers.SerializerMethodField()
+    gross_payout = serializers.SerializerMethodField()
+    platform_fee = serializers.SerializerMethodField()
+    farmer_reward = serializers.SerializerMethodField()
+    refunded_to_pool = serializers.SerializerMethodField()
+    submitted_at = serializers.DateTimeField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+
+    def _money(self, submission, name) -> str | None:
+        return amount_str(getattr(submission, name), submission.factory.token)
+
+    def get_reward(self, submission) -> str:
+        return amount_str(submission.claim.reward, submission.factory.token)
+
+    def get_gross_payout(self, submission) -> str | None:
+        return self._money(submission, "gross_payout")
+
+    def get_platform_fee(self, submission) -> str | None:
+        return self._money(submission, "platform_fee")
+
+    def get_farmer_reward(self, submission) -> str | None:
+        return self._money(submission, "farmer_reward")
+
+    def get_refunded_to_pool(self, submission) -> str | None:
+        return self._money(submission, "refunded_to_pool")
+
+
+class SubmissionCreateApi(APIView):
+    permission_classes = [IsAuthenticated, IsFarmer]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "submissions"
+
+    class InputSerializer(serializers.Serializer):
+        demonstration = serializers.JSONField()
+
+    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = submission_create(claim_id=pk, farmer=request.user, demonstration=data.validated_data["demonstration"])
+        submission = _submission_queryset().get(pk=submission.pk)
+        return Response(SubmissionOutputSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+def _submission_queryset():
+    return Submission.objects.select_related("factory__token", "claim")
+
+
+def _submission_for(request, pk: int) -> Submission:
+    submission = _submission_queryset().filter(pk=pk).first()
+    user = request.user
+    if submission is None:
+        raise NotFound("No such submission.")
+    if not (user.is_staff or user.role == "grader" or submission.farmer_id == user.pk or submission.factory.creator_id == user.pk):
+        raise NotFound("No such submission.")
+    return submission
+
+
+class SubmissionDetailApi(APIView):
+    @extend_schema(responses=SubmissionOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(SubmissionOutputSerializer(_submission_for(request, pk)).data)
+
+
+class SubmissionReviewApi(APIView):
+    permission_classes = [IsAuthenticated, IsStaffOrGrader]
+
+    class InputSerializer(serializers.Serializer):
+        quality_score = serializers.CharField(max_length=16)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=SubmissionOutputSerializer)
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission_review(submission_id=pk, reviewer=request.user, **data.validated_data)
+        return Response(SubmissionOutputSerializer(_submission_queryset().get(pk=pk)).data)
+
+
+class SubmissionListApi(ListAPIView):
+    """The caller's own submissions (farmer) or their factories' (creator)."""
+
+    serializer_class = SubmissionOutputSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("factory", int, required=False)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        user = self.request.user
+        queryset = _submission_queryset().order_by("-submitted_at", "-id")
+        if user.is_staff:
+            pass
+        elif user.role == "creator":
+            queryset = queryset.filter(factory__creator=user)
+        else:
+            queryset = queryset.filter(farmer=user)
+        factory = self.request.query_params.get("factory")
+        if factory and factory.isdigit():
+            queryset = queryset.filter(factory_id=int(factory))
+        return queryset

@@ -1,0 +1,68 @@
+"""The settlement formula of economics.md, as one pure function (no database).
+
+    G          = floor(R x q)                      (0 when q < quality_threshold)
+    F          = floor(G x platform_fee_rate)
+    farmer     = G - F                             (the farmer keeps the rounding dust)
+    farmer_amb = floor(G x farmer_ambassador_rate)  (0 without a referrer)
+    factory_amb= floor(G x creator_ambassador_rate) (0 without a referrer)
+    protocol   = F - farmer_amb - factory_amb       (never negative)
+    back       = R - G                             (to the pool's available balance)
+
+All amounts are integer base units of the pool's token, so flooring "to the token's decimals"
+is integer floor division (`forge.money.mul_floor`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from forge.money import mul_floor
+
+
+@dataclass(frozen=True, slots=True)
+class Shares:
+    reward: int
+    gross: int
+    fee: int
+    farmer: int
+    farmer_ambassador: int
+    factory_ambassador: int
+    protocol: int
+    back_to_pool: int
+
+
+def settlement_shares(
+    *,
+    reward: int,
+    quality_score: Decimal,
+    quality_threshold: Decimal,
+    platform_fee_rate: Decimal,
+    farmer_ambassador_rate: Decimal = Decimal(0),
+    factory_ambassador_rate: Decimal = Decimal(0),
+) -> Shares:
+    if reward <= 0:
+        raise ValueError("reward must be positive")
+    if not Decimal(0) <= quality_score <= Decimal(1):
+        raise ValueError("quality_score must be in [0, 1]")
+    if farmer_ambassador_rate + factory_ambassador_rate > platform_fee_rate:
+        raise ValueError("commission rates exceed the platform fee rate")
+
+    gross = mul_floor(reward, quality_score) if quality_score >= quality_threshold else 0
+    fee = mul_floor(gross, platform_fee_rate)
+    farmer_ambassador = mul_floor(gross, farmer_ambassador_rate)
+    factory_ambassador = mul_floor(gross, factory_ambassador_rate)
+    shares = Shares(
+        reward=reward,
+        gross=gross,
+        fee=fee,
+        farmer=gross - fee,
+        farmer_ambassador=farmer_ambassador,
+        factory_ambassador=factory_ambassador,
+        protocol=fee - farmer_ambassador - factory_ambassador,
+        back_to_pool=reward - gross,
+    )
+    # floor(G*a) + floor(G*b) <= floor(G*(a+b)) <= floor(G*fee_rate) = F, so protocol >= 0.
+    assert shares.protocol >= 0
+    assert shares.farmer + shares.farmer_ambassador + shares.factory_ambassador + shares.protocol + shares.back_to_pool == reward
+    return shares

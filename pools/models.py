@@ -1,0 +1,318 @@
+"""Factories, their pools, deposits, claims and submissions, and the economics settings.
+
+A factory's **pool** is two ledger accounts in the factory's token: `available` (can be
+claimed) and `reserved` (held for open claims). Every movement of money goes through
+`ledger.services.transaction_post`; this module only holds data and the invariants the
+database can enforce.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from ledger.fields import AmountField
+from ledger.models import Account, Token, Transaction
+
+
+class EconomicsConfig(models.Model):
+    """The platform's money rules (a single row, edited by staff). Defaults from economics.md."""
+
+    platform_fee_rate = models.DecimalField(
+        max_digits=6, decimal_places=5, default=Decimal("0.10"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Share of the gross payout kept as the platform fee (0.10 = 10%).",
+    )
+    quality_threshold = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0.5"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Scores below this are paid nothing; the reward returns to the pool.",
+    )
+    default_claim_timeout_minutes = models.PositiveIntegerField(default=60)
+    unstake_cooldown_hours = models.PositiveIntegerField(
+        default=72, help_text="How long unstaked CLONES cool down before returning to the balance."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "economics settings"
+        verbose_name_plural = "economics settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="economics_single_row"),
+            models.CheckConstraint(
+                condition=models.Q(platform_fee_rate__gte=0, platform_fee_rate__lte=1), name="economics_fee_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quality_threshold__gte=0, quality_threshold__lte=1),
+                name="economics_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fee {self.platform_fee_rate:%}, threshold {self.quality_threshold}"
+
+
+class Factory(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="factories")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(help_text="The task prompt farmers see.")
+    category = models.CharField(max_length=64, blank=True, db_index=True)
+    tags = models.CharField(max_length=255, blank=True, help_text="Comma-separated.")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="factories")
+    reward = AmountField(help_text="Reward per demonstration, in base units of the token.")
+    target_count = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(100_000)],
+        help_text="How many accepted demonstrations are wanted (10 to 100,000), or empty for open.",
+    )
+    expected_minutes = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
+    claim_timeout_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    min_reputation = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    available_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
+    reserved_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
+    # Counters kept by the services in the same transaction as the money, so that browse
+    # pages can filter "not full" without counting rows. In flight: claimed and not yet
+    # expired or settled. Accepted: settled at or above the quality threshold.
+    in_flight_count = models.PositiveIntegerField(default=0)
+    accepted_count = models.PositiveIntegerField(default=0)
+    returned_to_creator = AmountField(default=0, help_text="Returned to the creator's balance on close.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "factories"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reward__gt=0), name="factory_reward_positive"),
+            models.CheckConstraint(
+                condition=models.Q(target_count__isnull=True) | models.Q(target_count__gte=10, target_count__lte=100_000),
+                name="factory_target_count_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def ledger_holder(self) -> str:
+        return f"pool:{self.pk}"
+
+    def money(self, units: int):
+        return self.token.money(units)
+
+    @property
+    def slots_taken(self) -> int:
+        return self.accepted_count + self.in_flight_count
+
+    @property
+    def slots_left(self) -> int | None:
+        if self.target_count is None:
+            return None
+        return max(self.target_count - self.slots_taken, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.target_count is not None and self.slots_taken >= self.target_count
+
+
+class RateChange(models.Model):
+    factory = models.ForeignKey(Factory, on_delete=models.CASCADE, related_name="rate_changes")
+    old_reward = AmountField(null=True)
+    new_reward = AmountField()
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Deposit(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="deposits")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    amount = AmountField()
+    tx_ref = models.CharField(max_length=128, help_text="The chain transaction signature.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A chain transaction is credited at most once per token, even under races.
+            models.UniqueConstraint(fields=["token", "tx_ref"], name="deposit_unique_token_tx_ref"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="deposit_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token.money(self.amount)} ({self.tx_ref})"
+
+
+class Claim(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="claims")
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
+    # The reward reserved at claim time; settlement pays from exactly this.
+    reward = AmountField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reward__gt=0), name="claim_reward_positive"),
+            # A farmer holds at most one open claim per factory, even under concurrent requests.
+            models.UniqueConstraint(
+                fields=["factory", "farmer"], condition=models.Q(status="open"), name="claim_one_open_per_farmer"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["farmer", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.pk} on {self.factory_id} by {self.farmer_id}"
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"  # waiting to be scored
+        SCORING = "scoring", "Scoring"  # being scored, or scored and waiting to settle / for review
+        SETTLED = "settled", "Settled"  # paid at or above the threshold
+        REJECTED = "rejected", "Rejected"  # settled below the threshold: nothing paid
+
+    claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="submission")
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="submissions")
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    demonstration = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # sha256 of the normalised (action, target) sequence: near-identical replays collide.
+    sequence_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+
+    # Scoring (the Data Quality Agent or a reviewer).
+    quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    score_confidence = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    score_breakdown = models.JSONField(default=dict, blank=True)
+    score_reasons = models.JSONField(default=list, blank=True)
+    graded_by = models.CharField(max_length=16, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    scoring_attempts = models.PositiveIntegerField(default=0)
+    scoring_error = models.CharField(max_length=255, blank=True)
+    # Held for staff review instead of automatic payment (low confidence, cheating signals).
+    needs_review = models.BooleanField(default=False)
+    review_reasons = models.JSONField(default=list, blank=True)
+
+    # Settlement: computed once, at settlement, and stored with the ledger transaction.
+    gross_payout = AmountField(null=True, blank=True)
+    platform_fee = AmountField(null=True, blank=True)
+    farmer_reward = AmountField(null=True, blank=True)
+    farmer_ambassador_commission = AmountField(null=True, blank=True)
+    factory_ambassador_commission = AmountField(null=True, blank=True)
+    protocol_fee = AmountField(null=True, blank=True)
+    refunded_to_pool = AmountField(null=True, blank=True)
+    # The rates and ambassadors in force when it settled (a later score override reuses them).
+    settlement_terms = models.JSONField(default=dict, blank=True)
+    farmer_ambassador = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    factory_ambassador = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settlement_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quality_score__isnull=True) | models.Q(quality_score__gte=0, quality_score__lte=1),
+                name="submission_score_range",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["settled", "rejected"]) | models.Q(settlement_transaction__isnull=False),
+                name="submission_settled_has_transaction",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["factory", "status", "-submitted_at"]),
+            models.Index(fields=["farmer", "-submitted_at"]),
+            models.Index(fields=["status", "submitted_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SETTLED, self.Status.REJECTED)
+
+
+def attachment_upload_to(instance, filename: str) -> str:
+    return f"attachments/{instance.submission.factory_id}/{instance.submission_id}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A recording or screenshot declared by a demonstration (size and SHA-256 at upload)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="attachments")
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    file = models.FileField(upload_to=attachment_upload_to, blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScoreOverride(models.Model):
+    """A staff review that changed a score, before or after settlement (an audit record)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="overrides")
+    old_score = models.DecimalField(max_digits=5, decimal_places=4, null=True)
+    new_score = models.DecimalField(max_digits=5, decimal_places=4)
+    reason = models.CharField(max_length=500, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    adjustment_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,94 @@
+"""Funding a pool. A deposit is credited to the pool's available balance once, when
+confirmed; its chain reference (`tx_ref`) is credited at most once per token."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from forge.exceptions import Conflict, Forbidden
+from forge.money import parse_amount
+from ledger.models import Account
+from ledger.services import Leg, transaction_post, world_deposits_account
+
+from ..models import Deposit, Factory
+from .factories import pool_return_to_creator
+
+TX_REF_MAX = 128
+
+
+def _clean_tx_ref(tx_ref) -> str:
+    text = str(tx_ref or "").strip()
+    if not text:
+        raise ValidationError({"tx_ref": ["The chain transaction reference is required."]})
+    if len(text) > TX_REF_MAX or not text.isprintable() or " " in text:
+        raise ValidationError({"tx_ref": [f"A transaction reference is at most {TX_REF_MAX} characters, without spaces."]})
+    return text
+
+
+@transaction.atomic
+def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
+    """Record a deposit; confirm it at once when FORGE_DEPOSITS_AUTOCONFIRM is on."""
+    if factory.creator_id != actor.pk:
+        raise Forbidden("Only the factory's creator can fund it.")
+    if factory.status == Factory.Status.CLOSED:
+        raise Conflict("This factory is closed and cannot be funded.")
+    units = parse_amount(amount, decimals=factory.token.decimals)
+    tx_ref = _clean_tx_ref(tx_ref)
+    if Deposit.objects.filter(token=factory.token, tx_ref=tx_ref).exists():
+        raise Conflict(f"Transaction {tx_ref} was already credited for {factory.token.symbol}.")
+    try:
+        with transaction.atomic():
+            deposit = Deposit.objects.create(
+                factory=factory, token=factory.token, amount=units, tx_ref=tx_ref, created_by=actor
+            )
+    except IntegrityError:  # a concurrent request recorded the same reference first
+        raise Conflict(f"Transaction {tx_ref} was already credited for {factory.token.symbol}.") from None
+    if settings.FORGE_DEPOSITS_AUTOCONFIRM:
+        deposit = deposit_confirm(deposit=deposit, actor=None)
+    return deposit
+
+
+@transaction.atomic
+def deposit_confirm(*, deposit: Deposit, actor) -> Deposit:
+    """Credit a pending deposit to its pool (idempotent: confirming twice credits once)."""
+    deposit = Deposit.objects.select_for_update().select_related("factory", "token").get(pk=deposit.pk)
+    if deposit.status == Deposit.Status.CONFIRMED:
+        return deposit
+    if deposit.status == Deposit.Status.REJECTED:
+        raise Conflict("A rejected deposit cannot be confirmed.")
+    factory = Factory.objects.select_for_update().get(pk=deposit.factory_id)
+    txn = transaction_post(
+        key=f"deposit:{deposit.pk}",
+        kind="deposit",
+        legs=[
+            Leg(world_deposits_account(deposit.token), -deposit.amount),
+            Leg(Account.objects.get(pk=factory.available_account_id), deposit.amount),
+        ],
+        memo=f"Deposit {deposit.tx_ref} to factory {factory.pk}",
+        actor=actor,
+    )
+    deposit.status = Deposit.Status.CONFIRMED
+    deposit.confirmed_by = actor
+    deposit.confirmed_at = timezone.now()
+    deposit.ledger_transaction = txn
+    deposit.save(update_fields=["status", "confirmed_by", "confirmed_at", "ledger_transaction"])
+    # Data collection starts as soon as the pool is funded.
+    if factory.status == Factory.Status.DRAFT:
+        factory.status = Factory.Status.ACTIVE
+        factory.save(update_fields=["status"])
+    pool_return_to_creator(factory=factory, reason=f"deposit:{deposit.pk}")
+    return deposit
+
+
+@transaction.atomic
+def deposit_reject(*, deposit: Deposit, actor) -> Deposit:
+    updated = Deposit.objects.filter(pk=deposit.pk, status=Deposit.Status.PENDING).update(
+        status=Deposit.Status.REJECTED, confirmed_by=actor, confirmed_at=timezone.now()
+    )
+    deposit.refresh_from_db()
+    if not updated and deposit.status != Deposit.Status.REJECTED:
+        raise Conflict("Only a pending deposit can be rejected.")
+    return deposit

@@ -1,0 +1,174 @@
+"""Creating and running factories: details, reward rate, pause/resume, close."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from forge.exceptions import Conflict, Forbidden
+from forge.money import parse_amount
+from ledger.models import Account, Token
+from ledger.services import Leg, account_get, transaction_post
+
+from ..models import Factory, RateChange
+from ..selectors import economics_config
+
+EDITABLE_FIELDS = (
+    "title", "description", "instructions", "category", "tags", "target_count",
+    "expected_minutes", "claim_timeout_minutes", "per_farmer_limit", "min_reputation",
+)
+
+
+def token_get_enabled(symbol: str, *, field: str = "token") -> Token:
+    token = Token.objects.filter(symbol=str(symbol).strip().upper()).first()
+    if token is None or not token.enabled:
+        raise ValidationError({field: [f"Unknown or disabled token \"{symbol}\"."]})
+    return token
+
+
+def _require_creator(user) -> None:
+    if user.role != "creator" and not user.is_staff:
+        raise Forbidden("Only factory creators can do this.")
+
+
+def _require_owner(factory: Factory, user) -> None:
+    if factory.creator_id != user.pk and not user.is_staff:
+        raise Forbidden("Only the factory's creator can do this.")
+
+
+def _clean_fields(values: dict) -> dict:
+    errors = {}
+    if "title" in values and not str(values["title"] or "").strip():
+        errors["title"] = ["A title is required."]
+    if "instructions" in values and not str(values["instructions"] or "").strip():
+        errors["instructions"] = ["Instructions for farmers are required."]
+    target = values.get("target_count")
+    if target is not None and not 10 <= int(target) <= 100_000:
+        errors["target_count"] = ["Target count must be between 10 and 100,000 (or empty for open)."]
+    for name in ("expected_minutes", "claim_timeout_minutes"):
+        if name in values and values[name] is not None and int(values[name]) < 1:
+            errors[name] = ["Must be at least 1 minute."]
+    limit = values.get("per_farmer_limit")
+    if limit is not None and int(limit) < 1:
+        errors["per_farmer_limit"] = ["Must be at least 1, or empty for no limit."]
+    reputation = values.get("min_reputation")
+    if reputation is not None and not Decimal(0) <= Decimal(reputation) <= Decimal(100):
+        errors["min_reputation"] = ["Minimum reputation must be between 0 and 100."]
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+@transaction.atomic
+def factory_create(*, creator, title: str, instructions: str, token: str, reward, **fields) -> Factory:
+    """A new factory in `draft`; it turns `active` when its first deposit is confirmed."""
+    _require_creator(creator)
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"unexpected fields: {sorted(unknown)}")
+    token_obj = token_get_enabled(token)
+    reward_units = parse_amount(reward, decimals=token_obj.decimals, field="reward")
+    values = _clean_fields({"title": title, "instructions": instructions, **fields})
+    values.setdefault("claim_timeout_minutes", economics_config().default_claim_timeout_minutes)
+    values = {key: value for key, value in values.items() if value is not None or key in ("target_count", "per_farmer_limit")}
+
+    factory = Factory(creator=creator, token=token_obj, reward=reward_units, **values)
+    # The pool's accounts are created with the factory (a placeholder holder until the
+    # factory has its id, then renamed to "pool:<id>").
+    placeholder = f"pool:new:{uuid.uuid4().hex}"
+    factory.available_account = Account.objects.create(kind=Account.Kind.POOL_AVAILABLE, holder=placeholder, token=token_obj)
+    factory.reserved_account = Account.objects.create(kind=Account.Kind.POOL_RESERVED, holder=placeholder, token=token_obj)
+    factory.save()
+    Account.objects.filter(pk__in=[factory.available_account_id, factory.reserved_account_id]).update(
+        holder=factory.ledger_holder
+    )
+    factory.available_account.holder = factory.reserved_account.holder = factory.ledger_holder
+    RateChange.objects.create(factory=factory, old_reward=None, new_reward=reward_units, changed_by=creator)
+    return factory
+
+
+@transaction.atomic
+def factory_update(*, factory: Factory, actor, **fields) -> Factory:
+    _require_owner(factory, actor)
+    if factory.status == Factory.Status.CLOSED:
+        raise Conflict("A closed factory cannot be edited.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"unexpected fields: {sorted(unknown)}")
+    _clean_fields(fields)
+    for name, value in fields.items():
+        setattr(factory, name, value)
+    factory.save(update_fields=list(fields))
+    return factory
+
+
+@transaction.atomic
+def factory_rate_change(*, factory: Factory, reward, actor) -> Factory:
+    """Set the reward for **new** claims; open claims keep the reward they reserved."""
+    _require_owner(factory, actor)
+    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    if factory.status == Factory.Status.CLOSED:
+        raise Conflict("A closed factory's rate cannot change.")
+    new_reward = parse_amount(reward, decimals=factory.token.decimals, field="reward")
+    if new_reward != factory.reward:
+        RateChange.objects.create(factory=factory, old_reward=factory.reward, new_reward=new_reward, changed_by=actor)
+        factory.reward = new_reward
+        factory.save(update_fields=["reward"])
+    return factory
+
+
+def _set_status(factory: Factory, actor, *, allowed_from: set[str], to: str, verb: str) -> Factory:
+    _require_owner(factory, actor)
+    updated = Factory.objects.filter(pk=factory.pk, status__in=allowed_from).update(status=to)
+    factory.refresh_from_db(fields=["status"])
+    if not updated and factory.status != to:
+        raise Conflict(f"A {factory.get_status_display().lower()} factory cannot be {verb}.")
+    return factory
+
+
+@transaction.atomic
+def factory_pause(*, factory: Factory, actor) -> Factory:
+    return _set_status(factory, actor, allowed_from={Factory.Status.ACTIVE}, to=Factory.Status.PAUSED, verb="paused")
+
+
+@transaction.atomic
+def factory_resume(*, factory: Factory, actor) -> Factory:
+    return _set_status(factory, actor, allowed_from={Factory.Status.PAUSED}, to=Factory.Status.ACTIVE, verb="resumed")
+
+
+@transaction.atomic
+def factory_close(*, factory: Factory, actor) -> Factory:
+    """Close for good: no new claims; what is available returns to the creator's balance now,
+    and what in-flight claims still hold returns as each one expires or settles."""
+    _require_owner(factory, actor)
+    factory = Factory.objects.select_for_update().get(pk=factory.pk)
+    if factory.status != Factory.Status.CLOSED:
+        factory.status = Factory.Status.CLOSED
+        factory.closed_at = timezone.now()
+        factory.save(update_fields=["status", "closed_at"])
+    pool_return_to_creator(factory=factory, reason="close")
+    return factory
+
+
+def pool_return_to_creator(*, factory: Factory, reason: str) -> None:
+    """Move a closed pool's whole available balance to its creator (call with the factory
+    row locked, inside a transaction). `reason` makes the idempotency key unique per cause."""
+    if factory.status != Factory.Status.CLOSED:
+        return
+    available = Account.objects.get(pk=factory.available_account_id)
+    if available.balance == 0:
+        return
+    creator_balance = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{factory.creator_id}", token=available.token)
+    transaction_post(
+        key=f"pool-return:{factory.pk}:{reason}",
+        kind="pool_return",
+        legs=[Leg(available, -available.balance), Leg(creator_balance, available.balance)],
+        memo=f"Closed factory {factory.pk}: remaining pool returned to its creator",
+    )
+    Factory.objects.filter(pk=factory.pk).update(returned_to_creator=F("returned_to_creator") + available.balance)
+

@@ -1,0 +1,155 @@
+"""Demonstrations: submit (durable intent to score), score with the Data Quality Agent, and
+staff/grading-service review.
+
+The status column is the durable record of what is left to do: `submitted` needs scoring,
+`scoring` with a score and no review hold needs settling. The sweeper (tasks.py) re-enqueues
+anything left behind by a broker outage or a lost worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from forge.exceptions import Conflict, Forbidden, NotFound
+from forge.money import parse_rate
+
+from ..demonstrations import demonstration_validate
+from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..models import Attachment, Claim, ScoreOverride, Submission
+from .integrity import sequence_fingerprint, integrity_flags
+
+logger = logging.getLogger(__name__)
+
+
+def _enqueue_process(submission_id: int) -> None:
+    from ..tasks import submission_process_task
+
+    transaction.on_commit(lambda: submission_process_task.delay(submission_id))
+
+
+def _enqueue_settle(submission_id: int) -> None:
+    from ..tasks import submission_settle_task
+
+    transaction.on_commit(lambda: submission_settle_task.delay(submission_id))
+
+
+@transaction.atomic
+def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
+    """Accept a demonstration for an open claim; scoring starts after commit."""
+    cleaned = demonstration_validate(demonstration)
+    claim = Claim.objects.select_for_update().select_related("factory").filter(pk=claim_id).first()
+    if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
+        # Someone else's claim is indistinguishable from a missing one.
+        raise NotFound("No such claim.")
+    if claim.status == Claim.Status.SUBMITTED:
+        raise Conflict("This claim already has a submission.")
+    if claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now():
+        raise Conflict("This claim has expired; its reward went back to the pool.")
+    submission = Submission.objects.create(
+        claim=claim,
+        factory_id=claim.factory_id,
+        farmer_id=claim.farmer_id,
+        demonstration=cleaned,
+        sequence_fingerprint=sequence_fingerprint(cleaned),
+    )
+    Attachment.objects.bulk_create(
+        Attachment(
+            submission=submission,
+            name=item["name"],
+            content_type=item["content_type"],
+            size=item["size"],
+            sha256=item["sha256"],
+        )
+        for item in cleaned.get("attachments", [])
+    )
+    claim.status = Claim.Status.SUBMITTED
+    claim.closed_at = submission.submitted_at
+    claim.save(update_fields=["status", "closed_at"])
+    _enqueue_process(submission.pk)
+    return submission
+
+
+def submission_score(*, submission_id: int) -> Submission:
+    """Score a submission once with the configured grader, outside any long transaction.
+
+    Idempotent: a submission that already has a score is returned as it is. With the manual
+    grader nothing happens (scores arrive through review). Raises GraderUnavailable for the
+    task to retry.
+    """
+    submission = Submission.objects.select_related("factory").get(pk=submission_id)
+    if submission.quality_score is not None or submission.is_final:
+        return submission
+    Submission.objects.filter(pk=submission_id, status=Submission.Status.SUBMITTED).update(status=Submission.Status.SCORING)
+    try:
+        result = grade(
+            submission.demonstration,
+            task=TaskContext(
+                title=submission.factory.title,
+                instructions=submission.factory.instructions,
+                expected_minutes=submission.factory.expected_minutes,
+            ),
+        )
+    except ManualGradingOnly:
+        Submission.objects.filter(pk=submission_id).update(status=Submission.Status.SUBMITTED)
+        submission.refresh_from_db()
+        return submission
+    except GraderUnavailable as error:
+        Submission.objects.filter(pk=submission_id).update(scoring_error=str(error)[:255])
+        raise
+
+    hold_reasons = []
+    threshold = settings.FORGE_REVIEW_BELOW_CONFIDENCE
+    if threshold and result.confidence < Decimal(str(threshold)):
+        hold_reasons.append(f"Low grader confidence ({result.confidence}).")
+    hold_reasons.extend(integrity_flags(submission))
+    # Compare-and-swap: only the first scorer records a score (redeliveries lose the race).
+    Submission.objects.filter(pk=submission_id, quality_score__isnull=True).update(
+        quality_score=result.score,
+        score_confidence=result.confidence,
+        score_breakdown=result.breakdown,
+        score_reasons=result.reasons,
+        graded_by=result.grader,
+        scored_at=timezone.now(),
+        scoring_error="",
+        needs_review=bool(hold_reasons),
+        review_reasons=hold_reasons,
+        status=Submission.Status.SCORING,
+    )
+    submission.refresh_from_db()
+    return submission
+
+
+@transaction.atomic
+def submission_review(*, submission_id: int, reviewer, quality_score, reason: str = "") -> Submission:
+    """A score from staff or the grading service. Before settlement it becomes the score and
+    the submission settles (after commit); after settlement an adjusting transaction moves the
+    difference (history is never edited)."""
+    if not (reviewer.is_staff or reviewer.role == "grader"):
+        raise Forbidden("Only staff or the grading service can review scores.")
+    score = parse_rate(quality_score, field="quality_score")
+    submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
+    if submission is None:
+        raise NotFound("No such submission.")
+    override = ScoreOverride.objects.create(
+        submission=submission, old_score=submission.quality_score, new_score=score,
+        reason=(reason or "")[:500], reviewed_by=reviewer,
+    )
+    if submission.is_final:
+        from .settlement import settlement_adjust
+
+        return settlement_adjust(submission=submission, override=override)
+
+    submission.quality_score = score
+    submission.score_confidence = Decimal(1)
+    submission.graded_by = "manual"
+    submission.scored_at = timezone.now()
+    submission.needs_review = False
+    submission.status = Submission.Status.SCORING
+    submission.save(update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"])
+    _enqueue_settle(submission.pk)
+    return submission

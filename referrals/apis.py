@@ -1,0 +1,56 @@
+"""Ambassador endpoints: become one, and staff tier changes."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from forge.api import IsStaff
+
+from .models import Ambassador
+from .selectors import tier_rates
+from .services import ambassador_create, ambassador_set_tier
+
+
+class AmbassadorOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    tier = serializers.IntegerField()
+    commission_rate = serializers.DecimalField(max_digits=6, decimal_places=5)
+    tier_override = serializers.IntegerField(allow_null=True)
+    stake_tier = serializers.IntegerField()
+    link = serializers.CharField()
+
+
+def _out(request, ambassador: Ambassador) -> dict:
+    return {
+        "code": ambassador.code,
+        "tier": ambassador.tier,
+        "commission_rate": tier_rates().get(ambassador.tier),
+        "tier_override": ambassador.tier_override,
+        "stake_tier": ambassador.stake_tier,
+        "link": request.build_absolute_uri(f"/r/{ambassador.code}"),
+    }
+
+
+class BecomeAmbassadorApi(APIView):
+    @extend_schema(request=None, responses={200: AmbassadorOutputSerializer, 201: AmbassadorOutputSerializer})
+    def post(self, request):
+        ambassador, created = ambassador_create(user=request.user)
+        body = AmbassadorOutputSerializer(_out(request, ambassador)).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AmbassadorTierApi(APIView):
+    permission_classes = [IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        tier = serializers.IntegerField(min_value=0, max_value=5, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses=AmbassadorOutputSerializer)
+    def patch(self, request, code: str):
+        ambassador = get_object_or_404(Ambassador, code=code.upper())
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ambassador = ambassador_set_tier(ambassador=ambassador, tier=data.validated_data["tier"], actor=request.user)
+        return Response(AmbassadorOutputSerializer(_out(request, ambassador)).data)

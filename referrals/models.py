@@ -1,0 +1,116 @@
+"""Ambassadors, who referred whom, commission tiers and CLONES staking.
+
+Commission rates are a share of the gross payout `G`, paid out of the platform fee
+(economics.md). An ambassador's tier follows their CLONES stake, unless staff set an override.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from ledger.fields import AmountField
+
+
+class CommissionTier(models.Model):
+    """Tier 1-5: commission rate (of G) and the CLONES stake that reaches it (whole CLONES)."""
+
+    tier = models.PositiveSmallIntegerField(unique=True, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    commission_rate = models.DecimalField(
+        max_digits=6, decimal_places=5,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Share of the gross payout (0.03 = 3%).",
+    )
+    stake_threshold = models.DecimalField(
+        max_digits=20, decimal_places=0, validators=[MinValueValidator(Decimal(0))],
+        help_text="Whole CLONES staked to reach this tier.",
+    )
+
+    class Meta:
+        ordering = ["tier"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tier__gte=1, tier__lte=5), name="tier_range"),
+            models.CheckConstraint(
+                condition=models.Q(commission_rate__gte=0, commission_rate__lte=1), name="tier_rate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tier {self.tier} ({self.commission_rate:%})"
+
+
+class Ambassador(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ambassador")
+    code = models.CharField(max_length=32, unique=True)
+    # The tier the stake reaches, kept in step by the staking services.
+    stake_tier = models.PositiveSmallIntegerField(default=0)
+    # Staff may set a tier whatever the stake ("staff adjusting tiers in the admin").
+    tier_override = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(5)]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tier_override__isnull=True) | models.Q(tier_override__lte=5),
+                name="ambassador_override_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def tier(self) -> int:
+        return self.tier_override if self.tier_override is not None else self.stake_tier
+
+
+class Referral(models.Model):
+    """Who referred a user: set once, at signup, permanently."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referral")
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="referrals")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.ambassador}"
+
+
+class TierChange(models.Model):
+    class Cause(models.TextChoices):
+        STAKE = "stake", "Stake changed"
+        STAFF = "staff", "Set by staff"
+
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="tier_changes")
+    old_tier = models.PositiveSmallIntegerField()
+    new_tier = models.PositiveSmallIntegerField()
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Unstake(models.Model):
+    """CLONES leaving a stake: held in the unbonding account until `available_at`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Cooling down"
+        RELEASED = "released", "Released to balance"
+
+    ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="unstakes")
+    amount = AmountField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="unstake_amount_positive")]

@@ -1,0 +1,74 @@
+"""factory_boy factories. Money-bearing objects are made through the services (so the
+ledger is always right); plain rows through factories."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import factory
+
+from accounts.models import User
+
+_counter = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    role = User.Role.FARMER
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class CreatorFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"creator{n}")
+    role = User.Role.CREATOR
+
+
+class FarmerFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"farmer{n}")
+    role = User.Role.FARMER
+
+
+class StaffFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"staff{n}")
+    role = User.Role.CREATOR
+    is_staff = True
+    is_superuser = True
+
+
+class GraderFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"grader{n}")
+    role = User.Role.GRADER
+
+
+def demonstration(*, steps: int = 12, minutes: float = 6.0, variant: int | None = None, instructions_words=("sheet", "budget")) -> dict:
+    """A plausible, valid demonstration; `variant` makes its step sequence unique."""
+    variant = next(_counter) if variant is None else variant
+    started = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    duration = minutes * 60
+    actions = ["navigate", "click", "type", "click", "key", "scroll"]
+    step_list = []
+    for index in range(steps):
+        action = actions[index % len(actions)]
+        step = {"t": round(duration * index / steps, 2), "action": action, "target": f"{instructions_words[index % 2]} field {index}"}
+        if action == "type":
+            step["text"] = f"{instructions_words[0]} entry {variant}-{index}"
+        if action == "navigate":
+            step["target"] = f"https://sheets.example.com/{instructions_words[1]}/{variant}"
+        step_list.append(step)
+    return {
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(seconds=duration)).isoformat(),
+        "steps": step_list,
+        "final_state": f"The {instructions_words[1]} {instructions_words[0]} is saved with all entries ({variant}).",
+        "notes": "",
+    }
