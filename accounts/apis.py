@@ -54,7 +54,9 @@ class TokenApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(request=InputSerializer, responses={200: inline_serializer("TokenOut", {"token": serializers.CharField()})})
+    @extend_schema(
+        request=InputSerializer, responses={200: inline_serializer("TokenOut", {"token": serializers.CharField()})}
+    )
     def post(self, request):
         from django.contrib.auth import authenticate
 
@@ -112,7 +114,10 @@ class BalancesApi(APIView):
         rows = [
             {
                 "token": row["token"].symbol,
-                **{key: amount_str(row[key], row["token"]) for key in ("available", "staked", "unstaking", "pending_withdrawal")},
+                **{
+                    key: amount_str(row[key], row["token"])
+                    for key in ("available", "staked", "unstaking", "pending_withdrawal")
+                },
             }
             for row in user_balances(request.user)
         ]

@@ -27,10 +27,12 @@ def user_account(user, kind: str, token: Token) -> Account:
 
 
 @transaction.atomic
-def user_register(*, username: str, password: str, role: str, referral_code: str | None = None, email: str = "") -> User:
+def user_register(
+    *, username: str, password: str, role: str, referral_code: str | None = None, email: str = ""
+) -> User:
     """Create a creator or farmer, attributed to the ambassador whose code they used."""
-    from referrals.services import referral_attach
     from referrals.selectors import ambassador_by_code
+    from referrals.services import referral_attach
 
     errors = {}
     username = (username or "").strip()
@@ -39,12 +41,12 @@ def user_register(*, username: str, password: str, role: str, referral_code: str
     elif User.objects.filter(username__iexact=username).exists():
         errors["username"] = ["This username is taken."]
     if role not in (User.Role.CREATOR, User.Role.FARMER):
-        errors["role"] = ["Choose \"creator\" or \"farmer\"."]
+        errors["role"] = ['Choose "creator" or "farmer".']
     ambassador = None
     if referral_code:
         ambassador = ambassador_by_code(referral_code)
         if ambassador is None:
-            errors["referral_code"] = [f"Unknown referral code \"{referral_code}\"."]
+            errors["referral_code"] = [f'Unknown referral code "{referral_code}".']
     candidate = User(username=username, email=email, role=role)
     try:
         validate_password(password or "", user=candidate)
@@ -128,7 +130,10 @@ def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Wi
         key=f"withdrawal-sent:{withdrawal.pk}",
         kind="withdrawal_sent",
         legs=[
-            Leg(user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token), -withdrawal.amount),
+            Leg(
+                user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token),
+                -withdrawal.amount,
+            ),
             Leg(world_withdrawals_account(withdrawal.token), withdrawal.amount),
         ],
         memo=f"Withdrawal {withdrawal.pk} sent ({chain_ref})",
@@ -151,7 +156,10 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
         key=f"withdrawal-rejected:{withdrawal.pk}",
         kind="withdrawal_rejected",
         legs=[
-            Leg(user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token), -withdrawal.amount),
+            Leg(
+                user_account(withdrawal.user, Account.Kind.USER_PENDING_WITHDRAWAL, withdrawal.token),
+                -withdrawal.amount,
+            ),
             Leg(user_account(withdrawal.user, Account.Kind.USER_BALANCE, withdrawal.token), withdrawal.amount),
         ],
         memo=f"Withdrawal {withdrawal.pk} rejected: {reason}"[:255],

@@ -40,3 +40,6 @@ class ReputationSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "last_submission_id"], name="reputation_once_per_submission"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.reputation} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -73,9 +73,7 @@ def reputation_compute(records: Iterable[WorkRecord], *, now: datetime) -> tuple
     score = 100 * sum(WEIGHTS[name] * value for name, value in parts.items())
     reputation = Decimal(str(score)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     reputation = min(max(reputation, Decimal(0)), Decimal(100))
-    breakdown = {
-        name: {"score": f"{value:.4f}", "weight": str(WEIGHTS[name])} for name, value in parts.items()
-    }
+    breakdown = {name: {"score": f"{value:.4f}", "weight": str(WEIGHTS[name])} for name, value in parts.items()}
     breakdown["spread"] = f"{spread:.4f}"
     breakdown["submissions"] = len(records)
     breakdown["effective_weight"] = f"{sum(w for w, _ in weighted):.2f}"

@@ -15,18 +15,30 @@ from .reputation import MAX_HISTORY, WorkRecord, reputation_compute
 
 def _records(farmer_id: int):
     rows = (
-        Submission.objects.filter(farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED])
+        Submission.objects.filter(
+            farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
+        )
         .order_by("-settled_at", "-id")
-        .values_list("id", "quality_score", "settlement_terms", "settled_at", "submitted_at", "claim__created_at",
-                     "factory__expected_minutes")[:MAX_HISTORY]
+        .values_list(
+            "id",
+            "quality_score",
+            "settlement_terms",
+            "settled_at",
+            "submitted_at",
+            "claim__created_at",
+            "factory__expected_minutes",
+        )[:MAX_HISTORY]
     )
     for _id, score, terms, settled_at, submitted_at, claimed_at, expected in rows:
-        yield _id, WorkRecord(
-            quality_score=score,
-            threshold=Decimal(terms.get("quality_threshold", "0.5")),
-            settled_at=settled_at,
-            minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
-            expected_minutes=expected,
+        yield (
+            _id,
+            WorkRecord(
+                quality_score=score,
+                threshold=Decimal(terms.get("quality_threshold", "0.5")),
+                settled_at=settled_at,
+                minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
+                expected_minutes=expected,
+            ),
         )
 
 

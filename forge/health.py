@@ -10,7 +10,7 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception:
         return False
 
 
@@ -23,7 +23,7 @@ def _broker_status() -> str:
         with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "unreachable"
 
 

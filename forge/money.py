@@ -31,8 +31,8 @@ def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: boo
     Floats are refused: they cannot carry an exact decimal amount. More fractional digits
     than the token allows is an error, never a silent rounding.
     """
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationError({field: ["Send amounts as a decimal string, e.g. \"0.2\"."]})
+    if isinstance(value, bool | float):
+        raise ValidationError({field: ['Send amounts as a decimal string, e.g. "0.2".']})
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, str):
@@ -42,19 +42,17 @@ def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: boo
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValidationError({field: [f"\"{value}\" is not a number."]}) from None
+            raise ValidationError({field: [f'"{value}" is not a number.']}) from None
     elif isinstance(value, Decimal):
         number = value
     else:
-        raise ValidationError({field: ["Send amounts as a decimal string, e.g. \"0.2\"."]})
+        raise ValidationError({field: ['Send amounts as a decimal string, e.g. "0.2".']})
 
     if not number.is_finite():
         raise ValidationError({field: ["An amount must be a finite number."]})
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > decimals:
-        raise ValidationError(
-            {field: [f"At most {decimals} decimal places are allowed for this token."]}
-        )
+        raise ValidationError({field: [f"At most {decimals} decimal places are allowed for this token."]})
     if number < 0:
         raise ValidationError({field: ["An amount cannot be negative."]})
     if number == 0 and not allow_zero:
@@ -94,12 +92,12 @@ def mul_floor(units: int, rate: Decimal) -> int:
 
 def parse_rate(value, *, field: str = "rate", max_places: int = 4) -> Decimal:
     """A rate or score in [0, 1] with at most `max_places` decimals ("0.9", "0.5")."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValidationError({field: ["Send this as a decimal string, e.g. \"0.75\"."]})
+    if isinstance(value, bool | float):
+        raise ValidationError({field: ['Send this as a decimal string, e.g. "0.75".']})
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValidationError({field: [f"\"{value}\" is not a number."]}) from None
+        raise ValidationError({field: [f'"{value}" is not a number.']}) from None
     if not number.is_finite() or number < 0 or number > 1:
         raise ValidationError({field: ["Must be a number between 0 and 1."]})
     exponent = number.as_tuple().exponent

@@ -18,7 +18,11 @@ class AuditApi(APIView):
     @extend_schema(
         responses=inline_serializer(
             "LedgerAudit",
-            {"ok": serializers.BooleanField(), "tokens": serializers.DictField(), "mismatches": serializers.ListField()},
+            {
+                "ok": serializers.BooleanField(),
+                "tokens": serializers.DictField(),
+                "mismatches": serializers.ListField(),
+            },
         )
     )
     def get(self, request):
@@ -29,10 +33,15 @@ class TreasuryApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        responses=inline_serializer("TreasuryRow", {"token": serializers.CharField(), "balance": serializers.CharField()}, many=True)
+        responses=inline_serializer(
+            "TreasuryRow", {"token": serializers.CharField(), "balance": serializers.CharField()}, many=True
+        )
     )
     def get(self, request):
         accounts = Account.objects.filter(kind=Account.Kind.TREASURY).select_related("token").order_by("token_id")
         return Response(
-            [{"token": a.token.symbol, "balance": format_amount(a.balance, decimals=a.token.decimals)} for a in accounts]
+            [
+                {"token": a.token.symbol, "balance": format_amount(a.balance, decimals=a.token.decimals)}
+                for a in accounts
+            ]
         )

@@ -138,7 +138,9 @@ def transaction_post(
         return _existing(key, fingerprint)
 
     ids = [account.pk for account, _ in merged]
-    locked = {a.pk: a for a in Account.objects.select_for_update().select_related("token").filter(pk__in=ids).order_by("pk")}
+    locked = {
+        a.pk: a for a in Account.objects.select_for_update().select_related("token").filter(pk__in=ids).order_by("pk")
+    }
     for account, amount in merged:
         current = locked[account.pk]
         new_balance = current.balance + amount
@@ -161,6 +163,10 @@ def transaction_reverse(*, original: Transaction, key: str, memo: str = "", acto
     """Undo a transaction by posting its mirror image (history is never edited)."""
     legs = [Leg(entry.account, -entry.amount) for entry in original.entries.select_related("account__token")]
     return transaction_post(
-        key=key, kind=f"reversal", legs=legs, memo=memo or f"Reversal of {original.idempotency_key}",
-        actor=actor, reverses=original,
+        key=key,
+        kind="reversal",
+        legs=legs,
+        memo=memo or f"Reversal of {original.idempotency_key}",
+        actor=actor,
+        reverses=original,
     )

@@ -21,12 +21,16 @@ class EconomicsConfig(models.Model):
     """The platform's money rules (a single row, edited by staff). Defaults from economics.md."""
 
     platform_fee_rate = models.DecimalField(
-        max_digits=6, decimal_places=5, default=Decimal("0.10"),
+        max_digits=6,
+        decimal_places=5,
+        default=Decimal("0.10"),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
         help_text="Share of the gross payout kept as the platform fee (0.10 = 10%).",
     )
     quality_threshold = models.DecimalField(
-        max_digits=5, decimal_places=4, default=Decimal("0.5"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.5"),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
         help_text="Scores below this are paid nothing; the reward returns to the pool.",
     )
@@ -70,14 +74,18 @@ class Factory(models.Model):
     token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="factories")
     reward = AmountField(help_text="Reward per demonstration, in base units of the token.")
     target_count = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(100_000)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10), MaxValueValidator(100_000)],
         help_text="How many accepted demonstrations are wanted (10 to 100,000), or empty for open.",
     )
     expected_minutes = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
     claim_timeout_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
     per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     min_reputation = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal(0),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
@@ -98,7 +106,8 @@ class Factory(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(reward__gt=0), name="factory_reward_positive"),
             models.CheckConstraint(
-                condition=models.Q(target_count__isnull=True) | models.Q(target_count__gte=10, target_count__lte=100_000),
+                condition=models.Q(target_count__isnull=True)
+                | models.Q(target_count__gte=10, target_count__lte=100_000),
                 name="factory_target_count_range",
             ),
         ]
@@ -138,6 +147,9 @@ class RateChange(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.factory_id}: {self.old_reward} -> {self.new_reward}"
 
 
 class Deposit(models.Model):
@@ -264,7 +276,8 @@ class Submission(models.Model):
                 name="submission_score_range",
             ),
             models.CheckConstraint(
-                condition=~models.Q(status__in=["settled", "rejected"]) | models.Q(settlement_transaction__isnull=False),
+                condition=~models.Q(status__in=["settled", "rejected"])
+                | models.Q(settlement_transaction__isnull=False),
                 name="submission_settled_has_transaction",
             ),
         ]
@@ -316,3 +329,6 @@ class ScoreOverride(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"submission {self.submission_id}: {self.old_score} -> {self.new_score}"

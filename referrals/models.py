@@ -19,12 +19,15 @@ class CommissionTier(models.Model):
 
     tier = models.PositiveSmallIntegerField(unique=True, validators=[MinValueValidator(1), MaxValueValidator(5)])
     commission_rate = models.DecimalField(
-        max_digits=6, decimal_places=5,
+        max_digits=6,
+        decimal_places=5,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
         help_text="Share of the gross payout (0.03 = 3%).",
     )
     stake_threshold = models.DecimalField(
-        max_digits=20, decimal_places=0, validators=[MinValueValidator(Decimal(0))],
+        max_digits=20,
+        decimal_places=0,
+        validators=[MinValueValidator(Decimal(0))],
         help_text="Whole CLONES staked to reach this tier.",
     )
 
@@ -96,6 +99,9 @@ class TierChange(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.ambassador_id}: tier {self.old_tier} -> {self.new_tier}"
+
 
 class Unstake(models.Model):
     """CLONES leaving a stake: held in the unbonding account until `available_at`."""
@@ -114,3 +120,6 @@ class Unstake(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="unstake_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"unstake {self.pk} ({self.status})"

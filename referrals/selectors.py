@@ -33,7 +33,9 @@ def tier_for_stake(stake_whole_clones: Decimal) -> int:
     return reached.tier if reached else 0
 
 
-def commissions_for(*, farmer_id: int, creator_id: int, rates: dict[int, Decimal] | None = None) -> tuple[Commission, Commission]:
+def commissions_for(
+    *, farmer_id: int, creator_id: int, rates: dict[int, Decimal] | None = None
+) -> tuple[Commission, Commission]:
     """(farmer's ambassador, factory's ambassador) with the tier rates in force now."""
     rates = tier_rates() if rates is None else rates
     referrals = {

@@ -71,7 +71,9 @@ def _accounts(ambassador: Ambassador, token: Token) -> dict[str, Account]:
 
 def _record_tier(ambassador: Ambassador, *, old: int, cause: str, actor=None) -> None:
     if ambassador.tier != old:
-        TierChange.objects.create(ambassador=ambassador, old_tier=old, new_tier=ambassador.tier, cause=cause, changed_by=actor)
+        TierChange.objects.create(
+            ambassador=ambassador, old_tier=old, new_tier=ambassador.tier, cause=cause, changed_by=actor
+        )
 
 
 def stake_tier_refresh(*, ambassador: Ambassador) -> Ambassador:
@@ -114,7 +116,9 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
     accounts = _accounts(ambassador, token)
     now = timezone.now()
     request = Unstake.objects.create(
-        ambassador=ambassador, amount=units, created_at=now,
+        ambassador=ambassador,
+        amount=units,
+        created_at=now,
         available_at=now + timedelta(hours=economics_config().unstake_cooldown_hours),
     )
     transaction_post(
@@ -141,7 +145,10 @@ def unstake_release(*, unstake_id: int, now=None) -> bool:
     transaction_post(
         key=f"unstake-release:{request.pk}",
         kind="unstake_release",
-        legs=[Leg(accounts[Account.Kind.USER_UNBONDING], -request.amount), Leg(accounts[Account.Kind.USER_BALANCE], request.amount)],
+        legs=[
+            Leg(accounts[Account.Kind.USER_UNBONDING], -request.amount),
+            Leg(accounts[Account.Kind.USER_BALANCE], request.amount),
+        ],
         memo=f"Unstake {request.pk} released after cooldown",
     )
     return True
@@ -149,7 +156,9 @@ def unstake_release(*, unstake_id: int, now=None) -> bool:
 
 def unstakes_release_due(*, now=None) -> int:
     now = now or timezone.now()
-    due = Unstake.objects.filter(status=Unstake.Status.PENDING, available_at__lte=now).values_list("pk", flat=True)[:1000]
+    due = Unstake.objects.filter(status=Unstake.Status.PENDING, available_at__lte=now).values_list("pk", flat=True)[
+        :1000
+    ]
     return sum(unstake_release(unstake_id=pk, now=now) for pk in list(due))
 
 
@@ -180,11 +189,15 @@ def commission_rates_validate(*, platform_fee_rate: Decimal, tier_rates: list[De
 
 
 @transaction.atomic
-def commission_tier_update(*, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal) -> CommissionTier:
+def commission_tier_update(
+    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal
+) -> CommissionTier:
     from pools.selectors import economics_config
 
     others = list(CommissionTier.objects.exclude(pk=tier.pk).values_list("commission_rate", flat=True))
-    commission_rates_validate(platform_fee_rate=economics_config().platform_fee_rate, tier_rates=[*others, commission_rate])
+    commission_rates_validate(
+        platform_fee_rate=economics_config().platform_fee_rate, tier_rates=[*others, commission_rate]
+    )
     tier.commission_rate = commission_rate
     tier.stake_threshold = stake_threshold
     tier.save()

@@ -19,7 +19,9 @@ def pytest_collection_modifyitems(config, items):
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI does)"))
         if "integration" in item.keywords and not (broker and on_postgres):
-            item.add_marker(pytest.mark.skip(reason="needs Redis + PostgreSQL: set CELERY_BROKER_URL and DATABASE_URL (CI does)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs Redis + PostgreSQL: set CELERY_BROKER_URL and DATABASE_URL (CI does)")
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -50,7 +50,9 @@ class GraderFactory(UserFactory):
     role = User.Role.GRADER
 
 
-def demonstration(*, steps: int = 12, minutes: float = 6.0, variant: int | None = None, instructions_words=("sheet", "budget")) -> dict:
+def demonstration(
+    *, steps: int = 12, minutes: float = 6.0, variant: int | None = None, instructions_words=("sheet", "budget")
+) -> dict:
     """A plausible, valid demonstration; `variant` makes its step sequence unique."""
     variant = next(_counter) if variant is None else variant
     started = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -59,7 +61,11 @@ def demonstration(*, steps: int = 12, minutes: float = 6.0, variant: int | None 
     step_list = []
     for index in range(steps):
         action = actions[index % len(actions)]
-        step = {"t": round(duration * index / steps, 2), "action": action, "target": f"{instructions_words[index % 2]} field {index}"}
+        step = {
+            "t": round(duration * index / steps, 2),
+            "action": action,
+            "target": f"{instructions_words[index % 2]} field {index}",
+        }
         if action == "type":
             step["text"] = f"{instructions_words[0]} entry {variant}-{index}"
         if action == "navigate":

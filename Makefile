@@ -1,0 +1,54 @@
+# Forge Pools. `make run` serves the demo; `make test` runs lint + the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format worker beat bench bench-quick migrate seed clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+# Serves on http://127.0.0.1:8000. With CELERY_BROKER_URL set, a worker and beat run too.
+run: seed
+	@if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
+		$(BIN)/celery -A forge worker --beat --loglevel=INFO --concurrency=2 & \
+		trap 'kill %1' EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
+	else \
+		$(BIN)/python manage.py runserver 127.0.0.1:8000; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+worker: $(STAMP)
+	$(BIN)/celery -A forge worker --loglevel=INFO
+
+beat: $(STAMP)
+	$(BIN)/celery -A forge beat --loglevel=INFO
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
