@@ -107,7 +107,9 @@ class FactoryListCreateApi(ListAPIView):
         expected_minutes = serializers.IntegerField(required=False, min_value=1, max_value=24 * 60)
         claim_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 60)
         per_farmer_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-        min_reputation = serializers.DecimalField(required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100)
+        min_reputation = serializers.DecimalField(
+            required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
+        )
 
     def get_queryset(self):
         return factory_list_for_user(self.request.user).order_by("-created_at", "-id")
@@ -265,7 +267,9 @@ class SubmissionCreateApi(APIView):
     def post(self, request, pk: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        submission = submission_create(claim_id=pk, farmer=request.user, demonstration=data.validated_data["demonstration"])
+        submission = submission_create(
+            claim_id=pk, farmer=request.user, demonstration=data.validated_data["demonstration"]
+        )
         submission = _submission_queryset().get(pk=submission.pk)
         return Response(SubmissionOutputSerializer(submission).data, status=status.HTTP_201_CREATED)
 
@@ -279,7 +283,12 @@ def _submission_for(request, pk: int) -> Submission:
     user = request.user
     if submission is None:
         raise NotFound("No such submission.")
-    if not (user.is_staff or user.role == "grader" or submission.farmer_id == user.pk or submission.factory.creator_id == user.pk):
+    if not (
+        user.is_staff
+        or user.role == "grader"
+        or submission.farmer_id == user.pk
+        or submission.factory.creator_id == user.pk
+    ):
         raise NotFound("No such submission.")
     return submission
 

@@ -64,5 +64,8 @@ def settlement_shares(
     )
     # floor(G*a) + floor(G*b) <= floor(G*(a+b)) <= floor(G*fee_rate) = F, so protocol >= 0.
     assert shares.protocol >= 0
-    assert shares.farmer + shares.farmer_ambassador + shares.factory_ambassador + shares.protocol + shares.back_to_pool == reward
+    assert (
+        shares.farmer + shares.farmer_ambassador + shares.factory_ambassador + shares.protocol + shares.back_to_pool
+        == reward
+    )
     return shares

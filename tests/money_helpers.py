@@ -14,9 +14,12 @@ _refs = itertools.count(1)
 
 def funded_factory(creator, *, token="USDC", reward="0.2", deposit="10", **fields) -> Factory:
     factory = factory_create(
-        creator=creator, title=fields.pop("title", "Make a budget sheet"),
+        creator=creator,
+        title=fields.pop("title", "Make a budget sheet"),
         instructions=fields.pop("instructions", "Create a spreadsheet named Budget and fill the sheet."),
-        token=token, reward=reward, **fields,
+        token=token,
+        reward=reward,
+        **fields,
     )
     if deposit:
         fund(factory, deposit)

@@ -77,9 +77,7 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
             memo=f"Claim {claim.pk} reserves {money(claim.reward)}",
         )
     except InsufficientFunds:
-        raise Conflict(
-            f"The pool cannot cover the reward of {money(factory.reward)} right now."
-        ) from None
+        raise Conflict(f"The pool cannot cover the reward of {money(factory.reward)} right now.") from None
     Factory.objects.filter(pk=factory.pk).update(in_flight_count=F("in_flight_count") + 1)
     return claim
 
@@ -111,6 +109,8 @@ def claims_expire_due(*, now=None, limit: int = 1000) -> int:
     """Expire every overdue open claim (periodic task). Each claim in its own transaction."""
     now = now or timezone.now()
     due = list(
-        Claim.objects.filter(status=Claim.Status.OPEN, expires_at__lte=now).order_by("expires_at").values_list("pk", flat=True)[:limit]
+        Claim.objects.filter(status=Claim.Status.OPEN, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
     )
     return sum(claim_expire(claim_id=claim_id, now=now) for claim_id in due)

@@ -24,7 +24,9 @@ def _clean_tx_ref(tx_ref) -> str:
     if not text:
         raise ValidationError({"tx_ref": ["The chain transaction reference is required."]})
     if len(text) > TX_REF_MAX or not text.isprintable() or " " in text:
-        raise ValidationError({"tx_ref": [f"A transaction reference is at most {TX_REF_MAX} characters, without spaces."]})
+        raise ValidationError(
+            {"tx_ref": [f"A transaction reference is at most {TX_REF_MAX} characters, without spaces."]}
+        )
     return text
 
 

@@ -19,15 +19,23 @@ from ..models import Factory, RateChange
 from ..selectors import economics_config
 
 EDITABLE_FIELDS = (
-    "title", "description", "instructions", "category", "tags", "target_count",
-    "expected_minutes", "claim_timeout_minutes", "per_farmer_limit", "min_reputation",
+    "title",
+    "description",
+    "instructions",
+    "category",
+    "tags",
+    "target_count",
+    "expected_minutes",
+    "claim_timeout_minutes",
+    "per_farmer_limit",
+    "min_reputation",
 )
 
 
 def token_get_enabled(symbol: str, *, field: str = "token") -> Token:
     token = Token.objects.filter(symbol=str(symbol).strip().upper()).first()
     if token is None or not token.enabled:
-        raise ValidationError({field: [f"Unknown or disabled token \"{symbol}\"."]})
+        raise ValidationError({field: [f'Unknown or disabled token "{symbol}".']})
     return token
 
 
@@ -75,14 +83,20 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
     reward_units = parse_amount(reward, decimals=token_obj.decimals, field="reward")
     values = _clean_fields({"title": title, "instructions": instructions, **fields})
     values.setdefault("claim_timeout_minutes", economics_config().default_claim_timeout_minutes)
-    values = {key: value for key, value in values.items() if value is not None or key in ("target_count", "per_farmer_limit")}
+    values = {
+        key: value for key, value in values.items() if value is not None or key in ("target_count", "per_farmer_limit")
+    }
 
     factory = Factory(creator=creator, token=token_obj, reward=reward_units, **values)
     # The pool's accounts are created with the factory (a placeholder holder until the
     # factory has its id, then renamed to "pool:<id>").
     placeholder = f"pool:new:{uuid.uuid4().hex}"
-    factory.available_account = Account.objects.create(kind=Account.Kind.POOL_AVAILABLE, holder=placeholder, token=token_obj)
-    factory.reserved_account = Account.objects.create(kind=Account.Kind.POOL_RESERVED, holder=placeholder, token=token_obj)
+    factory.available_account = Account.objects.create(
+        kind=Account.Kind.POOL_AVAILABLE, holder=placeholder, token=token_obj
+    )
+    factory.reserved_account = Account.objects.create(
+        kind=Account.Kind.POOL_RESERVED, holder=placeholder, token=token_obj
+    )
     factory.save()
     Account.objects.filter(pk__in=[factory.available_account_id, factory.reserved_account_id]).update(
         holder=factory.ledger_holder
@@ -163,7 +177,9 @@ def pool_return_to_creator(*, factory: Factory, reason: str) -> None:
     available = Account.objects.get(pk=factory.available_account_id)
     if available.balance == 0:
         return
-    creator_balance = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{factory.creator_id}", token=available.token)
+    creator_balance = account_get(
+        kind=Account.Kind.USER_BALANCE, holder=f"user:{factory.creator_id}", token=available.token
+    )
     transaction_post(
         key=f"pool-return:{factory.pk}:{reason}",
         kind="pool_return",
@@ -171,4 +187,3 @@ def pool_return_to_creator(*, factory: Factory, reason: str) -> None:
         memo=f"Closed factory {factory.pk}: remaining pool returned to its creator",
     )
     Factory.objects.filter(pk=factory.pk).update(returned_to_creator=F("returned_to_creator") + available.balance)
-

@@ -19,7 +19,11 @@ TOO_FAST_SHARE = 0.1
 
 def sequence_fingerprint(demonstration: dict) -> str:
     steps = [
-        (str(step.get("action", "")), str(step.get("target", "")).strip().lower(), str(step.get("text", "")).strip().lower())
+        (
+            str(step.get("action", "")),
+            str(step.get("target", "")).strip().lower(),
+            str(step.get("text", "")).strip().lower(),
+        )
         for step in demonstration.get("steps", [])
     ]
     return hashlib.sha256(json.dumps(steps, separators=(",", ":")).encode()).hexdigest()

@@ -34,7 +34,9 @@ from ..selectors import economics_config
 from .factories import pool_return_to_creator
 
 
-def _legs(factory: Factory, shares: Shares, *, farmer_id: int, farmer_amb_id, factory_amb_id, sign: int = 1) -> list[Leg]:
+def _legs(
+    factory: Factory, shares: Shares, *, farmer_id: int, farmer_amb_id, factory_amb_id, sign: int = 1
+) -> list[Leg]:
     token = factory.token
     pool = Account.objects.in_bulk([factory.available_account_id, factory.reserved_account_id])
 
@@ -66,8 +68,13 @@ def _store(submission: Submission, shares: Shares) -> None:
 
 
 SHARE_FIELDS = [
-    "gross_payout", "platform_fee", "farmer_reward", "farmer_ambassador_commission",
-    "factory_ambassador_commission", "protocol_fee", "refunded_to_pool",
+    "gross_payout",
+    "platform_fee",
+    "farmer_reward",
+    "farmer_ambassador_commission",
+    "factory_ambassador_commission",
+    "protocol_fee",
+    "refunded_to_pool",
 ]
 
 
@@ -98,8 +105,11 @@ def submission_settle(*, submission_id: int) -> Submission:
         key=f"settle:{submission.pk}",
         kind="settlement",
         legs=_legs(
-            factory, shares,
-            farmer_id=submission.farmer_id, farmer_amb_id=farmer_side.user_id, factory_amb_id=factory_side.user_id,
+            factory,
+            shares,
+            farmer_id=submission.farmer_id,
+            farmer_amb_id=farmer_side.user_id,
+            factory_amb_id=factory_side.user_id,
         ),
         memo=f"Settlement of submission {submission.pk} (q={submission.quality_score})",
     )
@@ -116,8 +126,15 @@ def submission_settle(*, submission_id: int) -> Submission:
     submission.settled_at = timezone.now()
     submission.settlement_transaction = txn
     submission.save(
-        update_fields=[*SHARE_FIELDS, "settlement_terms", "farmer_ambassador", "factory_ambassador", "status",
-                       "settled_at", "settlement_transaction"]
+        update_fields=[
+            *SHARE_FIELDS,
+            "settlement_terms",
+            "farmer_ambassador",
+            "factory_ambassador",
+            "status",
+            "settled_at",
+            "settlement_transaction",
+        ]
     )
     Factory.objects.filter(pk=factory.pk).update(
         in_flight_count=F("in_flight_count") - 1,
@@ -150,13 +167,20 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
         factory_ambassador_rate=Decimal(terms["factory_ambassador_rate"]),
     )
     old = Shares(
-        reward=submission.claim.reward, gross=submission.gross_payout, fee=submission.platform_fee,
-        farmer=submission.farmer_reward, farmer_ambassador=submission.farmer_ambassador_commission,
-        factory_ambassador=submission.factory_ambassador_commission, protocol=submission.protocol_fee,
+        reward=submission.claim.reward,
+        gross=submission.gross_payout,
+        fee=submission.platform_fee,
+        farmer=submission.farmer_reward,
+        farmer_ambassador=submission.farmer_ambassador_commission,
+        factory_ambassador=submission.factory_ambassador_commission,
+        protocol=submission.protocol_fee,
         back_to_pool=submission.refunded_to_pool,
     )
-    ids = {"farmer_id": submission.farmer_id, "farmer_amb_id": submission.farmer_ambassador_id,
-           "factory_amb_id": submission.factory_ambassador_id}
+    ids = {
+        "farmer_id": submission.farmer_id,
+        "farmer_amb_id": submission.farmer_ambassador_id,
+        "factory_amb_id": submission.factory_ambassador_id,
+    }
     legs = _legs(factory, new, **ids) + _legs(factory, old, **ids, sign=-1)
     if any(leg.amount for leg in legs) and new != old:
         override.adjustment_transaction = transaction_post(

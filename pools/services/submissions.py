@@ -21,7 +21,7 @@ from forge.money import parse_rate
 from ..demonstrations import demonstration_validate
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..models import Attachment, Claim, ScoreOverride, Submission
-from .integrity import sequence_fingerprint, integrity_flags
+from .integrity import integrity_flags, sequence_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ def submission_score(*, submission_id: int) -> Submission:
     submission = Submission.objects.select_related("factory").get(pk=submission_id)
     if submission.quality_score is not None or submission.is_final:
         return submission
-    Submission.objects.filter(pk=submission_id, status=Submission.Status.SUBMITTED).update(status=Submission.Status.SCORING)
+    Submission.objects.filter(pk=submission_id, status=Submission.Status.SUBMITTED).update(
+        status=Submission.Status.SCORING
+    )
     try:
         result = grade(
             submission.demonstration,
@@ -136,8 +138,11 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     if submission is None:
         raise NotFound("No such submission.")
     override = ScoreOverride.objects.create(
-        submission=submission, old_score=submission.quality_score, new_score=score,
-        reason=(reason or "")[:500], reviewed_by=reviewer,
+        submission=submission,
+        old_score=submission.quality_score,
+        new_score=score,
+        reason=(reason or "")[:500],
+        reviewed_by=reviewer,
     )
     if submission.is_final:
         from .settlement import settlement_adjust
@@ -150,6 +155,8 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission.scored_at = timezone.now()
     submission.needs_review = False
     submission.status = Submission.Status.SCORING
-    submission.save(update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"])
+    submission.save(
+        update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"]
+    )
     _enqueue_settle(submission.pk)
     return submission

@@ -115,9 +115,9 @@ def broker_url():
 
 def _reset_connections() -> None:
     """Drop the app's cached connections so the next publish uses the current broker_url."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
+    # Not force_close_all(): kombu keeps pools in a global registry and would hand the
+    # closed one back for the same URL.
+    celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
 
