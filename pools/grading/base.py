@@ -1,0 +1,100 @@
+"""What every grader takes and returns, and the errors a grader may raise.
+
+A grader turns a validated demonstration plus the factory's task into a `GradeResult`: a
+quality score in [0, 1] that settlement multiplies money by, so it is a `Decimal` rounded
+**down** to 4 places (a rounding error never pays a farmer more than the grade earned), a
+confidence, a JSON-serialisable breakdown and human-readable reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+SCORE_PLACES = Decimal("0.0001")
+SCORE_ROUNDING = ROUND_DOWN
+ZERO = Decimal("0")
+ONE = Decimal("1")
+
+GRADER_RULES = "rules"
+GRADER_HTTP = "http"
+GRADER_MANUAL = "manual"
+GRADERS = (GRADER_RULES, GRADER_HTTP, GRADER_MANUAL)
+
+
+class GraderUnavailable(Exception):
+    """Transient: the grader could not answer now (timeout, 5xx, connection error). Retry later."""
+
+
+class GraderResponseInvalid(GraderUnavailable):
+    """The grading service answered, but with something we cannot use (4xx, malformed body, bad score)."""
+
+
+class ManualGradingOnly(Exception):
+    """FORGE_GRADER=manual: scores come only from staff or the grading service via the review endpoint."""
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """The part of a factory a grader needs: what was asked and how long it should take."""
+
+    title: str
+    instructions: str
+    expected_minutes: int  # >= 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.expected_minutes, bool) or not isinstance(self.expected_minutes, int):
+            raise TypeError("expected_minutes must be an int")
+        if self.expected_minutes < 1:
+            raise ValueError("expected_minutes must be at least 1")
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """One grade. `score` and `confidence` are Decimals in [0, 1] with exactly 4 places.
+
+    `breakdown` is JSON-serialisable with every number written as a string, e.g.
+    `{"outcome": {"score": "0.9000", "weight": "0.4", "reasons": [...]}, ...}`.
+    """
+
+    score: Decimal
+    confidence: Decimal
+    breakdown: dict = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    grader: str = GRADER_RULES
+
+    def __post_init__(self) -> None:
+        # Settlement trusts these invariants; a grader bug must fail loudly, not pay wrongly.
+        for name in ("score", "confidence"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or not ZERO <= value <= ONE:
+                raise ValueError(f"{name} must be a Decimal in [0, 1], got {value!r}")
+            if value != value.quantize(SCORE_PLACES):
+                raise ValueError(f"{name} must have at most 4 decimal places, got {value!r}")
+        if self.grader not in GRADERS:
+            raise ValueError(f"unknown grader {self.grader!r}")
+
+
+def quantize_score(value: Decimal | float | int | str) -> Decimal:
+    """Clamp to [0, 1] and round down to 4 places: the one rounding rule for scores.
+
+    Floats go through a 10-decimal string first, so binary noise (0.7 stored as
+    0.69999999999999995559) does not round 0.7 down to 0.6999.
+    """
+    if isinstance(value, float):
+        value = f"{value:.10f}"
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    number = min(max(number, ZERO), ONE)
+    return number.quantize(SCORE_PLACES, rounding=SCORE_ROUNDING)
+
+
+def format_decimal(value: Decimal | float | int, places: int = 4) -> str:
+    """A breakdown number as a string, rounded down to `places` (breakdowns carry no JSON numbers)."""
+    if isinstance(value, float):
+        value = f"{value:.10f}"
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN))
