@@ -1,0 +1,116 @@
+"""`python manage.py seed_demo`: demo data for `make run`, safe to run again (idempotent).
+
+Creates a staff login, two creators, three farmers, an ambassador who referred a farmer and
+a creator, funded factories in each token, and a few settled submissions, all through the
+same services the product uses, so the ledger audit is clean afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import user_register
+from ledger.audit import ledger_audit
+from pools.services.claims import claim_create
+from pools.services.deposits import deposit_confirm, deposit_create
+from pools.services.factories import factory_create
+from pools.services.settlement import submission_settle
+from pools.services.submissions import submission_create, submission_score
+from referrals.services import ambassador_create
+
+DEMO_PASSWORD = "forge-demo-2026"
+STAFF_USERNAME = "admin"
+
+FACTORIES = [
+    # creator, title, token, reward, deposit, category, min_reputation, instructions
+    ("alice", "Budget spreadsheet in Google Sheets", "USDC", "0.2", "50", "spreadsheets", 0,
+     "Create a new spreadsheet named Budget 2026 and add the headers Month, Income, Expenses in the first row."),
+    ("alice", "Book a meeting room in the calendar", "CLONES", "25", "10000", "productivity", 0,
+     "Open the calendar, create an event tomorrow 10:00-11:00 titled Planning and book the room Everest."),
+    ("bob", "Deploy a static site", "SOL", "0.05", "5", "devops", 60,
+     "Create a new repository, add an index.html saying Hello, and publish it with the hosting dashboard."),
+    ("bob", "Fill an expense report", "ETH", "0.0001", "0.01", "finance", 0,
+     "Open the expense tool, add a 42.50 taxi expense dated today with the receipt attached, and submit it."),
+]
+
+
+def _demonstration(index: int, instructions: str) -> dict:
+    words = [w.strip(".,:") for w in instructions.split() if len(w) > 3][:8]
+    minutes = 3 + index % 5
+    steps = []
+    for step in range(14):
+        action = ["navigate", "click", "type", "click", "key", "click", "scroll"][step % 7]
+        entry = {"t": step * (minutes * 60 - 10) // 14, "action": action, "target": f"{words[step % len(words)]} button"}
+        if action == "type":
+            entry["text"] = f"{words[(step + 1) % len(words)]} {index}"
+        if action == "navigate":
+            entry["target"] = f"https://app.example.com/{words[0].lower()}/{index}"
+        steps.append(entry)
+    return {
+        "started_at": "2026-11-20T10:00:00+00:00",
+        "ended_at": f"2026-11-20T10:0{minutes}:00+00:00",
+        "steps": steps,
+        "final_state": f"Done: {' '.join(words[:5])} ({index}).",
+        "notes": "Recorded with the demo seeder.",
+    }
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent) and print the demo logins."
+
+    def handle(self, *args, **options):
+        if User.objects.filter(username=STAFF_USERNAME).exists():
+            self.stdout.write("Demo data already loaded.")
+            self._print_logins()
+            return
+        with transaction.atomic():
+            self._seed()
+        report = ledger_audit()
+        self.stdout.write(self.style.SUCCESS(f"Demo data loaded; ledger audit ok={report.ok}"))
+        self._print_logins()
+
+    def _seed(self):
+        User.objects.create_superuser(STAFF_USERNAME, "admin@forge.invalid", DEMO_PASSWORD, role=User.Role.CREATOR)
+        carol = user_register(username="carol", password=DEMO_PASSWORD, role="farmer")
+        ambassador, _ = ambassador_create(user=carol)
+        creators = {
+            "alice": user_register(username="alice", password=DEMO_PASSWORD, role="creator", referral_code=ambassador.code),
+            "bob": user_register(username="bob", password=DEMO_PASSWORD, role="creator"),
+        }
+        farmers = [
+            user_register(username="dave", password=DEMO_PASSWORD, role="farmer", referral_code=ambassador.code),
+            user_register(username="erin", password=DEMO_PASSWORD, role="farmer"),
+        ]
+        for number, (creator, title, token, reward, deposit, category, min_rep, instructions) in enumerate(FACTORIES):
+            factory = factory_create(
+                creator=creators[creator], title=title, instructions=instructions, token=token, reward=reward,
+                category=category, min_reputation=min_rep, target_count=100,
+            )
+            pending = deposit_create(factory=factory, actor=creators[creator], amount=deposit, tx_ref=f"demo-{number}")
+            deposit_confirm(deposit=pending, actor=None)
+            if min_rep:
+                continue
+            for index, farmer in enumerate(farmers):
+                claim = claim_create(factory=factory, farmer=farmer)
+                submission = submission_create(
+                    claim_id=claim.pk, farmer=farmer, demonstration=_demonstration(number * 10 + index, instructions)
+                )
+                if settings.FORGE_GRADER != "manual":
+                    submission_score(submission_id=submission.pk)
+                    submission.refresh_from_db()
+                    if not submission.needs_review:
+                        submission_settle(submission_id=submission.pk)
+
+    def _print_logins(self):
+        password = os.environ.get("DEMO_PASSWORD_HINT", DEMO_PASSWORD)
+        self.stdout.write(
+            "\nDemo logins (password for all: %s)\n"
+            "  staff:      %s  -> http://127.0.0.1:8000/admin/\n"
+            "  creators:   alice, bob\n"
+            "  farmers:    dave, erin; carol is a farmer and an ambassador\n" % (password, STAFF_USERNAME)
+        )
