@@ -15,6 +15,7 @@ parts always sum exactly to the whole.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -24,12 +25,38 @@ from django.core.exceptions import ValidationError
 MAX_WHOLE_UNITS = 10**12
 MAX_DIGITS = 39
 
+# What `Decimal()` would also accept but an amount must not be: "1_000", non-ASCII digits.
+_NOT_PLAIN = re.compile(r"[^0-9eE.+-]")
+
+
+def _decimal_from_text(text: str, *, original, field: str) -> Decimal:
+    """`Decimal(text)`, refusing the spellings Decimal tolerates but people do not mean as a
+    number here (digit separators, non-ASCII digits); NaN/Infinity pass to the finite check."""
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = None
+    if number is None or (number.is_finite() and _NOT_PLAIN.search(text)):
+        raise ValidationError({field: [f'"{original}" is not a number.']})
+    return number
+
+
+def _scaled(number: Decimal, places: int) -> int:
+    """number x 10**places as an int, exactly. (`Decimal.scaleb` would round to the context's
+    28 significant digits: an 18-decimal amount of 10**12 whole units has 30.)"""
+    numerator, denominator = number.as_integer_ratio()
+    units, remainder = divmod(numerator * 10**places, denominator)
+    if remainder:
+        raise ValueError(f"{number} has more than {places} decimal places")
+    return units
+
 
 def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: bool = False) -> int:
     """Turn user input ("0.2", "1.500000", Decimal) into base units, refusing anything inexact.
 
     Floats are refused: they cannot carry an exact decimal amount. More fractional digits
-    than the token allows is an error, never a silent rounding.
+    than the token allows is an error, never a silent rounding (so "0.10" is refused for a
+    one-decimal token: the rule is about the digits sent, as the API contract states it).
     """
     if isinstance(value, bool | float):
         raise ValidationError({field: ['Send amounts as a decimal string, e.g. "0.2".']})
@@ -39,10 +66,7 @@ def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: boo
         text = value.strip()
         if not text:
             raise ValidationError({field: ["An amount is required."]})
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise ValidationError({field: [f'"{value}" is not a number.']}) from None
+        number = _decimal_from_text(text, original=value, field=field)
     elif isinstance(value, Decimal):
         number = value
     else:
@@ -59,12 +83,14 @@ def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: boo
         raise ValidationError({field: ["An amount must be greater than zero."]})
     if number >= MAX_WHOLE_UNITS:
         raise ValidationError({field: [f"An amount must be below {MAX_WHOLE_UNITS:,}."]})
-    return int(number.scaleb(decimals))
+    # The exponent check above makes this exact (no fractional base units are dropped).
+    return _scaled(number, decimals)
 
 
 def to_decimal(units: int, *, decimals: int) -> Decimal:
     """Base units as an exact Decimal in whole-token units (for display and rates)."""
-    return Decimal(int(units)).scaleb(-decimals)
+    # Built from its digits, not with `scaleb`, which rounds to 28 significant digits.
+    return Decimal(f"{int(units)}E-{int(decimals)}")
 
 
 def format_amount(units: int, *, decimals: int, trim: bool = False) -> str:
@@ -94,10 +120,7 @@ def parse_rate(value, *, field: str = "rate", max_places: int = 4) -> Decimal:
     """A rate or score in [0, 1] with at most `max_places` decimals ("0.9", "0.5")."""
     if isinstance(value, bool | float):
         raise ValidationError({field: ['Send this as a decimal string, e.g. "0.75".']})
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValidationError({field: [f'"{value}" is not a number.']}) from None
+    number = _decimal_from_text(str(value).strip(), original=value, field=field)
     if not number.is_finite() or number < 0 or number > 1:
         raise ValidationError({field: ["Must be a number between 0 and 1."]})
     exponent = number.as_tuple().exponent
