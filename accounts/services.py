@@ -6,7 +6,7 @@ import re
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
@@ -43,10 +43,11 @@ def user_register(
     if role not in (User.Role.CREATOR, User.Role.FARMER):
         errors["role"] = ['Choose "creator" or "farmer".']
     ambassador = None
+    referral_code = (referral_code or "").strip()
     if referral_code:
         ambassador = ambassador_by_code(referral_code)
         if ambassador is None:
-            errors["referral_code"] = [f'Unknown referral code "{referral_code}".']
+            errors["referral_code"] = [f'Unknown referral code "{referral_code[:32]}".']
     candidate = User(username=username, email=email, role=role)
     try:
         validate_password(password or "", user=candidate)
@@ -55,7 +56,11 @@ def user_register(
     if errors:
         raise ValidationError(errors)
 
-    user = User.objects.create_user(username=username, password=password, email=email, role=role)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, password=password, email=email, role=role)
+    except IntegrityError:  # the same username registered concurrently
+        raise ValidationError({"username": ["This username is taken."]}) from None
     if role == User.Role.FARMER:
         from farmers.services import farmer_profile_create
 

@@ -8,6 +8,7 @@ from forge.health import healthz
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("", include("referrals.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

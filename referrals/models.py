@@ -83,14 +83,25 @@ class Referral(models.Model):
 
 
 class TierChange(models.Model):
+    """One change of an ambassador's tier or of the staff override: who, when, old and new.
+
+    `old_tier`/`new_tier` are the tiers in force (override, else stake tier); a staff change of
+    the override is recorded even when the tier in force stays the same, so `tier_override`
+    keeps what staff set (null: the tier follows the stake again)."""
+
     class Cause(models.TextChoices):
         STAKE = "stake", "Stake changed"
         STAFF = "staff", "Set by staff"
+        THRESHOLDS = "thresholds", "Stake thresholds changed"
 
     ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="tier_changes")
     old_tier = models.PositiveSmallIntegerField()
     new_tier = models.PositiveSmallIntegerField()
     cause = models.CharField(max_length=16, choices=Cause.choices)
+    stake_tier = models.PositiveSmallIntegerField(default=0, help_text="The tier the stake reached after the change.")
+    tier_override = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The staff override after the change (empty: the tier follows the stake)."
+    )
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -1,11 +1,21 @@
-"""Reads about ambassadors: who referred whom, tiers and commission rates."""
+"""Reads about ambassadors: who referred whom, tiers, commission rates, stakes and earnings.
+
+Settlement asks `commissions_for` for the rates in force at the moment it settles; nothing here
+imports settlement (dependencies point one way: pools -> referrals -> ledger).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .models import Ambassador, CommissionTier, Referral
+from ledger.fields import AmountField
+from ledger.models import Account, Token
+
+from .models import Ambassador, CommissionTier, Referral, Unstake
+
+TIERS = (1, 2, 3, 4, 5)
+STAKE_TOKEN = "CLONES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +39,18 @@ def tier_rates() -> dict[int, Decimal]:
 
 def tier_for_stake(stake_whole_clones: Decimal) -> int:
     """The highest tier whose threshold the stake reaches (0 below tier 1)."""
-    reached = CommissionTier.objects.filter(stake_threshold__lte=stake_whole_clones).order_by("-tier").first()
-    return reached.tier if reached else 0
+    # Compared in Python: a DecimalField lookup may quantize the fractional stake to the
+    # column's 0 decimals, and 999,999.9 CLONES must not round up into tier 1.
+    thresholds = CommissionTier.objects.values_list("tier", "stake_threshold")
+    return max((tier for tier, threshold in thresholds if threshold <= stake_whole_clones), default=0)
 
 
 def commissions_for(
     *, farmer_id: int, creator_id: int, rates: dict[int, Decimal] | None = None
 ) -> tuple[Commission, Commission]:
-    """(farmer's ambassador, factory's ambassador) with the tier rates in force now."""
+    """(farmer's ambassador, factory's ambassador) with the tiers and rates in force now.
+
+    A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing."""
     rates = tier_rates() if rates is None else rates
     referrals = {
         referral.user_id: referral.ambassador
@@ -53,10 +67,12 @@ def commissions_for(
 
 
 def ambassador_for_user(user) -> Ambassador | None:
+    if not getattr(user, "pk", None):
+        return None
     return Ambassador.objects.filter(user=user).first()
 
 
-def ambassador_by_code(code: str) -> Ambassador | None:
+def ambassador_by_code(code: str | None) -> Ambassador | None:
     if not code:
         return None
     return Ambassador.objects.select_related("user").filter(code=code.strip().upper()).first()
@@ -64,3 +80,93 @@ def ambassador_by_code(code: str) -> Ambassador | None:
 
 def max_commission_rate() -> Decimal:
     return max(tier_rates().values(), default=Decimal(0))
+
+
+# ---- For the ambassador dashboard ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StakePosition:
+    """An ambassador's CLONES, in base units, and what the next tier needs."""
+
+    token: Token
+    balance: int
+    staked: int
+    unbonding: int
+    tier: int
+    stake_tier: int
+    next_tier: int | None
+    next_tier_needs: int  # more base units to stake to reach `next_tier` (0 at the top)
+
+    def money(self, units: int):
+        return self.token.money(units)
+
+
+def stake_position(ambassador: Ambassador) -> StakePosition:
+    token = Token.objects.get(symbol=STAKE_TOKEN)
+    balances = dict(
+        Account.objects.filter(holder=f"user:{ambassador.user_id}", token=token).values_list("kind", "balance")
+    )
+    staked = int(balances.get(Account.Kind.USER_STAKE, 0))
+    upper = CommissionTier.objects.filter(tier__gt=ambassador.stake_tier).order_by("tier").first()
+    needs = 0
+    if upper is not None:
+        needs = max(0, int(upper.stake_threshold) * 10**token.decimals - staked)
+    return StakePosition(
+        token=token,
+        balance=int(balances.get(Account.Kind.USER_BALANCE, 0)),
+        staked=staked,
+        unbonding=int(balances.get(Account.Kind.USER_UNBONDING, 0)),
+        tier=ambassador.tier,
+        stake_tier=ambassador.stake_tier,
+        next_tier=upper.tier if upper else None,
+        next_tier_needs=needs,
+    )
+
+
+def unstakes_pending(ambassador: Ambassador):
+    return Unstake.objects.filter(ambassador=ambassador, status=Unstake.Status.PENDING).order_by("available_at")
+
+
+def referred_users(ambassador: Ambassador):
+    """The farmers and creators this ambassador referred, newest first."""
+    return Referral.objects.filter(ambassador=ambassador).select_related("user").order_by("-created_at", "-id")
+
+
+def ambassador_earnings(ambassador: Ambassador) -> list[dict]:
+    """Commissions earned, per token and day: [{day, token, farmer_side, factory_side}] in
+    base units, oldest first (from the settled submissions' stored shares)."""
+    from django.db.models import Q, Sum, Value
+    from django.db.models.functions import Coalesce, TruncDate
+
+    from pools.models import Submission
+
+    user_id = ambassador.user_id
+    rows = (
+        Submission.objects.filter(Q(farmer_ambassador_id=user_id) | Q(factory_ambassador_id=user_id))
+        .exclude(settled_at=None)
+        .annotate(day=TruncDate("settled_at"))
+        .values("day", "factory__token__symbol")
+        .annotate(
+            farmer_side=Coalesce(
+                Sum("farmer_ambassador_commission", filter=Q(farmer_ambassador_id=user_id)),
+                Value(0),
+                output_field=AmountField(),
+            ),
+            factory_side=Coalesce(
+                Sum("factory_ambassador_commission", filter=Q(factory_ambassador_id=user_id)),
+                Value(0),
+                output_field=AmountField(),
+            ),
+        )
+        .order_by("day", "factory__token__symbol")
+    )
+    return [
+        {
+            "day": row["day"],
+            "token": row["factory__token__symbol"],
+            "farmer_side": int(row["farmer_side"]),
+            "factory_side": int(row["factory_side"]),
+        }
+        for row in rows
+    ]

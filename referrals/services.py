@@ -1,11 +1,17 @@
 """Writes for referrals: becoming an ambassador, attribution at signup, staking CLONES,
-tiers (by stake or set by staff) and the tier-table rule that the fee covers commissions."""
+tiers (by stake or set by staff) and the tier-table rule that the fee covers commissions.
+
+Locking order: ambassador rows (primary-key order), then ledger accounts (inside
+`transaction_post`). Every change of the tier in force, and every staff change of an override,
+writes a `TierChange` (docs/referrals.md).
+"""
 
 from __future__ import annotations
 
 import secrets
 from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -17,12 +23,11 @@ from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
 from .models import Ambassador, CommissionTier, Referral, TierChange, Unstake
-from .selectors import tier_for_stake
+from .selectors import STAKE_TOKEN, TIERS, tier_for_stake
 
-# No 0/O, 1/I/L: codes are read aloud and typed from screenshots.
+# No 0/O, 1/I/L: codes are read aloud and typed from screenshots. 31**8 ~ 8.5e11 codes.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
-STAKE_TOKEN = "CLONES"
 
 
 def _new_code() -> str:
@@ -31,7 +36,8 @@ def _new_code() -> str:
 
 @transaction.atomic
 def ambassador_create(*, user) -> tuple[Ambassador, bool]:
-    """Make `user` an ambassador (idempotent). Returns (ambassador, created)."""
+    """Make `user` an ambassador (idempotent, also under concurrent calls: the unique user
+    column decides). Returns (ambassador, created)."""
     existing = Ambassador.objects.filter(user=user).first()
     if existing:
         return existing, False
@@ -42,19 +48,42 @@ def ambassador_create(*, user) -> tuple[Ambassador, bool]:
             with transaction.atomic():
                 return Ambassador.objects.create(user=user, code=_new_code()), True
         except IntegrityError:
+            # Either this user became an ambassador concurrently (the insert waited for that
+            # commit), or the code was drawn twice: then draw again.
             existing = Ambassador.objects.filter(user=user).first()
-            if existing:  # created concurrently for the same user
+            if existing:
                 return existing, False
     raise RuntimeError("could not draw a unique referral code")
 
 
+@transaction.atomic
 def referral_attach(*, user, ambassador: Ambassador) -> Referral:
     """Attribute `user` to `ambassador`: once, permanently, never to themselves."""
     if ambassador.user_id == user.pk:
         raise ValidationError({"referral_code": ["You cannot use your own referral code."]})
     if Referral.objects.filter(user=user).exists():
-        raise Conflict("This account was already referred.")
-    return Referral.objects.create(user=user, ambassador=ambassador)
+        raise Conflict("This account was already referred; a referral cannot be changed.")
+    try:
+        with transaction.atomic():
+            return Referral.objects.create(user=user, ambassador=ambassador)
+    except IntegrityError:  # attached concurrently
+        raise Conflict("This account was already referred; a referral cannot be changed.") from None
+
+
+# ---- Tiers ---------------------------------------------------------------------------------
+
+
+def _record(ambassador: Ambassador, *, old_tier: int, cause: str, actor=None, always: bool = False) -> None:
+    if always or ambassador.tier != old_tier:
+        TierChange.objects.create(
+            ambassador=ambassador,
+            old_tier=old_tier,
+            new_tier=ambassador.tier,
+            stake_tier=ambassador.stake_tier,
+            tier_override=ambassador.tier_override,
+            cause=cause,
+            changed_by=actor,
+        )
 
 
 def _stake_token() -> Token:
@@ -69,45 +98,96 @@ def _accounts(ambassador: Ambassador, token: Token) -> dict[str, Account]:
     }
 
 
-def _record_tier(ambassador: Ambassador, *, old: int, cause: str, actor=None) -> None:
-    if ambassador.tier != old:
-        TierChange.objects.create(
-            ambassador=ambassador, old_tier=old, new_tier=ambassador.tier, cause=cause, changed_by=actor
-        )
-
-
-def stake_tier_refresh(*, ambassador: Ambassador) -> Ambassador:
-    """Set the tier the stake reaches now, recording a change (call inside a transaction)."""
-    token = _stake_token()
-    stake = _accounts(ambassador, token)[Account.Kind.USER_STAKE].balance
-    old = ambassador.tier
-    ambassador.stake_tier = tier_for_stake(Decimal(stake).scaleb(-token.decimals))
+def _stake_tier_set(ambassador: Ambassador, *, staked_units: int, token: Token, cause: str, actor=None) -> None:
+    """Set the tier `staked_units` reaches, recording a change of the tier in force.
+    The caller holds the ambassador's row lock."""
+    new_stake_tier = tier_for_stake(Decimal(staked_units).scaleb(-token.decimals))
+    if new_stake_tier == ambassador.stake_tier:
+        return
+    old_tier = ambassador.tier
+    ambassador.stake_tier = new_stake_tier
     ambassador.save(update_fields=["stake_tier"])
-    _record_tier(ambassador, old=old, cause=TierChange.Cause.STAKE)
+    _record(ambassador, old_tier=old_tier, cause=cause, actor=actor)
+
+
+def stake_tier_refresh(*, ambassador: Ambassador, cause: str = TierChange.Cause.STAKE, actor=None) -> Ambassador:
+    """Set the tier the stake reaches now (call inside a transaction holding the row lock)."""
+    token = _stake_token()
+    staked = _accounts(ambassador, token)[Account.Kind.USER_STAKE].balance
+    _stake_tier_set(ambassador, staked_units=staked, token=token, cause=cause, actor=actor)
     return ambassador
 
 
 @transaction.atomic
-def stake(*, ambassador: Ambassador, amount) -> Ambassador:
-    """Move CLONES from the ambassador's balance to their stake."""
+def stake_tiers_refresh(*, actor=None) -> int:
+    """Re-derive every ambassador's stake tier (after staff changed the thresholds).
+    Returns how many stake tiers changed."""
+    token = _stake_token()
+    staked = dict(Account.objects.filter(kind=Account.Kind.USER_STAKE, token=token).values_list("holder", "balance"))
+    changed = 0
+    for ambassador in Ambassador.objects.select_for_update().order_by("pk"):
+        before = ambassador.stake_tier
+        _stake_tier_set(
+            ambassador,
+            staked_units=int(staked.get(f"user:{ambassador.user_id}", 0)),
+            token=token,
+            cause=TierChange.Cause.THRESHOLDS,
+            actor=actor,
+        )
+        changed += ambassador.stake_tier != before
+    return changed
+
+
+@transaction.atomic
+def ambassador_set_tier(*, ambassador: Ambassador, tier: int | None, actor) -> Ambassador:
+    """Staff override of a tier (None returns the ambassador to their stake's tier).
+    Every change of the override is recorded, even when the tier in force stays the same."""
+    if not getattr(actor, "is_staff", False):
+        raise Forbidden("Only staff can set an ambassador's tier.")
+    if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int) or tier not in (0, *TIERS)):
+        raise ValidationError({"tier": [f"A tier is a whole number from 0 to {TIERS[-1]}, or empty."]})
+    ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
+    if ambassador.tier_override == tier:
+        return ambassador
+    old_tier = ambassador.tier
+    ambassador.tier_override = tier
+    ambassador.save(update_fields=["tier_override"])
+    _record(ambassador, old_tier=old_tier, cause=TierChange.Cause.STAFF, actor=actor, always=True)
+    return ambassador
+
+
+# ---- Staking -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stake(*, ambassador: Ambassador, amount, request_key: str | None = None) -> Ambassador:
+    """Move CLONES from the ambassador's balance to their stake; the tier follows.
+
+    `request_key` (e.g. a form's one-time token) makes a repeated request a no-op; without it
+    every call is a new stake. Refused whole (409) when the balance does not cover `amount`.
+    """
     ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
     token = _stake_token()
     units = parse_amount(amount, decimals=token.decimals)
     accounts = _accounts(ambassador, token)
     transaction_post(
-        key=f"stake:{ambassador.pk}:{secrets.token_hex(8)}",
+        key=f"stake:{ambassador.pk}:{request_key or secrets.token_hex(8)}",
         kind="stake",
         legs=[Leg(accounts[Account.Kind.USER_BALANCE], -units), Leg(accounts[Account.Kind.USER_STAKE], units)],
         memo=f"Ambassador {ambassador.code} stakes {token.money(units)}",
         actor=ambassador.user,
     )
-    return stake_tier_refresh(ambassador=ambassador)
+    _stake_tier_set(
+        ambassador, staked_units=accounts[Account.Kind.USER_STAKE].balance, token=token, cause=TierChange.Cause.STAKE
+    )
+    return ambassador
 
 
 @transaction.atomic
 def unstake(*, ambassador: Ambassador, amount) -> Unstake:
-    """Start unstaking: the amount leaves the stake at once (the tier follows) and returns to
-    the balance after the cooldown."""
+    """Start unstaking: the amount leaves the stake at once (the tier follows) and waits in the
+    unbonding account for `EconomicsConfig.unstake_cooldown_hours` before returning to the
+    balance (`unstakes_release_due`)."""
     from pools.selectors import economics_config
 
     ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
@@ -128,12 +208,15 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
         memo=f"Ambassador {ambassador.code} unstakes {token.money(units)}",
         actor=ambassador.user,
     )
-    stake_tier_refresh(ambassador=ambassador)
+    _stake_tier_set(
+        ambassador, staked_units=accounts[Account.Kind.USER_STAKE].balance, token=token, cause=TierChange.Cause.STAKE
+    )
     return request
 
 
 @transaction.atomic
 def unstake_release(*, unstake_id: int, now=None) -> bool:
+    """Return one cooled-down unstake to the balance, once (compare-and-swap on its status)."""
     now = now or timezone.now()
     updated = Unstake.objects.filter(pk=unstake_id, status=Unstake.Status.PENDING, available_at__lte=now).update(
         status=Unstake.Status.RELEASED, released_at=now
@@ -154,27 +237,19 @@ def unstake_release(*, unstake_id: int, now=None) -> bool:
     return True
 
 
-def unstakes_release_due(*, now=None) -> int:
+def unstakes_release_due(*, now=None, batch: int = 1000) -> int:
+    """Release every unstake whose cooldown is over (the beat task `referrals.unstakes_release`).
+    Each release is its own transaction, so one failure does not hold back the others."""
     now = now or timezone.now()
-    due = Unstake.objects.filter(status=Unstake.Status.PENDING, available_at__lte=now).values_list("pk", flat=True)[
-        :1000
-    ]
-    return sum(unstake_release(unstake_id=pk, now=now) for pk in list(due))
+    due = list(
+        Unstake.objects.filter(status=Unstake.Status.PENDING, available_at__lte=now)
+        .order_by("available_at", "pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    return sum(unstake_release(unstake_id=pk, now=now) for pk in due)
 
 
-@transaction.atomic
-def ambassador_set_tier(*, ambassador: Ambassador, tier: int | None, actor) -> Ambassador:
-    """Staff override of a tier (None returns the ambassador to their stake's tier)."""
-    if not actor.is_staff:
-        raise Forbidden("Only staff can set an ambassador's tier.")
-    if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int) or not 0 <= tier <= 5):
-        raise ValidationError({"tier": ["A tier is a whole number from 0 to 5."]})
-    ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
-    old = ambassador.tier
-    ambassador.tier_override = tier
-    ambassador.save(update_fields=["tier_override"])
-    _record_tier(ambassador, old=old, cause=TierChange.Cause.STAFF, actor=actor)
-    return ambassador
+# ---- The tier table ------------------------------------------------------------------------
 
 
 def commission_rates_validate(*, platform_fee_rate: Decimal, tier_rates: list[Decimal]) -> None:
@@ -183,22 +258,56 @@ def commission_rates_validate(*, platform_fee_rate: Decimal, tier_rates: list[De
     highest = max(tier_rates, default=Decimal(0))
     if highest * 2 > platform_fee_rate:
         raise ValidationError(
-            f"The highest tier rate ({highest:%}) on both the farmer's and the factory's side "
-            f"({highest * 2:%}) would exceed the platform fee ({platform_fee_rate:%})."
+            {
+                "commission_rate": [
+                    f"A farmer's and a factory's ambassador at the highest tier rate ({highest:.2%}) would take "
+                    f"{highest * 2:.2%} of the gross payout, more than the platform fee ({platform_fee_rate:.2%}). "
+                    f"Keep every tier rate at or below {platform_fee_rate / 2:.2%}."
+                ]
+            }
         )
+
+
+def stake_thresholds_validate(*, thresholds: dict[int, Decimal]) -> None:
+    """A higher tier needs a strictly larger stake, or it could never be reached."""
+    ordered = sorted(thresholds.items())
+    for (lower_tier, lower), (higher_tier, higher) in pairwise(ordered):
+        if higher <= lower:
+            raise ValidationError(
+                {
+                    "stake_threshold": [
+                        f"Tier {higher_tier} must need more CLONES staked than tier {lower_tier} ({lower:,} CLONES)."
+                    ]
+                }
+            )
+
+
+def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal) -> None:
+    """Would the table, with this one tier changed, still be valid? (The admin form asks this
+    before saving; `commission_tier_update` asks again under the table lock.)"""
+    from pools.selectors import economics_config
+
+    table = {row.tier: row for row in CommissionTier.objects.all()}
+    rates = {number: row.commission_rate for number, row in table.items()} | {tier.tier: commission_rate}
+    thresholds = {number: row.stake_threshold for number, row in table.items()} | {tier.tier: stake_threshold}
+    commission_rates_validate(platform_fee_rate=economics_config().platform_fee_rate, tier_rates=list(rates.values()))
+    stake_thresholds_validate(thresholds=thresholds)
 
 
 @transaction.atomic
 def commission_tier_update(
-    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal
+    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor=None
 ) -> CommissionTier:
-    from pools.selectors import economics_config
-
-    others = list(CommissionTier.objects.exclude(pk=tier.pk).values_list("commission_rate", flat=True))
-    commission_rates_validate(
-        platform_fee_rate=economics_config().platform_fee_rate, tier_rates=[*others, commission_rate]
-    )
+    """Change one tier's rate and threshold, refusing a table the platform fee cannot cover.
+    A threshold change re-derives every ambassador's stake tier (recorded as tier changes)."""
+    locked = list(CommissionTier.objects.select_for_update().order_by("tier"))
+    tier = next(row for row in locked if row.tier == tier.tier)
+    commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
+    threshold_changed = tier.stake_threshold != stake_threshold
     tier.commission_rate = commission_rate
     tier.stake_threshold = stake_threshold
-    tier.save()
+    tier.full_clean()
+    tier.save(update_fields=["commission_rate", "stake_threshold"])
+    if threshold_changed:
+        stake_tiers_refresh(actor=actor)
     return tier
