@@ -5,6 +5,9 @@ read-only referrals, tier history and unstakes."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from ledger.models import Token
 
@@ -67,6 +70,7 @@ class CommissionTierAdmin(admin.ModelAdmin):
         return False
 
 
+HISTORY_ROWS = 20
 OVERRIDE_CHOICES = [("", "— follows the stake —"), *((str(tier), f"Tier {tier}") for tier in (0, *TIERS))]
 
 
@@ -84,20 +88,6 @@ class AmbassadorForm(forms.ModelForm):
         fields = ["tier_override"]
 
 
-class TierChangeInline(admin.TabularInline):
-    model = TierChange
-    fk_name = "ambassador"
-    fields = ["created_at", "cause", "old_tier", "new_tier", "stake_tier", "tier_override", "changed_by"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    ordering = ["-created_at", "-id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Ambassador)
 class AmbassadorAdmin(admin.ModelAdmin):
     form = AmbassadorForm
@@ -105,23 +95,47 @@ class AmbassadorAdmin(admin.ModelAdmin):
     list_filter = ["tier_override", "stake_tier"]
     search_fields = ["code", "user__username"]
     list_select_related = ["user"]
-    fields = ["code", "user", "stake_tier", "tier_override", "created_at"]
-    readonly_fields = ["code", "user", "stake_tier", "created_at"]
-    inlines = [TierChangeInline]
+    fields = ["code", "user", "stake_tier", "tier_override", "created_at", "tier_history"]
+    readonly_fields = ["code", "user", "stake_tier", "created_at", "tier_history"]
     actions = ["clear_override"]
 
     @admin.display(description="Tier in force")
     def tier_display(self, obj):
         return obj.tier
 
+    @admin.display(description="Latest tier changes")
+    def tier_history(self, obj):
+        changes = obj.tier_changes.select_related("changed_by")[:HISTORY_ROWS]
+        if not changes:
+            return "None yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(change.created_at, "DATETIME_FORMAT"),
+                    change.get_cause_display(),
+                    change.old_tier,
+                    change.new_tier,
+                    "—" if change.tier_override is None else change.tier_override,
+                    change.changed_by or "—",
+                )
+                for change in changes
+            ),
+        )
+        link = reverse("admin:referrals_tierchange_changelist") + f"?q={obj.code}"
+        return format_html(
+            "<table><thead><tr><th>When</th><th>Cause</th><th>Tier</th><th>Override</th><th>By</th></tr></thead>"
+            '<tbody>{}</tbody></table><a href="{}">All changes</a>',
+            rows,
+            link,
+        )
+
     def save_model(self, request, obj, form, change):
         # Only the override is editable, and it changes through the service that records it.
         if "tier_override" in form.changed_data:
             updated = services.ambassador_set_tier(ambassador=obj, tier=obj.tier_override, actor=request.user)
             obj.stake_tier = updated.stake_tier
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the tier-change inline is read-only
 
     @admin.action(description="Clear the tier override (follow the stake again)")
     def clear_override(self, request, queryset):

@@ -39,10 +39,8 @@ def tier_rates() -> dict[int, Decimal]:
 
 def tier_for_stake(stake_whole_clones: Decimal) -> int:
     """The highest tier whose threshold the stake reaches (0 below tier 1)."""
-    # Compared in Python: a DecimalField lookup may quantize the fractional stake to the
-    # column's 0 decimals, and 999,999.9 CLONES must not round up into tier 1.
-    thresholds = CommissionTier.objects.values_list("tier", "stake_threshold")
-    return max((tier for tier, threshold in thresholds if threshold <= stake_whole_clones), default=0)
+    reached = CommissionTier.objects.filter(stake_threshold__lte=stake_whole_clones).order_by("-tier").first()
+    return reached.tier if reached else 0
 
 
 def commissions_for(
