@@ -254,17 +254,14 @@ def unstakes_release_due(*, now=None, batch: int = 1000) -> int:
 
 def commission_rates_validate(*, platform_fee_rate: Decimal, tier_rates: list[Decimal]) -> None:
     """Both sides of a settlement may be a top-tier ambassador: the fee must cover twice the
-    highest tier rate (economics.md)."""
+    highest tier rate (economics.md). Raises a plain (not field-keyed) ValidationError, so a
+    form about the tiers or about the fee can attach it to its own field."""
     highest = max(tier_rates, default=Decimal(0))
     if highest * 2 > platform_fee_rate:
         raise ValidationError(
-            {
-                "commission_rate": [
-                    f"A farmer's and a factory's ambassador at the highest tier rate ({highest:.2%}) would take "
-                    f"{highest * 2:.2%} of the gross payout, more than the platform fee ({platform_fee_rate:.2%}). "
-                    f"Keep every tier rate at or below {platform_fee_rate / 2:.2%}."
-                ]
-            }
+            f"A farmer's and a factory's ambassador at the highest tier rate ({highest:.2%}) would take "
+            f"{highest * 2:.2%} of the gross payout, more than the platform fee ({platform_fee_rate:.2%}). "
+            f"Keep every tier rate at or below {platform_fee_rate / 2:.2%}, or raise the platform fee."
         )
 
 
@@ -290,7 +287,12 @@ def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, 
     table = {row.tier: row for row in CommissionTier.objects.all()}
     rates = {number: row.commission_rate for number, row in table.items()} | {tier.tier: commission_rate}
     thresholds = {number: row.stake_threshold for number, row in table.items()} | {tier.tier: stake_threshold}
-    commission_rates_validate(platform_fee_rate=economics_config().platform_fee_rate, tier_rates=list(rates.values()))
+    try:
+        commission_rates_validate(
+            platform_fee_rate=economics_config().platform_fee_rate, tier_rates=list(rates.values())
+        )
+    except ValidationError as error:
+        raise ValidationError({"commission_rate": error.messages}) from None
     stake_thresholds_validate(thresholds=thresholds)
 
 

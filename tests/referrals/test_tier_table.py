@@ -91,3 +91,13 @@ def test_a_rate_change_alone_moves_no_tier(staff, ambassador):
 
     assert TierChange.objects.count() == before
     assert tier_rates()[1] == Decimal("0.015")
+
+
+def test_the_fee_rule_error_can_be_attached_to_any_forms_field():
+    # The economics settings form attaches it to platform_fee_rate, the tier form to commission_rate.
+    with pytest.raises(ValidationError) as error:
+        commission_rates_validate(platform_fee_rate=Decimal("0.04"), tier_rates=[Decimal("0.01"), Decimal("0.05")])
+
+    assert not hasattr(error.value, "error_dict")
+    assert "platform fee (4.00%)" in error.value.messages[0]
+    commission_rates_validate(platform_fee_rate=Decimal("0.10"), tier_rates=[Decimal("0.01"), Decimal("0.05")])
