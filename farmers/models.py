@@ -31,14 +31,18 @@ class ReputationSnapshot(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reputation_history")
     reputation = models.DecimalField(max_digits=5, decimal_places=2)
     breakdown = models.JSONField(default=dict)
-    # The newest settled submission included: recomputing for the same one is a no-op.
+    # The newest settled submission included (for people reading the history).
     last_submission_id = models.BigIntegerField(null=True)
+    # sha256 of the inputs (each settled submission's id, score, status and threshold):
+    # recomputing from the same work is a no-op, while a new settlement or a corrected score
+    # adds a row.
+    inputs_fingerprint = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "last_submission_id"], name="reputation_once_per_submission"),
+            models.UniqueConstraint(fields=["user", "inputs_fingerprint"], name="reputation_once_per_inputs"),
         ]
 
     def __str__(self) -> str:

@@ -2,16 +2,27 @@
 
     reputation = 100 x (0.5 x quality + 0.3 x consistency + 0.2 x speed)
 
-Each part is a weighted mean over the farmer's settled work with a **prior** worth
-`PRIOR_WEIGHT` submissions at `PRIOR_VALUE`, so a newcomer starts at 50 and one lucky or
-unlucky submission moves them only part of the way. Each submission's weight **decays**
-with age (half-life `HALF_LIFE_DAYS`), so recent work counts more and old work fades.
+Each part is a weighted mean over the farmer's settled work (paid or rejected) **shrunk
+towards a prior**: `PRIOR_WEIGHT` imaginary submissions worth `PRIOR_VALUE`. A newcomer
+therefore starts at 50, and one lucky or unlucky submission moves them only part of the way
+(a quarter of the distance with the defaults: 1 real submission against 3 imaginary ones).
+
+Each submission's weight **decays** with its age (half-life `HALF_LIFE_DAYS`), so recent
+work counts more and old work fades. Ages are measured from the farmer's most recent settled
+work, not from the wall clock: the score changes only when new work settles (or a score is
+corrected), so recomputing it is idempotent, and a farmer who takes a break keeps the score
+they earned instead of drifting back to the newcomer's 50.
 
 - quality:     the quality score q in [0, 1]
-- consistency: 1 when q clears the threshold, else 0; then x (1 - spread), where spread is
-               the weighted standard deviation of q (steady work beats erratic work)
-- speed:       1 when submitted within the factory's expected minutes (from the claim),
-               falling linearly to 0 at 3x the expected time
+- consistency: how reliably work clears the quality threshold in force when it settled
+               (1 if q >= threshold, else 0), times (1 - spread), where spread is the weighted
+               standard deviation of q, shrunk by the prior's weight as well (so two early
+               scores that differ do not halve a newcomer's consistency)
+- speed:       1 when submitted within the factory's expected minutes (measured from the
+               claim), falling linearly to 0 at `SLOW_LIMIT` x the expected time
+
+The numbers are floats (this is a score, never money), rounded once at the end to two
+decimals, half to even.
 """
 
 from __future__ import annotations
@@ -29,9 +40,13 @@ HALF_LIFE_DAYS = 30.0
 SLOW_LIMIT = 3.0  # speed reaches 0 at this multiple of the expected time
 MAX_HISTORY = 200  # the newest settled submissions considered
 
+LABELS = {"quality": "Quality", "consistency": "Consistency", "speed": "Speed"}
+
 
 @dataclass(frozen=True, slots=True)
 class WorkRecord:
+    """One settled submission, as the formula sees it."""
+
     quality_score: Decimal
     threshold: Decimal
     settled_at: datetime
@@ -39,11 +54,16 @@ class WorkRecord:
     expected_minutes: int
 
 
-def _speed(record: WorkRecord) -> float:
-    ratio = record.minutes_taken / max(record.expected_minutes, 1)
+def speed_of(record: WorkRecord) -> float:
+    ratio = max(record.minutes_taken, 0.0) / max(record.expected_minutes, 1)
     if ratio <= 1:
         return 1.0
     return max(0.0, 1.0 - (ratio - 1.0) / (SLOW_LIMIT - 1.0))
+
+
+def decay_weight(age_days: float) -> float:
+    """A submission's weight: 1 for the newest work, halving every `HALF_LIFE_DAYS`."""
+    return 0.5 ** (max(age_days, 0.0) / HALF_LIFE_DAYS)
 
 
 def _shrunk_mean(pairs: list[tuple[float, float]]) -> float:
@@ -51,44 +71,75 @@ def _shrunk_mean(pairs: list[tuple[float, float]]) -> float:
     return (PRIOR_WEIGHT * PRIOR_VALUE + sum(weight * value for weight, value in pairs)) / total_weight
 
 
-def reputation_compute(records: Iterable[WorkRecord], *, now: datetime) -> tuple[Decimal, dict]:
-    records = list(records)[:MAX_HISTORY]
-    weighted = []
-    for record in records:
-        age_days = max((now - record.settled_at).total_seconds(), 0) / 86400
-        weighted.append((0.5 ** (age_days / HALF_LIFE_DAYS), record))
+def _shrunk_spread(pairs: list[tuple[float, float]]) -> float:
+    """Weighted standard deviation of the values, with the prior's weight in the denominator:
+    little evidence of erratic work counts for little."""
+    if not pairs:
+        return 0.0
+    own_weight = sum(weight for weight, _ in pairs)
+    mean = sum(weight * value for weight, value in pairs) / own_weight
+    variance = sum(weight * (value - mean) ** 2 for weight, value in pairs) / (PRIOR_WEIGHT + own_weight)
+    return math.sqrt(variance)
 
-    quality = _shrunk_mean([(w, float(r.quality_score)) for w, r in weighted])
+
+def reputation_compute(records: Iterable[WorkRecord], *, now: datetime | None = None) -> tuple[Decimal, dict]:
+    """(reputation, breakdown) for a farmer's settled work, newest first.
+
+    `now` is the moment ages are measured from; by default the newest record's settlement
+    (see the module docstring for why)."""
+    records = list(records)[:MAX_HISTORY]
+    if now is None and records:
+        now = max(record.settled_at for record in records)
+    weighted = [(decay_weight((now - record.settled_at).total_seconds() / 86400), record) for record in records]
+
+    scores = [(weight, float(record.quality_score)) for weight, record in weighted]
+    quality = _shrunk_mean(scores)
     pass_rate = _shrunk_mean([(w, 1.0 if r.quality_score >= r.threshold else 0.0) for w, r in weighted])
-    if weighted:
-        total = sum(w for w, _ in weighted)
-        mean_q = sum(w * float(r.quality_score) for w, r in weighted) / total
-        spread = math.sqrt(sum(w * (float(r.quality_score) - mean_q) ** 2 for w, r in weighted) / total)
-    else:
-        spread = 0.0
-    consistency = pass_rate * (1.0 - min(spread, 0.5))
-    speed = _shrunk_mean([(w, _speed(r)) for w, r in weighted])
+    spread = _shrunk_spread(scores)
+    consistency = pass_rate * (1.0 - spread)
+    speed = _shrunk_mean([(w, speed_of(r)) for w, r in weighted])
 
     parts = {"quality": quality, "consistency": consistency, "speed": speed}
     score = 100 * sum(WEIGHTS[name] * value for name, value in parts.items())
-    reputation = Decimal(str(score)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    reputation = Decimal(repr(score)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     reputation = min(max(reputation, Decimal(0)), Decimal(100))
     breakdown = {name: {"score": f"{value:.4f}", "weight": str(WEIGHTS[name])} for name, value in parts.items()}
+    breakdown["pass_rate"] = f"{pass_rate:.4f}"
     breakdown["spread"] = f"{spread:.4f}"
     breakdown["submissions"] = len(records)
     breakdown["effective_weight"] = f"{sum(w for w, _ in weighted):.2f}"
     return reputation, breakdown
 
 
-NEWCOMER_REPUTATION = reputation_compute([], now=datetime(2000, 1, 1))[0]
+NEWCOMER_REPUTATION = reputation_compute([])[0]
+
+_HINTS = {
+    "quality": "Follow the instructions closely and finish the task: quality is half the score.",
+    "consistency": "Keep every demonstration above the quality threshold; erratic scores cost points.",
+    "speed": "Submit within the factory's expected time, counted from your claim.",
+}
+
+
+def reputation_parts(breakdown: dict) -> list[dict]:
+    """The three parts for display: name, label, score (0-1), weight, points now (0-100 scale)
+    and `headroom`, the most points that part could still add."""
+    rows = []
+    for name, weight in WEIGHTS.items():
+        value = float((breakdown.get(name) or {}).get("score", PRIOR_VALUE))
+        rows.append(
+            {
+                "name": name,
+                "label": LABELS[name],
+                "score": value,
+                "weight": weight,
+                "points": round(100 * weight * value, 2),
+                "headroom": round(100 * weight * (1 - value), 2),
+            }
+        )
+    return rows
 
 
 def reputation_hints(breakdown: dict) -> list[str]:
-    """What would raise this score, weakest part first."""
-    hints = {
-        "quality": "Follow the instructions closely and finish the task: quality is half the score.",
-        "consistency": "Keep every demonstration above the quality threshold; erratic scores cost points.",
-        "speed": "Submit within the factory's expected time.",
-    }
-    ranked = sorted(WEIGHTS, key=lambda name: float(breakdown.get(name, {}).get("score", PRIOR_VALUE)))
-    return [hints[name] for name in ranked]
+    """What would raise this score, the part with the most points to gain first."""
+    ranked = sorted(reputation_parts(breakdown), key=lambda part: -part["headroom"])
+    return [f"{_HINTS[part['name']]} (up to {part['headroom']:g} points)" for part in ranked if part["headroom"] > 0]

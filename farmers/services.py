@@ -1,7 +1,8 @@
-"""Writes for farmers: reputation recomputation."""
+"""Writes for farmers: the farmer profile and reputation recomputation (docs/reputation.md)."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -10,10 +11,13 @@ from django.utils import timezone
 from pools.models import Submission
 
 from .models import FarmerProfile, ReputationSnapshot
-from .reputation import MAX_HISTORY, WorkRecord, reputation_compute
+from .reputation import MAX_HISTORY, NEWCOMER_REPUTATION, WorkRecord, reputation_compute
+
+DEFAULT_THRESHOLD = "0.5"
 
 
-def _records(farmer_id: int):
+def _work(farmer_id: int) -> list[tuple[int, str, WorkRecord]]:
+    """(submission id, status, record) for the farmer's newest settled work, newest first."""
     rows = (
         Submission.objects.filter(
             farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
@@ -21,6 +25,7 @@ def _records(farmer_id: int):
         .order_by("-settled_at", "-id")
         .values_list(
             "id",
+            "status",
             "quality_score",
             "settlement_terms",
             "settled_at",
@@ -29,44 +34,60 @@ def _records(farmer_id: int):
             "factory__expected_minutes",
         )[:MAX_HISTORY]
     )
-    for _id, score, terms, settled_at, submitted_at, claimed_at, expected in rows:
-        yield (
-            _id,
+    return [
+        (
+            submission_id,
+            status,
             WorkRecord(
                 quality_score=score,
-                threshold=Decimal(terms.get("quality_threshold", "0.5")),
+                threshold=Decimal((terms or {}).get("quality_threshold", DEFAULT_THRESHOLD)),
                 settled_at=settled_at,
                 minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
                 expected_minutes=expected,
             ),
         )
+        for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected in rows
+    ]
+
+
+def _fingerprint(work: list[tuple[int, str, WorkRecord]]) -> str:
+    text = ";".join(f"{sid}:{status}:{record.quality_score}:{record.threshold}" for sid, status, record in work)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @transaction.atomic
 def reputation_recompute(*, farmer_id: int) -> FarmerProfile:
-    """Recompute from settled work and keep a snapshot (idempotent per newest submission)."""
-    profile, _ = FarmerProfile.objects.select_for_update().get_or_create(user_id=farmer_id)
-    rows = list(_records(farmer_id))
-    newest_id = rows[0][0] if rows else None
-    reputation, breakdown = reputation_compute((record for _, record in rows), now=timezone.now())
+    """Recompute a farmer's reputation from their settled work and keep a snapshot.
+
+    Idempotent: the formula measures ages from the newest settled work (not the clock), so the
+    same work gives the same score, and a snapshot is added only when the inputs changed (a new
+    settlement, or a corrected score). The profile row lock serializes concurrent recomputes.
+    """
+    profile, _ = FarmerProfile.objects.select_for_update().get_or_create(
+        user_id=farmer_id, defaults={"reputation": NEWCOMER_REPUTATION}
+    )
+    work = _work(farmer_id)
+    reputation, breakdown = reputation_compute(record for _, _, record in work)
     profile.reputation = reputation
     profile.breakdown = breakdown
-    profile.settled_count = len(rows)
+    profile.settled_count = len(work)
     profile.updated_at = timezone.now()
     profile.save()
-    if newest_id is not None:
+    if work:
         try:
             with transaction.atomic():
                 ReputationSnapshot.objects.create(
-                    user_id=farmer_id, reputation=reputation, breakdown=breakdown, last_submission_id=newest_id
+                    user_id=farmer_id,
+                    reputation=reputation,
+                    breakdown=breakdown,
+                    last_submission_id=work[0][0],
+                    inputs_fingerprint=_fingerprint(work),
                 )
         except IntegrityError:
-            pass  # already recorded for this submission (a redelivered task)
+            pass  # the same inputs were already recorded (a redelivered task)
     return profile
 
 
 def farmer_profile_create(*, user) -> FarmerProfile:
-    from .reputation import NEWCOMER_REPUTATION
-
     profile, _ = FarmerProfile.objects.get_or_create(user=user, defaults={"reputation": NEWCOMER_REPUTATION})
     return profile
