@@ -4,9 +4,11 @@ This is the bottom layer. It knows nothing of factories, farmers or referrals: a
 named by an opaque `holder` string chosen by the caller ("pool:12", "user:5", "protocol",
 "world") plus a `kind` and a `token`. See docs/ledger.md.
 
-What the database itself guarantees (PostgreSQL; see migrations 0002):
-- every transaction's entries sum to zero per token (deferred constraint trigger);
-- entries and transactions are never updated or deleted (trigger);
+What the database itself guarantees (PostgreSQL; see migrations 0002 and 0004):
+- every transaction's entries sum to zero per token (deferred constraint trigger), and an
+  entry's token is its account's token (composite foreign key);
+- entries and transactions are never updated or deleted (trigger); an account never
+  changes kind (trigger);
 - protected balances never go negative (CHECK on `Account.balance`);
 - one transaction per idempotency key (UNIQUE).
 """

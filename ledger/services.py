@@ -5,7 +5,8 @@ Rules it enforces (docs/ledger.md):
 - accounts are locked in primary-key order (no deadlocks between postings);
 - protected accounts never go negative (checked here for a clear error, and by a CHECK);
 - one transaction per idempotency key: the same key with the same legs returns the first
-  transaction; the same key with different legs raises `IdempotencyConflict`.
+  transaction; the same key with different legs raises `IdempotencyConflict`;
+- a transaction is reversed at most once (`AlreadyReversed`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class InsufficientFunds(Conflict):
 class IdempotencyConflict(Conflict):
     def __init__(self, key: str):
         super().__init__(f"Idempotency key {key!r} was already used for a different transaction.")
+
+
+class AlreadyReversed(Conflict):
+    def __init__(self, original: Transaction):
+        super().__init__(f"Transaction {original.idempotency_key!r} was already reversed.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +101,18 @@ def _normalise(legs: Sequence[Leg]) -> list[tuple[Account, int]]:
     return merged
 
 
-def _fingerprint(kind: str, merged: list[tuple[Account, int]]) -> str:
+def _check_names(key: str, kind: str) -> None:
+    for name, value in (("idempotency_key", key), ("kind", kind)):
+        limit = Transaction._meta.get_field(name).max_length
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            label = "An idempotency key" if name == "idempotency_key" else "A transaction kind"
+            raise LedgerError(f"{label} of 1 to {limit} characters is required, got {value!r}.")
+
+
+def _fingerprint(kind: str, merged: list[tuple[Account, int]], reverses: Transaction | None = None) -> str:
     text = kind + "|" + ";".join(f"{account.pk}:{amount}" for account, amount in merged)
+    if reverses is not None:
+        text += f"|reverses:{reverses.pk}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -118,8 +134,9 @@ def transaction_post(
     reverses: Transaction | None = None,
 ) -> Transaction:
     """Post a balanced transaction once per `key`; see the module docstring."""
+    _check_names(key, kind)
     merged = _normalise(legs)
-    fingerprint = _fingerprint(kind, merged)
+    fingerprint = _fingerprint(kind, merged, reverses)
 
     if Transaction.objects.filter(idempotency_key=key).exists():
         return _existing(key, fingerprint)
@@ -134,7 +151,10 @@ def transaction_post(
                 reverses=reverses,
             )
     except IntegrityError:
-        # Another posting with this key committed first (the insert waited for it).
+        # Another posting with this key committed first (the insert waited for it), or,
+        # the only other unique column, `reverses` already has its reversal.
+        if reverses is not None and not Transaction.objects.filter(idempotency_key=key).exists():
+            raise AlreadyReversed(reverses) from None
         return _existing(key, fingerprint)
 
     ids = [account.pk for account, _ in merged]
@@ -160,7 +180,11 @@ def transaction_post(
 
 @transaction.atomic
 def transaction_reverse(*, original: Transaction, key: str, memo: str = "", actor=None) -> Transaction:
-    """Undo a transaction by posting its mirror image (history is never edited)."""
+    """Undo a transaction by posting its mirror image (history is never edited). A
+    transaction has at most one reversal: another key raises `AlreadyReversed`."""
+    earlier = Transaction.objects.filter(reverses=original).exclude(idempotency_key=key).first()
+    if earlier is not None:
+        raise AlreadyReversed(original)
     legs = [Leg(entry.account, -entry.amount) for entry in original.entries.select_related("account__token")]
     return transaction_post(
         key=key,
