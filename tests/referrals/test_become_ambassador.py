@@ -78,7 +78,7 @@ def test_a_drawn_code_that_is_taken_is_drawn_again(monkeypatch):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_requests_make_one_ambassador():
     user = FarmerFactory()
     barrier = threading.Barrier(2)
