@@ -8,6 +8,8 @@ from forge.health import healthz
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("creator/", include("pools.urls")),
     path("", include("referrals.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_urls, "api"), namespace="api")),

@@ -113,3 +113,246 @@ def audit_pools() -> list[str]:
     if unpaired:
         mismatches.append(f"{unpaired} settled submission(s) without a settlement transaction")
     return mismatches
+
+
+# ---- Reads for the creator's pages (server-rendered) --------------------------------------
+# Every function below runs a fixed number of queries, whatever the number of factories,
+# submissions or claims: pages annotate and aggregate in the database instead of looping.
+
+SLOW_FILL_HOURS = 14 * 24  # a target further away than this at the current pace is "slow"
+
+
+def factory_list_for_creator(creator):
+    """The creator's factories, newest first, each annotated with its confirmed deposits
+    (`deposited_total`) and gross payouts (`paid_out_total`): one query for any number."""
+    from django.db.models import OuterRef, Subquery
+
+    deposited = (
+        Deposit.objects.filter(factory=OuterRef("pk"), status=Deposit.Status.CONFIRMED)
+        .values("factory")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    paid_out = (
+        Submission.objects.filter(factory=OuterRef("pk"), status=Submission.Status.SETTLED)
+        .values("factory")
+        .annotate(total=Sum("gross_payout"))
+        .values("total")
+    )
+    return (
+        factory_queryset()
+        .filter(creator=creator)
+        .annotate(
+            deposited_total=Coalesce(Subquery(deposited, output_field=AmountField()), 0, output_field=AmountField()),
+            paid_out_total=Coalesce(Subquery(paid_out, output_field=AmountField()), 0, output_field=AmountField()),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def factory_for_creator(creator, pk: int) -> Factory | None:
+    """One of the creator's own factories (None for anyone else's), with pool totals."""
+    return factory_list_for_creator(creator).filter(pk=pk).first()
+
+
+def pool_summary_annotated(factory: Factory) -> PoolSummary:
+    """`pool_summary` for a factory from `factory_list_for_creator` (no extra query)."""
+    return PoolSummary(
+        deposited=int(factory.deposited_total),
+        available=factory.available_account.balance,
+        reserved=factory.reserved_account.balance,
+        paid_out=int(factory.paid_out_total),
+        refunded=factory.returned_to_creator,
+    )
+
+
+def factory_submissions_for_creator(factory: Factory):
+    """The factory's submissions, newest first, without the (large) demonstration bodies."""
+    return (
+        Submission.objects.filter(factory=factory)
+        .select_related("farmer")
+        .only(
+            "id",
+            "status",
+            "quality_score",
+            "gross_payout",
+            "farmer_reward",
+            "submitted_at",
+            "settled_at",
+            "needs_review",
+            "farmer",
+            "farmer__username",
+        )
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def factory_score_histogram(factory: Factory, *, bins: int = 10) -> list[int]:
+    """How many final (settled or rejected) submissions scored in each of `bins` equal bins
+    of [0, 1]: [0, 0.1), [0.1, 0.2), ... [0.9, 1] (a perfect score is in the last bin)."""
+    from decimal import Decimal
+
+    counts = {}
+    for index in range(bins):
+        in_bin = Q(quality_score__gte=Decimal(index) / bins)
+        if index < bins - 1:
+            in_bin &= Q(quality_score__lt=Decimal(index + 1) / bins)
+        counts[f"bin{index}"] = Count("id", filter=in_bin)
+    row = Submission.objects.filter(
+        factory=factory,
+        status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED],
+        quality_score__isnull=False,
+    ).aggregate(**counts)
+    return [row[f"bin{index}"] for index in range(bins)]
+
+
+def factory_daily_spend(factory: Factory, *, days: int = 30, now=None) -> list[tuple]:
+    """[(date, gross payout in base units)] for each day (UTC) from the later of the
+    factory's creation and `days` ago, up to today, zeros included."""
+    from datetime import datetime, time, timedelta
+
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    today = now.astimezone(timezone.get_current_timezone()).date()
+    first = max(today - timedelta(days=days - 1), factory.created_at.astimezone(timezone.get_current_timezone()).date())
+    first = min(first, today)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    rows = (
+        Submission.objects.filter(factory=factory, status=Submission.Status.SETTLED, settled_at__gte=since)
+        .annotate(day=TruncDate("settled_at"))
+        .values("day")
+        .annotate(total=Sum("gross_payout"))
+        .order_by("day")
+    )
+    totals = {row["day"]: int(row["total"] or 0) for row in rows}
+    span = (today - first).days + 1
+    return [(first + timedelta(days=offset), totals.get(first + timedelta(days=offset), 0)) for offset in range(span)]
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """How busy a factory is over the last 24 hours (the current hour included)."""
+
+    since: object  # datetime: start of the window
+    window_hours: float
+    claims: int
+    submissions: int
+    accepted: int  # settled at or above the threshold within the window
+    hourly: list  # [(hour start, claims, submissions)], 24 entries, oldest first
+    fill_rate: float | None  # accepted_count / target_count; None for an open target
+    hours_to_fill: float | None  # remaining slots / accepted per hour; None when unknown
+
+    @property
+    def claims_per_hour(self) -> float:
+        return self.claims / self.window_hours
+
+    @property
+    def submissions_per_hour(self) -> float:
+        return self.submissions / self.window_hours
+
+
+def factory_participation(factory: Factory, *, now=None) -> Participation:
+    """Claims and submissions per hour over the last 24 hours, the fill rate, and the time
+    to fill the target at the pace of the last 24 hours (three queries)."""
+    from datetime import timedelta
+
+    from django.db.models.functions import TruncHour
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    current_hour = now.replace(minute=0, second=0, microsecond=0)
+    since = current_hour - timedelta(hours=23)
+    window_hours = max((now - since).total_seconds() / 3600, 1.0)
+
+    def per_hour(queryset, column):
+        rows = (
+            queryset.filter(**{f"{column}__gte": since})
+            .annotate(hour=TruncHour(column))
+            .values("hour")
+            .annotate(n=Count("id"))
+            .values_list("hour", "n")
+        )
+        return dict(rows)
+
+    claims = per_hour(Claim.objects.filter(factory=factory), "created_at")
+    submissions = per_hour(Submission.objects.filter(factory=factory), "submitted_at")
+    accepted = Submission.objects.filter(
+        factory=factory, status=Submission.Status.SETTLED, settled_at__gte=since
+    ).count()
+    hours = [since + timedelta(hours=offset) for offset in range(24)]
+    hourly = [(hour, claims.get(hour, 0), submissions.get(hour, 0)) for hour in hours]
+
+    fill_rate = hours_to_fill = None
+    if factory.target_count:
+        fill_rate = factory.accepted_count / factory.target_count
+        remaining = max(factory.target_count - factory.accepted_count, 0)
+        if remaining == 0:
+            hours_to_fill = 0.0
+        elif accepted:
+            hours_to_fill = remaining / (accepted / window_hours)
+    return Participation(
+        since=since,
+        window_hours=window_hours,
+        claims=sum(claims.values()),
+        submissions=sum(submissions.values()),
+        accepted=accepted,
+        hourly=hourly,
+        fill_rate=fill_rate,
+        hours_to_fill=hours_to_fill,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipationHint:
+    reason: str
+    similar_median_reward: int | None  # base units of the factory's token
+    similar_count: int
+
+
+def factory_similar_reward_median(factory: Factory) -> tuple[int | None, int]:
+    """The median reward (a real reward: the lower middle for an even count) of the other
+    active factories in the same token and category, and how many there are."""
+    from statistics import median_low
+
+    rewards = list(
+        Factory.objects.filter(status=Factory.Status.ACTIVE, token_id=factory.token_id, category=factory.category)
+        .exclude(pk=factory.pk)
+        .values_list("reward", flat=True)
+    )
+    if not rewards:
+        return None, 0
+    return int(median_low(int(reward) for reward in rewards)), len(rewards)
+
+
+def factory_low_participation(factory: Factory, participation: Participation, *, available: int):
+    """A `ParticipationHint` when an active factory that farmers can see draws too few people:
+    no claim in the last 24 hours, or a target more than SLOW_FILL_HOURS away at the current
+    pace. None otherwise (also when it cannot pay one reward: funding is the fix there)."""
+    if factory.status != Factory.Status.ACTIVE or factory.is_full or available < factory.reward:
+        return None
+    if participation.claims == 0:
+        reason = "No farmer claimed a task in the last 24 hours."
+    elif participation.hours_to_fill is not None and participation.hours_to_fill > SLOW_FILL_HOURS:
+        reason = f"At the pace of the last 24 hours the target is more than {SLOW_FILL_HOURS // 24} days away."
+    else:
+        return None
+    median, count = factory_similar_reward_median(factory)
+    return ParticipationHint(reason=reason, similar_median_reward=median, similar_count=count)
+
+
+def factory_rate_history(factory: Factory):
+    from .models import RateChange
+
+    return RateChange.objects.filter(factory=factory).select_related("changed_by").order_by("-created_at", "-id")
+
+
+def factory_deposits(factory: Factory):
+    return Deposit.objects.filter(factory=factory).select_related("token").order_by("-created_at", "-id")
+
+
+def tokens_enabled():
+    from ledger.models import Token
+
+    return Token.objects.filter(enabled=True).order_by("id")

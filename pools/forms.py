@@ -1,0 +1,104 @@
+"""Forms for the creator's pages. They parse input into the types the services take; the
+services (pools.services.*) enforce the rules and their errors are shown next to the fields."""
+
+from django import forms
+
+from .models import Factory
+
+AMOUNT_ATTRS = {"inputmode": "decimal", "autocomplete": "off", "spellcheck": "false"}
+
+
+class FactoryDetailsForm(forms.Form):
+    """The fields a creator can edit at any time before closing."""
+
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what the data is for. Farmers see it.",
+    )
+    instructions = forms.CharField(
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="The task farmers perform and record, step by step.",
+    )
+    category = forms.CharField(required=False, max_length=64, help_text="For example: spreadsheets, browsing, design.")
+    tags = forms.CharField(required=False, max_length=255, help_text="Comma-separated.")
+    target_count = forms.IntegerField(
+        required=False,
+        label="Target count",
+        help_text="Accepted demonstrations wanted: 10 to 100,000. Leave empty for an open target.",
+        widget=forms.NumberInput(attrs={"min": 10, "max": 100_000}),
+    )
+    expected_minutes = forms.IntegerField(
+        label="Expected minutes per task",
+        initial=10,
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    claim_timeout_minutes = forms.IntegerField(
+        label="Claim timeout (minutes)",
+        help_text="How long a farmer holds a claimed task before its reward returns to the pool.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    per_farmer_limit = forms.IntegerField(
+        required=False,
+        label="Limit per farmer",
+        help_text="Most demonstrations one farmer may submit. Leave empty for no limit.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    min_reputation = forms.DecimalField(
+        label="Minimum reputation",
+        initial=0,
+        max_digits=5,
+        decimal_places=2,
+        help_text="0 to 100. Above 0 makes a premium factory for proven farmers only.",
+        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": "0.01"}),
+    )
+
+    @classmethod
+    def initial_for(cls, factory: Factory) -> dict:
+        return {name: getattr(factory, name) for name in cls.base_fields}
+
+
+class FactoryCreateForm(FactoryDetailsForm):
+    token = forms.ChoiceField(help_text="The token the pool holds and pays in.")
+    reward = forms.CharField(
+        label="Reward per demonstration",
+        max_length=64,
+        help_text="A decimal amount of the token, e.g. 0.2. A demonstration earns it times its quality score.",
+        widget=forms.TextInput(attrs=AMOUNT_ATTRS),
+    )
+
+    field_order = ["title", "description", "instructions", "category", "tags", "token", "reward"]
+
+    def __init__(self, *args, tokens=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["token"].choices = [
+            (token.symbol, f"{token.symbol} · {token.name} ({token.decimals} decimals)") for token in tokens
+        ]
+
+
+class FundForm(forms.Form):
+    amount = forms.CharField(max_length=64, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
+    tx_ref = forms.CharField(
+        label="Transaction reference",
+        max_length=128,
+        help_text="The signature of your on-chain transfer to the pool. Each one is credited once.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, token=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if token is not None:
+            self.fields["amount"].label = f"Amount ({token.symbol})"
+            self.fields["amount"].help_text = f"Up to {token.decimals} decimal places."
+
+
+class RateForm(forms.Form):
+    reward = forms.CharField(
+        label="New reward per demonstration",
+        max_length=64,
+        widget=forms.TextInput(attrs=AMOUNT_ATTRS),
+        help_text="Applies to new claims only: farmers who already claimed keep the reward they reserved.",
+    )

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "pools"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("factories/new/", views.factory_create_page, name="factory-create"),
+    path("factories/<int:pk>/", views.factory_detail, name="factory-detail"),
+    path("factories/<int:pk>/submissions/", views.factory_submissions, name="factory-submissions"),
+    path("factories/<int:pk>/edit/", views.factory_edit, name="factory-edit"),
+    path("factories/<int:pk>/fund/", views.factory_fund, name="factory-fund"),
+    path("factories/<int:pk>/rate/", views.factory_rate, name="factory-rate"),
+    path("factories/<int:pk>/pause/", views.factory_pause_action, name="factory-pause"),
+    path("factories/<int:pk>/resume/", views.factory_resume_action, name="factory-resume"),
+    path("factories/<int:pk>/close/", views.factory_close_page, name="factory-close"),
+]

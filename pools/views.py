@@ -1,0 +1,272 @@
+"""The factory creator's pages: dashboard, create/edit, fund, rate, pause/resume/close and
+the factory detail with its submissions, charts and participation. Each view reads through
+pools.selectors and writes through one pools.services function; errors from the services
+are shown next to the fields or as messages (forge.web.show_service_error)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from forge import charts
+from forge.exceptions import ApplicationError
+from forge.money import format_amount
+from forge.web import role_required, show_service_error
+
+from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
+from .models import Deposit, Factory
+from .selectors import (
+    economics_config,
+    factory_daily_spend,
+    factory_deposits,
+    factory_for_creator,
+    factory_list_for_creator,
+    factory_low_participation,
+    factory_participation,
+    factory_rate_history,
+    factory_score_histogram,
+    factory_submissions_for_creator,
+    pool_summary_annotated,
+    tokens_enabled,
+)
+from .services.deposits import deposit_create
+from .services.factories import (
+    factory_close,
+    factory_create,
+    factory_pause,
+    factory_rate_change,
+    factory_resume,
+    factory_update,
+)
+
+PAGE_SIZE = 25
+SERVICE_ERRORS = (ValidationError, ApplicationError)
+creator_required = role_required("creator")
+
+
+def _own_factory(request, pk: int) -> Factory:
+    """The signed-in creator's factory; anyone else's is a 404 (never a hint it exists)."""
+    factory = factory_for_creator(request.user, pk)
+    if factory is None:
+        raise Http404("No such factory.")
+    return factory
+
+
+def _page(request, queryset, *, param: str = "page"):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(param))
+
+
+def _back(request, factory: Factory):
+    """Where a POST action returns: a same-site `next` (the dashboard), else the factory."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("pools:factory-detail", pk=factory.pk)
+
+
+@creator_required
+def dashboard(request):
+    page_obj = _page(request, factory_list_for_creator(request.user))
+    rows = [(factory, pool_summary_annotated(factory)) for factory in page_obj]
+    return render(request, "pools/dashboard.html", {"page_obj": page_obj, "rows": rows})
+
+
+@creator_required
+def factory_create_page(request):
+    tokens = list(tokens_enabled())
+    form = FactoryCreateForm(
+        request.POST or None,
+        tokens=tokens,
+        initial={"claim_timeout_minutes": economics_config().default_claim_timeout_minutes},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            factory = factory_create(creator=request.user, **form.cleaned_data)
+        except SERVICE_ERRORS as error:
+            show_service_error(request, error, form)
+        else:
+            messages.success(request, f"Factory “{factory.title}” created. Fund its pool to start collecting data.")
+            return redirect("pools:factory-detail", pk=factory.pk)
+    return render(request, "pools/factory_form.html", {"form": form, "factory": None})
+
+
+@creator_required
+def factory_edit(request, pk: int):
+    factory = _own_factory(request, pk)
+    form = FactoryDetailsForm(request.POST or None, initial=FactoryDetailsForm.initial_for(factory))
+    if request.method == "POST" and form.is_valid():
+        try:
+            factory_update(factory=factory, actor=request.user, **form.cleaned_data)
+        except SERVICE_ERRORS as error:
+            show_service_error(request, error, form)
+        else:
+            messages.success(request, "Your changes to the factory were saved.")
+            return redirect("pools:factory-detail", pk=factory.pk)
+    return render(request, "pools/factory_form.html", {"form": form, "factory": factory})
+
+
+@creator_required
+def factory_fund(request, pk: int):
+    factory = _own_factory(request, pk)
+    form = FundForm(request.POST or None, token=factory.token)
+    if request.method == "POST" and form.is_valid():
+        try:
+            deposit = deposit_create(factory=factory, actor=request.user, **form.cleaned_data)
+        except SERVICE_ERRORS as error:
+            show_service_error(request, error, form)
+        else:
+            amount = factory.token.money(deposit.amount)
+            if deposit.status == Deposit.Status.CONFIRMED:
+                messages.success(request, f"Deposit of {amount} confirmed and added to the pool.")
+            else:
+                messages.info(
+                    request,
+                    f"Deposit of {amount} recorded. It is added to the pool once transaction "
+                    f"{deposit.tx_ref} is confirmed.",
+                )
+            return redirect("pools:factory-detail", pk=factory.pk)
+    return render(
+        request,
+        "pools/factory_fund.html",
+        {
+            "factory": factory,
+            "summary": pool_summary_annotated(factory),
+            "form": form,
+            "page_obj": _page(request, factory_deposits(factory)),
+            "autoconfirm": settings.FORGE_DEPOSITS_AUTOCONFIRM,
+        },
+    )
+
+
+@creator_required
+def factory_rate(request, pk: int):
+    factory = _own_factory(request, pk)
+    current = format_amount(factory.reward, decimals=factory.token.decimals, trim=True)
+    form = RateForm(request.POST or None, initial={"reward": current})
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = factory_rate_change(factory=factory, reward=form.cleaned_data["reward"], actor=request.user)
+        except SERVICE_ERRORS as error:
+            show_service_error(request, error, form)
+        else:
+            old, new = factory.token.money(factory.reward), factory.token.money(updated.reward)
+            if updated.reward == factory.reward:
+                messages.info(request, f"The reward is already {new}; nothing changed.")
+            else:
+                messages.success(request, f"Reward changed from {old} to {new}. It applies to new claims.")
+            return redirect("pools:factory-rate", pk=factory.pk)
+    return render(
+        request,
+        "pools/factory_rate.html",
+        {"factory": factory, "form": form, "page_obj": _page(request, factory_rate_history(factory))},
+    )
+
+
+def _status_action(service, done: str):
+    @creator_required
+    @require_POST
+    def view(request, pk: int):
+        factory = _own_factory(request, pk)
+        try:
+            service(factory=factory, actor=request.user)
+        except ApplicationError as error:
+            show_service_error(request, error)
+        else:
+            messages.success(request, f"“{factory.title}” {done}")
+        return _back(request, factory)
+
+    return view
+
+
+factory_pause_action = _status_action(factory_pause, "is paused: farmers no longer see it. Open claims continue.")
+factory_resume_action = _status_action(factory_resume, "is active again.")
+
+
+@creator_required
+def factory_close_page(request, pk: int):
+    """GET: what closing does, with a confirmation button. POST: close."""
+    factory = _own_factory(request, pk)
+    if request.method == "POST":
+        try:
+            factory_close(factory=factory, actor=request.user)
+        except ApplicationError as error:
+            show_service_error(request, error)
+        else:
+            closed = _own_factory(request, pk)
+            returned = factory.token.money(closed.returned_to_creator - factory.returned_to_creator)
+            text = f"“{factory.title}” is closed. {returned} returned to your balance."
+            if closed.reserved_account.balance:
+                held = factory.token.money(closed.reserved_account.balance)
+                text += f" {held} still held by open claims returns as each one is submitted or expires."
+            messages.success(request, text)
+        return redirect("pools:factory-detail", pk=factory.pk)
+    return render(request, "pools/factory_close.html", {"factory": factory, "summary": pool_summary_annotated(factory)})
+
+
+def _charts(factory: Factory, participation) -> dict:
+    token = factory.token
+
+    def money_text(units):
+        return format_amount(int(units), decimals=token.decimals, trim=True)
+
+    threshold = economics_config().quality_threshold
+    quality = charts.histogram(
+        counts=factory_score_histogram(factory),
+        chart_id="quality-chart",
+        title="Quality score distribution",
+        description=f"Scores of settled and rejected demonstrations in bins of 0.1; scores from {threshold} are paid.",
+        x_axis_label="Quality score",
+        columns=("Score", "Demonstrations"),
+    )
+    days = factory_daily_spend(factory)
+    spend = charts.line_chart(
+        [(day.isoformat(), units) for day, units in days],
+        chart_id="spend-chart",
+        title=f"Spend per day ({token.symbol})",
+        description="Gross payouts (farmer rewards and fees) per day, UTC.",
+        value_format=money_text,
+        columns=("Day (UTC)", f"Paid out ({token.symbol})"),
+        x_axis_label="Day (UTC)",
+        unit=token.symbol,
+        short_labels=[f"{day:%b} {day.day}" for day, _ in days],
+    )
+    hourly = charts.bar_chart(
+        [(hour.strftime("%H:00"), claims) for hour, claims, _ in participation.hourly],
+        chart_id="claims-chart",
+        title="Claims per hour, last 24 hours",
+        description="Tasks claimed by farmers in each hour (UTC), the current hour last.",
+        columns=("Hour (UTC)", "Claims"),
+        x_axis_label="Hour (UTC)",
+    )
+    return {"quality_chart": quality, "spend_chart": spend, "claims_chart": hourly}
+
+
+@creator_required
+def factory_detail(request, pk: int):
+    factory = _own_factory(request, pk)
+    summary = pool_summary_annotated(factory)
+    participation = factory_participation(factory)
+    context = {
+        "factory": factory,
+        "summary": summary,
+        "participation": participation,
+        "hint": factory_low_participation(factory, participation, available=summary.available),
+        "needs_funding": factory.status != Factory.Status.CLOSED and summary.available < factory.reward,
+        "page_obj": _page(request, factory_submissions_for_creator(factory)),
+        **_charts(factory, participation),
+    }
+    return render(request, "pools/factory_detail.html", context)
+
+
+@creator_required
+def factory_submissions(request, pk: int):
+    """The submissions table alone, for htmx to refresh it in place (live status)."""
+    factory = _own_factory(request, pk)
+    page_obj = _page(request, factory_submissions_for_creator(factory))
+    return render(request, "pools/_submissions.html", {"factory": factory, "page_obj": page_obj})
