@@ -1,6 +1,6 @@
 """Account endpoints: register, token, me, balances, token rotation."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ class RegisterApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "register"
 
+    @extend_schema_serializer(component_name="Registration")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
@@ -29,6 +30,7 @@ class RegisterApi(APIView):
         referral_code = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
         email = serializers.EmailField(required=False, allow_blank=True)
 
+    @extend_schema_serializer(component_name="Registered")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
@@ -50,6 +52,7 @@ class TokenApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 
+    @extend_schema_serializer(component_name="Credentials")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
@@ -75,6 +78,7 @@ class TokenRotateApi(APIView):
 
 
 class MeApi(APIView):
+    @extend_schema_serializer(component_name="Me")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
@@ -102,6 +106,7 @@ class MeApi(APIView):
 
 
 class BalancesApi(APIView):
+    @extend_schema_serializer(component_name="Balance")
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
         available = serializers.CharField()

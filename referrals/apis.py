@@ -1,7 +1,7 @@
 """Ambassador endpoints: become one (or read your own), and staff tier changes."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,7 @@ from .selectors import ambassador_by_code, ambassador_for_user, tier_rates
 from .services import ambassador_create, ambassador_set_tier
 
 
+@extend_schema_serializer(component_name="Ambassador")
 class AmbassadorOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     tier = serializers.IntegerField()
@@ -52,6 +53,7 @@ class BecomeAmbassadorApi(APIView):
 class AmbassadorTierApi(APIView):
     permission_classes = [IsStaff]
 
+    @extend_schema_serializer(component_name="AmbassadorTier")
     class InputSerializer(serializers.Serializer):
         tier = serializers.IntegerField(
             min_value=0, max_value=5, allow_null=True, help_text="The override; null: follow the stake again."
