@@ -12,17 +12,24 @@ Rules it enforces (docs/ledger.md):
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from forge.exceptions import ApplicationError, Conflict
 
 from .models import Account, Entry, Token, Transaction
 
 NEGATIVE_ALLOWED = {Account.Kind.WORLD_DEPOSITS}
+# PostgreSQL aborts one side of a deadlock or a serialization conflict: the whole unit of
+# work can simply run again (its postings are keyed, so nothing is paid twice).
+TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+T = TypeVar("T")
 
 
 class LedgerError(ApplicationError):
@@ -194,3 +201,21 @@ def transaction_reverse(*, original: Transaction, key: str, memo: str = "", acto
         actor=actor,
         reverses=original,
     )
+
+
+def posting_retry(unit: Callable[[], T], *, attempts: int = 3, backoff: float = 0.05) -> T:
+    """Run `unit()` in its own (durable) transaction, and again, whole, when PostgreSQL aborts
+    it for a deadlock or a serialization failure. `transaction_post` locks accounts in
+    primary-key order, so postings alone never deadlock; a caller that first locks its own rows
+    (a factory, a submission) in another order than a concurrent caller can, and this is how it
+    recovers. The unit re-runs with the same idempotency keys, so a retry never pays twice.
+    Call it outside any transaction (a retry inside an outer transaction cannot recover)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(durable=True):
+                return unit()
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) not in TRANSIENT_SQLSTATES or attempt == attempts:
+                raise
+        time.sleep(backoff * attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
