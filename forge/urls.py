@@ -10,7 +10,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("creator/", include("pools.urls")),
-    path("", include("referrals.urls")),
+    path("farm/", include("farmers.urls")),
+    # One "referrals" namespace: the /r/<code> link (referrals.urls) and the /ambassador/ pages.
+    path("", include("referrals.dashboard_urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

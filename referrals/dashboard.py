@@ -9,16 +9,15 @@ rules); the views below are thin: parse a form, call one service, show what happ
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,93 +30,44 @@ from farmers.views import withdrawal_submit
 from forge import charts
 from forge.exceptions import ApplicationError
 from forge.money import format_amount
-from ledger.fields import AmountField
 from ledger.models import Token
 from ledger.services import InsufficientFunds
-from pools.models import Submission
 
-from .models import Ambassador, CommissionTier, Referral, Unstake
-from .selectors import ambassador_for_user, tier_rates
+from .models import Ambassador, CommissionTier
+from .selectors import ambassador_earnings, ambassador_for_user, referred_users, stake_position, unstakes_pending
 from .services import STAKE_TOKEN, ambassador_create, stake, unstake
 
 CHART_DAYS = 30
 PAGE_SIZE = 25
 
-# ---- Reads ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NextTier:
-    tier: int
-    rate: object  # Decimal
-    threshold_units: int  # CLONES base units
-    needed_units: int  # threshold - current stake
+# ---- Reads (the rules live in referrals.selectors; these shape them for the page) ------------
 
 
 def referral_counts(ambassador: Ambassador) -> dict[str, int]:
-    counts = ambassador.referrals.aggregate(
+    return ambassador.referrals.aggregate(
         farmers=Count("pk", filter=Q(user__role="farmer")),
         creators=Count("pk", filter=Q(user__role="creator")),
     )
-    return {"farmers": counts["farmers"], "creators": counts["creators"]}
 
 
-def referrals_of(ambassador: Ambassador):
-    return Referral.objects.filter(ambassador=ambassador).select_related("user").order_by("-created_at", "-id")
-
-
-def _commission_rows(user, *, since=None):
-    """[(token_id, day, units)] of commissions paid to `user`, from both sides of settlements."""
-    rows: dict[tuple[int, date], int] = defaultdict(int)
-    for side, field in (
-        ("farmer_ambassador", "farmer_ambassador_commission"),
-        ("factory_ambassador", "factory_ambassador_commission"),
-    ):
-        queryset = Submission.objects.filter(**{side: user, f"{field}__gt": 0})
-        if since is not None:
-            queryset = queryset.filter(settled_at__gte=since)
-        for token_id, day, total in (
-            queryset.annotate(day=TruncDate("settled_at"))
-            .values("factory__token", "day")
-            .annotate(total=Sum(field, output_field=AmountField()))
-            .values_list("factory__token", "day", "total")
-        ):
-            rows[(token_id, day)] += int(total)
-    return rows
-
-
-def commission_totals(user) -> list[dict]:
-    """[{token, total}] of every commission `user` earned, per token."""
-    totals: dict[int, int] = defaultdict(int)
-    for field, side in (
-        ("farmer_ambassador_commission", "farmer_ambassador"),
-        ("factory_ambassador_commission", "factory_ambassador"),
-    ):
-        for token_id, total in (
-            Submission.objects.filter(**{side: user, f"{field}__gt": 0})
-            .values("factory__token")
-            .annotate(total=Sum(field, output_field=AmountField()))
-            .values_list("factory__token", "total")
-        ):
-            totals[token_id] += int(total)
-    tokens = Token.objects.in_bulk(list(totals))
-    return [{"token": tokens[token_id], "total": total} for token_id, total in sorted(totals.items())]
-
-
-def commission_charts(user, *, days: int = CHART_DAYS, today: date | None = None) -> list[charts.Chart]:
-    """One line chart per token with commissions in the last `days` days (zeros included)."""
+def commission_summary(ambassador: Ambassador, *, days: int = CHART_DAYS, today: date | None = None):
+    """(totals, charts): all-time commissions per token [{token, total}], and one line chart
+    per token of the commissions per day over the last `days` days (zeros included)."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
-    since = timezone.make_aware(datetime.combine(start, datetime.min.time()))
-    rows = _commission_rows(user, since=since)
-    tokens = Token.objects.in_bulk({token_id for token_id, _ in rows})
+    per_day: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    totals: dict[str, int] = defaultdict(int)
+    for row in ambassador_earnings(ambassador):
+        earned = row["farmer_side"] + row["factory_side"]
+        totals[row["token"]] += earned
+        per_day[row["token"]][row["day"]] += earned
+    tokens = {token.symbol: token for token in Token.objects.filter(symbol__in=list(totals))}
+    summary = [{"token": tokens[symbol], "total": totals[symbol]} for symbol in sorted(totals) if totals[symbol]]
     result = []
-    for token_id in sorted(tokens):
-        token = tokens[token_id]
-        points = [
-            ((start + timedelta(days=offset)).isoformat(), rows.get((token_id, start + timedelta(days=offset)), 0))
-            for offset in range(days)
-        ]
+    for row in summary:
+        token = row["token"]
+        days_range = [start + timedelta(days=offset) for offset in range(days)]
+        points = [(day.isoformat(), per_day[token.symbol].get(day, 0)) for day in days_range]
         result.append(
             charts.line_chart(
                 points,
@@ -127,24 +77,10 @@ def commission_charts(user, *, days: int = CHART_DAYS, today: date | None = None
                 value_format=lambda units, decimals=token.decimals: format_amount(units, decimals=decimals, trim=True),
                 columns=("Date", f"Commission ({token.symbol})"),
                 unit=token.symbol,
-                short_labels=[label[5:] for label, _ in points],
+                short_labels=[day.strftime("%m-%d") for day in days_range],
             )
         )
-    return result
-
-
-def next_tier(ambassador: Ambassador, *, stake_units: int, token: Token) -> NextTier | None:
-    """The lowest tier above the one the stake reaches, and the CLONES still needed for it."""
-    tier = CommissionTier.objects.filter(tier__gt=ambassador.stake_tier).order_by("tier").first()
-    if tier is None:
-        return None
-    threshold_units = int(tier.stake_threshold) * 10**token.decimals
-    return NextTier(
-        tier=tier.tier,
-        rate=tier.commission_rate,
-        threshold_units=threshold_units,
-        needed_units=max(threshold_units - stake_units, 0),
-    )
+    return summary, result
 
 
 def referral_link(request, code: str) -> str:
@@ -171,25 +107,24 @@ def _dashboard(request, *, stake_form=None, unstake_form=None, withdrawal_form=N
     ambassador = ambassador_for_user(user)
     context = {"ambassador": ambassador}
     if ambassador is not None:
-        balances = user_balances(user)
-        clones = next((row for row in balances if row["token"].symbol == STAKE_TOKEN), None)
-        stake_units = clones["staked"] if clones else 0
-        rates = tier_rates()
+        position = stake_position(ambassador)
+        tiers = list(CommissionTier.objects.all())
+        rates = {tier.tier: tier.commission_rate for tier in tiers}
+        totals, commission_charts = commission_summary(ambassador)
         context.update(
             {
                 "link": referral_link(request, ambassador.code),
                 "counts": referral_counts(ambassador),
-                "referrals": Paginator(referrals_of(ambassador), PAGE_SIZE).get_page(request.GET.get("page")),
-                "tier_rate": rates.get(ambassador.tier, 0),
-                "tiers": CommissionTier.objects.all(),
-                "clones": clones,
-                "stake_units": stake_units,
-                "next_tier": next_tier(ambassador, stake_units=stake_units, token=clones["token"]) if clones else None,
-                "unstakes": Unstake.objects.filter(ambassador=ambassador, status=Unstake.Status.PENDING),
-                "totals": commission_totals(user),
-                "charts": commission_charts(user),
+                "referrals": Paginator(referred_users(ambassador), PAGE_SIZE).get_page(request.GET.get("page")),
+                "tier_rate": rates.get(ambassador.tier, Decimal(0)),
+                "tiers": tiers,
+                "position": position,
+                "next_tier": next((tier for tier in tiers if tier.tier == position.next_tier), None),
+                "unstakes": unstakes_pending(ambassador),
+                "totals": totals,
+                "charts": commission_charts,
                 "chart_days": CHART_DAYS,
-                "balances": balances,
+                "balances": user_balances(user),
                 "withdrawals": Paginator(withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage")),
                 "stake_form": stake_form or StakeForm(prefix="stake"),
                 "unstake_form": unstake_form or StakeForm(prefix="unstake"),
