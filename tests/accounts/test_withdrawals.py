@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import Withdrawal
-from accounts.services import withdrawal_mark_sent, withdrawal_reject, withdrawal_request
+from accounts.services import wallet_address_validate, withdrawal_mark_sent, withdrawal_reject, withdrawal_request
 from forge.exceptions import Conflict, Forbidden
 from ledger.models import Account, Token
 from ledger.services import InsufficientFunds
@@ -29,9 +30,7 @@ def usdc() -> Token:
 
 
 def balances(user, symbol: str = "USDC") -> dict[str, int]:
-    rows = dict(
-        Account.objects.filter(holder=f"user:{user.pk}", token__symbol=symbol).values_list("kind", "balance")
-    )
+    rows = dict(Account.objects.filter(holder=f"user:{user.pk}", token__symbol=symbol).values_list("kind", "balance"))
     return {
         "available": int(rows.get(Account.Kind.USER_BALANCE, 0)),
         "pending": int(rows.get(Account.Kind.USER_PENDING_WITHDRAWAL, 0)),
@@ -201,3 +200,57 @@ def test_the_user_admin_shows_and_filters_by_role(admin_client, paid_farmer):
     assert paid_farmer.username in changelist.content.decode()
     assert change.status_code == 200
     assert 'name="role"' in change.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("symbol", "address"),
+    [
+        ("USDC", SOLANA_ADDRESS),
+        ("SOL", "So11111111111111111111111111111111111111112"),
+        ("CLONES", "11111111111111111111111111111111"),
+        ("ETH", "0x52908400098527886E0F7030069857D2E4169EE7"),
+        ("ETH", "0xde709f2102306220921060314715629080e2fb77"),
+    ],
+)
+def test_addresses_are_checked_for_the_tokens_chain(symbol, address):
+    assert wallet_address_validate(Token.objects.get(symbol=symbol), f"  {address} ") == address
+
+
+@pytest.mark.parametrize(
+    ("symbol", "address", "message"),
+    [
+        ("USDC", "0x52908400098527886E0F7030069857D2E4169EE7", "needs a Solana address"),
+        ("SOL", "0OIl" + "1" * 40, "needs a Solana address"),  # 0, O, I and l are not base58
+        ("CLONES", "abc", "needs a Solana address"),
+        ("ETH", SOLANA_ADDRESS, "needs an EVM address"),
+        ("ETH", "0x" + "g" * 40, "needs an EVM address"),
+        ("ETH", "0x" + "a" * 39, "needs an EVM address"),
+    ],
+)
+def test_a_wrong_address_for_the_chain_is_refused_and_moves_nothing(paid_farmer, symbol, address, message):
+    with pytest.raises(ValidationError) as error:
+        withdrawal_request(user=paid_farmer, token=Token.objects.get(symbol=symbol), amount="0.1", address=address)
+
+    assert message in error.value.message_dict["address"][0]
+    assert not Withdrawal.objects.exists()
+    assert balances(paid_farmer) == {"available": 162_000, "pending": 0}
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("0", "greater than zero"),
+        ("-0.1", "cannot be negative"),
+        ("0.0000001", "At most 6 decimal places"),
+        ("", "An amount is required."),
+        (0.1, "decimal string"),
+    ],
+)
+def test_zero_negative_and_over_precise_amounts_are_refused_and_move_nothing(paid_farmer, amount, message):
+    with pytest.raises(ValidationError) as error:
+        withdrawal_request(user=paid_farmer, token=usdc(), amount=amount, address=SOLANA_ADDRESS)
+
+    assert message in error.value.message_dict["amount"][0]
+    assert not Withdrawal.objects.exists()
+    assert balances(paid_farmer) == {"available": 162_000, "pending": 0}
+    assert_audit_clean()
