@@ -83,7 +83,11 @@ def factory_create_page(request):
     form = FactoryCreateForm(
         request.POST or None,
         tokens=tokens,
-        initial={"claim_timeout_minutes": economics_config().default_claim_timeout_minutes},
+        initial={
+            "claim_timeout_minutes": economics_config().default_claim_timeout_minutes,
+            # The stablecoin is the usual choice; the others stay one click away.
+            "token": "USDC" if any(token.symbol == "USDC" for token in tokens) else None,
+        },
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -192,21 +196,25 @@ factory_resume_action = _status_action(factory_resume, "is active again.")
 def factory_close_page(request, pk: int):
     """GET: what closing does, with a confirmation button. POST: close."""
     factory = _own_factory(request, pk)
-    if request.method == "POST":
-        try:
-            factory_close(factory=factory, actor=request.user)
-        except ApplicationError as error:
-            show_service_error(request, error)
-        else:
-            closed = _own_factory(request, pk)
-            returned = factory.token.money(closed.returned_to_creator - factory.returned_to_creator)
-            text = f"“{factory.title}” is closed. {returned} returned to your balance."
-            if closed.reserved_account.balance:
-                held = factory.token.money(closed.reserved_account.balance)
-                text += f" {held} still held by open claims returns as each one is submitted or expires."
-            messages.success(request, text)
+    if request.method != "POST":
+        summary = pool_summary_annotated(factory)
+        return render(request, "pools/factory_close.html", {"factory": factory, "summary": summary})
+    if factory.status == Factory.Status.CLOSED:
+        messages.info(request, f"“{factory.title}” is already closed.")
         return redirect("pools:factory-detail", pk=factory.pk)
-    return render(request, "pools/factory_close.html", {"factory": factory, "summary": pool_summary_annotated(factory)})
+    try:
+        factory_close(factory=factory, actor=request.user)
+    except ApplicationError as error:
+        show_service_error(request, error)
+    else:
+        closed = _own_factory(request, pk)
+        returned = factory.token.money(closed.returned_to_creator - factory.returned_to_creator)
+        text = f"“{factory.title}” is closed. {returned} returned to your balance."
+        if closed.reserved_account.balance:
+            held = factory.token.money(closed.reserved_account.balance)
+            text += f" {held} still held by open claims returns as each one is submitted or expires."
+        messages.success(request, text)
+    return redirect("pools:factory-detail", pk=factory.pk)
 
 
 def _charts(factory: Factory, participation) -> dict:
@@ -220,7 +228,10 @@ def _charts(factory: Factory, participation) -> dict:
         counts=factory_score_histogram(factory),
         chart_id="quality-chart",
         title="Quality score distribution",
-        description=f"Scores of settled and rejected demonstrations in bins of 0.1; scores from {threshold} are paid.",
+        description=(
+            "Scores of settled and rejected demonstrations in bins of 0.1; "
+            f"scores from {threshold.normalize():f} up are paid."
+        ),
         x_axis_label="Quality score",
         columns=("Score", "Demonstrations"),
     )

@@ -79,9 +79,10 @@ def rate_per_hour(value):
 
 
 @register.inclusion_tag("partials/pool_bar.html")
-def pool_bar(summary, token, label="Pool"):
+def pool_bar(summary, token, label="Pool", compact=False):
     """A pool's available / reserved / spent / refunded bar with its legend and a sentence
-    for screen readers. `summary` is a pools.selectors.PoolSummary."""
+    for screen readers. `summary` is a pools.selectors.PoolSummary. `compact` (table rows)
+    replaces the legend with one line: what is available of what was deposited."""
     parts = [
         ("available", "Available", summary.available),
         ("reserved", "Reserved", summary.reserved),
@@ -98,7 +99,7 @@ def pool_bar(summary, token, label="Pool"):
         }
         for css, name, units in parts
     ]
-    return {"segments": segments, "token": token, "label": label, "summary": summary}
+    return {"segments": segments, "token": token, "label": label, "summary": summary, "compact": compact}
 
 
 @register.inclusion_tag("partials/fill_progress.html")

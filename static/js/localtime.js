@@ -18,5 +18,7 @@
     }
   }
   document.addEventListener("DOMContentLoaded", function () { localize(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { localize(event.target); });
+  // After htmx replaces part of the page (outerHTML swaps detach the old target), redo it all:
+  // localizing is idempotent and cheap.
+  document.addEventListener("htmx:afterSettle", function () { localize(document); });
 })();

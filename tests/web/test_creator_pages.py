@@ -323,6 +323,9 @@ def test_create_fund_rate_pause_resume_close_through_the_pages(creator_client, c
     assert "0.2 USDC still held by open claims" in text
     assert _creator_balance(creator, factory.token) == 1_300_000
     assert _pool(factory) == (0, 200_000)
+    response = creator_client.post(reverse("pools:factory-close", args=[factory.pk]), follow=True)
+    assert _messages(response) == ["“Budget sheet” is already closed."]
+    assert _creator_balance(creator, factory.token) == 1_300_000
     assert_audit_clean()
 
 
@@ -406,6 +409,7 @@ def test_the_submissions_table_paginates_by_25(
     first = creator_client.get(reverse("pools:factory-submissions", args=[factory.pk])).content.decode()
     second = creator_client.get(reverse("pools:factory-submissions", args=[factory.pk]) + "?page=2").content.decode()
 
+    assert "<html" not in first  # the fragment htmx swaps in, not a whole page
     assert first.count("<tr>") == 26  # header + 25
     assert second.count("<tr>") == 2
     assert "Page 1 of 2" in first
