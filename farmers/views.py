@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -125,15 +125,28 @@ def _own_submission(request, submission_id: int):
 @require_GET
 def submission_detail(request, submission_id: int):
     submission = _own_submission(request, submission_id)
-    return render(request, "farmers/submission.html", {"submission": submission, "factory": submission.factory})
+    return render(
+        request,
+        "farmers/submission.html",
+        {"submission": submission, "factory": submission.factory, "state": _status_state(submission)},
+    )
 
 
 @farmer_required
 @require_GET
 def submission_status(request, submission_id: int):
-    """The live part of the submission page, polled by htmx until the submission is final."""
+    """The live part of the submission page, polled by htmx every 2 s until it is final. The
+    poll says what it last showed (`seen`); nothing new is a 204, which htmx does not swap, so
+    the live region is announced once per change, not every 2 s."""
     submission = _own_submission(request, submission_id)
-    return render(request, "farmers/partials/submission_status.html", {"submission": submission})
+    state = _status_state(submission)
+    if request.GET.get("seen") == state:
+        return HttpResponse(status=204)
+    return render(request, "farmers/partials/submission_status.html", {"submission": submission, "state": state})
+
+
+def _status_state(submission) -> str:
+    return f"{submission.status}:{submission.quality_score}:{int(submission.needs_review)}"
 
 
 @farmer_required

@@ -16,8 +16,12 @@ def submit(factory: Factory, farmer) -> Submission:
     return submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
 
 
-def settle(factory: Factory, farmer, score: str) -> Submission:
-    """Claim, submit, score exactly `score` as a reviewer does, and settle."""
-    submission = submit(factory, farmer)
+def settle_submission(submission: Submission, score: str) -> Submission:
+    """Score a submission exactly `score` as a reviewer does, and settle it."""
     submission_review(submission_id=submission.pk, reviewer=StaffFactory(), quality_score=score)
     return submission_settle(submission_id=submission.pk)
+
+
+def settle(factory: Factory, farmer, score: str) -> Submission:
+    """Claim, submit, score exactly `score` and settle."""
+    return settle_submission(submit(factory, farmer), score)

@@ -21,7 +21,7 @@ from ledger.models import Account
 from pools.models import Claim, Submission
 from pools.services.claims import claim_create
 from tests.factories import CreatorFactory, FarmerFactory, demonstration
-from tests.farmers.helpers import settle, submit
+from tests.farmers.helpers import settle, settle_submission, submit
 from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = pytest.mark.django_db
@@ -276,9 +276,26 @@ def test_submitting_pasted_json_shows_the_submission_with_live_polling(farmer_cl
     submission = Submission.objects.get(claim=claim)
     assert response.redirect_chain[-1][0] == reverse("farmers:submission", args=[submission.pk])
     page = text(response)
-    assert f'hx-get="{reverse("farmers:submission_status", args=[submission.pk])}"' in page
+    assert f'hx-get="{reverse("farmers:submission_status", args=[submission.pk])}?seen=submitted' in page
     assert 'hx-trigger="every 2s"' in page
     assert "Submitted" in page
+
+
+def test_the_status_poll_answers_204_until_something_changes(farmer_client, creator, farmer):
+    submission = submit(funded_factory(creator), farmer)
+    url = reverse("farmers:submission_status", args=[submission.pk])
+    first = farmer_client.get(url)
+    seen = re.search(r'\?seen=([^"]+)"', first.content.decode()).group(1)
+
+    unchanged = farmer_client.get(url + "?seen=" + seen)
+    settle_submission(submission, "0.9")
+    changed = farmer_client.get(url + "?seen=" + seen)
+
+    assert first.status_code == 200
+    assert unchanged.status_code == 204
+    assert changed.status_code == 200
+    assert "hx-trigger" not in changed.content.decode()  # final: polling stops
+    assert "Settled" in changed.content.decode()
 
 
 def test_uploading_a_recording_export_submits_it(farmer_client, creator, farmer):
