@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -19,7 +21,7 @@ from .models import Deposit, Factory, Submission
 from .selectors import factory_list_for_user, factory_queryset, factory_visible_to, pool_summary
 from .services.claims import claim_create
 from .services.deposits import deposit_confirm, deposit_create
-from .services.factories import factory_create, factory_rate_change
+from .services.factories import factory_close, factory_create, factory_pause, factory_rate_change, factory_resume
 from .services.submissions import submission_create, submission_review
 
 
@@ -66,8 +68,28 @@ class PoolSerializer(serializers.Serializer):
     refunded = serializers.CharField()
 
 
+class RateChangeSerializer(serializers.Serializer):
+    old_reward = serializers.CharField(allow_null=True)
+    new_reward = serializers.CharField()
+    changed_at = serializers.DateTimeField()
+
+
 class FactoryDetailSerializer(FactoryOutputSerializer):
     pool = serializers.SerializerMethodField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    rate_history = serializers.SerializerMethodField()
+
+    @extend_schema_field(RateChangeSerializer(many=True))
+    def get_rate_history(self, factory) -> list[dict]:
+        """Every reward the factory has offered, newest first (the first has no old_reward)."""
+        return [
+            {
+                "old_reward": amount_str(change.old_reward, factory.token),
+                "new_reward": amount_str(change.new_reward, factory.token),
+                "changed_at": change.created_at,
+            }
+            for change in factory.rate_changes.all()
+        ]
 
     @extend_schema_field(PoolSerializer)
     def get_pool(self, factory) -> dict:
@@ -86,8 +108,12 @@ def _factory_for(request, pk: int) -> Factory:
 
 
 def _owned_factory(request, pk: int) -> Factory:
-    factory = _factory_for(request, pk)
-    if factory.creator_id != request.user.pk:
+    """For the owner's actions: 404 when it does not exist, 403 when it is someone else's
+    (checked before the body is validated, so a stranger learns nothing from field errors)."""
+    factory = factory_queryset().filter(pk=pk).first()
+    if factory is None:
+        raise NotFound("No such factory.")
+    if factory.creator_id != request.user.pk and not request.user.is_staff:
         raise Forbidden("Only the factory's creator can do this.")
     return factory
 
@@ -144,6 +170,39 @@ class FactoryRateApi(APIView):
         data.is_valid(raise_exception=True)
         factory_rate_change(factory=factory, reward=data.validated_data["reward"], actor=request.user)
         return Response(FactoryDetailSerializer(factory_queryset().get(pk=pk)).data)
+
+
+class _FactoryTransitionApi(APIView):
+    """POST with no body: the owner moves the factory to another status (409 when its current
+    status does not allow it; repeating the same move is a no-op)."""
+
+    permission_classes = [IsAuthenticated, IsCreator]
+    service: Callable[..., Factory]  # a factory service taking (factory=, actor=)
+
+    @extend_schema(request=None, responses=FactoryDetailSerializer)
+    def post(self, request, pk: int):
+        factory = _owned_factory(request, pk)
+        self.service(factory=factory, actor=request.user)
+        return Response(FactoryDetailSerializer(factory_queryset().get(pk=pk)).data)
+
+
+class FactoryPauseApi(_FactoryTransitionApi):
+    """Active -> paused: hidden from farmers, no new claims; open claims may still submit."""
+
+    service = staticmethod(factory_pause)
+
+
+class FactoryResumeApi(_FactoryTransitionApi):
+    """Paused -> active."""
+
+    service = staticmethod(factory_resume)
+
+
+class FactoryCloseApi(_FactoryTransitionApi):
+    """Draft, active or paused -> closed, for good: what the pool holds goes back to the creator,
+    now for the available part and as each in-flight claim expires or settles for the rest."""
+
+    service = staticmethod(factory_close)
 
 
 class DepositOutputSerializer(serializers.Serializer):

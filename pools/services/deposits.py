@@ -35,6 +35,9 @@ def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
     """Record a deposit; confirm it at once when FORGE_DEPOSITS_AUTOCONFIRM is on."""
     if factory.creator_id != actor.pk:
         raise Forbidden("Only the factory's creator can fund it.")
+    # The current status, not the caller's copy: a factory closed meanwhile takes no money.
+    # The row lock also queues concurrent deposits to one factory behind each other.
+    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is closed and cannot be funded.")
     units = parse_amount(amount, decimals=factory.token.decimals)

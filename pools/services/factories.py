@@ -79,9 +79,20 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unexpected fields: {sorted(unknown)}")
-    token_obj = token_get_enabled(token)
-    reward_units = parse_amount(reward, decimals=token_obj.decimals, field="reward")
-    values = _clean_fields({"title": title, "instructions": instructions, **fields})
+    # Every field's problem in one answer (a form or API client fixes them all at once).
+    errors: dict[str, list[str]] = {}
+    token_obj = reward_units = values = None
+    try:
+        token_obj = token_get_enabled(token)
+        reward_units = parse_amount(reward, decimals=token_obj.decimals, field="reward")
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    try:
+        values = _clean_fields({"title": title, "instructions": instructions, **fields})
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
     values.setdefault("claim_timeout_minutes", economics_config().default_claim_timeout_minutes)
     values = {
         key: value for key, value in values.items() if value is not None or key in ("target_count", "per_farmer_limit")
@@ -102,7 +113,9 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
         holder=factory.ledger_holder
     )
     factory.available_account.holder = factory.reserved_account.holder = factory.ledger_holder
-    RateChange.objects.create(factory=factory, old_reward=None, new_reward=reward_units, changed_by=creator)
+    RateChange.objects.create(
+        factory=factory, old_reward=None, new_reward=reward_units, changed_by=creator, created_at=factory.created_at
+    )
     return factory
 
 
@@ -175,7 +188,9 @@ def pool_return_to_creator(*, factory: Factory, reason: str) -> None:
     if factory.status != Factory.Status.CLOSED:
         return
     available = Account.objects.get(pk=factory.available_account_id)
-    if available.balance == 0:
+    # Read once: transaction_post updates `available.balance` in place (to 0) when it posts.
+    amount = available.balance
+    if amount == 0:
         return
     creator_balance = account_get(
         kind=Account.Kind.USER_BALANCE, holder=f"user:{factory.creator_id}", token=available.token
@@ -183,7 +198,8 @@ def pool_return_to_creator(*, factory: Factory, reason: str) -> None:
     transaction_post(
         key=f"pool-return:{factory.pk}:{reason}",
         kind="pool_return",
-        legs=[Leg(available, -available.balance), Leg(creator_balance, available.balance)],
+        legs=[Leg(available, -amount), Leg(creator_balance, amount)],
         memo=f"Closed factory {factory.pk}: remaining pool returned to its creator",
     )
-    Factory.objects.filter(pk=factory.pk).update(returned_to_creator=F("returned_to_creator") + available.balance)
+    Factory.objects.filter(pk=factory.pk).update(returned_to_creator=F("returned_to_creator") + amount)
+    factory.returned_to_creator += amount
