@@ -41,11 +41,19 @@ def settlement_shares(
     farmer_ambassador_rate: Decimal = Decimal(0),
     factory_ambassador_rate: Decimal = Decimal(0),
 ) -> Shares:
-    if reward <= 0:
-        raise ValueError("reward must be positive")
-    if not Decimal(0) <= quality_score <= Decimal(1):
-        raise ValueError("quality_score must be in [0, 1]")
+    if isinstance(reward, bool) or not isinstance(reward, int) or reward <= 0:
+        raise ValueError("reward must be a positive integer of base units")
+    for name, rate in (
+        ("quality_score", quality_score),
+        ("quality_threshold", quality_threshold),
+        ("platform_fee_rate", platform_fee_rate),
+        ("farmer_ambassador_rate", farmer_ambassador_rate),
+        ("factory_ambassador_rate", factory_ambassador_rate),
+    ):
+        if not isinstance(rate, Decimal) or not rate.is_finite() or not Decimal(0) <= rate <= Decimal(1):
+            raise ValueError(f"{name} must be a Decimal in [0, 1], got {rate!r}")
     if farmer_ambassador_rate + factory_ambassador_rate > platform_fee_rate:
+        # The protocol's share would go negative: commissions come out of the fee.
         raise ValueError("commission rates exceed the platform fee rate")
 
     gross = mul_floor(reward, quality_score) if quality_score >= quality_threshold else 0
@@ -62,10 +70,10 @@ def settlement_shares(
         protocol=fee - farmer_ambassador - factory_ambassador,
         back_to_pool=reward - gross,
     )
-    # floor(G*a) + floor(G*b) <= floor(G*(a+b)) <= floor(G*fee_rate) = F, so protocol >= 0.
-    assert shares.protocol >= 0
-    assert (
-        shares.farmer + shares.farmer_ambassador + shares.factory_ambassador + shares.protocol + shares.back_to_pool
-        == reward
-    )
+    # floor(G*a) + floor(G*b) <= floor(G*(a+b)) <= floor(G*fee_rate) = F, so protocol >= 0, and
+    # the parts sum to R by construction. Checked anyway (not with `assert`, which -O strips):
+    # money must never move on a broken formula.
+    parts = (shares.farmer, shares.farmer_ambassador, shares.factory_ambassador, shares.protocol, shares.back_to_pool)
+    if min(parts) < 0 or sum(parts) != reward:
+        raise ArithmeticError(f"settlement shares do not add up: {shares}")
     return shares
