@@ -10,39 +10,46 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 
 from .grading import GraderUnavailable
 from .models import Submission
 from .services.claims import claims_expire_due
-from .services.settlement import submission_settle
+from .services.settlement import NotReadyToSettle, submission_settle
 from .services.submissions import submission_score
 
 logger = logging.getLogger(__name__)
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": 120, "soft_time_limit": 100}
+# A lost database connection or a deadlock victim rolled back whole: try again shortly.
+RETRY = {"retry_backoff": 5, "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8}
 
 
 @shared_task(
-    name="pools.submission_process",
-    autoretry_for=(GraderUnavailable,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=8,
-    **MONEY_TASK,
+    name="pools.submission_process", autoretry_for=(GraderUnavailable, OperationalError), **RETRY, **MONEY_TASK
 )
 def submission_process_task(submission_id: int) -> str:
     """Score a submission, then settle it unless it is held for review."""
     submission = submission_score(submission_id=submission_id)
     if submission.quality_score is None or submission.needs_review or submission.is_final:
         return submission.status
-    return submission_settle(submission_id=submission_id).status
+    return _settle(submission_id)
 
 
-@shared_task(name="pools.submission_settle", **MONEY_TASK)
+@shared_task(name="pools.submission_settle", autoretry_for=(OperationalError,), **RETRY, **MONEY_TASK)
 def submission_settle_task(submission_id: int) -> str:
-    return submission_settle(submission_id=submission_id).status
+    return _settle(submission_id)
+
+
+def _settle(submission_id: int) -> str:
+    try:
+        return submission_settle(submission_id=submission_id).status
+    except NotReadyToSettle as refused:
+        # Not scored yet, or held for review between scoring and now: a later review
+        # enqueues settlement again. Any other refusal is a bug and fails the task loudly.
+        logger.info("submission %s not settled: %s", submission_id, refused.message)
+        return Submission.objects.values_list("status", flat=True).get(pk=submission_id)
 
 
 @shared_task(name="pools.claims_expire", time_limit=300, soft_time_limit=280)

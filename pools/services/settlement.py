@@ -32,6 +32,11 @@ from ..economics import Shares, settlement_shares
 from ..models import Factory, ScoreOverride, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
+from .submissions import enqueue_after_commit
+
+
+class NotReadyToSettle(Conflict):
+    """Not scored yet, or held for staff review: nothing was written, settle again later."""
 
 
 def _legs(
@@ -81,15 +86,16 @@ SHARE_FIELDS = [
 @transaction.atomic
 def submission_settle(*, submission_id: int) -> Submission:
     """Pay out a scored submission (see the module docstring). Idempotent."""
-    submission = Submission.objects.select_for_update().select_related("claim").get(pk=submission_id)
+    # Lock order everywhere: submission, factory, then ledger accounts (in transaction_post).
+    submission = Submission.objects.select_for_update(of=("self",)).select_related("claim").get(pk=submission_id)
     if submission.is_final:
         return submission
     if submission.quality_score is None:
-        raise Conflict("This submission has not been scored yet.")
+        raise NotReadyToSettle("This submission has not been scored yet.")
     if submission.needs_review:
-        raise Conflict("This submission is held for staff review.")
+        raise NotReadyToSettle("This submission is held for staff review.")
 
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=submission.factory_id)
+    factory = Factory.objects.select_for_update(of=("self",)).select_related("token").get(pk=submission.factory_id)
     config = economics_config()
     farmer_side, factory_side = commissions_for(farmer_id=submission.farmer_id, creator_id=factory.creator_id)
     shares = settlement_shares(
@@ -141,22 +147,22 @@ def submission_settle(*, submission_id: int) -> Submission:
         accepted_count=F("accepted_count") + (1 if accepted else 0),
     )
     pool_return_to_creator(factory=factory, reason=f"settle:{submission.pk}")
-    _enqueue_reputation(submission.farmer_id, submission.pk)
+    _enqueue_reputation(submission.farmer_id)
     return submission
 
 
-def _enqueue_reputation(farmer_id: int, submission_id: int) -> None:
+def _enqueue_reputation(farmer_id: int) -> None:
     from farmers.tasks import reputation_recompute_task
 
-    transaction.on_commit(lambda: reputation_recompute_task.delay(farmer_id))
+    enqueue_after_commit(reputation_recompute_task, farmer_id)
 
 
 @transaction.atomic
 def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Submission:
     """A score changed after settlement: post the difference between the new and the old
     shares (same rates and ambassadors as the original settlement) as one transaction."""
-    submission = Submission.objects.select_for_update().select_related("claim").get(pk=submission.pk)
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=submission.factory_id)
+    submission = Submission.objects.select_for_update(of=("self",)).select_related("claim").get(pk=submission.pk)
+    factory = Factory.objects.select_for_update(of=("self",)).select_related("token").get(pk=submission.factory_id)
     terms = submission.settlement_terms
     new = settlement_shares(
         reward=submission.claim.reward,
@@ -182,7 +188,8 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
         "factory_amb_id": submission.factory_ambassador_id,
     }
     legs = _legs(factory, new, **ids) + _legs(factory, old, **ids, sign=-1)
-    if any(leg.amount for leg in legs) and new != old:
+    # Equal gross payouts mean equal shares (same R and rates), so nothing would move.
+    if new != old:
         override.adjustment_transaction = transaction_post(
             key=f"adjust:{submission.pk}:{override.pk}",
             kind="settlement_adjustment",
@@ -201,5 +208,5 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
     if accepted != was_accepted:
         Factory.objects.filter(pk=factory.pk).update(accepted_count=F("accepted_count") + (1 if accepted else -1))
     pool_return_to_creator(factory=factory, reason=f"adjust:{submission.pk}:{override.pk}")
-    _enqueue_reputation(submission.farmer_id, submission.pk)
+    _enqueue_reputation(submission.farmer_id)
     return submission

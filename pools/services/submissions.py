@@ -13,36 +13,60 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from forge.exceptions import Conflict, Forbidden, NotFound
 from forge.money import parse_rate
 
 from ..demonstrations import demonstration_validate
-from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..grading import GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..models import Attachment, Claim, ScoreOverride, Submission
 from .integrity import integrity_flags, sequence_fingerprint
 
 logger = logging.getLogger(__name__)
 
 
+# After this many failed scoring attempts (grader down or answering nonsense) a submission is
+# held for staff review instead of being retried by the sweeper forever.
+MAX_SCORING_ATTEMPTS = 20
+
+
+def enqueue_after_commit(task, *args) -> None:
+    """Send `task` once the current transaction commits, never failing the caller.
+
+    The work is already recorded durably (the submission's status column), so a broker that is
+    down or slow must not turn an accepted submission into an error: the failure is logged and
+    the sweeper (`pools.submissions_sweep`) sends the task again later.
+    """
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.exception("could not enqueue %s%r; the sweeper will send it again", task.name, args)
+
+    transaction.on_commit(send)
+
+
 def _enqueue_process(submission_id: int) -> None:
     from ..tasks import submission_process_task
 
-    transaction.on_commit(lambda: submission_process_task.delay(submission_id))
+    enqueue_after_commit(submission_process_task, submission_id)
 
 
 def _enqueue_settle(submission_id: int) -> None:
     from ..tasks import submission_settle_task
 
-    transaction.on_commit(lambda: submission_settle_task.delay(submission_id))
+    enqueue_after_commit(submission_settle_task, submission_id)
 
 
 @transaction.atomic
 def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     """Accept a demonstration for an open claim; scoring starts after commit."""
     cleaned = demonstration_validate(demonstration)
-    claim = Claim.objects.select_for_update().select_related("factory").filter(pk=claim_id).first()
+    # Lock the claim row only (not the joined factory): claim_expire locks factory then claim.
+    claim = Claim.objects.select_for_update(of=("self",)).select_related("factory").filter(pk=claim_id).first()
     if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
         # Someone else's claim is indistinguishable from a missing one.
         raise NotFound("No such claim.")
@@ -77,16 +101,20 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
 def submission_score(*, submission_id: int) -> Submission:
     """Score a submission once with the configured grader, outside any long transaction.
 
-    Idempotent: a submission that already has a score is returned as it is. With the manual
-    grader nothing happens (scores arrive through review). Raises GraderUnavailable for the
-    task to retry.
+    Idempotent: a submission that already has a score, is final or is held for review is
+    returned as it is. With the manual grader nothing happens (scores arrive through review).
+    Raises GraderUnavailable for the task to retry; after MAX_SCORING_ATTEMPTS failures the
+    submission is held for staff review instead.
     """
     submission = Submission.objects.select_related("factory").get(pk=submission_id)
-    if submission.quality_score is not None or submission.is_final:
+    if submission.quality_score is not None or submission.is_final or submission.needs_review:
         return submission
-    Submission.objects.filter(pk=submission_id, status=Submission.Status.SUBMITTED).update(
-        status=Submission.Status.SCORING
-    )
+    if settings.FORGE_GRADER == GRADER_MANUAL:
+        return submission  # stays `submitted` until a review arrives
+    # Every write below is a compare-and-swap on "not scored yet", so a review that lands
+    # while the grader works is never overwritten.
+    unscored = Submission.objects.filter(pk=submission_id, quality_score__isnull=True, needs_review=False)
+    unscored.update(status=Submission.Status.SCORING, scoring_attempts=F("scoring_attempts") + 1)
     try:
         result = grade(
             submission.demonstration,
@@ -96,21 +124,24 @@ def submission_score(*, submission_id: int) -> Submission:
                 expected_minutes=submission.factory.expected_minutes,
             ),
         )
-    except ManualGradingOnly:
-        Submission.objects.filter(pk=submission_id).update(status=Submission.Status.SUBMITTED)
-        submission.refresh_from_db()
+    except ManualGradingOnly:  # FORGE_GRADER changed under a running worker
         return submission
     except GraderUnavailable as error:
-        Submission.objects.filter(pk=submission_id).update(scoring_error=str(error)[:255])
+        unscored.update(scoring_error=str(error)[:255])
+        attempts = Submission.objects.values_list("scoring_attempts", flat=True).get(pk=submission_id)
+        if attempts >= MAX_SCORING_ATTEMPTS:
+            unscored.update(
+                needs_review=True,
+                review_reasons=[f"The grader failed {attempts} times; last error: {str(error)[:200]}"],
+            )
         raise
 
     hold_reasons = []
     threshold = settings.FORGE_REVIEW_BELOW_CONFIDENCE
     if threshold and result.confidence < Decimal(str(threshold)):
-        hold_reasons.append(f"Low grader confidence ({result.confidence}).")
+        hold_reasons.append(f"Low grader confidence ({result.confidence} < {threshold}).")
     hold_reasons.extend(integrity_flags(submission))
-    # Compare-and-swap: only the first scorer records a score (redeliveries lose the race).
-    Submission.objects.filter(pk=submission_id, quality_score__isnull=True).update(
+    unscored.update(
         quality_score=result.score,
         score_confidence=result.confidence,
         score_breakdown=result.breakdown,
