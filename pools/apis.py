@@ -324,13 +324,35 @@ class SubmissionCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
     def post(self, request, pk: int):
-        data = self.InputSerializer(data=request.data)
+        data = self.InputSerializer(data=_size_checked_data(request))
         data.is_valid(raise_exception=True)
         submission = submission_create(
             claim_id=pk, farmer=request.user, demonstration=data.validated_data["demonstration"]
         )
         submission = _submission_queryset().get(pk=submission.pk)
         return Response(SubmissionOutputSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+def _size_checked_data(request):
+    """The parsed body, after refusing an oversize one with a 400 naming the limit (Django's
+    own DATA_UPLOAD_MAX_MEMORY_SIZE refusal would otherwise be an HTML page, not JSON)."""
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig, ValidationError
+
+    from .demonstrations import demonstration_size_ok
+
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    # The body is read through a stream capped at CONTENT_LENGTH (and DRF reads no body without
+    # one), so checking the declared length bounds what is parsed.
+    demonstration_size_ok(declared)
+    try:
+        return request.data
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise ValidationError({"demonstration": [f"The request body is over the {limit}-byte limit."]}) from None
 
 
 def _submission_queryset():
