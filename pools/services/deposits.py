@@ -59,12 +59,13 @@ def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
 @transaction.atomic
 def deposit_confirm(*, deposit: Deposit, actor) -> Deposit:
     """Credit a pending deposit to its pool (idempotent: confirming twice credits once)."""
+    # Lock order as everywhere in pools: the factory row first, then the rows under it.
+    factory = Factory.objects.select_for_update().get(pk=deposit.factory_id)
     deposit = Deposit.objects.select_for_update().select_related("factory", "token").get(pk=deposit.pk)
     if deposit.status == Deposit.Status.CONFIRMED:
         return deposit
     if deposit.status == Deposit.Status.REJECTED:
         raise Conflict("A rejected deposit cannot be confirmed.")
-    factory = Factory.objects.select_for_update().get(pk=deposit.factory_id)
     txn = transaction_post(
         key=f"deposit:{deposit.pk}",
         kind="deposit",
