@@ -272,3 +272,16 @@ def test_only_the_owner_changes_a_factorys_status(as_user, creator, action):
     assert as_user(FarmerFactory()).post(f"/api/v1/factories/{factory.pk}/{action}/").status_code == 403
     assert Factory.objects.get(pk=factory.pk).status == before
     assert as_user(creator).post(f"/api/v1/factories/999999/{action}/").status_code == 404
+
+
+def test_the_openapi_schema_has_the_factory_endpoints_with_their_own_request_bodies(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    for action in ("pause", "resume", "close", "rate", "deposits", "claims"):
+        assert f"/api/v1/factories/{{id}}/{action}/" in schema["paths"]
+    components = schema["components"]["schemas"]
+    assert "title" in components["FactoryCreateInputRequest"]["properties"]
+    assert set(components["FactoryRateInputRequest"]["properties"]) == {"reward"}
+    assert set(components["DepositCreateInputRequest"]["properties"]) == {"amount", "tx_ref"}
