@@ -29,6 +29,52 @@ def _no_axes_lockouts_between_tests(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and coalescing keys live in the cache: no test sees another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Tokens, commission tiers and economics settings come from data migrations; a
+    transactional test's flush removes them, so every database test starts with them."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if not (marker or names & {"db", "transactional_db"}):
+        return
+    transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    _ensure_reference_data()
+
+
+def _ensure_reference_data() -> None:
+    from decimal import Decimal
+
+    from django.conf import settings as django_settings
+
+    from ledger.models import Token
+    from pools.models import EconomicsConfig
+    from referrals.models import CommissionTier
+
+    for symbol, name, decimals, chain in (
+        ("CLONES", "Clones", django_settings.FORGE_CLONES_DECIMALS, "solana"),
+        ("USDC", "USD Coin", 6, "solana"),
+        ("SOL", "Solana", 9, "solana"),
+        ("ETH", "Ether", 18, "evm"),
+    ):
+        Token.objects.get_or_create(symbol=symbol, defaults={"name": name, "decimals": decimals, "chain": chain})
+    for tier in range(1, 6):
+        CommissionTier.objects.get_or_create(
+            tier=tier, defaults={"commission_rate": Decimal(tier) / 100, "stake_threshold": Decimal(tier * 1_000_000)}
+        )
+    EconomicsConfig.objects.get_or_create(id=1)
+
+
 @pytest.fixture
 def creator(db):
     return CreatorFactory()
