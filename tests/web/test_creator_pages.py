@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -133,6 +134,19 @@ def test_the_dashboard_lists_only_my_factories(creator_client, creator):
 
     assert "Mine" in html
     assert "Somebody else" not in html
+
+
+def test_posts_without_the_csrf_token_are_refused(creator):
+    factory = funded_factory(creator, deposit="1")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(creator)
+
+    response = client.post(reverse("pools:factory-close", args=[factory.pk]))
+
+    assert response.status_code == 403
+    assert Factory.objects.get(pk=factory.pk).status == Factory.Status.ACTIVE
+    page = client.get(reverse("pools:factory-close", args=[factory.pk])).content.decode()
+    assert 'name="csrfmiddlewaretoken"' in page
 
 
 def test_status_changes_need_a_post(creator_client, creator):
