@@ -212,3 +212,4 @@ LOGGING = {
 }
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
 LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

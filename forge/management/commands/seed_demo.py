@@ -28,14 +28,46 @@ STAFF_USERNAME = "admin"
 
 FACTORIES = [
     # creator, title, token, reward, deposit, category, min_reputation, instructions
-    ("alice", "Budget spreadsheet in Google Sheets", "USDC", "0.2", "50", "spreadsheets", 0,
-     "Create a new spreadsheet named Budget 2026 and add the headers Month, Income, Expenses in the first row."),
-    ("alice", "Book a meeting room in the calendar", "CLONES", "25", "10000", "productivity", 0,
-     "Open the calendar, create an event tomorrow 10:00-11:00 titled Planning and book the room Everest."),
-    ("bob", "Deploy a static site", "SOL", "0.05", "5", "devops", 60,
-     "Create a new repository, add an index.html saying Hello, and publish it with the hosting dashboard."),
-    ("bob", "Fill an expense report", "ETH", "0.0001", "0.01", "finance", 0,
-     "Open the expense tool, add a 42.50 taxi expense dated today with the receipt attached, and submit it."),
+    (
+        "alice",
+        "Budget spreadsheet in Google Sheets",
+        "USDC",
+        "0.2",
+        "50",
+        "spreadsheets",
+        0,
+        "Create a new spreadsheet named Budget 2026 and add the headers Month, Income, Expenses in the first row.",
+    ),
+    (
+        "alice",
+        "Book a meeting room in the calendar",
+        "CLONES",
+        "25",
+        "10000",
+        "productivity",
+        0,
+        "Open the calendar, create an event tomorrow 10:00-11:00 titled Planning and book the room Everest.",
+    ),
+    (
+        "bob",
+        "Deploy a static site",
+        "SOL",
+        "0.05",
+        "5",
+        "devops",
+        60,
+        "Create a new repository, add an index.html saying Hello, and publish it with the hosting dashboard.",
+    ),
+    (
+        "bob",
+        "Fill an expense report",
+        "ETH",
+        "0.0001",
+        "0.01",
+        "finance",
+        0,
+        "Open the expense tool, add a 42.50 taxi expense dated today with the receipt attached, and submit it.",
+    ),
 ]
 
 
@@ -45,7 +77,11 @@ def _demonstration(index: int, instructions: str) -> dict:
     steps = []
     for step in range(14):
         action = ["navigate", "click", "type", "click", "key", "click", "scroll"][step % 7]
-        entry = {"t": step * (minutes * 60 - 10) // 14, "action": action, "target": f"{words[step % len(words)]} button"}
+        entry = {
+            "t": step * (minutes * 60 - 10) // 14,
+            "action": action,
+            "target": f"{words[step % len(words)]} button",
+        }
         if action == "type":
             entry["text"] = f"{words[(step + 1) % len(words)]} {index}"
         if action == "navigate":
@@ -79,7 +115,9 @@ class Command(BaseCommand):
         carol = user_register(username="carol", password=DEMO_PASSWORD, role="farmer")
         ambassador, _ = ambassador_create(user=carol)
         creators = {
-            "alice": user_register(username="alice", password=DEMO_PASSWORD, role="creator", referral_code=ambassador.code),
+            "alice": user_register(
+                username="alice", password=DEMO_PASSWORD, role="creator", referral_code=ambassador.code
+            ),
             "bob": user_register(username="bob", password=DEMO_PASSWORD, role="creator"),
         }
         farmers = [
@@ -88,8 +126,14 @@ class Command(BaseCommand):
         ]
         for number, (creator, title, token, reward, deposit, category, min_rep, instructions) in enumerate(FACTORIES):
             factory = factory_create(
-                creator=creators[creator], title=title, instructions=instructions, token=token, reward=reward,
-                category=category, min_reputation=min_rep, target_count=100,
+                creator=creators[creator],
+                title=title,
+                instructions=instructions,
+                token=token,
+                reward=reward,
+                category=category,
+                min_reputation=min_rep,
+                target_count=100,
             )
             pending = deposit_create(factory=factory, actor=creators[creator], amount=deposit, tx_ref=f"demo-{number}")
             deposit_confirm(deposit=pending, actor=None)
@@ -109,8 +153,8 @@ class Command(BaseCommand):
     def _print_logins(self):
         password = os.environ.get("DEMO_PASSWORD_HINT", DEMO_PASSWORD)
         self.stdout.write(
-            "\nDemo logins (password for all: %s)\n"
-            "  staff:      %s  -> http://127.0.0.1:8000/admin/\n"
+            f"\nDemo logins (password for all: {password})\n"
+            f"  staff:      {STAFF_USERNAME}  -> http://127.0.0.1:8000/admin/\n"
             "  creators:   alice, bob\n"
-            "  farmers:    dave, erin; carol is a farmer and an ambassador\n" % (password, STAFF_USERNAME)
+            "  farmers:    dave, erin; carol is a farmer and an ambassador\n"
         )
