@@ -52,6 +52,7 @@ def browse(request):
         "farmers/browse.html",
         {
             "form": form,
+            "filters_open": any(request.GET.get(name) for name in form.fields) or not page.paginator.count,
             "page": page,
             "rows": selectors.browse_rows(page.object_list, reputation=reputation),
             "reputation": reputation,
