@@ -278,3 +278,22 @@ def test_a_reversal_key_reused_for_another_transaction_with_the_same_legs_is_a_c
 
     assert not Transaction.objects.filter(reverses=second).exists()
     assert (balance(pool), balance(farmer)) == (750, 250)
+
+
+def test_nineteen_digit_amounts_are_stored_and_summed_exactly_on_every_database(eth):
+    # 1.234567890123456789 ETH: more significant digits than a float (or SQLite's REAL) holds.
+    # (PostgreSQL's NUMERIC(39, 0) goes to 10**30; see test_database_guarantees.py.)
+    from ledger.audit import ledger_audit
+
+    wallet = account(Kind.USER_BALANCE, "user:1", eth)
+    deposit(wallet, 1_234_567_890_123_456_789)
+    deposit(wallet, 7_000_000_000_000_000_001)
+
+    assert balance(wallet) == 8_234_567_890_123_456_790
+    assert sorted(Entry.objects.filter(account=wallet).values_list("amount", flat=True)) == [
+        1_234_567_890_123_456_789,
+        7_000_000_000_000_000_001,
+    ]
+    report = ledger_audit()
+    assert report.ok, report.mismatches
+    assert report.tokens["ETH"]["balances"] == "8.234567890123456790"
