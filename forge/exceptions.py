@@ -10,6 +10,7 @@ same message through Django messages / form errors; the API maps them here:
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -52,6 +53,10 @@ class NotFound(ApplicationError):
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large."}, status=400)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": "The request was refused as malformed."}, status=400)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

@@ -242,6 +242,8 @@ class Submission(models.Model):
     graded_by = models.CharField(max_length=16, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     scoring_attempts = models.PositiveIntegerField(default=0)
+    # After a grader failure, not before this time (backoff; the batch path skips it until then).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     scoring_error = models.CharField(max_length=255, blank=True)
     # Held for staff review instead of automatic payment (low confidence, cheating signals).
     needs_review = models.BooleanField(default=False)

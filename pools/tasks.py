@@ -10,14 +10,16 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
 from .grading import GraderUnavailable
 from .models import Submission
+from .services.batch import batch_size, pending_exists, process_batch, waiting_filter
 from .services.claims import claims_expire_due
 from .services.settlement import NotReadyToSettle, submission_settle
-from .services.submissions import submission_score
+from .services.submissions import WAKE_UP_KEY, submission_score
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,21 @@ def _settle(submission_id: int) -> str:
         return Submission.objects.values_list("status", flat=True).get(pk=submission_id)
 
 
+@shared_task(name="pools.submissions_process_pending", autoretry_for=(OperationalError,), **RETRY, **MONEY_TASK)
+def submissions_process_pending_task() -> int:
+    """Score and settle one batch of waiting submissions, then pass the baton: another run
+    while there is more (so every free worker joins in), or, when the queue is drained, clear
+    the wake-up mark and look once more so nothing committed meanwhile waits for the sweeper."""
+    taken = process_batch()
+    if taken >= batch_size():
+        submissions_process_pending_task.delay()
+    else:
+        cache.delete(WAKE_UP_KEY)
+        if pending_exists():
+            submissions_process_pending_task.delay()
+    return taken
+
+
 @shared_task(name="pools.claims_expire", time_limit=300, soft_time_limit=280)
 def claims_expire_task() -> int:
     return claims_expire_due()
@@ -59,18 +76,16 @@ def claims_expire_task() -> int:
 
 @shared_task(name="pools.submissions_sweep", time_limit=300, soft_time_limit=280)
 def submissions_sweep_task() -> int:
-    """Re-enqueue submissions left behind (broker down at submit time, a lost message)."""
+    """Recover what a broker outage or a lost worker left behind; returns how many waited.
+
+    Rows left in `scoring` without a score for too long (their worker died mid-grading) go
+    back to waiting; then, if anything waits, the batch processor is woken up."""
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.FORGE_SWEEP_AFTER_SECONDS)
-    stuck = Submission.objects.filter(
-        status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING],
-        needs_review=False,
-        submitted_at__lte=cutoff,
-    )
-    if settings.FORGE_GRADER == "manual":
-        stuck = stuck.filter(quality_score__isnull=False)
-    ids = list(stuck.values_list("pk", flat=True)[:5000])
-    for submission_id in ids:
-        submission_process_task.delay(submission_id)
-    if ids:
-        logger.warning("re-enqueued %d stuck submission(s)", len(ids))
-    return len(ids)
+    reset = Submission.objects.filter(
+        status=Submission.Status.SCORING, quality_score__isnull=True, needs_review=False, submitted_at__lte=cutoff
+    ).update(status=Submission.Status.SUBMITTED)
+    waiting = Submission.objects.filter(waiting_filter(timezone.now()), submitted_at__lte=cutoff).count()
+    if waiting:
+        submissions_process_pending_task.delay()
+        logger.warning("sweeper: %d submission(s) waiting (%d reset from scoring); processor woken", waiting, reset)
+    return waiting

@@ -43,25 +43,25 @@ def tier_for_stake(stake_whole_clones: Decimal) -> int:
     return reached.tier if reached else 0
 
 
-def commissions_for(
-    *, farmer_id: int, creator_id: int, rates: dict[int, Decimal] | None = None
-) -> tuple[Commission, Commission]:
-    """(farmer's ambassador, factory's ambassador) with the tiers and rates in force now.
+def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -> dict[int, Commission]:
+    """{user_id: the commission of whoever referred them} with the tiers and rates in force
+    now, in one query; users nobody referred map to `Commission.none()`.
 
     A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing."""
     rates = tier_rates() if rates is None else rates
-    referrals = {
-        referral.user_id: referral.ambassador
-        for referral in Referral.objects.select_related("ambassador").filter(user_id__in=[farmer_id, creator_id])
-    }
+    result = dict.fromkeys(user_ids, Commission.none())
+    for referral in Referral.objects.select_related("ambassador").filter(user_id__in=list(result)):
+        ambassador = referral.ambassador
+        result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rates.get(ambassador.tier, Decimal(0)))
+    return result
 
-    def commission(user_id: int) -> Commission:
-        ambassador = referrals.get(user_id)
-        if ambassador is None:
-            return Commission.none()
-        return Commission(user_id=ambassador.user_id, rate=rates.get(ambassador.tier, Decimal(0)))
 
-    return commission(farmer_id), commission(creator_id)
+def commissions_for(
+    *, farmer_id: int, creator_id: int, rates: dict[int, Decimal] | None = None
+) -> tuple[Commission, Commission]:
+    """(farmer's ambassador, factory's ambassador) with the tiers and rates in force now."""
+    found = commissions_for_many([farmer_id, creator_id], rates=rates)
+    return found[farmer_id], found[creator_id]
 
 
 def ambassador_for_user(user) -> Ambassador | None:

@@ -167,11 +167,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task not acknowledged within this window is redelivered; longer than any task's hard limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+    # A broker that drops packets must not hang a web request: publishing gives up quickly
+    # (the durable status column and the sweeper make up for a lost message).
+    "socket_timeout": 5,
+    "socket_connect_timeout": 3,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_DEFAULT_QUEUE = "forge"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
+    "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
     "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
 }
@@ -198,6 +207,12 @@ FORGE_GRADER_HTTP_RETRIES = env.int("FORGE_GRADER_HTTP_RETRIES", default=2)
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.0)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
+# The batch processor takes this many waiting submissions at a time (rules grader); an outside
+# (http) grader gets smaller batches so a task stays short.
+FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)
+FORGE_HTTP_BATCH_SIZE = env.int("FORGE_HTTP_BATCH_SIZE", default=10)
+# A scored submission still unsettled after this long (its worker died) is settled by another.
+FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=30)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
 FORGE_SITE_NAME = "Forge Pools"

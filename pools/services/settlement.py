@@ -188,6 +188,13 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
         "factory_amb_id": submission.factory_ambassador_id,
     }
     legs = _legs(factory, new, **ids) + _legs(factory, old, **ids, sign=-1)
+    extra = old.back_to_pool - new.back_to_pool
+    if factory.status == Factory.Status.CLOSED and extra > 0:
+        # A closed pool's remainder already went back to its creator: a higher score is paid
+        # from the creator's balance, as if that part had never been returned.
+        creator = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{factory.creator_id}", token=factory.token)
+        legs = [leg for leg in legs if leg.account.pk != factory.available_account_id]
+        legs.append(Leg(creator, -extra))
     # Equal gross payouts mean equal shares (same R and rates), so nothing would move.
     if new != old:
         override.adjustment_transaction = transaction_post(

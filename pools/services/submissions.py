@@ -12,6 +12,7 @@ import logging
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -49,10 +50,27 @@ def enqueue_after_commit(task, *args) -> None:
     transaction.on_commit(send)
 
 
-def _enqueue_process(submission_id: int) -> None:
-    from ..tasks import submission_process_task
+# At most one wake-up message per this many seconds: the batch processor drains everything
+# waiting, so one message serves every submission of the window (see services/batch.py).
+WAKE_UP_COALESCE_SECONDS = 1
+WAKE_UP_KEY = "pools:process-pending:wake-up"
 
-    enqueue_after_commit(submission_process_task, submission_id)
+
+def processing_wake_up() -> None:
+    """After commit, make sure a batch processor will look at waiting submissions."""
+
+    def send() -> None:
+        from ..tasks import submissions_process_pending_task
+
+        if not cache.add(WAKE_UP_KEY, 1, timeout=WAKE_UP_COALESCE_SECONDS):
+            return  # a wake-up sent in this window will see the committed row
+        try:
+            submissions_process_pending_task.delay()
+        except Exception:
+            cache.delete(WAKE_UP_KEY)
+            logger.exception("could not enqueue the batch processor; the sweeper will")
+
+    transaction.on_commit(send)
 
 
 def _enqueue_settle(submission_id: int) -> None:
@@ -94,7 +112,7 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     claim.status = Claim.Status.SUBMITTED
     claim.closed_at = submission.submitted_at
     claim.save(update_fields=["status", "closed_at"])
-    _enqueue_process(submission.pk)
+    processing_wake_up()
     return submission
 
 

@@ -60,6 +60,8 @@ class Worker:
             "CELERY_BROKER_URL": self.broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            # A scored-but-unsettled submission is picked up again this soon (production: 30 s).
+            "FORGE_RESETTLE_AFTER_SECONDS": "1",
             **self.extra_env,
         }
 

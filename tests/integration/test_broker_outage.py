@@ -37,7 +37,7 @@ def test_a_submission_made_while_the_broker_is_down_is_accepted_and_settled_afte
     assert response.status_code == 201, response.content
     assert elapsed < 10  # failing to publish does not hang the request
     submission_id = response.json()["id"]
-    assert any("could not enqueue pools.submission_process" in record.getMessage() for record in caplog.records)
+    assert any("could not enqueue the batch processor" in record.getMessage() for record in caplog.records)
     # Nothing reached the worker: the submission waits, durably, in `submitted`.
     time.sleep(1)
     assert broker_idle(publish_to_broker)
@@ -53,7 +53,7 @@ def test_a_submission_made_while_the_broker_is_down_is_accepted_and_settled_afte
     )
     wait_for(lambda: broker_idle(publish_to_broker), message="every swept copy to be processed")
 
-    assert celery_worker_process.succeeded("pools.submission_process") >= 1
+    assert celery_worker_process.succeeded("pools.submissions_process_pending") >= 1
     assert Transaction.objects.filter(idempotency_key=f"settle:{submission_id}").count() == 1
     farmer_balance = Account.objects.filter(kind=Account.Kind.USER_BALANCE, holder=f"user:{farmer.pk}").first()
     assert (farmer_balance.balance if farmer_balance else 0) == settled.farmer_reward

@@ -14,6 +14,7 @@ from ledger.models import Account, Entry, Token, Transaction
 from pools.grading import TaskContext, grade
 from pools.models import Factory, ScoreOverride, Submission
 from pools.services.claims import claim_create
+from pools.services.factories import factory_close
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create
 from pools.tasks import submission_process_task, submissions_sweep_task
@@ -232,6 +233,37 @@ def test_an_override_the_farmer_can_no_longer_cover_is_refused_whole(
     assert submitted.quality_score == Decimal("0.9")
     assert Transaction.objects.count() == transactions
     assert not ScoreOverride.objects.filter(new_score=Decimal("0.5")).exists()
+    assert_audit_clean()
+
+
+def test_raising_a_score_after_the_factory_closed_is_paid_from_what_went_back_to_the_creator(
+    manual, submitted, farmer, factory, creator, staff, as_user, django_capture_on_commit_callbacks
+):
+    review(as_user(staff), submitted, "0.6", django_capture_on_commit_callbacks)
+    factory_close(factory=factory, actor=creator)
+    assert balance(creator) == usdc("1") - usdc("0.12")  # everything but G went back
+    assert available(factory) == 0
+
+    response = review(as_user(staff), submitted, "0.9", django_capture_on_commit_callbacks)
+
+    assert response.status_code == 200, response.json()
+    assert balance(farmer) == usdc("0.162")
+    assert balance(creator) == usdc("1") - usdc("0.18")
+    assert available(factory) == 0
+    assert_audit_clean()
+
+
+def test_lowering_a_score_after_the_factory_closed_returns_the_difference_to_the_creator(
+    manual, submitted, farmer, factory, creator, staff, as_user, django_capture_on_commit_callbacks
+):
+    review(as_user(staff), submitted, "0.9", django_capture_on_commit_callbacks)
+    factory_close(factory=factory, actor=creator)
+
+    review(as_user(staff), submitted, "0.6", django_capture_on_commit_callbacks)
+
+    assert balance(farmer) == usdc("0.108")
+    assert balance(creator) == usdc("1") - usdc("0.12")
+    assert available(factory) == 0
     assert_audit_clean()
 
 

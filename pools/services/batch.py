@@ -1,0 +1,406 @@
+"""The high-throughput path: score and settle submissions in batches, set-based.
+
+Same rules and the same guarantees as `submission_score` + `submission_settle` (one
+`settle:<id>` ledger transaction per submission, status checked under row locks), but a
+batch of N submissions costs a fixed number of SQL statements instead of ~30 per
+submission:
+
+    take_batch       UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)
+    score_batch      grade in memory; duplicate checks in 2 queries; 1 bulk UPDATE
+    settle_batch     lock rows; shares in memory; ledger.bulk.transactions_post_many;
+                     1 bulk UPDATE of submissions; 1 UPDATE of factory counters
+
+Two workers never take the same rows (SKIP LOCKED), so they scale across processes and
+machines. Anything left behind by a crash is found again by the sweeper (tasks.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from forge.db import bulk_update_values
+from ledger.bulk import Posting, accounts_get_many, transactions_post_many
+from ledger.models import Account
+from ledger.services import Leg
+from referrals.selectors import commissions_for_many
+
+from ..economics import settlement_shares
+from ..grading import GRADER_HTTP, GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..models import Attachment, Factory, Submission
+from ..selectors import economics_config
+from .factories import pool_return_to_creator
+from .integrity import too_fast_flag
+from .submissions import MAX_SCORING_ATTEMPTS, enqueue_after_commit
+
+logger = logging.getLogger(__name__)
+
+
+def batch_size() -> int:
+    # An outside grader answers one request at a time: small batches keep each task short.
+    return settings.FORGE_HTTP_BATCH_SIZE if settings.FORGE_GRADER == GRADER_HTTP else settings.FORGE_BATCH_SIZE
+
+
+def waiting_filter(now) -> Q:
+    """Rows this processor should take: waiting to be scored (not while backing off after a
+    grader failure; never with the manual grader), or scored and left unsettled for a while
+    (their worker died between scoring and settling)."""
+    orphaned = Q(
+        status=Submission.Status.SCORING,
+        quality_score__isnull=False,
+        needs_review=False,
+        scored_at__lte=now - timedelta(seconds=settings.FORGE_RESETTLE_AFTER_SECONDS),
+    )
+    if settings.FORGE_GRADER == GRADER_MANUAL:
+        return orphaned
+    waiting = Q(status=Submission.Status.SUBMITTED, needs_review=False) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    return waiting | orphaned
+
+
+def pending_exists() -> bool:
+    return Submission.objects.filter(waiting_filter(timezone.now())).exists()
+
+
+def take_batch(*, limit: int) -> list[int]:
+    """Take up to `limit` rows for this worker (marks them `scoring`); SKIP LOCKED keeps two
+    workers from taking the same rows."""
+    with transaction.atomic():
+        ids = list(
+            Submission.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(waiting_filter(timezone.now()))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Submission.objects.filter(pk__in=ids, status=Submission.Status.SUBMITTED).update(
+                status=Submission.Status.SCORING
+            )
+    return ids
+
+
+def _duplicate_flags(rows: list[Submission]) -> dict[int, list[str]]:
+    """Duplicate sequences and attachments, for a whole batch in two queries."""
+    flags: dict[int, list[str]] = defaultdict(list)
+    fingerprints = [row.sequence_fingerprint for row in rows if row.sequence_fingerprint]
+    seen = dict(
+        Submission.objects.filter(sequence_fingerprint__in=fingerprints)
+        .values("sequence_fingerprint")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("sequence_fingerprint", "n")
+    )
+    for row in rows:
+        if row.sequence_fingerprint in seen:
+            flags[row.pk].append("The same sequence of actions was already submitted.")
+    attachments = list(
+        Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
+    )
+    if attachments:
+        counts = dict(
+            Attachment.objects.filter(sha256__in={sha for _, sha in attachments})
+            .values("sha256")
+            .annotate(n=Count("pk"))
+            .values_list("sha256", "n")
+        )
+        for submission_id, sha in attachments:
+            if counts.get(sha, 0) > 1:
+                flags[submission_id].append("An attachment identical to one already submitted.")
+    return flags
+
+
+def score_batch(submission_ids: list[int]) -> list[int]:
+    """Grade every submission of the batch once; returns the ids ready to settle."""
+    rows = list(
+        Submission.objects.filter(pk__in=submission_ids, quality_score__isnull=True)
+        .select_related("factory")
+        .only(
+            "pk",
+            "demonstration",
+            "sequence_fingerprint",
+            "factory__title",
+            "factory__instructions",
+            "factory__expected_minutes",
+        )
+    )
+    if not rows:
+        return []
+    flags = _duplicate_flags(rows)
+    review_below = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
+    now = timezone.now()
+    scored, failed = [], {}
+    for row in rows:
+        try:
+            result = grade(
+                row.demonstration,
+                task=TaskContext(
+                    title=row.factory.title,
+                    instructions=row.factory.instructions,
+                    expected_minutes=row.factory.expected_minutes,
+                ),
+            )
+        except ManualGradingOnly:
+            continue
+        except GraderUnavailable as error:
+            failed[row.pk] = str(error)[:255]
+            continue
+        holds = list(flags.get(row.pk, []))
+        if review_below and result.confidence < review_below:
+            holds.append(f"Low grader confidence ({result.confidence}).")
+        too_fast = too_fast_flag(row.demonstration, row.factory.expected_minutes)
+        if too_fast:
+            holds.append(too_fast)
+        row.quality_score = result.score
+        row.score_confidence = result.confidence
+        row.score_breakdown = result.breakdown
+        row.score_reasons = result.reasons
+        row.graded_by = result.grader
+        row.scored_at = now
+        row.needs_review = bool(holds)
+        row.review_reasons = holds
+        scored.append(row)
+
+    with transaction.atomic():
+        # Re-check under lock: only rows still unscored take this score (compare-and-swap).
+        still_open = set(
+            Submission.objects.select_for_update(of=("self",))
+            .filter(pk__in=[row.pk for row in scored], quality_score__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        bulk_update_values(
+            Submission,
+            [row for row in scored if row.pk in still_open],
+            [
+                "quality_score",
+                "score_confidence",
+                "score_breakdown",
+                "score_reasons",
+                "graded_by",
+                "scored_at",
+                "needs_review",
+                "review_reasons",
+            ],
+            batch_size=1000,
+        )
+        if failed:
+            _back_off(failed, now)
+    return [row.pk for row in scored if row.pk in still_open and not row.needs_review]
+
+
+def _back_off(failed: dict[int, str], now) -> None:
+    """The grader could not answer: wait (exponential backoff) and try again; after
+    MAX_SCORING_ATTEMPTS, hold for staff review instead of retrying forever."""
+    rows = list(
+        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only("pk", "scoring_attempts")
+    )
+    for row in rows:
+        row.scoring_attempts += 1
+        row.scoring_error = failed[row.pk]
+        row.status = Submission.Status.SUBMITTED
+        row.next_attempt_at = now + timedelta(seconds=min(5 * 2**row.scoring_attempts, 3600))
+        row.needs_review = row.scoring_attempts >= MAX_SCORING_ATTEMPTS
+        row.review_reasons = (
+            [f"The grader failed {row.scoring_attempts} times; last error: {failed[row.pk][:200]}"]
+            if row.needs_review
+            else []
+        )
+    bulk_update_values(
+        Submission,
+        rows,
+        ["scoring_attempts", "scoring_error", "status", "next_attempt_at", "needs_review", "review_reasons"],
+    )
+
+
+def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
+    """{factory_id: (in_flight delta, accepted delta)} in one statement on PostgreSQL."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        for pk, (in_flight, accepted) in changes.items():
+            Factory.objects.filter(pk=pk).update(
+                in_flight_count=F("in_flight_count") + in_flight, accepted_count=F("accepted_count") + accepted
+            )
+        return
+    rows = ", ".join(["(%s::bigint, %s::int, %s::int)"] * len(changes))
+    params = [value for pk, (a, b) in sorted(changes.items()) for value in (pk, a, b)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pools_factory AS f SET in_flight_count = f.in_flight_count + v.in_flight, "  # noqa: S608
+            f"accepted_count = f.accepted_count + v.accepted FROM (VALUES {rows}) AS v(id, in_flight, accepted) "
+            "WHERE f.id = v.id",
+            params,
+        )
+
+
+SETTLED_FIELDS = [
+    "gross_payout",
+    "platform_fee",
+    "farmer_reward",
+    "farmer_ambassador_commission",
+    "factory_ambassador_commission",
+    "protocol_fee",
+    "refunded_to_pool",
+    "settlement_terms",
+    "farmer_ambassador",
+    "factory_ambassador",
+    "status",
+    "settled_at",
+    "settlement_transaction",
+]
+
+
+@transaction.atomic
+def settle_batch(submission_ids: list[int]) -> int:
+    """Settle every scored, unheld, unsettled submission of the batch; returns how many."""
+    rows = list(
+        Submission.objects.select_for_update(of=("self",))
+        .filter(
+            pk__in=submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
+        )
+        .select_related("claim")
+        .only("pk", "factory_id", "farmer_id", "quality_score", "status", "claim__reward")
+        .order_by("pk")
+    )
+    if not rows:
+        return 0
+    factories = {
+        f.pk: f
+        for f in Factory.objects.select_for_update(of=("self",))
+        .select_related("token")
+        .filter(pk__in={row.factory_id for row in rows})
+        .order_by("pk")
+    }
+    config = economics_config()
+    commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
+
+    specs = set()
+    for row in rows:
+        token_id = factories[row.factory_id].token_id
+        specs.add((Account.Kind.TREASURY, "protocol", token_id))
+        for user_id in (
+            row.farmer_id,
+            commissions[row.farmer_id].user_id,
+            commissions[factories[row.factory_id].creator_id].user_id,
+        ):
+            if user_id is not None:
+                specs.add((Account.Kind.USER_BALANCE, f"user:{user_id}", token_id))
+    accounts = accounts_get_many(list(specs))
+    pools = Account.objects.in_bulk(
+        [pk for f in factories.values() for pk in (f.available_account_id, f.reserved_account_id)]
+    )
+
+    now = timezone.now()
+    postings, counters = [], defaultdict(lambda: [0, 0])
+    for row in rows:
+        factory = factories[row.factory_id]
+        farmer_side, factory_side = commissions[row.farmer_id], commissions[factory.creator_id]
+        farmer_amb, farmer_rate = farmer_side.user_id, farmer_side.rate
+        factory_amb, factory_rate = factory_side.user_id, factory_side.rate
+        shares = settlement_shares(
+            reward=row.claim.reward,
+            quality_score=row.quality_score,
+            quality_threshold=config.quality_threshold,
+            platform_fee_rate=config.platform_fee_rate,
+            farmer_ambassador_rate=farmer_rate,
+            factory_ambassador_rate=factory_rate,
+        )
+        token_id = factory.token_id
+
+        def balance(user_id, token_id=token_id):
+            return accounts[(Account.Kind.USER_BALANCE, f"user:{user_id}", token_id)]
+
+        legs = [
+            Leg(pools[factory.reserved_account_id], -shares.reward),
+            Leg(pools[factory.available_account_id], shares.back_to_pool),
+            Leg(accounts[(Account.Kind.TREASURY, "protocol", token_id)], shares.protocol),
+        ]
+        if shares.farmer:
+            legs.append(Leg(balance(row.farmer_id), shares.farmer))
+        if shares.farmer_ambassador:
+            legs.append(Leg(balance(farmer_amb), shares.farmer_ambassador))
+        if shares.factory_ambassador:
+            legs.append(Leg(balance(factory_amb), shares.factory_ambassador))
+        postings.append(
+            Posting(
+                key=f"settle:{row.pk}",
+                kind="settlement",
+                legs=legs,
+                memo=f"Settlement of submission {row.pk} (q={row.quality_score})",
+            )
+        )
+        accepted = row.quality_score >= config.quality_threshold
+        row.gross_payout, row.platform_fee, row.farmer_reward = shares.gross, shares.fee, shares.farmer
+        row.farmer_ambassador_commission = shares.farmer_ambassador
+        row.factory_ambassador_commission = shares.factory_ambassador
+        row.protocol_fee, row.refunded_to_pool = shares.protocol, shares.back_to_pool
+        row.settlement_terms = {
+            "platform_fee_rate": str(config.platform_fee_rate),
+            "quality_threshold": str(config.quality_threshold),
+            "farmer_ambassador_rate": str(farmer_rate),
+            "factory_ambassador_rate": str(factory_rate),
+        }
+        row.farmer_ambassador_id = farmer_amb
+        row.factory_ambassador_id = factory_amb
+        row.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
+        row.settled_at = now
+        counters[row.factory_id][0] -= 1
+        counters[row.factory_id][1] += 1 if accepted else 0
+
+    transactions = transactions_post_many(postings)
+    for row in rows:
+        row.settlement_transaction = transactions[f"settle:{row.pk}"]
+    bulk_update_values(Submission, rows, SETTLED_FIELDS)
+    _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
+    for factory in factories.values():
+        if factory.status == Factory.Status.CLOSED:
+            pool_return_to_creator(factory=factory, reason=f"settle-batch:{rows[0].pk}")
+    _enqueue_reputation({row.farmer_id for row in rows})
+    return len(rows)
+
+
+def _enqueue_reputation(farmer_ids: set[int]) -> None:
+    from farmers.tasks import reputation_recompute_task
+
+    for farmer_id in sorted(farmer_ids):
+        enqueue_after_commit(reputation_recompute_task, farmer_id)
+
+
+def process_batch(*, limit: int | None = None) -> int:
+    """Take, score and settle one batch. Returns how many submissions were taken (0: none)."""
+    limit = limit or batch_size()
+    started = time.perf_counter()
+    ids = take_batch(limit=limit)
+    if not ids:
+        return 0
+    took = time.perf_counter()
+    ready = score_batch(ids)
+    # Orphans taken because they were scored long ago are ready as they are.
+    ready = sorted(
+        set(ready)
+        | set(
+            Submission.objects.filter(
+                pk__in=ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
+            ).values_list("pk", flat=True)
+        )
+    )
+    scored = time.perf_counter()
+    settled = settle_batch(ready) if ready else 0
+    done = time.perf_counter()
+    logger.info(
+        "batch took=%d settled=%d take_ms=%.1f score_ms=%.1f settle_ms=%.1f",
+        len(ids),
+        settled,
+        (took - started) * 1000,
+        (scored - took) * 1000,
+        (done - scored) * 1000,
+    )
+    return len(ids)
