@@ -13,7 +13,7 @@ from forge.exceptions import ApplicationError
 from referrals.selectors import ambassador_for_user
 
 from .selectors import user_balances
-from .services import api_token_for, api_token_rotate, user_register
+from .services import api_token_for, api_token_revoke, api_token_rotate, user_register
 
 
 class RegisterApi(APIView):
@@ -75,6 +75,15 @@ class TokenRotateApi(APIView):
     @extend_schema(request=None, responses={200: inline_serializer("TokenRotated", {"token": serializers.CharField()})})
     def post(self, request):
         return Response({"token": api_token_rotate(user=request.user)})
+
+
+class TokenRevokeApi(APIView):
+    """Delete the caller's API token: it stops working at once (sign in again for a new one)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        api_token_revoke(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

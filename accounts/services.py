@@ -10,8 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
+from forge.audit_trail import staff_action_record
 from forge.exceptions import Conflict, Forbidden
-from forge.money import parse_amount
+from forge.models import StaffAction
+from forge.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
@@ -149,6 +151,13 @@ def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Wi
     withdrawal.processed_at = timezone.now()
     withdrawal.processed_by = actor
     withdrawal.save(update_fields=["status", "chain_ref", "processed_at", "processed_by"])
+    staff_action_record(
+        actor=actor,
+        action=StaffAction.Action.WITHDRAWAL_SENT,
+        obj=withdrawal,
+        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
+        after=_withdrawal_state(withdrawal) | {"chain_ref": withdrawal.chain_ref},
+    )
     return withdrawal
 
 
@@ -175,4 +184,23 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
     withdrawal.processed_at = timezone.now()
     withdrawal.processed_by = actor
     withdrawal.save(update_fields=["status", "reject_reason", "processed_at", "processed_by"])
+    staff_action_record(
+        actor=actor,
+        action=StaffAction.Action.WITHDRAWAL_REJECT,
+        obj=withdrawal,
+        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
+        after=_withdrawal_state(withdrawal),
+        reason=withdrawal.reject_reason,
+    )
     return withdrawal
+
+
+def _withdrawal_state(withdrawal: Withdrawal, *, status: str | None = None) -> dict:
+    """What the audit trail keeps of a withdrawal (`status` replaces the current one)."""
+    return {
+        "status": status or withdrawal.status,
+        "user": withdrawal.user_id,
+        "token": withdrawal.token.symbol,
+        "amount": format_amount(withdrawal.amount, decimals=withdrawal.token.decimals),
+        "address": withdrawal.address,
+    }

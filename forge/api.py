@@ -37,6 +37,23 @@ class IsStaffOrGrader(BasePermission):
         return bool(user and user.is_authenticated and (user.is_staff or user.role == "grader"))
 
 
+class GraderOnlyWhereAllowed(BasePermission):
+    """The grading service's account (role "grader") may use only the views that say so with
+    `allow_grader = True` (reading a submission, posting its review). A default permission
+    (settings.REST_FRAMEWORK), so a new view is closed to the grader unless it opts in; views
+    that set their own `permission_classes` list this class too, or refuse graders otherwise
+    (IsCreator, IsFarmer, IsStaff do). tests/security/test_permission_matrix.py checks every
+    endpoint."""
+
+    message = "The grading service's credentials are limited to reviews."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if user and user.is_authenticated and getattr(user, "role", None) == "grader":
+            return bool(getattr(view, "allow_grader", False))
+        return True
+
+
 def amount_str(units: int | None, token) -> str | None:
     """An exact decimal string in the token's decimals ("0.200000"), or None."""
     if units is None:

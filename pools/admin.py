@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from forge.exceptions import ApplicationError
@@ -22,6 +24,7 @@ from referrals.services import commission_rates_validate
 from .models import Claim, Deposit, EconomicsConfig, Factory, RateChange, Submission
 from .selectors import economics_config, pool_summary
 from .services.deposits import deposit_confirm, deposit_reject
+from .services.factories import factory_force_close
 
 
 def _money(units, token) -> str:
@@ -61,6 +64,12 @@ class RateChangeInline(ViewOnlyMixin, admin.TabularInline):
         return _money(obj.new_reward, self._token(obj))
 
 
+class ForceCloseForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, label="Reason (kept in the audit trail)", widget=forms.TextInput(attrs={"size": 60})
+    )
+
+
 @admin.register(Factory)
 class FactoryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     """Read-only: creators edit their factories (and change rates) through the pages and API,
@@ -72,6 +81,7 @@ class FactoryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     list_select_related = ["creator", "token"]
     date_hierarchy = "created_at"
     inlines = [RateChangeInline]
+    actions = ["force_close_selected"]
     readonly_fields = [
         "pool_display",
         "available_account",
@@ -140,6 +150,34 @@ class FactoryAdmin(ViewOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Returned to creator")
     def returned_to_creator_display(self, obj):
         return _money(obj.returned_to_creator, obj.token)
+
+    @admin.action(description="Force-close selected factories (asks for a reason)")
+    def force_close_selected(self, request, queryset):
+        """Staff close factories through `factory_force_close` (recorded in the audit trail)."""
+        factories = list(queryset.exclude(status=Factory.Status.CLOSED).select_related("creator").order_by("pk"))
+        if not factories:
+            self.message_user(request, "The selected factories are already closed.", messages.INFO)
+            return None
+        form = ForceCloseForm(request.POST if "apply" in request.POST else None)
+        if "apply" not in request.POST or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Force-close factories",
+                "opts": self.model._meta,
+                "factories": factories,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/pools/factory/force_close.html", context)
+        for factory in factories:
+            try:
+                factory_force_close(factory=factory, actor=request.user, reason=form.cleaned_data["reason"])
+            except (ApplicationError, ValidationError) as error:
+                text = error.message if isinstance(error, ApplicationError) else " ".join(error.messages)
+                self.message_user(request, f"Factory {factory.pk}: {text}", messages.ERROR)
+            else:
+                self.message_user(request, f"Factory {factory.pk} ({factory.title}) closed.", messages.SUCCESS)
+        return None
 
     @admin.display(description="Pool")
     def pool_display(self, obj):

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from forge.api import AmountStringField, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
+from forge.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
 from forge.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
@@ -26,7 +26,7 @@ from .services.submissions import submission_create, submission_review
 
 
 class TokenListApi(APIView):
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny, GraderOnlyWhereAllowed]
 
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
@@ -389,6 +389,8 @@ def _submission_for(request, pk: int) -> Submission:
 
 
 class SubmissionDetailApi(APIView):
+    allow_grader = True  # the grading service reads what it reviews
+
     @extend_schema(responses=SubmissionOutputSerializer)
     def get(self, request, pk: int):
         return Response(SubmissionOutputSerializer(_submission_for(request, pk)).data)
@@ -396,6 +398,7 @@ class SubmissionDetailApi(APIView):
 
 class SubmissionReviewApi(APIView):
     permission_classes = [IsAuthenticated, IsStaffOrGrader]
+    allow_grader = True
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -17,7 +17,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from forge.audit_trail import staff_action_record
 from forge.exceptions import Conflict, Forbidden
+from forge.models import StaffAction
 from forge.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
@@ -150,9 +152,17 @@ def ambassador_set_tier(*, ambassador: Ambassador, tier: int | None, actor) -> A
     if ambassador.tier_override == tier:
         return ambassador
     old_tier = ambassador.tier
+    before = {"tier": old_tier, "tier_override": ambassador.tier_override, "stake_tier": ambassador.stake_tier}
     ambassador.tier_override = tier
     ambassador.save(update_fields=["tier_override"])
     _record(ambassador, old_tier=old_tier, cause=TierChange.Cause.STAFF, actor=actor, always=True)
+    staff_action_record(
+        actor=actor,
+        action=StaffAction.Action.AMBASSADOR_TIER,
+        obj=ambassador,
+        before=before,
+        after={"tier": ambassador.tier, "tier_override": tier, "stake_tier": ambassador.stake_tier},
+    )
     return ambassador
 
 
@@ -306,10 +316,19 @@ def commission_tier_update(
     tier = next(row for row in locked if row.tier == tier.tier)
     commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
     threshold_changed = tier.stake_threshold != stake_threshold
+    before = {"commission_rate": tier.commission_rate, "stake_threshold": tier.stake_threshold}
     tier.commission_rate = commission_rate
     tier.stake_threshold = stake_threshold
     tier.full_clean()
     tier.save(update_fields=["commission_rate", "stake_threshold"])
-    if threshold_changed:
-        stake_tiers_refresh(actor=actor)
+    changed_stake_tiers = stake_tiers_refresh(actor=actor) if threshold_changed else 0
+    after = {"commission_rate": tier.commission_rate, "stake_threshold": tier.stake_threshold}
+    if actor is not None and after != before:
+        staff_action_record(
+            actor=actor,
+            action=StaffAction.Action.COMMISSION_TIER,
+            obj=tier,
+            before=before,
+            after=after | {"ambassadors_changed_stake_tier": changed_stake_tiers},
+        )
     return tier

@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from forge.audit_trail import staff_action_record
 from forge.exceptions import Conflict, Forbidden
-from forge.money import parse_amount
+from forge.models import StaffAction
+from forge.money import format_amount, parse_amount
 from ledger.models import Account
 from ledger.services import Leg, transaction_post, world_deposits_account
 
@@ -81,6 +83,14 @@ def deposit_confirm(*, deposit: Deposit, actor) -> Deposit:
     deposit.confirmed_at = timezone.now()
     deposit.ledger_transaction = txn
     deposit.save(update_fields=["status", "confirmed_by", "confirmed_at", "ledger_transaction"])
+    if actor is not None:  # staff or the payment service (automatic confirmation has no actor)
+        staff_action_record(
+            actor=actor,
+            action=StaffAction.Action.DEPOSIT_CONFIRM,
+            obj=deposit,
+            before=_deposit_state(deposit, status=Deposit.Status.PENDING),
+            after=_deposit_state(deposit) | {"ledger_transaction": txn.pk},
+        )
     # Data collection starts as soon as the pool is funded.
     if factory.status == Factory.Status.DRAFT:
         factory.status = Factory.Status.ACTIVE
@@ -97,4 +107,23 @@ def deposit_reject(*, deposit: Deposit, actor) -> Deposit:
     deposit.refresh_from_db()
     if not updated and deposit.status != Deposit.Status.REJECTED:
         raise Conflict("Only a pending deposit can be rejected.")
+    if updated and actor is not None:
+        staff_action_record(
+            actor=actor,
+            action=StaffAction.Action.DEPOSIT_REJECT,
+            obj=deposit,
+            before=_deposit_state(deposit, status=Deposit.Status.PENDING),
+            after=_deposit_state(deposit),
+        )
     return deposit
+
+
+def _deposit_state(deposit: Deposit, *, status: str | None = None) -> dict:
+    """What the audit trail keeps of a deposit (`status` replaces the current one)."""
+    return {
+        "status": status or deposit.status,
+        "factory": deposit.factory_id,
+        "token": deposit.token.symbol,
+        "amount": format_amount(deposit.amount, decimals=deposit.token.decimals),
+        "tx_ref": deposit.tx_ref,
+    }

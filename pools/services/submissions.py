@@ -17,7 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from forge.audit_trail import staff_action_record
 from forge.exceptions import Conflict, Forbidden, NotFound
+from forge.models import StaffAction
 from forge.money import parse_rate
 
 from ..demonstrations import demonstration_validate
@@ -193,10 +195,13 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
         reason=(reason or "")[:500],
         reviewed_by=reviewer,
     )
+    before = _review_state(submission)
     if submission.is_final:
         from .settlement import settlement_adjust
 
-        return settlement_adjust(submission=submission, override=override)
+        submission = settlement_adjust(submission=submission, override=override)
+        _review_record(reviewer, submission, override, before)
+        return submission
 
     submission.quality_score = score
     submission.score_confidence = Decimal(1)
@@ -207,5 +212,28 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission.save(
         update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"]
     )
+    _review_record(reviewer, submission, override, before)
     _enqueue_settle(submission.pk)
     return submission
+
+
+def _review_state(submission: Submission) -> dict:
+    return {
+        "status": submission.status,
+        "quality_score": submission.quality_score,
+        "needs_review": submission.needs_review,
+        "farmer_reward": submission.farmer_reward,  # base units of the factory's token
+    }
+
+
+def _review_record(reviewer, submission: Submission, override: ScoreOverride, before: dict) -> None:
+    """Staff reviews go to the staff audit trail (the grading service's are in ScoreOverride)."""
+    if reviewer.is_staff:
+        staff_action_record(
+            actor=reviewer,
+            action=StaffAction.Action.SCORE_OVERRIDE,
+            obj=submission,
+            before=before,
+            after=_review_state(submission) | {"score_override": override.pk},
+            reason=override.reason,
+        )
