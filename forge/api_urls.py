@@ -28,6 +28,17 @@ urlpatterns = [
     path("submissions/", pools.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
+    path(
+        "factories/<int:pk>/demonstrations/", pools.FactoryDemonstrationListApi.as_view(), name="factory-demonstrations"
+    ),
+    path("factories/<int:pk>/exports/", pools.FactoryExportListCreateApi.as_view(), name="factory-exports"),
+    path("exports/<int:pk>/", pools.ExportDetailApi.as_view(), name="export"),
+    path("exports/<int:pk>/download/", pools.ExportDownloadApi.as_view(), name="export-download"),
+    path(
+        "submissions/<int:pk>/attachments/<int:attachment_id>/",
+        pools.SubmissionAttachmentApi.as_view(),
+        name="submission-attachment",
+    ),
     path("me/ambassador/", referrals.BecomeAmbassadorApi.as_view(), name="become-ambassador"),
     path("ambassadors/<str:code>/", referrals.AmbassadorTierApi.as_view(), name="ambassador"),
     path("ledger/audit/", ledger.AuditApi.as_view(), name="ledger-audit"),

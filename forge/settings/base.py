@@ -188,6 +188,8 @@ CELERY_BEAT_SCHEDULE = {
     "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
     "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
+    "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
+    "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -221,6 +223,26 @@ FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=3
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
 FORGE_SITE_NAME = "Forge Pools"
+
+# ---- Datasets, attachments and alerts (docs/datasets.md) ---------------------------------
+# Attachment uploads must be one of these types (and the one the demonstration declared).
+FORGE_ATTACHMENT_CONTENT_TYPES = env.list(
+    "FORGE_ATTACHMENT_CONTENT_TYPES",
+    default=["video/mp4", "video/webm", "image/png", "image/jpeg", "application/json"],
+)
+# Key of the farmer pseudonyms in datasets; empty means SECRET_KEY. Changing it changes every
+# pseudonym, so set it once and keep it when SECRET_KEY is rotated.
+FORGE_PSEUDONYM_SECRET = env("FORGE_PSEUDONYM_SECRET", default="")
+# Rows fetched per database round trip while exporting, and how often progress is saved.
+FORGE_EXPORT_CHUNK_SIZE = env.int("FORGE_EXPORT_CHUNK_SIZE", default=1000)
+FORGE_EXPORT_PROGRESS_EVERY = env.int("FORGE_EXPORT_PROGRESS_EVERY", default=500)
+# A running export whose progress has not moved for this long lost its worker: run it again.
+FORGE_EXPORT_STALE_SECONDS = env.int("FORGE_EXPORT_STALE_SECONDS", default=600)
+FORGE_EXPORT_TIME_LIMIT = env.int("FORGE_EXPORT_TIME_LIMIT", default=4 * 3600)
+# Creators are alerted when the pool cannot pay this many more rewards.
+FORGE_ALERT_POOL_LOW_REWARDS = env.int("FORGE_ALERT_POOL_LOW_REWARDS", default=3)
+# Links in alert emails start with this (e.g. https://forge.example.com).
+FORGE_SITE_URL = env("FORGE_SITE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,
