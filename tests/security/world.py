@@ -1,0 +1,198 @@
+"""A small world with one user of every kind and the objects they own, built through the real
+services, for the permission matrix and the bad-input tests.
+
+    creator        owns `factory` (active, 10 USDC, reward 0.2), `paused` and a pending deposit;
+                   a ready `export` of `factory`'s dataset and an unread `alert`
+    other_creator  owns `other_factory` (active)
+    farmer         settled `submission` on `factory` (two declared attachments: `attachment`
+                   uploaded, `pending_attachment` not yet); open `claim` on `other_factory`
+    other_farmer   open `other_claim` on `factory`
+    ambassador     a farmer who became an ambassador (code `ambassador.code`), 100 CLONES
+    staff          is_staff + superuser (role creator, as StaffFactory makes them)
+    grader         the grading service's account
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Sum
+from django.test import override_settings
+from rest_framework.authtoken.models import Token as ApiToken
+
+from accounts.models import User, Withdrawal
+from accounts.services import api_token_for
+from forge.models import StaffAction
+from ledger.models import Account, Entry, Transaction
+from pools.models import Alert, Attachment, Claim, Deposit, Export, Factory, RateChange, ScoreOverride, Submission
+from pools.selectors import dataset_filters_parse
+from pools.services.attachments import attachment_upload
+from pools.services.claims import claim_create
+from pools.services.deposits import deposit_create
+from pools.services.exports import export_build, export_request
+from pools.services.factories import factory_pause
+from pools.services.settlement import submission_settle
+from pools.services.submissions import submission_create, submission_review
+from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
+from referrals.services import ambassador_create
+from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration
+from tests.money_helpers import funded_factory
+from tests.pools.dataset_support import PNG, declared
+
+PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
+LATER_PNG = PNG + b"uploaded later"  # the pending attachment's content
+ROLES = ("anonymous", "farmer", "other_farmer", "creator", "other_creator", "ambassador", "staff", "grader")
+
+
+@dataclass
+class World:
+    users: dict[str, User | None]
+    factory: Factory
+    paused: Factory
+    other_factory: Factory
+    pending_deposit: Deposit
+    submission: Submission
+    claim: Claim
+    other_claim: Claim
+    ambassador: Ambassador
+    attachment: Attachment
+    pending_attachment: Attachment
+    export: Export
+    alert: Alert
+
+    def token(self, role: str) -> str | None:
+        user = self.users[role]
+        return api_token_for(user) if user else None
+
+
+def world_build() -> World:
+    from tests.referrals.conftest import clones_credit
+
+    creator, other_creator = CreatorFactory(), CreatorFactory()
+    farmer, other_farmer = FarmerFactory(), FarmerFactory()
+    ambassador_user = FarmerFactory()
+    factory = funded_factory(creator, reward="0.2", deposit="10")
+    other_factory = funded_factory(other_creator, reward="0.2", deposit="10")
+    paused = factory_pause(factory=funded_factory(creator, reward="0.1", deposit="1"), actor=creator)
+    with override_settings(FORGE_DEPOSITS_AUTOCONFIRM=False):
+        pending_deposit = deposit_create(factory=factory, actor=creator, amount="2", tx_ref="sig-world-pending")
+    staff = StaffFactory()
+    first_claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(
+        claim_id=first_claim.pk,
+        farmer=farmer,
+        demonstration={
+            **demonstration(),
+            "attachments": [declared("screen.png", PNG), declared("later.png", LATER_PNG)],
+        },
+    )
+    submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.9")
+    submission = submission_settle(submission_id=submission.pk)
+    attachment, pending_attachment = submission.attachments.order_by("pk")
+    attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
+    export = export_build(
+        export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
+    )
+    alert = Alert.objects.create(
+        user=creator,
+        key=f"matrix:{factory.pk}",
+        kind=Alert.Kind.TARGET_REACHED,
+        title="Target reached",
+        factory=factory,
+    )
+    claim = claim_create(factory=other_factory, farmer=farmer)
+    other_claim = claim_create(factory=factory, farmer=other_farmer)
+    ambassador, _ = ambassador_create(user=ambassador_user)
+    clones_credit(ambassador_user, "100")
+    users = {
+        "anonymous": None,
+        "farmer": farmer,
+        "other_farmer": other_farmer,
+        "creator": creator,
+        "other_creator": other_creator,
+        "ambassador": ambassador_user,
+        "staff": staff,
+        "grader": GraderFactory(),
+    }
+    for user in users.values():
+        if user:
+            api_token_for(user)
+    factory.refresh_from_db()
+    return World(
+        users=users,
+        factory=factory,
+        paused=paused,
+        other_factory=other_factory,
+        pending_deposit=pending_deposit,
+        submission=submission,
+        claim=claim,
+        other_claim=other_claim,
+        ambassador=ambassador,
+        attachment=attachment,
+        pending_attachment=pending_attachment,
+        export=export,
+        alert=alert,
+    )
+
+
+COUNTED = [
+    Transaction,
+    Entry,
+    Account,
+    Deposit,
+    Withdrawal,
+    Claim,
+    Submission,
+    ScoreOverride,
+    Factory,
+    RateChange,
+    Ambassador,
+    Referral,
+    TierChange,
+    Unstake,
+    StaffAction,
+    User,
+    ApiToken,
+    Attachment,
+    Export,
+    Alert,
+]
+
+
+def money_state() -> dict:
+    """Everything a refused request must leave as it was: row counts of the money models and
+    the ledger, every balance, and the state columns of the rows that carry money.
+
+    On PostgreSQL, one query: per table, the row count and a hash of every row's full text
+    (any column of any row changing shows). Elsewhere, the same models through the ORM."""
+    if connection.vendor == "postgresql":
+        return _state_by_hash()
+    return {
+        "counts": {model._meta.label: model.objects.count() for model in COUNTED},
+        "entries_total": Entry.objects.aggregate(total=Sum("amount"))["total"],
+        "balances": dict(Account.objects.values_list("pk", "balance")),
+        "factories": sorted(Factory.objects.values_list("pk", "status", "reward", "in_flight_count", "accepted_count")),
+        "deposits": sorted(Deposit.objects.values_list("pk", "status")),
+        "claims": sorted(Claim.objects.values_list("pk", "status")),
+        "submissions": sorted(
+            Submission.objects.values_list("pk", "status", "quality_score", "needs_review", "farmer_reward")
+        ),
+        "withdrawals": sorted(Withdrawal.objects.values_list("pk", "status")),
+        "ambassadors": sorted(Ambassador.objects.values_list("pk", "stake_tier", "tier_override")),
+        "tiers": sorted(CommissionTier.objects.values_list("tier", "commission_rate", "stake_threshold")),
+        "tokens": sorted(ApiToken.objects.values_list("user_id", "key")),
+        "attachments": sorted(Attachment.objects.values_list("pk", "uploaded_at")),
+        "alerts": sorted(Alert.objects.values_list("pk", "read_at")),
+    }
+
+
+def _state_by_hash() -> dict:
+    tables = [model._meta.db_table for model in [*COUNTED, CommissionTier]]
+    sql = " UNION ALL ".join(
+        f"SELECT %s, count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+        for table in tables
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, tables)
+        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
