@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -62,12 +63,26 @@ class TokenApi(APIView):
     )
     def post(self, request):
         from django.contrib.auth import authenticate
+        from django.contrib.auth.signals import user_logged_in
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request, **data.validated_data)
+        if user is None and getattr(request, "axes_locked_out", False):
+            # django-axes locked this username for this address after AXES_FAILURE_LIMIT failed
+            # logins (the API and the login page count together); say so, as the page does.
+            from axes.helpers import get_cool_off
+
+            cool_off = get_cool_off(request)
+            raise Throttled(
+                wait=cool_off.total_seconds() if cool_off else None,
+                detail="Too many failed logins for this account from this address. Try again later.",
+            )
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with these credentials.")
+        # A sign-in like the login page's: django-axes resets the failure count
+        # (AXES_RESET_ON_SUCCESS) and last_login is kept.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
         return Response({"token": api_token_for(user)})
 
 
