@@ -58,7 +58,7 @@ def waiting_filter(now) -> Q:
         quality_score__isnull=False,
         needs_review=False,
         scored_at__lte=now - timedelta(seconds=settings.FORGE_RESETTLE_AFTER_SECONDS),
-    )
+    ) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))  # not leased to a worker
     if settings.FORGE_GRADER == GRADER_MANUAL:
         return orphaned
     waiting = Q(status=Submission.Status.SUBMITTED, needs_review=False) & (
@@ -73,17 +73,23 @@ def pending_exists() -> bool:
 
 def take_batch(*, limit: int) -> list[int]:
     """Take up to `limit` rows for this worker (marks them `scoring`); SKIP LOCKED keeps two
-    workers from taking the same rows."""
+    workers from taking the same rows at once, and what the take writes keeps them from taking
+    the same rows afterwards: waiting rows become `scoring`, and orphans (already `scoring`)
+    are leased to this worker for FORGE_RESETTLE_AFTER_SECONDS through `next_attempt_at`."""
+    now = timezone.now()
     with transaction.atomic():
         ids = list(
             Submission.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(waiting_filter(timezone.now()))
+            .filter(waiting_filter(now))
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
             Submission.objects.filter(pk__in=ids, status=Submission.Status.SUBMITTED).update(
                 status=Submission.Status.SCORING
+            )
+            Submission.objects.filter(pk__in=ids, quality_score__isnull=False).update(
+                next_attempt_at=now + timedelta(seconds=settings.FORGE_RESETTLE_AFTER_SECONDS)
             )
     return ids
 
@@ -106,15 +112,17 @@ def _duplicate_flags(rows: list[Submission]) -> dict[int, list[str]]:
         Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
     )
     if attachments:
+        # Submissions per file, not files: one submission carrying a file twice is no copy.
         counts = dict(
             Attachment.objects.filter(sha256__in={sha for _, sha in attachments})
             .values("sha256")
-            .annotate(n=Count("pk"))
+            .annotate(n=Count("submission_id", distinct=True))
             .values_list("sha256", "n")
         )
         for submission_id, sha in attachments:
-            if counts.get(sha, 0) > 1:
-                flags[submission_id].append("An attachment identical to one already submitted.")
+            reason = "An attachment identical to one already submitted."
+            if counts.get(sha, 0) > 1 and reason not in flags[submission_id]:
+                flags[submission_id].append(reason)
     return flags
 
 
@@ -165,6 +173,8 @@ def score_batch(submission_ids: list[int]) -> list[int]:
         row.score_reasons = result.reasons
         row.graded_by = result.grader
         row.scored_at = now
+        row.scoring_error = ""  # an earlier failure's message no longer applies
+        row.next_attempt_at = None
         row.needs_review = bool(holds)
         row.review_reasons = holds
         scored.append(row)
@@ -186,6 +196,8 @@ def score_batch(submission_ids: list[int]) -> list[int]:
                 "score_reasons",
                 "graded_by",
                 "scored_at",
+                "scoring_error",
+                "next_attempt_at",
                 "needs_review",
                 "review_reasons",
             ],
