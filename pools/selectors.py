@@ -406,7 +406,7 @@ def dataset_filters_parse(params) -> DatasetFilters:
     Raises Django's ValidationError with the bad fields ({"min_quality": [...]}): a filter
     that cannot be read is refused, never ignored (an export must contain what was asked).
     """
-    from datetime import datetime, time, timedelta
+    from datetime import UTC, datetime, time, timedelta
     from decimal import Decimal, InvalidOperation
 
     from django.core.exceptions import ValidationError
@@ -440,15 +440,16 @@ def dataset_filters_parse(params) -> DatasetFilters:
             return None
         try:
             parsed = datetime.fromisoformat(raw)
-        except ValueError:
+            if len(raw) <= 10:  # a date: the whole day, in the site's time zone
+                start = timezone.make_aware(datetime.combine(parsed.date(), time.min))
+                return start + timedelta(days=1) if end else start
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed)
+            parsed.astimezone(UTC)  # years 1 and 9999 with an offset overflow here, not later in SQL
+            return parsed
+        except (ValueError, OverflowError):
             errors[name] = ["Must be a date (2026-01-31) or an ISO 8601 date-time."]
             return None
-        if len(raw) <= 10:  # a date: the whole day, in the site's time zone
-            start = timezone.make_aware(datetime.combine(parsed.date(), time.min))
-            return start + timedelta(days=1) if end else start
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed)
-        return parsed
 
     min_quality = decimal("min_quality", Decimal(0), Decimal(1))
     max_quality = decimal("max_quality", Decimal(0), Decimal(1))
@@ -566,9 +567,32 @@ def dataset_page_queryset(factory: Factory, filters: DatasetFilters | None = Non
 
 
 def dataset_export_queryset(factory: Factory, filters: DatasetFilters | None = None):
-    """The dataset for an export, oldest first (a stable order); iterate it with
-    `.iterator(chunk_size=...)`: attachments are then prefetched chunk by chunk."""
-    return dataset_queryset(factory, filters).prefetch_related(_attachments_prefetch()).order_by("submitted_at", "id")
+    """The dataset for an export, oldest first (a stable order), to iterate with
+    `.iterator(chunk_size=...)` and `dataset_attachments_by_submission` per chunk.
+
+    No prefetch_related: a prefetched reverse relation ties each row to its cache in a
+    reference cycle, which only the cyclic garbage collector frees, so memory would grow chunk
+    after chunk until it runs. The demonstration comes as the database's JSON text
+    (`demonstration_json`), not decoded: the export copies it into the line as it is."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    return (
+        dataset_queryset(factory, filters)
+        .defer("demonstration")
+        .annotate(demonstration_json=Cast("demonstration", output_field=TextField()))
+        .order_by("submitted_at", "id")
+    )
+
+
+def dataset_attachments_by_submission(submission_ids) -> dict[int, list]:
+    """{submission id: [its attachments, oldest first]} for a chunk of submissions (one query)."""
+    from .models import Attachment
+
+    found: dict[int, list] = {}
+    for attachment in Attachment.objects.filter(submission_id__in=list(submission_ids)).order_by("submission_id", "id"):
+        found.setdefault(attachment.submission_id, []).append(attachment)
+    return found
 
 
 def dataset_submission(factory: Factory, submission_id: int) -> Submission | None:

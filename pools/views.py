@@ -399,7 +399,8 @@ def factory_export_start(request, pk: int):
     filter_query = request.POST.get("filter_query", "")
     query = QueryDict(mutable=True)
     for name, values in parse_qs(filter_query).items():
-        query.setlist(name, values)
+        if name != "page":
+            query.setlist(name, values)
     try:
         filters = dataset_filters_parse(query)
     except ValidationError as error:

@@ -186,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
     "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
+    "reputation-refresh": {"task": "farmers.reputation_refresh", "schedule": 60.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
     "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
@@ -234,7 +235,7 @@ FORGE_ATTACHMENT_CONTENT_TYPES = env.list(
 # pseudonym, so set it once and keep it when SECRET_KEY is rotated.
 FORGE_PSEUDONYM_SECRET = env("FORGE_PSEUDONYM_SECRET", default="")
 # Rows fetched per database round trip while exporting, and how often progress is saved.
-FORGE_EXPORT_CHUNK_SIZE = env.int("FORGE_EXPORT_CHUNK_SIZE", default=1000)
+FORGE_EXPORT_CHUNK_SIZE = env.int("FORGE_EXPORT_CHUNK_SIZE", default=500)
 FORGE_EXPORT_PROGRESS_EVERY = env.int("FORGE_EXPORT_PROGRESS_EVERY", default=500)
 # A running export whose progress has not moved for this long lost its worker: run it again.
 FORGE_EXPORT_STALE_SECONDS = env.int("FORGE_EXPORT_STALE_SECONDS", default=600)
