@@ -173,10 +173,19 @@ def open_claims_count(farmer) -> int:
 
 
 def settled_submissions_of(farmer) -> QuerySet[Submission]:
-    """The farmer's settled work (paid or rejected), newest first, with the breakdown."""
+    """The farmer's settled work (paid or rejected), newest first, with the breakdown; without
+    the demonstration bodies and the factory's long texts (a page of rows needs neither)."""
     return (
         Submission.objects.filter(farmer=farmer, status__in=FINAL_STATUSES)
         .select_related("factory__token")
+        .defer(
+            "demonstration",
+            "score_breakdown",
+            "score_reasons",
+            "review_reasons",
+            "factory__instructions",
+            "factory__description",
+        )
         .order_by("-settled_at", "-id")
     )
 

@@ -1,5 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from forge import api_urls, views
@@ -18,6 +21,15 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+if getattr(settings, "BENCH_BARE_ENDPOINT", False):
+    # Benchmark 4's baseline (bench/intake.py): the whole middleware stack and a JSON answer,
+    # no authentication and no database. Routed only under forge.settings.bench.
+    @csrf_exempt
+    def bench_bare(request):
+        return JsonResponse({"ok": True, "received": len(request.body)})
+
+    urlpatterns.append(path("bench/bare/", bench_bare, name="bench-bare"))
 
 handler403 = "forge.views.error_403"
 handler404 = "forge.views.error_404"

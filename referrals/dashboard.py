@@ -43,16 +43,23 @@ PAGE_SIZE = 25
 # ---- Reads (the rules live in referrals.selectors; these shape them for the page) ------------
 
 
-def referral_counts(ambassador: Ambassador) -> dict[str, int]:
-    return ambassador.referrals.aggregate(
+def referral_counts(ambassador: Ambassador, *, with_total: bool = False) -> dict[str, int]:
+    counts = ambassador.referrals.aggregate(
         farmers=Count("pk", filter=Q(user__role="farmer")),
         creators=Count("pk", filter=Q(user__role="creator")),
+        total=Count("pk"),
     )
+    if not with_total:
+        del counts["total"]
+    return counts
 
 
-def commission_summary(ambassador: Ambassador, *, days: int = CHART_DAYS, today: date | None = None):
+def commission_summary(
+    ambassador: Ambassador, *, days: int = CHART_DAYS, today: date | None = None, tokens: dict | None = None
+):
     """(totals, charts): all-time commissions per token [{token, total}], and one line chart
-    per token of the commissions per day over the last `days` days (zeros included)."""
+    per token of the commissions per day over the last `days` days (zeros included).
+    `tokens` ({symbol: Token}, e.g. the enabled ones) saves reading them again."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
     per_day: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
@@ -61,7 +68,9 @@ def commission_summary(ambassador: Ambassador, *, days: int = CHART_DAYS, today:
         earned = row["farmer_side"] + row["factory_side"]
         totals[row["token"]] += earned
         per_day[row["token"]][row["day"]] += earned
-    tokens = {token.symbol: token for token in Token.objects.filter(symbol__in=list(totals))}
+    tokens = dict(tokens or {})
+    if set(totals) - set(tokens):  # a token not handed in (disabled since): read them
+        tokens.update({token.symbol: token for token in Token.objects.filter(symbol__in=list(totals))})
     summary = [{"token": tokens[symbol], "total": totals[symbol]} for symbol in sorted(totals) if totals[symbol]]
     result = []
     for row in summary:
@@ -107,15 +116,24 @@ def _dashboard(request, *, stake_form=None, unstake_form=None, withdrawal_form=N
     ambassador = ambassador_for_user(user)
     context = {"ambassador": ambassador}
     if ambassador is not None:
-        position = stake_position(ambassador)
+        # The tier table, the balances' tokens and the referral count are read once each and
+        # handed on (the page runs a fixed, small number of queries: tests/bench).
         tiers = list(CommissionTier.objects.all())
+        balances = user_balances(user)
+        stake_token = next((row["token"] for row in balances if row["token"].symbol == STAKE_TOKEN), None)
+        position = stake_position(ambassador, tiers=tiers, token=stake_token)
         rates = {tier.tier: tier.commission_rate for tier in tiers}
-        totals, commission_charts = commission_summary(ambassador)
+        totals, commission_charts = commission_summary(
+            ambassador, tokens={row["token"].symbol: row["token"] for row in balances}
+        )
+        counts = referral_counts(ambassador, with_total=True)
+        referrals = Paginator(referred_users(ambassador), PAGE_SIZE)
+        referrals.count = counts.pop("total")  # the aggregate above counted them already
         context.update(
             {
                 "link": referral_link(request, ambassador.code),
-                "counts": referral_counts(ambassador),
-                "referrals": Paginator(referred_users(ambassador), PAGE_SIZE).get_page(request.GET.get("page")),
+                "counts": counts,
+                "referrals": referrals.get_page(request.GET.get("page")),
                 "tier_rate": rates.get(ambassador.tier, Decimal(0)),
                 "tiers": tiers,
                 "position": position,
@@ -124,7 +142,7 @@ def _dashboard(request, *, stake_form=None, unstake_form=None, withdrawal_form=N
                 "totals": totals,
                 "charts": commission_charts,
                 "chart_days": CHART_DAYS,
-                "balances": user_balances(user),
+                "balances": balances,
                 "withdrawals": Paginator(withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage")),
                 "stake_form": stake_form or StakeForm(prefix="stake"),
                 "unstake_form": unstake_form or StakeForm(prefix="unstake"),

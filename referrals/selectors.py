@@ -100,13 +100,21 @@ class StakePosition:
         return self.token.money(units)
 
 
-def stake_position(ambassador: Ambassador) -> StakePosition:
-    token = Token.objects.get(symbol=STAKE_TOKEN)
+def stake_position(
+    ambassador: Ambassador, *, tiers: list[CommissionTier] | None = None, token: Token | None = None
+) -> StakePosition:
+    """`tiers` (every CommissionTier) and `token` (the stake token) save their queries when the
+    caller has them already."""
+    if token is None or token.symbol != STAKE_TOKEN:
+        token = Token.objects.get(symbol=STAKE_TOKEN)
     balances = dict(
         Account.objects.filter(holder=f"user:{ambassador.user_id}", token=token).values_list("kind", "balance")
     )
     staked = int(balances.get(Account.Kind.USER_STAKE, 0))
-    upper = CommissionTier.objects.filter(tier__gt=ambassador.stake_tier).order_by("tier").first()
+    if tiers is None:
+        upper = CommissionTier.objects.filter(tier__gt=ambassador.stake_tier).order_by("tier").first()
+    else:
+        upper = min((t for t in tiers if t.tier > ambassador.stake_tier), key=lambda t: t.tier, default=None)
     needs = 0
     if upper is not None:
         needs = max(0, int(upper.stake_threshold) * 10**token.decimals - staked)

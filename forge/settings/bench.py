@@ -16,3 +16,5 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": dict.fromkeys(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/second"),
 }
+# Benchmark 4 compares the submission API with a bare JSON endpoint (forge/urls.py).
+BENCH_BARE_ENDPOINT = True

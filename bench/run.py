@@ -1,0 +1,169 @@
+"""`make bench`: run the four benchmarks of docs/performance.md in sequence, write
+bench/results/<name>.json, and regenerate the results table in docs/performance.md.
+
+    python -m bench.run [--quick] [--only settlement,claims,pages,intake]
+
+Each benchmark runs in its own Python process (each sets Django up on its own fresh database),
+so one crashing does not hide the others' numbers; the exit status is 1 if any crashed.
+Targets missed are reported in the table and the JSON, not as a failure of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import RESULTS, ROOT, machine, write_result
+
+BENCHMARKS = ("settlement", "claims", "pages", "intake")
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+
+
+def run_one(name: str, quick: bool) -> dict:
+    """Run benchmark `name` in this process and return its result."""
+    if name == "settlement":
+        from bench import settlement
+
+        return settlement.run(10_000 if quick else 100_000) | {"quick": quick}
+    if name == "claims":
+        from bench import claims
+
+        return claims.run(quick=quick)
+    if name == "pages":
+        from bench import pages
+
+        return pages.run(quick=quick)
+    if name == "intake":
+        from bench import intake
+
+        return intake.run(quick=quick)
+    raise ValueError(name)
+
+
+def _yes(met) -> str:
+    return "yes" if met else "**no**"
+
+
+def table_rows(results: dict[str, dict]) -> list[str]:
+    rows = []
+    settle = results.get("settlement")
+    if settle:
+        rows.append(
+            f"| 1. Settlement throughput | {settle['settled_or_rejected']:,} of {settle['submissions']:,} settled "
+            f"in {settle['seconds']} s = {settle['settlements_per_second']}/s; audit "
+            f"{'clean' if settle['audit_ok'] else 'NOT clean'} | pgbench TPC-B, 2 clients: "
+            f"{settle['pgbench_tps_2_clients']} TPS; ratio {settle['ratio_to_pgbench']} "
+            f"| ≤ 60 s and ratio ≥ 1.0 | {_yes(settle['met'])} |"
+        )
+    claims = results.get("claims")
+    if claims:
+        latency = claims["claim_latency_ms"]
+        rows.append(
+            f"| 2. Claim contention | {claims['claimers']} farmers: {claims['claims']:,} claims for "
+            f"{claims['pool_pays']:,} payable, {claims['oversold']} oversold, {claims['claims_per_second']} claims/s "
+            f"(claim p50 {latency['p50']} ms, p99 {latency['p99']} ms); audit "
+            f"{'clean' if claims['audit_ok'] else 'NOT clean'} | (none: correctness) "
+            f"| exactly as many claims as the pool pays | {_yes(claims['met'])} |"
+        )
+    pages = results.get("pages")
+    if pages:
+        data = pages["data"]
+        for page, found in pages["pages"].items():
+            ok = found["queries"] <= pages["targets"]["max_queries"] and found["p95_ms"] <= pages["targets"]["p95_ms"]
+            rows.append(
+                f"| 3. Page `{page}` ({data['factories']:,} factories, {data['submissions']:,} submissions) "
+                f"| {found['queries']} queries; p50 {found['p50_ms']} ms, p95 {found['p95_ms']} ms "
+                f"({found['requests']} requests) | (same count at 1/10 of the data: tests/bench) "
+                f"| ≤ 15 queries, p95 ≤ 50 ms | {_yes(ok)} |"
+            )
+    intake = results.get("intake")
+    if intake:
+        api, bare = intake["intake"], intake["bare"]
+        rows.append(
+            f"| 4. API intake | {api['ok']:,} submissions at {api['per_second']}/s, p50 {api['p50_ms']} ms, "
+            f"p99 {api['p99_ms']} ms, errors {sum(api['errors'].values())} | bare JSON endpoint: "
+            f"{bare['per_second']}/s, p50 {bare['p50_ms']} ms, p99 {bare['p99_ms']} ms; ratio "
+            f"{intake['ratio_to_bare']} | ≥ 0.5 of bare, no errors | {_yes(intake['met'])} |"
+        )
+    return rows
+
+
+def render_table(results: dict[str, dict]) -> str:
+    modes = sorted({"quick" if r.get("quick") else "full" for r in results.values()})
+    stamp = max((r.get("finished_at", "") for r in results.values()), default="")
+    about = machine()
+    lines = [
+        START,
+        f"Last run: {stamp or 'unknown'} ({', '.join(modes) or 'no'} mode) on {about['cpus']} × {about['cpu_model']}, "
+        f"{about['memory_gib']} GiB, PostgreSQL {about['postgres'].split()[0]}, Python {about['python']}.",
+        "",
+        "| Benchmark | Result | Baseline (same run) | Target | Met |",
+        "| --- | --- | --- | --- | --- |",
+        *table_rows(results),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def update_doc(results: dict[str, dict]) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + render_table(results) + tail)
+
+
+def load_results() -> dict[str, dict]:
+    found = {}
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            found[name] = json.loads(path.read_text())
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data sets: a short check")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset, in order")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:  # one benchmark, in this process
+        started = time.monotonic()
+        result = run_one(args.child, args.quick)
+        result["wall_seconds"] = round(time.monotonic() - started, 1)
+        result["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_result(args.child, result)
+        return 0
+
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    crashed = []
+    for name in names:
+        print(f"== benchmark {name} ({'quick' if args.quick else 'full'})", flush=True)
+        started = time.monotonic()
+        command = [sys.executable, "-m", "bench.run", "--child", name] + (["--quick"] if args.quick else [])
+        if subprocess.run(command, cwd=ROOT).returncode != 0:
+            crashed.append(name)
+            print(f"   {name}: crashed", flush=True)
+            continue
+        result = json.loads((RESULTS / f"{name}.json").read_text())
+        print(f"   {name}: met={result.get('met')} in {time.monotonic() - started:.0f} s", flush=True)
+    results = load_results()
+    update_doc(results)
+    print("\n".join(table_rows({name: results[name] for name in names if name in results})))
+    print(f"docs/performance.md updated; results in {Path(RESULTS).relative_to(ROOT)}/")
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
