@@ -13,6 +13,9 @@ class FarmerProfile(models.Model):
     breakdown = models.JSONField(default=dict, blank=True)
     settled_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Set in the same transaction as a settlement; the coalesced refresh task recomputes and
+    # clears it, so a burst of settlements costs one recomputation per farmer, not one each.
+    needs_refresh = models.BooleanField(default=False, db_index=True)
 
     class Meta:
         constraints = [

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -14,6 +16,8 @@ from .models import FarmerProfile, ReputationSnapshot
 from .reputation import MAX_HISTORY, NEWCOMER_REPUTATION, WorkRecord, reputation_compute
 
 DEFAULT_THRESHOLD = "0.5"
+
+logger = logging.getLogger(__name__)
 
 
 def _work(farmer_id: int) -> list[tuple[int, str, WorkRecord]]:
@@ -72,6 +76,7 @@ def reputation_recompute(*, farmer_id: int) -> FarmerProfile:
     profile.breakdown = breakdown
     profile.settled_count = len(work)
     profile.updated_at = timezone.now()
+    profile.needs_refresh = False
     profile.save()
     if work:
         try:
@@ -86,6 +91,46 @@ def reputation_recompute(*, farmer_id: int) -> FarmerProfile:
         except IntegrityError:
             pass  # the same inputs were already recorded (a redelivered task)
     return profile
+
+
+REFRESH_KEY = "farmers:reputation-refresh:wake-up"
+REFRESH_COALESCE_SECONDS = 2
+
+
+def reputation_mark_for_refresh(*, farmer_ids) -> None:
+    """Call inside the settling transaction: flag the farmers (one UPDATE) and, after commit,
+    wake the refresh task at most once per REFRESH_COALESCE_SECONDS."""
+    farmer_ids = sorted(set(farmer_ids))
+    if not farmer_ids:
+        return
+    existing = set(FarmerProfile.objects.filter(user_id__in=farmer_ids).values_list("user_id", flat=True))
+    FarmerProfile.objects.bulk_create(
+        [FarmerProfile(user_id=pk, reputation=NEWCOMER_REPUTATION) for pk in farmer_ids if pk not in existing],
+        ignore_conflicts=True,
+    )
+    FarmerProfile.objects.filter(user_id__in=farmer_ids, needs_refresh=False).update(needs_refresh=True)
+
+    def wake() -> None:
+        from .tasks import reputation_refresh_task
+
+        if cache.add(REFRESH_KEY, 1, timeout=REFRESH_COALESCE_SECONDS):
+            try:
+                reputation_refresh_task.delay()
+            except Exception:
+                cache.delete(REFRESH_KEY)
+                logger.exception("could not enqueue the reputation refresh; the periodic run will")
+
+    transaction.on_commit(wake)
+
+
+def reputation_refresh_flagged(*, limit: int = 2000) -> int:
+    """Recompute every flagged farmer (each in its own transaction); returns how many."""
+    ids = list(
+        FarmerProfile.objects.filter(needs_refresh=True).order_by("user_id").values_list("user_id", flat=True)[:limit]
+    )
+    for farmer_id in ids:
+        reputation_recompute(farmer_id=farmer_id)
+    return len(ids)
 
 
 def farmer_profile_create(*, user) -> FarmerProfile:

@@ -1,48 +1,49 @@
 """Set-based SQL helpers for the batch paths.
 
-`bulk_update_values` writes many rows' fields in one `UPDATE ... FROM (VALUES ...)` on
-PostgreSQL. Django's `bulk_update` builds one CASE expression per field with a WHEN per row,
-which PostgreSQL evaluates row by row (quadratic in the batch size); a VALUES join is linear.
-Other databases (the SQLite demo) fall back to `bulk_update`.
+`bulk_update_values` writes many rows' fields in one `UPDATE ... FROM unnest(...)` on
+PostgreSQL, passing each column as one array parameter. Django's `bulk_update` builds one CASE
+expression per field with a WHEN per row (quadratic in the batch size for PostgreSQL) and
+thousands of parameters for the driver to parse; an unnest join is linear and takes one
+parameter per column. Other databases (the SQLite demo) fall back to `bulk_update`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 
 
-def bulk_update_values(
-    model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000
-) -> None:
+def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields, batch_size=batch_size)
+        model.objects.bulk_update(objs, fields, batch_size=500)
         return
     meta = model._meta
+    quote = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    table = connection.ops.quote_name(meta.db_table)
-    casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{field.db_type(connection)}" for field in columns]
+    names = [pk.column] + [field.column for field in columns]
+    types = [pk.db_type(connection)] + [field.db_type(connection) for field in columns]
+    arrays = [[obj.pk for obj in objs]]
+    for field in columns:
+        if field.get_internal_type() == "JSONField":  # arrays of jsonb travel as text
+            values = [json.dumps(getattr(obj, field.attname), cls=field.encoder or DjangoJSONEncoder) for obj in objs]
+        else:
+            values = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs]
+        arrays.append(values)
+    casts = [f"%s::{'text' if t == 'jsonb' else t}[]" for t in types]
     assignments = ", ".join(
-        f"{connection.ops.quote_name(field.column)} = v.{connection.ops.quote_name(field.column)}" for field in columns
+        f"{quote(field.column)} = v.{quote(field.column)}" + ("::jsonb" if field.db_type(connection) == "jsonb" else "")
+        for field in columns
     )
-    value_names = ", ".join(
-        [connection.ops.quote_name(pk.column)] + [connection.ops.quote_name(f.column) for f in columns]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - identifiers from model meta
+        f"FROM unnest({', '.join(casts)}) AS v({', '.join(quote(n) for n in names)}) "
+        f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
     )
-    for start in range(0, len(objs), batch_size):
-        chunk = objs[start : start + batch_size]
-        rows = ", ".join(["(" + ", ".join(casts) + ")"] * len(chunk))
-        params = []
-        for obj in chunk:
-            params.append(obj.pk)
-            for field in columns:
-                params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-        sql = (
-            f"UPDATE {table} AS t SET {assignments} FROM (VALUES {rows}) AS v({value_names}) "  # noqa: S608
-            f"WHERE t.{connection.ops.quote_name(pk.column)} = v.{connection.ops.quote_name(pk.column)}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)

@@ -106,10 +106,12 @@ class Transaction(models.Model):
 class Entry(models.Model):
     """One leg: `amount` (signed base units) added to `account`. Append-only."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No single-column indexes: (transaction, account) and (account, transaction) below cover
+    # every lookup, and each index is one more write per leg on the hot settlement path.
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     # Denormalised from the account so the balance trigger can sum per token cheaply.
-    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = AmountField()
 
     class Meta:

@@ -34,12 +34,12 @@ from ledger.services import Leg
 from referrals.selectors import commissions_for_many
 
 from ..economics import settlement_shares
-from ..grading import GRADER_HTTP, GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES, GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..models import Attachment, Factory, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
 from .integrity import too_fast_flag
-from .submissions import MAX_SCORING_ATTEMPTS, enqueue_after_commit
+from .submissions import MAX_SCORING_ATTEMPTS
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,18 @@ def waiting_filter(now) -> Q:
 
 def pending_exists() -> bool:
     return Submission.objects.filter(waiting_filter(timezone.now())).exists()
+
+
+# What grading and settling read of a submission and its factory.
+ROW_FIELDS = (
+    "pk",
+    "factory_id",
+    "demonstration",
+    "sequence_fingerprint",
+    "factory__title",
+    "factory__instructions",
+    "factory__expected_minutes",
+)
 
 
 def take_batch(*, limit: int) -> list[int]:
@@ -126,36 +138,37 @@ def _duplicate_flags(rows: list[Submission]) -> dict[int, list[str]]:
     return flags
 
 
-def score_batch(submission_ids: list[int]) -> list[int]:
-    """Grade every submission of the batch once; returns the ids ready to settle."""
-    rows = list(
-        Submission.objects.filter(pk__in=submission_ids, quality_score__isnull=True)
-        .select_related("factory")
-        .only(
-            "pk",
-            "demonstration",
-            "sequence_fingerprint",
-            "factory__title",
-            "factory__instructions",
-            "factory__expected_minutes",
-        )
-    )
-    if not rows:
-        return []
-    flags = _duplicate_flags(rows)
+SCORE_FIELDS = [
+    "quality_score",
+    "score_confidence",
+    "score_breakdown",
+    "score_reasons",
+    "graded_by",
+    "scored_at",
+    "scoring_error",
+    "next_attempt_at",
+    "needs_review",
+    "review_reasons",
+]
+
+
+def _grade_rows(rows: list[Submission], now) -> tuple[list[Submission], dict[int, str]]:
+    """Grade `rows` in memory (their factory loaded): sets the score fields and review holds
+    on each instance; returns (scored rows, {id: error} for grader failures). No writes."""
+    flags = _duplicate_flags(rows) if rows else {}
     review_below = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
-    now = timezone.now()
+    tasks: dict[int, TaskContext] = {}
     scored, failed = [], {}
     for row in rows:
+        factory = row.factory
+        task = tasks.get(factory.pk) or tasks.setdefault(
+            factory.pk,
+            TaskContext(
+                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
+            ),
+        )
         try:
-            result = grade(
-                row.demonstration,
-                task=TaskContext(
-                    title=row.factory.title,
-                    instructions=row.factory.instructions,
-                    expected_minutes=row.factory.expected_minutes,
-                ),
-            )
+            result = grade(row.demonstration, task=task)
         except ManualGradingOnly:
             continue
         except GraderUnavailable as error:
@@ -164,7 +177,7 @@ def score_batch(submission_ids: list[int]) -> list[int]:
         holds = list(flags.get(row.pk, []))
         if review_below and result.confidence < review_below:
             holds.append(f"Low grader confidence ({result.confidence}).")
-        too_fast = too_fast_flag(row.demonstration, row.factory.expected_minutes)
+        too_fast = too_fast_flag(row.demonstration, factory.expected_minutes)
         if too_fast:
             holds.append(too_fast)
         row.quality_score = result.score
@@ -178,7 +191,21 @@ def score_batch(submission_ids: list[int]) -> list[int]:
         row.needs_review = bool(holds)
         row.review_reasons = holds
         scored.append(row)
+    return scored, failed
 
+
+def score_batch(submission_ids: list[int]) -> list[int]:
+    """Grade every unscored submission of the batch once (outside any long transaction, for
+    graders that call out); returns the ids ready to settle."""
+    rows = list(
+        Submission.objects.filter(pk__in=submission_ids, quality_score__isnull=True)
+        .select_related("factory")
+        .only(*ROW_FIELDS)
+    )
+    if not rows:
+        return []
+    now = timezone.now()
+    scored, failed = _grade_rows(rows, now)
     with transaction.atomic():
         # Re-check under lock: only rows still unscored take this score (compare-and-swap).
         still_open = set(
@@ -186,23 +213,7 @@ def score_batch(submission_ids: list[int]) -> list[int]:
             .filter(pk__in=[row.pk for row in scored], quality_score__isnull=True)
             .values_list("pk", flat=True)
         )
-        bulk_update_values(
-            Submission,
-            [row for row in scored if row.pk in still_open],
-            [
-                "quality_score",
-                "score_confidence",
-                "score_breakdown",
-                "score_reasons",
-                "graded_by",
-                "scored_at",
-                "scoring_error",
-                "next_attempt_at",
-                "needs_review",
-                "review_reasons",
-            ],
-            batch_size=1000,
-        )
+        bulk_update_values(Submission, [row for row in scored if row.pk in still_open], SCORE_FIELDS)
         if failed:
             _back_off(failed, now)
     return [row.pk for row in scored if row.pk in still_open and not row.needs_review]
@@ -270,20 +281,11 @@ SETTLED_FIELDS = [
 ]
 
 
-@transaction.atomic
-def settle_batch(submission_ids: list[int]) -> int:
-    """Settle every scored, unheld, unsettled submission of the batch; returns how many."""
-    rows = list(
-        Submission.objects.select_for_update(of=("self",))
-        .filter(
-            pk__in=submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
-        )
-        .select_related("claim")
-        .only("pk", "factory_id", "farmer_id", "quality_score", "status", "claim__reward")
-        .order_by("pk")
-    )
-    if not rows:
-        return 0
+def _settle_rows(rows: list[Submission]) -> None:
+    """Settle scored, unheld rows (locked by the caller, `claim` loaded): one `settle:<id>`
+    ledger transaction each, posted together; sets the settlement fields on each instance,
+    updates the factories' counters and returns closed pools' remainders. The caller writes
+    the rows."""
     factories = {
         f.pk: f
         for f in Factory.objects.select_for_update(of=("self",))
@@ -370,49 +372,101 @@ def settle_batch(submission_ids: list[int]) -> int:
     transactions = transactions_post_many(postings)
     for row in rows:
         row.settlement_transaction = transactions[f"settle:{row.pk}"]
-    bulk_update_values(Submission, rows, SETTLED_FIELDS)
     _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
     for factory in factories.values():
         if factory.status == Factory.Status.CLOSED:
             pool_return_to_creator(factory=factory, reason=f"settle-batch:{rows[0].pk}")
     _enqueue_reputation({row.farmer_id for row in rows})
+
+
+@transaction.atomic
+def settle_batch(submission_ids: list[int]) -> int:
+    """Settle every scored, unheld, unsettled submission of the batch; returns how many."""
+    rows = list(
+        Submission.objects.select_for_update(of=("self",))
+        .filter(
+            pk__in=submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
+        )
+        .select_related("claim")
+        .only("pk", "factory_id", "farmer_id", "quality_score", "status", "claim__reward")
+        .order_by("pk")
+    )
+    if not rows:
+        return 0
+    _settle_rows(rows)
+    bulk_update_values(Submission, rows, SETTLED_FIELDS)
     return len(rows)
 
 
 def _enqueue_reputation(farmer_ids: set[int]) -> None:
-    from farmers.tasks import reputation_recompute_task
+    from farmers.services import reputation_mark_for_refresh
 
-    for farmer_id in sorted(farmer_ids):
-        enqueue_after_commit(reputation_recompute_task, farmer_id)
+    reputation_mark_for_refresh(farmer_ids=farmer_ids)
 
 
 def process_batch(*, limit: int | None = None) -> int:
-    """Take, score and settle one batch. Returns how many submissions were taken (0: none)."""
+    """Take, score and settle one batch. Returns how many submissions were taken (0: none).
+
+    With a grader that answers in-process (`rules`), the whole batch is one transaction: rows
+    are locked with SKIP LOCKED, graded, settled and written once. With a grader that calls out
+    (`http`), rows are taken first and graded outside any transaction (take_batch, score_batch,
+    settle_batch), so a slow service never holds locks."""
     limit = limit or batch_size()
     started = time.perf_counter()
-    ids = take_batch(limit=limit)
-    if not ids:
-        return 0
-    took = time.perf_counter()
-    ready = score_batch(ids)
-    # Orphans taken because they were scored long ago are ready as they are.
-    ready = sorted(
-        set(ready)
-        | set(
-            Submission.objects.filter(
-                pk__in=ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
-            ).values_list("pk", flat=True)
+    if settings.FORGE_GRADER == GRADER_RULES:
+        taken, settled, timings = _process_inline(limit)
+    else:
+        ids = take_batch(limit=limit)
+        if not ids:
+            return 0
+        took = time.perf_counter()
+        ready = score_batch(ids)
+        # Orphans taken because they were scored long ago are ready as they are.
+        ready = sorted(
+            set(ready)
+            | set(
+                Submission.objects.filter(
+                    pk__in=ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
+                ).values_list("pk", flat=True)
+            )
         )
+        scored = time.perf_counter()
+        settled = settle_batch(ready) if ready else 0
+        taken, timings = len(ids), (took - started, scored - took, time.perf_counter() - scored)
+    if taken:
+        logger.info(
+            "batch took=%d settled=%d take_ms=%.1f score_ms=%.1f settle_ms=%.1f",
+            taken,
+            settled,
+            *(seconds * 1000 for seconds in timings),
+        )
+    return taken
+
+
+@transaction.atomic
+def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
+    started = time.perf_counter()
+    now = timezone.now()
+    rows = list(
+        Submission.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(waiting_filter(now))
+        .select_related("factory", "claim")
+        .only(*ROW_FIELDS, "farmer_id", "status", "quality_score", "needs_review", "claim__reward")
+        .order_by("pk")[:limit]
     )
-    scored = time.perf_counter()
-    settled = settle_batch(ready) if ready else 0
-    done = time.perf_counter()
-    logger.info(
-        "batch took=%d settled=%d take_ms=%.1f score_ms=%.1f settle_ms=%.1f",
-        len(ids),
-        settled,
-        (took - started) * 1000,
-        (scored - took) * 1000,
-        (done - scored) * 1000,
-    )
-    return len(ids)
+    if not rows:
+        return 0, 0, (0.0, 0.0, 0.0)
+    took = time.perf_counter()
+    scored, failed = _grade_rows([row for row in rows if row.quality_score is None], now)
+    if failed:
+        _back_off(failed, now)
+    graded = time.perf_counter()
+    ready = [row for row in rows if row.quality_score is not None and not row.needs_review]
+    if ready:
+        _settle_rows(ready)
+    held = [row for row in scored if row.needs_review]
+    for row in held:
+        row.status = Submission.Status.SCORING
+    bulk_update_values(Submission, ready, [*SCORE_FIELDS, *SETTLED_FIELDS])
+    bulk_update_values(Submission, held, [*SCORE_FIELDS, "status"])
+    return len(rows), len(ready), (took - started, graded - took, time.perf_counter() - graded)

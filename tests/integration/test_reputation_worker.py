@@ -1,4 +1,4 @@
-"""A real worker settles a submission and then runs farmers.reputation_recompute: the farmer's
+"""A real worker settles a submission and then runs the coalesced farmers.reputation_refresh: the farmer's
 reputation and its history follow, once."""
 
 import pytest
@@ -35,6 +35,6 @@ def test_a_real_worker_recomputes_the_reputation_after_settling(celery_worker_pr
     snapshot = ReputationSnapshot.objects.get(user=farmer)
     assert (snapshot.reputation, snapshot.last_submission_id) == (profile.reputation, settled.pk)
     wait_for(
-        lambda: celery_worker_process.succeeded("farmers.reputation_recompute") >= 1,
+        lambda: celery_worker_process.succeeded("farmers.reputation_refresh") >= 1,
         message="the worker to log the reputation task",
     )

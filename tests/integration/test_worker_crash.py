@@ -59,7 +59,9 @@ def test_a_worker_killed_mid_settlement_moves_no_money_and_a_new_worker_settles_
     assert not Transaction.objects.filter(idempotency_key=f"settle:{submission.pk}").exists()
     assert (Entry.objects.count(), Transaction.objects.count()) == (entries_before, transactions_before)
     submission.refresh_from_db()
-    assert submission.status == Submission.Status.SCORING  # scored (its own commit), not settled
+    # Taking, scoring and settling a batch is one database transaction: none of it happened.
+    assert submission.status == Submission.Status.SUBMITTED
+    assert submission.quality_score is None
     assert submission.settlement_transaction_id is None
     assert Account.objects.get(pk=farmer_balance.pk).balance == 0
     factory = Factory.objects.select_related("reserved_account").get(pk=factory.pk)
