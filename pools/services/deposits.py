@@ -42,6 +42,8 @@ def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
     factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is closed and cannot be funded.")
+    if not factory.token.enabled:
+        raise ValidationError({"token": [f"{factory.token.symbol} is disabled: deposits are paused for it."]})
     units = parse_amount(amount, decimals=factory.token.decimals)
     tx_ref = _clean_tx_ref(tx_ref)
     if Deposit.objects.filter(token=factory.token, tx_ref=tx_ref).exists():

@@ -269,3 +269,22 @@ def test_claim_create_is_refused_by_an_unconfirmed_pool(settings, creator, farme
 
     with pytest.raises(Conflict):
         claim_create(factory=factory, farmer=farmer)
+
+
+def test_a_deposit_in_a_disabled_token_is_refused_and_nothing_is_written(creator):
+    from django.core.exceptions import ValidationError
+
+    from ledger.models import Token
+    from pools.models import Deposit
+    from pools.services.deposits import deposit_create
+    from tests.money_helpers import funded_factory
+
+    factory = funded_factory(creator, token="SOL", reward="0.01", deposit=None)
+    Token.objects.filter(symbol="SOL").update(enabled=False)
+    factory.token.refresh_from_db()
+
+    with pytest.raises(ValidationError) as refused:
+        deposit_create(factory=factory, actor=creator, amount="1", tx_ref="sig-disabled")
+
+    assert "token" in refused.value.message_dict
+    assert not Deposit.objects.filter(tx_ref="sig-disabled").exists()
