@@ -1,8 +1,11 @@
-"""Shared bits for the DRF views: permissions by role and money fields."""
+"""Shared bits for the DRF views: permissions by role, money fields, and the JSON parser."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 
 from forge.money import format_amount
@@ -71,3 +74,39 @@ class AmountStringField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def json_depth_exceeds(value, limit: int) -> bool:
+    """Whether lists/objects in `value` nest deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, refusing (400) JSON nested deeper than FORGE_JSON_MAX_DEPTH.
+
+    Python's json module recurses once per level: ten thousand nested lists raise
+    RecursionError (a 500 with the stock parser), and a document just under the interpreter's
+    limit would fail later, wherever the value is walked or serialized again."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.FORGE_JSON_MAX_DEPTH
+        message = f"JSON nested deeper than {limit} levels is refused."
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(message) from None
+        if json_depth_exceeds(data, limit):
+            raise ParseError(message)
+        return data

@@ -127,6 +127,12 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "forge.api.GraderOnlyWhereAllowed",
     ],
+    # JSON with a nesting limit (forge/api.py), forms, multipart (attachment uploads).
+    "DEFAULT_PARSER_CLASSES": [
+        "forge.api.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "forge.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -221,6 +227,8 @@ FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)
 FORGE_HTTP_BATCH_SIZE = env.int("FORGE_HTTP_BATCH_SIZE", default=10)
 # A scored submission still unsettled after this long (its worker died) is settled by another.
 FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=30)
+# API request bodies nesting lists/objects deeper than this are refused (400).
+FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
 FORGE_SITE_NAME = "Forge Pools"
