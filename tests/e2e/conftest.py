@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 # The worker fixtures: `start_worker` (a real `celery worker` on the tests' Redis database,
@@ -36,12 +37,24 @@ def browser():
     """
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    serialized = {alias: getattr(connections[alias], "_test_serialized_contents", None) for alias in connections}
     playwright = sync_playwright().start()
+    # Django keeps database connections in context-local storage, and with Playwright started
+    # this thread runs in another context: the tests get fresh connection objects. Give them
+    # the test database's serialized contents, or serialized rollback silently does nothing
+    # (the flush after each test would re-create content types that the next worker test's
+    # restore then collides with).
+    for alias, contents in serialized.items():
+        if contents is not None:
+            connections[alias]._test_serialized_contents = contents
     try:
         chromium = playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
     finally:
+        # This context's connections, before it goes: an open one would keep the test
+        # database from being dropped at the end of the session.
+        connections.close_all()
         playwright.stop()
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
