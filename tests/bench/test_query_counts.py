@@ -12,8 +12,8 @@ from tests.money_helpers import assert_audit_clean
 
 pytestmark = pytest.mark.django_db
 
-SMALL = {"factories": 20, "farmers": 10, "submissions": 100}
-LARGE = {"factories": 200, "farmers": 100, "submissions": 1000}
+SMALL = {"factories": 10, "farmers": 10, "submissions": 60}
+LARGE = {"factories": 100, "farmers": 100, "submissions": 600}
 
 
 def counts(subjects) -> dict[str, tuple[int, int]]:
@@ -48,7 +48,7 @@ def test_the_bulk_data_set_is_settled_and_audits_clean():
 
     assert (
         Submission.objects.filter(status__in=["settled", "rejected"], settlement_transaction__isnull=False).count()
-        == 100
+        == 60
     )
     assert not Claim.objects.filter(status="open").exists()
     assert Submission.objects.filter(farmer_id=subjects.farmer_id).exists()
