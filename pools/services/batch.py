@@ -23,22 +23,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from forge.db import bulk_update_values
-from ledger.bulk import Posting, accounts_get_many, transactions_post_many
-from ledger.models import Account
-from ledger.services import Leg
-from referrals.selectors import commissions_for_many
 
-from ..economics import settlement_shares
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES, GraderUnavailable, ManualGradingOnly, TaskContext, grade
-from ..models import Attachment, Factory, Submission
-from ..selectors import economics_config
-from .factories import pool_return_to_creator
+from ..models import Attachment, Submission
 from .integrity import too_fast_flag
+from .settlement import SETTLED_FIELDS, settle_rows
 from .submissions import MAX_SCORING_ATTEMPTS
 
 logger = logging.getLogger(__name__)
@@ -243,142 +237,6 @@ def _back_off(failed: dict[int, str], now) -> None:
     )
 
 
-def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
-    """{factory_id: (in_flight delta, accepted delta)} in one statement on PostgreSQL."""
-    if not changes:
-        return
-    if connection.vendor != "postgresql":
-        for pk, (in_flight, accepted) in changes.items():
-            Factory.objects.filter(pk=pk).update(
-                in_flight_count=F("in_flight_count") + in_flight, accepted_count=F("accepted_count") + accepted
-            )
-        return
-    rows = ", ".join(["(%s::bigint, %s::int, %s::int)"] * len(changes))
-    params = [value for pk, (a, b) in sorted(changes.items()) for value in (pk, a, b)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE pools_factory AS f SET in_flight_count = f.in_flight_count + v.in_flight, "  # noqa: S608
-            f"accepted_count = f.accepted_count + v.accepted FROM (VALUES {rows}) AS v(id, in_flight, accepted) "
-            "WHERE f.id = v.id",
-            params,
-        )
-
-
-SETTLED_FIELDS = [
-    "gross_payout",
-    "platform_fee",
-    "farmer_reward",
-    "farmer_ambassador_commission",
-    "factory_ambassador_commission",
-    "protocol_fee",
-    "refunded_to_pool",
-    "settlement_terms",
-    "farmer_ambassador",
-    "factory_ambassador",
-    "status",
-    "settled_at",
-    "settlement_transaction",
-]
-
-
-def _settle_rows(rows: list[Submission]) -> None:
-    """Settle scored, unheld rows (locked by the caller, `claim` loaded): one `settle:<id>`
-    ledger transaction each, posted together; sets the settlement fields on each instance,
-    updates the factories' counters and returns closed pools' remainders. The caller writes
-    the rows."""
-    factories = {
-        f.pk: f
-        for f in Factory.objects.select_for_update(of=("self",))
-        .select_related("token")
-        .filter(pk__in={row.factory_id for row in rows})
-        .order_by("pk")
-    }
-    config = economics_config()
-    commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
-
-    specs = set()
-    for row in rows:
-        token_id = factories[row.factory_id].token_id
-        specs.add((Account.Kind.TREASURY, "protocol", token_id))
-        for user_id in (
-            row.farmer_id,
-            commissions[row.farmer_id].user_id,
-            commissions[factories[row.factory_id].creator_id].user_id,
-        ):
-            if user_id is not None:
-                specs.add((Account.Kind.USER_BALANCE, f"user:{user_id}", token_id))
-    accounts = accounts_get_many(list(specs))
-    pools = Account.objects.in_bulk(
-        [pk for f in factories.values() for pk in (f.available_account_id, f.reserved_account_id)]
-    )
-
-    now = timezone.now()
-    postings, counters = [], defaultdict(lambda: [0, 0])
-    for row in rows:
-        factory = factories[row.factory_id]
-        farmer_side, factory_side = commissions[row.farmer_id], commissions[factory.creator_id]
-        farmer_amb, farmer_rate = farmer_side.user_id, farmer_side.rate
-        factory_amb, factory_rate = factory_side.user_id, factory_side.rate
-        shares = settlement_shares(
-            reward=row.claim.reward,
-            quality_score=row.quality_score,
-            quality_threshold=config.quality_threshold,
-            platform_fee_rate=config.platform_fee_rate,
-            farmer_ambassador_rate=farmer_rate,
-            factory_ambassador_rate=factory_rate,
-        )
-        token_id = factory.token_id
-
-        def balance(user_id, token_id=token_id):
-            return accounts[(Account.Kind.USER_BALANCE, f"user:{user_id}", token_id)]
-
-        legs = [
-            Leg(pools[factory.reserved_account_id], -shares.reward),
-            Leg(pools[factory.available_account_id], shares.back_to_pool),
-            Leg(accounts[(Account.Kind.TREASURY, "protocol", token_id)], shares.protocol),
-        ]
-        if shares.farmer:
-            legs.append(Leg(balance(row.farmer_id), shares.farmer))
-        if shares.farmer_ambassador:
-            legs.append(Leg(balance(farmer_amb), shares.farmer_ambassador))
-        if shares.factory_ambassador:
-            legs.append(Leg(balance(factory_amb), shares.factory_ambassador))
-        postings.append(
-            Posting(
-                key=f"settle:{row.pk}",
-                kind="settlement",
-                legs=legs,
-                memo=f"Settlement of submission {row.pk} (q={row.quality_score})",
-            )
-        )
-        accepted = row.quality_score >= config.quality_threshold
-        row.gross_payout, row.platform_fee, row.farmer_reward = shares.gross, shares.fee, shares.farmer
-        row.farmer_ambassador_commission = shares.farmer_ambassador
-        row.factory_ambassador_commission = shares.factory_ambassador
-        row.protocol_fee, row.refunded_to_pool = shares.protocol, shares.back_to_pool
-        row.settlement_terms = {
-            "platform_fee_rate": str(config.platform_fee_rate),
-            "quality_threshold": str(config.quality_threshold),
-            "farmer_ambassador_rate": str(farmer_rate),
-            "factory_ambassador_rate": str(factory_rate),
-        }
-        row.farmer_ambassador_id = farmer_amb
-        row.factory_ambassador_id = factory_amb
-        row.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
-        row.settled_at = now
-        counters[row.factory_id][0] -= 1
-        counters[row.factory_id][1] += 1 if accepted else 0
-
-    transactions = transactions_post_many(postings)
-    for row in rows:
-        row.settlement_transaction = transactions[f"settle:{row.pk}"]
-    _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
-    for factory in factories.values():
-        if factory.status == Factory.Status.CLOSED:
-            pool_return_to_creator(factory=factory, reason=f"settle-batch:{rows[0].pk}")
-    _enqueue_reputation({row.farmer_id for row in rows})
-
-
 @transaction.atomic
 def settle_batch(submission_ids: list[int]) -> int:
     """Settle every scored, unheld, unsettled submission of the batch; returns how many."""
@@ -393,15 +251,9 @@ def settle_batch(submission_ids: list[int]) -> int:
     )
     if not rows:
         return 0
-    _settle_rows(rows)
+    settle_rows(rows)
     bulk_update_values(Submission, rows, SETTLED_FIELDS)
     return len(rows)
-
-
-def _enqueue_reputation(farmer_ids: set[int]) -> None:
-    from farmers.services import reputation_mark_for_refresh
-
-    reputation_mark_for_refresh(farmer_ids=farmer_ids)
 
 
 def process_batch(*, limit: int | None = None) -> int:
@@ -463,7 +315,7 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     graded = time.perf_counter()
     ready = [row for row in rows if row.quality_score is not None and not row.needs_review]
     if ready:
-        _settle_rows(ready)
+        settle_rows(ready)
     held = [row for row in scored if row.needs_review]
     for row in held:
         row.status = Submission.Status.SCORING

@@ -1,7 +1,8 @@
-"""Settlement: the money of one demonstration, exactly once.
+"""Settlement: the money of a demonstration, exactly once.
 
-`submission_settle` computes the shares of economics.md once (pools/economics.py) with the
-rates and ambassadors in force now, and posts one ledger transaction keyed `settle:<id>`:
+`settle_rows` (used by the batch path and by `submission_settle` for one submission)
+computes the shares of economics.md once (pools/economics.py) with the rates and ambassadors
+in force now, and posts one ledger transaction per submission keyed `settle:<id>`:
 
     pool reserved   -R
     farmer balance  +(G - F)
@@ -17,16 +18,18 @@ second `settle:<id>` with different legs, so redeliveries, concurrent workers an
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from forge.exceptions import Conflict
+from ledger.bulk import Posting, accounts_get_many, transactions_post_many
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
-from referrals.selectors import commissions_for
+from referrals.selectors import commissions_for_many
 
 from ..economics import Shares, settlement_shares
 from ..models import Factory, ScoreOverride, Submission
@@ -39,19 +42,15 @@ class NotReadyToSettle(Conflict):
     """Not scored yet, or held for staff review: nothing was written, settle again later."""
 
 
-def _legs(
-    factory: Factory, shares: Shares, *, farmer_id: int, farmer_amb_id, factory_amb_id, sign: int = 1
+def _share_legs(
+    shares: Shares, *, reserved, available, treasury, balance, farmer_id, farmer_amb_id, factory_amb_id, sign: int = 1
 ) -> list[Leg]:
-    token = factory.token
-    pool = Account.objects.in_bulk([factory.available_account_id, factory.reserved_account_id])
-
-    def balance(user_id: int) -> Account:
-        return account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{user_id}", token=token)
-
+    """The legs of a settlement (sign=-1: their mirror image). `balance(user_id)` gives a
+    user's balance account in the pool's token."""
     legs = [
-        Leg(pool[factory.reserved_account_id], -shares.reward * sign),
-        Leg(pool[factory.available_account_id], shares.back_to_pool * sign),
-        Leg(treasury_account(token), shares.protocol * sign),
+        Leg(reserved, -shares.reward * sign),
+        Leg(available, shares.back_to_pool * sign),
+        Leg(treasury, shares.protocol * sign),
     ]
     if shares.farmer:
         legs.append(Leg(balance(farmer_id), shares.farmer * sign))
@@ -60,6 +59,22 @@ def _legs(
     if shares.factory_ambassador:
         legs.append(Leg(balance(factory_amb_id), shares.factory_ambassador * sign))
     return legs
+
+
+def _legs(factory: Factory, shares: Shares, *, sign: int = 1, **people) -> list[Leg]:
+    """`_share_legs` for one submission, looking its accounts up one by one."""
+    pool = Account.objects.in_bulk([factory.available_account_id, factory.reserved_account_id])
+    return _share_legs(
+        shares,
+        reserved=pool[factory.reserved_account_id],
+        available=pool[factory.available_account_id],
+        treasury=treasury_account(factory.token),
+        balance=lambda user_id: account_get(
+            kind=Account.Kind.USER_BALANCE, holder=f"user:{user_id}", token=factory.token
+        ),
+        sign=sign,
+        **people,
+    )
 
 
 def _store(submission: Submission, shares: Shares) -> None:
@@ -83,10 +98,145 @@ SHARE_FIELDS = [
 ]
 
 
+def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
+    """{factory_id: (in_flight delta, accepted delta)} in one statement on PostgreSQL."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        for pk, (in_flight, accepted) in changes.items():
+            Factory.objects.filter(pk=pk).update(
+                in_flight_count=F("in_flight_count") + in_flight, accepted_count=F("accepted_count") + accepted
+            )
+        return
+    ids = sorted(changes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pools_factory AS f SET in_flight_count = f.in_flight_count + v.in_flight, "
+            "accepted_count = f.accepted_count + v.accepted "
+            "FROM unnest(%s::bigint[], %s::int[], %s::int[]) AS v(id, in_flight, accepted) WHERE f.id = v.id",
+            [ids, [changes[pk][0] for pk in ids], [changes[pk][1] for pk in ids]],
+        )
+
+
+SETTLED_FIELDS = [  # what settle_rows sets on a submission
+    "gross_payout",
+    "platform_fee",
+    "farmer_reward",
+    "farmer_ambassador_commission",
+    "factory_ambassador_commission",
+    "protocol_fee",
+    "refunded_to_pool",
+    "settlement_terms",
+    "farmer_ambassador",
+    "factory_ambassador",
+    "status",
+    "settled_at",
+    "settlement_transaction",
+]
+
+
+def settle_rows(rows: list[Submission]) -> None:
+    """Settle scored, unheld rows (locked by the caller, `claim` loaded): one `settle:<id>`
+    ledger transaction each, posted together; sets the settlement fields on each instance,
+    updates the factories' counters and returns closed pools' remainders. The caller writes
+    the rows."""
+    factories = {
+        f.pk: f
+        for f in Factory.objects.select_for_update(of=("self",))
+        .select_related("token")
+        .filter(pk__in={row.factory_id for row in rows})
+        .order_by("pk")
+    }
+    config = economics_config()
+    commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
+
+    specs = set()
+    for row in rows:
+        token_id = factories[row.factory_id].token_id
+        specs.add((Account.Kind.TREASURY, "protocol", token_id))
+        for user_id in (
+            row.farmer_id,
+            commissions[row.farmer_id].user_id,
+            commissions[factories[row.factory_id].creator_id].user_id,
+        ):
+            if user_id is not None:
+                specs.add((Account.Kind.USER_BALANCE, f"user:{user_id}", token_id))
+    accounts = accounts_get_many(list(specs))
+    pools = Account.objects.in_bulk(
+        [pk for f in factories.values() for pk in (f.available_account_id, f.reserved_account_id)]
+    )
+
+    now = timezone.now()
+    postings, counters = [], defaultdict(lambda: [0, 0])
+    for row in rows:
+        factory = factories[row.factory_id]
+        farmer_side, factory_side = commissions[row.farmer_id], commissions[factory.creator_id]
+        farmer_amb, farmer_rate = farmer_side.user_id, farmer_side.rate
+        factory_amb, factory_rate = factory_side.user_id, factory_side.rate
+        shares = settlement_shares(
+            reward=row.claim.reward,
+            quality_score=row.quality_score,
+            quality_threshold=config.quality_threshold,
+            platform_fee_rate=config.platform_fee_rate,
+            farmer_ambassador_rate=farmer_rate,
+            factory_ambassador_rate=factory_rate,
+        )
+        token_id = factory.token_id
+        legs = _share_legs(
+            shares,
+            reserved=pools[factory.reserved_account_id],
+            available=pools[factory.available_account_id],
+            treasury=accounts[(Account.Kind.TREASURY, "protocol", token_id)],
+            balance=lambda user_id, token_id=token_id: accounts[
+                (Account.Kind.USER_BALANCE, f"user:{user_id}", token_id)
+            ],
+            farmer_id=row.farmer_id,
+            farmer_amb_id=farmer_amb,
+            factory_amb_id=factory_amb,
+        )
+        postings.append(
+            Posting(
+                key=f"settle:{row.pk}",
+                kind="settlement",
+                legs=legs,
+                memo=f"Settlement of submission {row.pk} (q={row.quality_score})",
+            )
+        )
+        accepted = row.quality_score >= config.quality_threshold
+        _store(row, shares)
+        row.settlement_terms = {
+            "platform_fee_rate": str(config.platform_fee_rate),
+            "quality_threshold": str(config.quality_threshold),
+            "farmer_ambassador_rate": str(farmer_rate),
+            "factory_ambassador_rate": str(factory_rate),
+        }
+        row.farmer_ambassador_id = farmer_amb
+        row.factory_ambassador_id = factory_amb
+        row.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
+        row.settled_at = now
+        counters[row.factory_id][0] -= 1
+        counters[row.factory_id][1] += 1 if accepted else 0
+
+    transactions = transactions_post_many(postings)
+    for row in rows:
+        row.settlement_transaction = transactions[f"settle:{row.pk}"]
+    _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
+    for factory in factories.values():
+        if factory.status == Factory.Status.CLOSED:
+            pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
+    _refresh_reputations({row.farmer_id for row in rows})
+
+
+def _refresh_reputations(farmer_ids: set[int]) -> None:
+    from farmers.services import reputation_mark_for_refresh
+
+    reputation_mark_for_refresh(farmer_ids=farmer_ids)
+
+
 @transaction.atomic
 def submission_settle(*, submission_id: int) -> Submission:
-    """Pay out a scored submission (see the module docstring). Idempotent."""
-    # Lock order everywhere: submission, factory, then ledger accounts (in transaction_post).
+    """Pay out one scored submission (see the module docstring). Idempotent."""
+    # Lock order everywhere: submission, factory, then ledger accounts.
     submission = Submission.objects.select_for_update(of=("self",)).select_related("claim").get(pk=submission_id)
     if submission.is_final:
         return submission
@@ -94,60 +244,8 @@ def submission_settle(*, submission_id: int) -> Submission:
         raise NotReadyToSettle("This submission has not been scored yet.")
     if submission.needs_review:
         raise NotReadyToSettle("This submission is held for staff review.")
-
-    factory = Factory.objects.select_for_update(of=("self",)).select_related("token").get(pk=submission.factory_id)
-    config = economics_config()
-    farmer_side, factory_side = commissions_for(farmer_id=submission.farmer_id, creator_id=factory.creator_id)
-    shares = settlement_shares(
-        reward=submission.claim.reward,
-        quality_score=submission.quality_score,
-        quality_threshold=config.quality_threshold,
-        platform_fee_rate=config.platform_fee_rate,
-        farmer_ambassador_rate=farmer_side.rate,
-        factory_ambassador_rate=factory_side.rate,
-    )
-    accepted = submission.quality_score >= config.quality_threshold
-    txn = transaction_post(
-        key=f"settle:{submission.pk}",
-        kind="settlement",
-        legs=_legs(
-            factory,
-            shares,
-            farmer_id=submission.farmer_id,
-            farmer_amb_id=farmer_side.user_id,
-            factory_amb_id=factory_side.user_id,
-        ),
-        memo=f"Settlement of submission {submission.pk} (q={submission.quality_score})",
-    )
-    _store(submission, shares)
-    submission.settlement_terms = {
-        "platform_fee_rate": str(config.platform_fee_rate),
-        "quality_threshold": str(config.quality_threshold),
-        "farmer_ambassador_rate": str(farmer_side.rate),
-        "factory_ambassador_rate": str(factory_side.rate),
-    }
-    submission.farmer_ambassador_id = farmer_side.user_id
-    submission.factory_ambassador_id = factory_side.user_id
-    submission.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
-    submission.settled_at = timezone.now()
-    submission.settlement_transaction = txn
-    submission.save(
-        update_fields=[
-            *SHARE_FIELDS,
-            "settlement_terms",
-            "farmer_ambassador",
-            "factory_ambassador",
-            "status",
-            "settled_at",
-            "settlement_transaction",
-        ]
-    )
-    Factory.objects.filter(pk=factory.pk).update(
-        in_flight_count=F("in_flight_count") - 1,
-        accepted_count=F("accepted_count") + (1 if accepted else 0),
-    )
-    pool_return_to_creator(factory=factory, reason=f"settle:{submission.pk}")
-    _enqueue_reputation(submission.farmer_id)
+    settle_rows([submission])
+    submission.save(update_fields=SETTLED_FIELDS)
     return submission
 
 
