@@ -115,6 +115,8 @@ class DemonstrationForm(forms.Form):
             data["parsed"] = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             self.add_error(field, f"This is not valid JSON: {error}.")
+        except RecursionError:
+            self.add_error(field, "This JSON is nested far too deeply to be a demonstration.")
         data["source_field"] = field
         return data
 

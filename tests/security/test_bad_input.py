@@ -288,13 +288,6 @@ def test_malformed_deposit_references_are_refused(tx_ref, factory, callers):
     assert money_state() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG farmers/forms.py DemonstrationForm.clean: json.loads raises RecursionError on deeply "
-    "nested JSON and only ValueError/UnicodeDecodeError are caught, so the claim page answers 500. "
-    "Fix: also catch RecursionError (or check forge.api.json_depth_exceeds) and add a form error.",
-    raises=RecursionError,
-)
 def test_the_claim_page_refuses_deeply_nested_json(claim, farmer):
     client = Client()
     client.force_login(farmer)
