@@ -437,7 +437,7 @@ class SubmissionListApi(ListAPIView):
             queryset = queryset.filter(farmer=user)
         factory = self.request.query_params.get("factory")
         if factory and factory.isdigit():
-            queryset = queryset.filter(factory_id=int(factory))
+            queryset = queryset.filter(factory__pk=int(factory))  # __pk: an id past 64 bits matches nothing
         return queryset
 
 
@@ -718,7 +718,9 @@ class SubmissionAttachmentApi(APIView):
         from .models import Attachment
 
         attachment = (
-            Attachment.objects.select_related("submission__factory").filter(pk=attachment_id, submission_id=pk).first()
+            Attachment.objects.select_related("submission__factory")
+            .filter(pk=attachment_id, submission__pk=pk)  # __pk: an id past 64 bits matches nothing
+            .first()
         )
         user = request.user
         if attachment is None or not (
