@@ -23,7 +23,7 @@ import time
 from datetime import timedelta
 
 FARMERS = 200
-WORKERS = 2
+WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
 CONCURRENCY = 8
 FULL = {"intake": 4_000, "bare": 4_000}
 QUICK = {"intake": 800, "bare": 800}
