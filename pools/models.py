@@ -287,6 +287,11 @@ class Submission(models.Model):
             models.Index(fields=["factory", "status", "-submitted_at"]),
             models.Index(fields=["farmer", "-submitted_at"]),
             models.Index(fields=["status", "submitted_at"]),
+            # The batch processor's queue: only unsettled rows, in id order (a small index
+            # however many settled submissions the table holds).
+            models.Index(
+                fields=["id"], name="submission_waiting_queue", condition=models.Q(status__in=["submitted", "scoring"])
+            ),
         ]
 
     def __str__(self) -> str:

@@ -53,12 +53,14 @@ def waiting_filter(now) -> Q:
         needs_review=False,
         scored_at__lte=now - timedelta(seconds=settings.FORGE_RESETTLE_AFTER_SECONDS),
     ) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))  # not leased to a worker
+    # Spelled out as its own AND term so PostgreSQL uses the partial queue index.
+    unsettled = Q(status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING])
     if settings.FORGE_GRADER == GRADER_MANUAL:
-        return orphaned
+        return unsettled & orphaned
     waiting = Q(status=Submission.Status.SUBMITTED, needs_review=False) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
-    return waiting | orphaned
+    return unsettled & (waiting | orphaned)
 
 
 def pending_exists() -> bool:
