@@ -468,11 +468,29 @@ def factory_demonstration(request, pk: int, submission_id: int):
         "pseudonym": farmer_pseudonym(factory.pk, submission.farmer_id),
         "in_dataset": submission_in_dataset(submission),
         "timeline": demonstration_timeline(demonstration),
+        "started_at": _recorded_at(demonstration.get("started_at")),
+        "duration": _recorded_duration(demonstration),
         "breakdown": score_breakdown_rows(submission.score_breakdown),
         "attachments": list(submission.attachments.all()),
         "back_query": request.GET.urlencode(),
     }
     return render(request, "pools/demonstration.html", context)
+
+
+def _recorded_at(value):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _recorded_duration(demonstration: dict) -> str:
+    started, ended = _recorded_at(demonstration.get("started_at")), _recorded_at(demonstration.get("ended_at"))
+    if started is None or ended is None:
+        return "–"
+    return _clock((ended - started).total_seconds())
 
 
 @creator_required

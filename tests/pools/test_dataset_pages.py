@@ -191,3 +191,22 @@ def test_farmers_cannot_open_dataset_pages(factory, client):
     client.force_login(FarmerFactory())
 
     assert client.get(dataset_url(factory)).status_code == 403
+
+
+def test_the_preview_shows_each_part_of_a_graded_score(factory, page, settings, django_capture_on_commit_callbacks):
+    settings.FORGE_GRADER = "rules"
+    submission = settled_by_rules(factory, django_capture_on_commit_callbacks)
+
+    html = page.get(f"/creator/factories/{factory.pk}/dataset/{submission.pk}/").content.decode()
+
+    for part, values in submission.score_breakdown.items():
+        assert f'<th scope="row">{part.capitalize()}</th>' in html
+        assert f">{values['score']}<" in html and f">{values['weight']}<" in html
+
+
+def settled_by_rules(factory, capture):
+    from tests.pools.dataset_support import submit
+
+    submission = submit(factory, capture=capture)
+    assert submission.score_breakdown and submission.status in ("settled", "rejected"), submission.status
+    return submission
