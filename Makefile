@@ -21,7 +21,7 @@ seed: migrate
 # Serves on http://127.0.0.1:8000. With CELERY_BROKER_URL set, a worker and beat run too.
 run: seed
 	@if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
-		$(BIN)/celery -A forge worker --beat --loglevel=INFO --concurrency=2 & \
+		$(BIN)/celery -A forge worker --beat -Q forge,reputation --loglevel=INFO --concurrency=2 & \
 		trap 'kill %1' EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
 	else \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000; \
@@ -39,7 +39,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 worker: $(STAMP)
-	$(BIN)/celery -A forge worker --loglevel=INFO
+	$(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
 
 beat: $(STAMP)
 	$(BIN)/celery -A forge beat --loglevel=INFO

@@ -91,7 +91,7 @@ def pgbench_tps(*, clients: int = 2, seconds: int = 10) -> float:
 
 
 class WorkerProcess:
-    def __init__(self, database_url: str, name: str, log_level: str = "INFO"):
+    def __init__(self, database_url: str, name: str, log_level: str = "INFO", queues: str = "forge"):
         self.log_path = RESULTS / f"worker-{name}.log"
         self.env = {
             **os.environ,
@@ -101,6 +101,7 @@ class WorkerProcess:
             "LOG_LEVEL": log_level,
         }
         self.name = name
+        self.queues = queues
         self.process = None
 
     def start(self) -> WorkerProcess:
@@ -120,7 +121,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "-Q",
-                "forge",
+                self.queues,
                 "-n",
                 f"{self.name}@%h",
                 f"--loglevel={self.env['LOG_LEVEL']}",

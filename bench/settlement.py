@@ -182,9 +182,20 @@ def run(total: int) -> dict:
             final = Submission.objects.filter(status__in=["settled", "rejected"]).count()
         elapsed = time.monotonic() - t0
         held = Submission.objects.filter(needs_review=True).count()
+        # Reputation is downstream of money, on its own queue: how long a reputation worker
+        # then takes to catch up with every farmer flagged by these settlements.
+        from farmers.models import FarmerProfile
+
+        reputation_worker = WorkerProcess(url, "reputation", queues="reputation").start()
+        workers.append(reputation_worker)
+        r0 = time.monotonic()
+        while FarmerProfile.objects.filter(needs_refresh=True).exists() and time.monotonic() - r0 < 600:
+            time.sleep(0.5)
+        reputation_seconds = time.monotonic() - r0
     finally:
         for worker in workers:
             worker.stop()
+    workers = workers[:2]
 
     stages = {"take": 0.0, "score": 0.0, "settle": 0.0, "batches": 0}
     for worker in workers:
@@ -216,6 +227,7 @@ def run(total: int) -> dict:
         "ratio_to_pgbench": round(rate / tps, 3) if tps else None,
         "stage_seconds_summed_over_workers": {k: round(v, 2) for k, v in stages.items() if k != "batches"},
         "batches": stages["batches"],
+        "reputation_catch_up_seconds": round(reputation_seconds, 1),
         "queue_and_idle_seconds": round(max(elapsed * len(workers) - busy, 0), 2),
         "audit_ok": report.ok,
         "audit_seconds": round(audit_seconds, 2),

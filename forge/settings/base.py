@@ -188,6 +188,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_DEFAULT_QUEUE = "forge"
+# Reputation is recomputed downstream of money: its own queue keeps a burst of recomputation
+# from delaying settlements. `make worker` consumes both; large deployments give it its own worker.
+CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}}
+FORGE_WORKER_QUEUES = "forge,reputation"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},

@@ -74,7 +74,7 @@ def _signature_ok(content_type: str, head: bytes) -> bool:
 def attachment_for_uploader(*, submission_id: int, attachment_id: int, user) -> Attachment:
     """The attachment, when `user` is the farmer who submitted it; otherwise NotFound."""
     attachment = (
-        Attachment.objects.select_related("submission").filter(pk=attachment_id, submission_id=submission_id).first()
+        Attachment.objects.select_related("submission").filter(pk=attachment_id, submission__pk=submission_id).first()
     )
     if attachment is None or attachment.submission.farmer_id != user.pk:
         raise NotFound("No such attachment.")

@@ -88,7 +88,7 @@ class Worker:
                 f"--pool={self.pool}",
                 f"--concurrency={self.concurrency}",
                 "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                settings.FORGE_WORKER_QUEUES,
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
