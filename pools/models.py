@@ -212,6 +212,8 @@ class Claim(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["farmer", "-created_at"]),
+            # A factory's claims per hour over the last day (its detail page): a range scan.
+            models.Index(fields=["factory", "created_at"]),
         ]
 
     def __str__(self) -> str:
