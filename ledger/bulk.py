@@ -11,8 +11,11 @@ data as arrays (`unnest`), so neither Django nor the driver handles thousands of
     1 UPDATE  ledger_account ... FROM unnest(...)  one delta per account
     1 INSERT  every entry of the new transactions
 
-All-or-nothing: if one posting would overdraw a protected account, nothing is written and
-`InsufficientFunds` is raised; a key that exists with different legs raises
+All-or-nothing: if the batch would leave a protected account negative, nothing is written and
+`InsufficientFunds` is raised. The check is on each account's net change over the batch (the
+batch is one atomic unit: no other transaction ever sees an intermediate balance), so a debit
+covered by a credit later in the same batch is accepted where posting one by one in that
+order would not; a key that exists with different legs raises
 `IdempotencyConflict`. A key posted concurrently by someone else is not written twice: the
 insert skips it and it is compared like any existing key.
 """
