@@ -18,7 +18,15 @@ from forge.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
 from .models import Deposit, Factory, Submission
-from .selectors import factory_list_for_user, factory_queryset, factory_visible_to, pool_summary
+from .selectors import (
+    factory_list_for_user,
+    factory_queryset,
+    factory_visible_to,
+    pool_summary,
+    submission_for_user,
+    submission_list_for_user,
+    submission_queryset,
+)
 from .services.claims import claim_create
 from .services.deposits import deposit_confirm, deposit_create
 from .services.factories import factory_close, factory_create, factory_pause, factory_rate_change, factory_resume
@@ -343,7 +351,7 @@ class SubmissionCreateApi(APIView):
         submission = submission_create(
             claim_id=pk, farmer=request.user, demonstration=data.validated_data["demonstration"]
         )
-        submission = _submission_queryset().get(pk=submission.pk)
+        submission = submission_queryset().get(pk=submission.pk)
         return Response(SubmissionOutputSerializer(submission).data, status=status.HTTP_201_CREATED)
 
 
@@ -369,21 +377,9 @@ def _size_checked_data(request):
         raise ValidationError({"demonstration": [f"The request body is over the {limit}-byte limit."]}) from None
 
 
-def _submission_queryset():
-    return Submission.objects.select_related("factory__token", "claim")
-
-
 def _submission_for(request, pk: int) -> Submission:
-    submission = _submission_queryset().filter(pk=pk).first()
-    user = request.user
+    submission = submission_for_user(request.user, pk)
     if submission is None:
-        raise NotFound("No such submission.")
-    if not (
-        user.is_staff
-        or user.role == "grader"
-        or submission.farmer_id == user.pk
-        or submission.factory.creator_id == user.pk
-    ):
         raise NotFound("No such submission.")
     return submission
 
@@ -412,7 +408,7 @@ class SubmissionReviewApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         submission_review(submission_id=pk, reviewer=request.user, **data.validated_data)
-        return Response(SubmissionOutputSerializer(_submission_queryset().get(pk=pk)).data)
+        return Response(SubmissionOutputSerializer(submission_queryset().get(pk=pk)).data)
 
 
 class SubmissionListApi(ListAPIView):
@@ -427,14 +423,7 @@ class SubmissionListApi(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Submission.objects.none()
-        user = self.request.user
-        queryset = _submission_queryset().order_by("-submitted_at", "-id")
-        if user.is_staff:
-            pass
-        elif user.role == "creator":
-            queryset = queryset.filter(factory__creator=user)
-        else:
-            queryset = queryset.filter(farmer=user)
+        queryset = submission_list_for_user(self.request.user)
         factory = self.request.query_params.get("factory")
         if factory and factory.isdigit():
             queryset = queryset.filter(factory__pk=int(factory))  # __pk: an id past 64 bits matches nothing

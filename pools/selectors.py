@@ -85,6 +85,31 @@ def factory_visible_to(user, factory: Factory) -> bool:
     return False
 
 
+def submission_queryset():
+    return Submission.objects.select_related("factory__token", "claim")
+
+
+def submission_list_for_user(user):
+    """Staff see every submission, a creator their factories', a farmer their own."""
+    queryset = submission_queryset().order_by("-submitted_at", "-id")
+    if user.is_staff:
+        return queryset
+    if user.role == "creator":
+        return queryset.filter(factory__creator=user)
+    return queryset.filter(farmer=user)
+
+
+def submission_for_user(user, pk: int) -> Submission | None:
+    """One submission if `user` may see it: its farmer, the factory's creator, staff, or the
+    grading service; None otherwise (the caller answers 404 either way)."""
+    submission = submission_queryset().filter(pk=pk).first()
+    if submission is None:
+        return None
+    if user.is_staff or user.role == "grader" or user.pk in (submission.farmer_id, submission.factory.creator_id):
+        return submission
+    return None
+
+
 def audit_pools() -> list[str]:
     """Ledger audit cross-checks owned by pools (see settings.LEDGER_AUDIT_CHECKS)."""
     mismatches = []
