@@ -5,11 +5,19 @@ negative, accounts locked in primary-key order, append-only rows, the PostgreSQL
 but a batch of N transactions costs a handful of statements instead of ~5N, each taking its
 data as arrays (`unnest`), so neither Django nor the driver handles thousands of parameters:
 
-    1 SELECT ... FOR UPDATE  every account touched, in primary-key order
+    1 SELECT  ids for the transactions (the sequence), unless the caller reserved them
     1 INSERT  the transactions, ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
     1 SELECT  the transactions that already existed (to compare their fingerprints)
-    1 UPDATE  ledger_account ... FROM unnest(...)  one delta per account
     1 INSERT  every entry of the new transactions
+    SET CONSTRAINTS  the balance trigger checks them now, not at COMMIT
+    1 SELECT ... FOR UPDATE  every account touched, in primary-key order
+    1 UPDATE  ledger_account ... one delta per account
+
+The accounts are locked last, and the deferred balance checks fired before, so a batch holds
+the busiest rows of the ledger (the treasury, an ambassador's balance) only for its last two
+statements and its COMMIT: two workers posting batches overlap everything else. A caller that
+must write rows pointing at the transactions first (their foreign keys are checked at COMMIT)
+reserves the ids with `transaction_ids_reserve` and passes them in each `Posting.id`.
 
 All-or-nothing: if the batch would leave a protected account negative, nothing is written and
 `InsufficientFunds` is raised. The check is on each account's net change over the batch (the
@@ -30,6 +38,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from forge.db import rows_json, with_rows
+
 from .models import Account, Entry, Transaction
 from .services import (
     NEGATIVE_ALLOWED,
@@ -48,6 +58,38 @@ class Posting:
     kind: str
     legs: Sequence[Leg]
     memo: str = ""
+    id: int | None = None  # reserved with `transaction_ids_reserve`; None: taken here
+
+
+# The statements, each taking its rows as one JSON parameter (forge.db.rows_json).
+INSERT_TRANSACTIONS = with_rows(
+    "INSERT INTO ledger_transaction (id, idempotency_key, kind, fingerprint, memo, created_at) "
+    "SELECT id, k, kd, f, m, %s FROM {rows} AS v "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id",
+    [("id", "bigint"), ("k", "text"), ("kd", "text"), ("f", "text"), ("m", "text")],
+)
+INSERT_ENTRIES = with_rows(
+    "INSERT INTO ledger_entry (transaction_id, account_id, token_id, amount) SELECT * FROM {rows} AS v",
+    [("t", "bigint"), ("a", "bigint"), ("k", "bigint"), ("amount", "numeric")],
+)
+UPDATE_BALANCES = with_rows(
+    "UPDATE ledger_account AS a SET balance = a.balance + v.delta FROM {rows} AS v WHERE a.id = v.id",
+    [("id", "bigint"), ("delta", "numeric")],
+)
+
+
+def transaction_ids_reserve(count: int) -> list[int]:
+    """`count` fresh ids for transactions about to be posted (a key that turns out to exist
+    keeps its first transaction; its reserved id is simply never used)."""
+    if count <= 0:
+        return []
+    if connection.vendor != "postgresql":  # the SQLite demo: ids are taken at insert
+        return [None] * count
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('ledger_transaction', 'id')) FROM generate_series(1, %s)", [count]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def accounts_get_many(specs: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], Account]:
@@ -72,9 +114,8 @@ def accounts_get_many(specs: Sequence[tuple[str, str, int]]) -> dict[tuple[str, 
     return accounts
 
 
-def _insert_transactions(fresh) -> dict[str, int]:
+def _insert_transactions(fresh, now) -> dict[str, int]:
     """{key: id} of the transactions this call created (keys that exist are skipped)."""
-    now = timezone.now()
     if connection.vendor != "postgresql":  # the zero-setup SQLite demo
         created = {}
         for posting, _, fingerprint in fresh:
@@ -84,19 +125,16 @@ def _insert_transactions(fresh) -> dict[str, int]:
                 )
                 created[posting.key] = txn.pk
         return created
+    ids = [posting.id for posting, _, _ in fresh]
+    missing = [index for index, pk in enumerate(ids) if pk is None]
+    for index, pk in zip(missing, transaction_ids_reserve(len(missing)), strict=True):
+        ids[index] = pk
+    rows = [
+        (pk, posting.key, posting.kind, fingerprint, posting.memo[:255])
+        for pk, (posting, _, fingerprint) in zip(ids, fresh, strict=True)
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_transaction (idempotency_key, kind, fingerprint, memo, created_at) "
-            "SELECT k, kd, f, m, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS v(k, kd, f, m) "
-            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id",
-            [
-                now,
-                [posting.key for posting, _, _ in fresh],
-                [posting.kind for posting, _, _ in fresh],
-                [fingerprint for _, _, fingerprint in fresh],
-                [posting.memo[:255] for posting, _, _ in fresh],
-            ],
-        )
+        cursor.execute(INSERT_TRANSACTIONS, [now, rows_json(rows)])
         return dict(cursor.fetchall())
 
 
@@ -108,13 +146,8 @@ def _apply_deltas(deltas: dict[int, int]) -> None:
         for pk, delta in deltas.items():
             Account.objects.filter(pk=pk).update(balance=F("balance") + delta)
         return
-    ids = sorted(deltas)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_account AS a SET balance = a.balance + v.delta "
-            "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, delta) WHERE a.id = v.id",
-            [ids, [deltas[pk] for pk in ids]],
-        )
+        cursor.execute(UPDATE_BALANCES, [rows_json(sorted(deltas.items()))])
 
 
 def _insert_entries(rows: list[tuple[int, int, int, int]]) -> None:
@@ -125,13 +158,12 @@ def _insert_entries(rows: list[tuple[int, int, int, int]]) -> None:
             batch_size=500,
         )
         return
-    columns = list(zip(*rows, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, token_id, amount) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[])",
-            [list(column) for column in columns],
-        )
+        cursor.execute(INSERT_ENTRIES, [rows_json(rows)])
+        # Check every new transaction's balance now (the trigger is deferred to COMMIT by
+        # default), before the accounts are locked: the locks are then held only briefly.
+        cursor.execute("SET CONSTRAINTS ledger_entry_balanced IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ledger_entry_balanced DEFERRED")
 
 
 @transaction.atomic
@@ -148,21 +180,17 @@ def transactions_post_many(postings: Sequence[Posting]) -> dict[str, Transaction
     if not prepared:
         return {}
 
-    # Lock first (primary-key order), so the balance check below sees what we will change.
-    touched = sorted({account.pk for _, merged, _ in prepared for account, _ in merged})
-    locked = {
-        a.pk: a
-        for a in Account.objects.select_for_update().select_related("token").filter(pk__in=touched).order_by("pk")
-    }
-    created = _insert_transactions(prepared)
+    now = timezone.now()
+    created = _insert_transactions(prepared, now)
     skipped = [item for item in prepared if item[0].key not in created]
-    existing = dict(
-        Transaction.objects.filter(idempotency_key__in=[p.key for p, _, _ in skipped]).values_list(
-            "idempotency_key", "fingerprint"
-        )
-    )
+    existing = {}
+    if skipped:
+        existing = {
+            txn.idempotency_key: txn
+            for txn in Transaction.objects.filter(idempotency_key__in=[p.key for p, _, _ in skipped])
+        }
     for posting, _, fingerprint in skipped:
-        if existing.get(posting.key) != fingerprint:
+        if posting.key not in existing or existing[posting.key].fingerprint != fingerprint:
             raise IdempotencyConflict(posting.key)
 
     deltas: dict[int, int] = defaultdict(int)
@@ -174,11 +202,34 @@ def transactions_post_many(postings: Sequence[Posting]) -> dict[str, Transaction
         for account, amount in merged:
             deltas[account.pk] += amount
             entries.append((txn_id, account.pk, account.token_id, amount))
+    if entries:
+        _insert_entries(entries)
+
+    # Lock last (primary-key order), so the balance check sees what we will change.
+    locked = {
+        a.pk: a
+        for a in Account.objects.select_for_update()
+        .select_related("token")
+        .filter(pk__in=sorted(deltas))
+        .order_by("pk")
+    }
     for pk, delta in deltas.items():
         account = locked[pk]
         if account.balance + delta < 0 and account.kind not in NEGATIVE_ALLOWED:
             raise InsufficientFunds(account, -delta)
     _apply_deltas(deltas)
-    if entries:
-        _insert_entries(entries)
-    return {txn.idempotency_key: txn for txn in Transaction.objects.filter(idempotency_key__in=keys)}
+
+    result = dict(existing)
+    for posting, _, fingerprint in prepared:
+        if posting.key in created:
+            txn = Transaction(
+                id=created[posting.key],
+                idempotency_key=posting.key,
+                kind=posting.kind,
+                fingerprint=fingerprint,
+                memo=posting.memo[:255],
+                created_at=now,
+            )
+            txn._state.adding, txn._state.db = False, connection.alias
+            result[posting.key] = txn
+    return result

@@ -32,7 +32,7 @@ from forge.db import bulk_update_values
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES, GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..models import Attachment, Submission
 from .integrity import too_fast_flag
-from .settlement import SETTLED_FIELDS, settle_rows
+from .settlement import settle_rows
 from .submissions import MAX_SCORING_ATTEMPTS
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,17 @@ ROW_FIELDS = (
 )
 
 
+def _lock_waiting(limit: int, now) -> list[int]:
+    """Lock up to `limit` waiting rows (SKIP LOCKED: rows another worker holds are passed
+    over), in id order; returns their ids."""
+    return list(
+        Submission.objects.select_for_update(skip_locked=True)
+        .filter(waiting_filter(now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def take_batch(*, limit: int) -> list[int]:
     """Take up to `limit` rows for this worker (marks them `scoring`); SKIP LOCKED keeps two
     workers from taking the same rows at once, and what the take writes keeps them from taking
@@ -86,12 +97,7 @@ def take_batch(*, limit: int) -> list[int]:
     are leased to this worker for FORGE_RESETTLE_AFTER_SECONDS through `next_attempt_at`."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Submission.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(waiting_filter(now))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = _lock_waiting(limit, now)
         if ids:
             Submission.objects.filter(pk__in=ids, status=Submission.Status.SUBMITTED).update(
                 status=Submission.Status.SCORING
@@ -254,7 +260,6 @@ def settle_batch(submission_ids: list[int]) -> int:
     if not rows:
         return 0
     settle_rows(rows)
-    bulk_update_values(Submission, rows, SETTLED_FIELDS)
     return len(rows)
 
 
@@ -301,12 +306,15 @@ def process_batch(*, limit: int | None = None) -> int:
 def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     started = time.perf_counter()
     now = timezone.now()
+    # Lock ids only, then load the rows: the locking query walks the queue index in id order
+    # and stops at `limit` whatever the planner's statistics say (with stale statistics, a
+    # plan that joins and sorts every waiting row, payloads included, costs O(queue) per batch).
+    ids = _lock_waiting(limit, now)
     rows = list(
-        Submission.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(waiting_filter(now))
+        Submission.objects.filter(pk__in=ids)
         .select_related("factory", "claim")
         .only(*ROW_FIELDS, "farmer_id", "status", "quality_score", "needs_review", "claim__reward")
-        .order_by("pk")[:limit]
+        .order_by("pk")
     )
     if not rows:
         return 0, 0, (0.0, 0.0, 0.0)
@@ -316,11 +324,10 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
         _back_off(failed, now)
     graded = time.perf_counter()
     ready = [row for row in rows if row.quality_score is not None and not row.needs_review]
-    if ready:
-        settle_rows(ready)
     held = [row for row in scored if row.needs_review]
     for row in held:
         row.status = Submission.Status.SCORING
-    bulk_update_values(Submission, ready, [*SCORE_FIELDS, *SETTLED_FIELDS])
     bulk_update_values(Submission, held, [*SCORE_FIELDS, "status"])
+    if ready:
+        settle_rows(ready, write_fields=SCORE_FIELDS)
     return len(rows), len(ready), (took - started, graded - took, time.perf_counter() - graded)

@@ -19,14 +19,16 @@ second `settle:<id>` with different legs, so redeliveries, concurrent workers an
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from forge.db import bulk_update_values
 from forge.exceptions import Conflict
-from ledger.bulk import Posting, accounts_get_many, transactions_post_many
+from ledger.bulk import Posting, accounts_get_many, transaction_ids_reserve, transactions_post_many
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
 from referrals.selectors import commissions_for_many
@@ -135,17 +137,18 @@ SETTLED_FIELDS = [  # what settle_rows sets on a submission
 ]
 
 
-def settle_rows(rows: list[Submission]) -> None:
+def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> None:
     """Settle scored, unheld rows (locked by the caller, `claim` loaded): one `settle:<id>`
-    ledger transaction each, posted together; sets the settlement fields on each instance,
-    updates the factories' counters and returns closed pools' remainders. The caller writes
-    the rows."""
+    ledger transaction each, posted together; sets the settlement fields on each instance and
+    writes them (with `write_fields`, what the caller changed on the rows), updates the
+    factories' counters and returns closed pools' remainders.
+
+    Ordered so that the rows every settlement shares (the factories, then the treasury's and
+    ambassadors' accounts) are locked last and held only until COMMIT: shares and rows are
+    computed and written first, against transaction ids reserved in advance (the foreign key
+    is checked at COMMIT). Two workers settling at once overlap everything but that end."""
     factories = {
-        f.pk: f
-        for f in Factory.objects.select_for_update(of=("self",))
-        .select_related("token")
-        .filter(pk__in={row.factory_id for row in rows})
-        .order_by("pk")
+        f.pk: f for f in Factory.objects.select_related("token").filter(pk__in={row.factory_id for row in rows})
     }
     config = economics_config()
     commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
@@ -167,8 +170,9 @@ def settle_rows(rows: list[Submission]) -> None:
     )
 
     now = timezone.now()
+    reserved_ids = transaction_ids_reserve(len(rows))
     postings, counters = [], defaultdict(lambda: [0, 0])
-    for row in rows:
+    for row, transaction_id in zip(rows, reserved_ids, strict=True):
         factory = factories[row.factory_id]
         farmer_side, factory_side = commissions[row.farmer_id], commissions[factory.creator_id]
         farmer_amb, farmer_rate = farmer_side.user_id, farmer_side.rate
@@ -200,6 +204,7 @@ def settle_rows(rows: list[Submission]) -> None:
                 kind="settlement",
                 legs=legs,
                 memo=f"Settlement of submission {row.pk} (q={row.quality_score})",
+                id=transaction_id,
             )
         )
         accepted = row.quality_score >= config.quality_threshold
@@ -214,17 +219,40 @@ def settle_rows(rows: list[Submission]) -> None:
         row.factory_ambassador_id = factory_amb
         row.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
         row.settled_at = now
+        row.settlement_transaction_id = transaction_id
         counters[row.factory_id][0] -= 1
         counters[row.factory_id][1] += 1 if accepted else 0
 
-    transactions = transactions_post_many(postings)
-    for row in rows:
-        row.settlement_transaction = transactions[f"settle:{row.pk}"]
-    _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
-    for factory in factories.values():
-        if factory.status == Factory.Status.CLOSED:
-            pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
+    fields = [*write_fields, *SETTLED_FIELDS]
+    written_early = connection.vendor == "postgresql"  # ids reserved: the rows can go first
+    if written_early:
+        bulk_update_values(Submission, rows, fields)
     _refresh_reputations({row.farmer_id for row in rows})
+
+    # The shared rows, locked from here to COMMIT: factories (pk order), then the accounts.
+    statuses = dict(
+        Factory.objects.select_for_update(of=("self",))
+        .filter(pk__in=factories)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    transactions = transactions_post_many(postings)
+    moved = []
+    for row in rows:
+        posted = transactions[f"settle:{row.pk}"].pk
+        if posted != row.settlement_transaction_id:  # the key existed: its first transaction
+            row.settlement_transaction_id = posted
+            moved.append(row)
+    if not written_early:
+        bulk_update_values(Submission, rows, fields)
+    elif moved:
+        bulk_update_values(Submission, moved, ["settlement_transaction"])
+    _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
+    for pk, status in statuses.items():
+        if status == Factory.Status.CLOSED:
+            factory = factories[pk]
+            factory.status = status
+            pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
 
 
 def _refresh_reputations(farmer_ids: set[int]) -> None:
@@ -245,7 +273,6 @@ def submission_settle(*, submission_id: int) -> Submission:
     if submission.needs_review:
         raise NotReadyToSettle("This submission is held for staff review.")
     settle_rows([submission])
-    submission.save(update_fields=SETTLED_FIELDS)
     return submission
 
 
