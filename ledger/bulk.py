@@ -9,15 +9,17 @@ data as arrays (`unnest`), so neither Django nor the driver handles thousands of
     1 INSERT  the transactions, ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
     1 SELECT  the transactions that already existed (to compare their fingerprints)
     1 INSERT  every entry of the new transactions
-    SET CONSTRAINTS  the balance trigger checks them now, not at COMMIT
+    SET CONSTRAINTS  the deferred checks (balance trigger, foreign keys) now, not at COMMIT
     1 SELECT ... FOR UPDATE  every account touched, in primary-key order
     1 UPDATE  ledger_account ... one delta per account
 
-The accounts are locked last, and the deferred balance checks fired before, so a batch holds
-the busiest rows of the ledger (the treasury, an ambassador's balance) only for its last two
-statements and its COMMIT: two workers posting batches overlap everything else. A caller that
-must write rows pointing at the transactions first (their foreign keys are checked at COMMIT)
-reserves the ids with `transaction_ids_reserve` and passes them in each `Posting.id`.
+The accounts are locked last, and the deferred checks fired before, so a batch holds the
+busiest rows of the ledger (the treasury, an ambassador's balance) only for its last two
+statements and its COMMIT: two workers posting batches overlap everything else. The two halves
+are public (`transactions_write`, then `balances_apply`, in one database transaction) for a
+caller that must lock its own rows in between. A caller that must write rows pointing at the
+transactions first reserves their ids (`transaction_ids_reserve`, `Posting.id`): the foreign
+keys are checked once the transactions exist.
 
 All-or-nothing: if the batch would leave a protected account negative, nothing is written and
 `InsufficientFunds` is raised. The check is on each account's net change over the batch (the
@@ -160,15 +162,32 @@ def _insert_entries(rows: list[tuple[int, int, int, int]]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(INSERT_ENTRIES, [rows_json(rows)])
-        # Check every new transaction's balance now (the trigger is deferred to COMMIT by
-        # default), before the accounts are locked: the locks are then held only briefly.
-        cursor.execute("SET CONSTRAINTS ledger_entry_balanced IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ledger_entry_balanced DEFERRED")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenBatch:
+    """What `transactions_write` wrote: {key: Transaction} (existing ones included) and the
+    balance change of every account, still to be applied by `balances_apply`."""
+
+    transactions: dict[str, Transaction]
+    deltas: dict[int, int]
 
 
 @transaction.atomic
 def transactions_post_many(postings: Sequence[Posting]) -> dict[str, Transaction]:
     """Post every posting once per key; returns {key: Transaction} (existing ones included)."""
+    batch = transactions_write(postings)
+    balances_apply(batch.deltas)
+    return batch.transactions
+
+
+def transactions_write(postings: Sequence[Posting]) -> WrittenBatch:
+    """The first half of `transactions_post_many`: write the transactions and their entries
+    and check them (balanced, consistent), locking no account. `balances_apply` must follow
+    in the same database transaction: a caller can lock other rows in between (the lock order
+    is theirs, then the accounts)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transactions_write runs inside a transaction, followed by balances_apply")
     prepared = []
     for posting in postings:
         _check_names(posting.key, posting.kind)
@@ -178,37 +197,64 @@ def transactions_post_many(postings: Sequence[Posting]) -> dict[str, Transaction
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate idempotency keys in one batch")
     if not prepared:
-        return {}
+        return WrittenBatch({}, {})
 
     now = timezone.now()
     created = _insert_transactions(prepared, now)
     skipped = [item for item in prepared if item[0].key not in created]
-    existing = {}
+    result = {}
     if skipped:
-        existing = {
+        result = {
             txn.idempotency_key: txn
             for txn in Transaction.objects.filter(idempotency_key__in=[p.key for p, _, _ in skipped])
         }
     for posting, _, fingerprint in skipped:
-        if posting.key not in existing or existing[posting.key].fingerprint != fingerprint:
+        if posting.key not in result or result[posting.key].fingerprint != fingerprint:
             raise IdempotencyConflict(posting.key)
 
     deltas: dict[int, int] = defaultdict(int)
     entries = []
-    for posting, merged, _ in prepared:
+    for posting, merged, fingerprint in prepared:
         txn_id = created.get(posting.key)
         if txn_id is None:
             continue
         for account, amount in merged:
             deltas[account.pk] += amount
             entries.append((txn_id, account.pk, account.token_id, amount))
+        txn = Transaction(
+            id=txn_id,
+            idempotency_key=posting.key,
+            kind=posting.kind,
+            fingerprint=fingerprint,
+            memo=posting.memo[:255],
+            created_at=now,
+        )
+        txn._state.adding, txn._state.db = False, connection.alias
+        result[posting.key] = txn
     if entries:
         _insert_entries(entries)
+    _check_deferred_constraints()
+    return WrittenBatch(result, dict(deltas))
 
-    # Lock last (primary-key order), so the balance check sees what we will change.
-    locked = {
+
+def _check_deferred_constraints() -> None:
+    """Run the checks PostgreSQL defers to COMMIT (the balance trigger, the foreign keys) now,
+    before the accounts are locked, so COMMIT has nothing left to check while they are held.
+    Everything written so far in the database transaction must be consistent by now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def balances_apply(deltas: dict[int, int]) -> None:
+    """The second half: lock the accounts (primary-key order), refuse an overdraft of a
+    protected account (`InsufficientFunds`, nothing applied), apply every change at once."""
+    if not deltas:
+        return
+    locked = {  # FOR NO KEY UPDATE, as in transaction_post
         a.pk: a
-        for a in Account.objects.select_for_update()
+        for a in Account.objects.select_for_update(no_key=True)
         .select_related("token")
         .filter(pk__in=sorted(deltas))
         .order_by("pk")
@@ -218,18 +264,3 @@ def transactions_post_many(postings: Sequence[Posting]) -> dict[str, Transaction
         if account.balance + delta < 0 and account.kind not in NEGATIVE_ALLOWED:
             raise InsufficientFunds(account, -delta)
     _apply_deltas(deltas)
-
-    result = dict(existing)
-    for posting, _, fingerprint in prepared:
-        if posting.key in created:
-            txn = Transaction(
-                id=created[posting.key],
-                idempotency_key=posting.key,
-                kind=posting.kind,
-                fingerprint=fingerprint,
-                memo=posting.memo[:255],
-                created_at=now,
-            )
-            txn._state.adding, txn._state.db = False, connection.alias
-            result[posting.key] = txn
-    return result

@@ -165,8 +165,14 @@ def transaction_post(
         return _existing(key, fingerprint)
 
     ids = [account.pk for account, _ in merged]
+    # FOR NO KEY UPDATE: exclusive among postings, but foreign-key checks of rows pointing at
+    # an account (new entries of another posting) do not wait for it.
     locked = {
-        a.pk: a for a in Account.objects.select_for_update().select_related("token").filter(pk__in=ids).order_by("pk")
+        a.pk: a
+        for a in Account.objects.select_for_update(no_key=True)
+        .select_related("token")
+        .filter(pk__in=ids)
+        .order_by("pk")
     }
     for account, amount in merged:
         current = locked[account.pk]

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from forge.db import bulk_update_values
 from forge.exceptions import Conflict
-from ledger.bulk import Posting, accounts_get_many, transaction_ids_reserve, transactions_post_many
+from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_ids_reserve, transactions_write
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
 from referrals.selectors import commissions_for_many
@@ -229,17 +229,10 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
         bulk_update_values(Submission, rows, fields)
     _refresh_reputations({row.farmer_id for row in rows})
 
-    # The shared rows, locked from here to COMMIT: factories (pk order), then the accounts.
-    statuses = dict(
-        Factory.objects.select_for_update(of=("self",))
-        .filter(pk__in=factories)
-        .order_by("pk")
-        .values_list("pk", "status")
-    )
-    transactions = transactions_post_many(postings)
+    written = transactions_write(postings)
     moved = []
     for row in rows:
-        posted = transactions[f"settle:{row.pk}"].pk
+        posted = written.transactions[f"settle:{row.pk}"].pk
         if posted != row.settlement_transaction_id:  # the key existed: its first transaction
             row.settlement_transaction_id = posted
             moved.append(row)
@@ -247,6 +240,15 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
         bulk_update_values(Submission, rows, fields)
     elif moved:
         bulk_update_values(Submission, moved, ["settlement_transaction"])
+
+    # The shared rows, locked from here to COMMIT: factories (pk order), then the accounts.
+    statuses = dict(
+        Factory.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__in=factories)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    balances_apply(written.deltas)
     _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
     for pk, status in statuses.items():
         if status == Factory.Status.CLOSED:
