@@ -9,7 +9,8 @@ join on a record set is linear and takes one parameter. Other databases (the SQL
 back to `bulk_update`.
 
 Values are exact in JSON: integers stay integers (PostgreSQL reads JSON numbers as `numeric`),
-decimals travel as strings, timestamps as ISO 8601 with their microseconds and offset.
+decimals travel as strings, timestamps as ISO 8601 with their microseconds and offset, and the
+content of a JSON column as its JSON text, encoded as the JSONField would encode it.
 """
 
 from __future__ import annotations
@@ -25,20 +26,28 @@ from django.db import connection, models
 
 
 def _scalar(value):
-    """A column value in JSON: decimals as strings, times in ISO 8601 with microseconds."""
-    if isinstance(value, Decimal):
+    """JSON for what json cannot encode itself: decimals as strings, times in ISO 8601 with
+    microseconds and offset, UUIDs as strings."""
+    if isinstance(value, Decimal | uuid.UUID):
         return str(value)
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
+    raise TypeError(f"{type(value).__name__} cannot be written by rows_json")
 
 
-def rows_json(rows: Iterable[Sequence], encoder: type[json.JSONEncoder] = DjangoJSONEncoder) -> str:
-    """Rows (sequences of column values) as one JSON array of arrays. Scalars are converted
-    by `_scalar`; what is left (the content of JSON columns) by `encoder`."""
-    return json.dumps([[_scalar(value) for value in row] for row in rows], cls=encoder, separators=(",", ":"))
+def rows_json(rows: Iterable[Sequence]) -> str:
+    """Rows (sequences of column values) as one JSON array of arrays."""
+    return json.dumps(rows if isinstance(rows, list) else list(rows), default=_scalar, separators=(",", ":"))
+
+
+# Values written as they are (the database parses them exactly): anything else goes through
+# the field's get_db_prep_save first.
+_READY = {str, int, bool, Decimal, uuid.UUID}
+
+
+def _ready(value) -> bool:
+    kind = type(value)
+    return kind in _READY or (kind is datetime.datetime and value.tzinfo is not None)
 
 
 def with_rows(statement: str, columns: Sequence[tuple[str, str]]) -> str:
@@ -51,8 +60,8 @@ def with_rows(statement: str, columns: Sequence[tuple[str, str]]) -> str:
 def recordset_sql(columns: Sequence[tuple[str, str]]) -> str:
     """`(SELECT ... FROM jsonb_array_elements(%s::jsonb))`: see `with_rows`."""
     picks = ", ".join(
-        # JSON null in a jsonb column is SQL NULL, as Django stores None.
-        (f"nullif(r->{index}, 'null')" if sql_type == "jsonb" else f"(r->>{index})::{sql_type}") + f" AS {name}"
+        # A jsonb column travels as its JSON text (a string), encoded as the field would.
+        f"(r->>{index})::{sql_type} AS {name}"
         for index, (name, sql_type) in enumerate(columns)
     )
     return f"(SELECT {picks} FROM jsonb_array_elements(%s::jsonb) AS r)"  # noqa: S608 - names from code
@@ -68,16 +77,21 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
     quote = connection.ops.quote_name
     targets = [meta.get_field(name) for name in fields]
     pk = meta.pk
-    # The content of JSON columns is encoded as the JSONField itself would (its encoder).
-    custom = {field.attname: field.encoder for field in targets if getattr(field, "encoder", None)}
+    encoders = {
+        field.attname: field.encoder or DjangoJSONEncoder
+        for field in targets
+        if field.get_internal_type() == "JSONField"
+    }
     rows = []
     for obj in objs:
         row = [obj.pk]
         for field in targets:
             value = getattr(obj, field.attname)
-            if field.attname in custom:
-                value = json.loads(json.dumps(value, cls=custom[field.attname]))
-            elif value is not None and field.get_internal_type() != "JSONField":
+            if value is None:
+                pass
+            elif field.attname in encoders:  # stored as the JSONField itself would store it
+                value = json.dumps(value, cls=encoders[field.attname])
+            elif not _ready(value):
                 value = field.get_db_prep_save(value, connection)
             row.append(value)
         rows.append(row)

@@ -99,10 +99,12 @@ def accounts_get_many(specs: Sequence[tuple[str, str, int]]) -> dict[tuple[str, 
     wanted = set(specs)
     if not wanted:
         return {}
-    holders = {holder for _, holder, _ in wanted}
+    kinds, holders, tokens = ({spec[i] for spec in wanted} for i in range(3))
 
     def load() -> dict[tuple[str, str, int], Account]:
-        found = Account.objects.filter(holder__in=holders).only("id", "kind", "holder", "token_id", "balance")
+        found = Account.objects.filter(kind__in=kinds, holder__in=holders, token_id__in=tokens).only(
+            "id", "kind", "holder", "token_id", "balance"
+        )
         return {(a.kind, a.holder, a.token_id): a for a in found if (a.kind, a.holder, a.token_id) in wanted}
 
     accounts = load()

@@ -109,9 +109,14 @@ class Entry(models.Model):
     # No single-column indexes: (transaction, account) and (account, transaction) below cover
     # every lookup, and each index is one more write per leg on the hot settlement path.
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries", db_index=False)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # The database holds (account, token) with ONE composite foreign key to the account's
+    # (id, token_id) (migration 0004): the account exists and the token is its token (which
+    # exists). Separate keys for each would only double the checks on every leg written.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False, db_constraint=False
+    )
     # Denormalised from the account so the balance trigger can sum per token cheaply.
-    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+", db_index=False)
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     amount = AmountField()
 
     class Meta:

@@ -228,13 +228,17 @@ class Submission(models.Model):
         REJECTED = "rejected", "Rejected"  # settled below the threshold: nothing paid
 
     claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="submission")
-    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="submissions")
-    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    # No single-column indexes on factory, farmer and the fingerprint beyond those in Meta: the
+    # composite indexes start with them, and every index is one more write per settlement.
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="submissions", db_index=False)
+    farmer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions", db_index=False
+    )
     demonstration = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # sha256 of the normalised (action, target) sequence: near-identical replays collide.
-    sequence_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    sequence_fingerprint = models.CharField(max_length=64, blank=True)
 
     # Scoring (the Data Quality Agent or a reviewer).
     quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
@@ -289,6 +293,8 @@ class Submission(models.Model):
             models.Index(fields=["factory", "status", "-submitted_at"]),
             models.Index(fields=["farmer", "-submitted_at"]),
             models.Index(fields=["status", "submitted_at"]),
+            # Equality lookups only (duplicate checks): no varchar_pattern_ops twin.
+            models.Index(fields=["sequence_fingerprint"], name="submission_fingerprint"),
             # The batch processor's queue: only unsettled rows, in id order (a small index
             # however many settled submissions the table holds).
             models.Index(

@@ -30,7 +30,7 @@ from django.utils import timezone
 from forge.db import bulk_update_values
 
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES, GraderUnavailable, ManualGradingOnly, TaskContext, grade
-from ..models import Attachment, Submission
+from ..models import Attachment, Factory, Submission
 from .integrity import too_fast_flag
 from .settlement import settle_rows
 from .submissions import MAX_SCORING_ATTEMPTS
@@ -67,16 +67,9 @@ def pending_exists() -> bool:
     return Submission.objects.filter(waiting_filter(timezone.now())).exists()
 
 
-# What grading and settling read of a submission and its factory.
-ROW_FIELDS = (
-    "pk",
-    "factory_id",
-    "demonstration",
-    "sequence_fingerprint",
-    "factory__title",
-    "factory__instructions",
-    "factory__expected_minutes",
-)
+# What grading reads of a submission and of its factory.
+ROW_FIELDS = ("pk", "factory_id", "demonstration", "sequence_fingerprint")
+TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
 
 
 def _lock_waiting(limit: int, now) -> list[int]:
@@ -155,14 +148,17 @@ SCORE_FIELDS = [
 
 
 def _grade_rows(rows: list[Submission], now) -> tuple[list[Submission], dict[int, str]]:
-    """Grade `rows` in memory (their factory loaded): sets the score fields and review holds
-    on each instance; returns (scored rows, {id: error} for grader failures). No writes."""
-    flags = _duplicate_flags(rows) if rows else {}
+    """Grade `rows` in memory: sets the score fields and review holds on each instance;
+    returns (scored rows, {id: error} for grader failures). No writes."""
+    if not rows:
+        return [], {}
+    flags = _duplicate_flags(rows)
+    factories = Factory.objects.only(*TASK_FIELDS).in_bulk({row.factory_id for row in rows})
     review_below = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
     tasks: dict[int, TaskContext] = {}
     scored, failed = [], {}
     for row in rows:
-        factory = row.factory
+        factory = factories[row.factory_id]
         task = tasks.get(factory.pk) or tasks.setdefault(
             factory.pk,
             TaskContext(
@@ -199,11 +195,7 @@ def _grade_rows(rows: list[Submission], now) -> tuple[list[Submission], dict[int
 def score_batch(submission_ids: list[int]) -> list[int]:
     """Grade every unscored submission of the batch once (outside any long transaction, for
     graders that call out); returns the ids ready to settle."""
-    rows = list(
-        Submission.objects.filter(pk__in=submission_ids, quality_score__isnull=True)
-        .select_related("factory")
-        .only(*ROW_FIELDS)
-    )
+    rows = list(Submission.objects.filter(pk__in=submission_ids, quality_score__isnull=True).only(*ROW_FIELDS))
     if not rows:
         return []
     now = timezone.now()
@@ -312,7 +304,7 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     ids = _lock_waiting(limit, now)
     rows = list(
         Submission.objects.filter(pk__in=ids)
-        .select_related("factory", "claim")
+        .select_related("claim")
         .only(*ROW_FIELDS, "farmer_id", "status", "quality_score", "needs_review", "claim__reward")
         .order_by("pk")
     )

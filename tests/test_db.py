@@ -1,0 +1,92 @@
+"""forge.db: the set-based writes of the batch paths store exactly what `save()` stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from forge.db import bulk_update_values, rows_json
+from pools.models import Claim, Submission
+from pools.services.claims import claim_create
+from pools.services.submissions import submission_create
+from tests.factories import CreatorFactory, FarmerFactory, demonstration
+from tests.money_helpers import funded_factory
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [
+    "quality_score",
+    "score_breakdown",
+    "score_reasons",
+    "scored_at",
+    "needs_review",
+    "gross_payout",
+    "scoring_error",
+    "next_attempt_at",
+    "status",
+]
+
+
+def submissions(count: int) -> list[Submission]:
+    factory = funded_factory(CreatorFactory(), reward="0.2", deposit="10")
+    rows = []
+    for _ in range(count):
+        farmer = FarmerFactory()
+        claim = claim_create(factory=factory, farmer=farmer)
+        rows.append(submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration()))
+    return rows
+
+
+def stored(row: Submission) -> tuple:
+    fresh = Submission.objects.get(pk=row.pk)
+    return tuple(getattr(fresh, name) for name in FIELDS)
+
+
+def set_values(row: Submission, variant: int) -> None:
+    row.quality_score = Decimal("0.8125") if variant else Decimal("0.0001")
+    row.score_breakdown = {"quote": 'say "hi" \\ back', "unicode": "écran ✓", "n": 3, "nested": [1, None, True]}
+    row.score_reasons = ["first", "second"] if variant else []
+    # Microseconds and a non-UTC offset survive.
+    row.scored_at = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    row.needs_review = bool(variant)
+    row.gross_payout = 10**36 + 7 if variant else 0  # beyond a float's precision
+    row.scoring_error = "it's a 'quote' and a ; semicolon"
+    row.next_attempt_at = None
+    row.status = Submission.Status.SCORING
+
+
+def test_bulk_update_values_stores_what_save_stores():
+    by_save, by_bulk = submissions(2), submissions(2)
+    for variant, row in enumerate(by_save):
+        set_values(row, variant)
+        row.save(update_fields=FIELDS)
+    for variant, row in enumerate(by_bulk):
+        set_values(row, variant)
+    bulk_update_values(Submission, by_bulk, FIELDS)
+
+    assert [stored(row) for row in by_bulk] == [stored(row) for row in by_save]
+    assert stored(by_bulk[1])[FIELDS.index("gross_payout")] == 10**36 + 7
+    assert stored(by_bulk[1])[FIELDS.index("scored_at")].microsecond == 123456
+
+
+def test_bulk_update_values_writes_only_the_given_rows_and_fields():
+    rows = submissions(3)
+    before = Submission.objects.get(pk=rows[2].pk)
+    rows[0].scoring_error = "changed"
+    rows[0].quality_score = Decimal("0.5")  # set but not in the field list: not written
+    bulk_update_values(Submission, rows[:2], ["scoring_error"])
+    assert Submission.objects.get(pk=rows[0].pk).scoring_error == "changed"
+    assert Submission.objects.get(pk=rows[0].pk).quality_score is None
+    assert Submission.objects.get(pk=rows[2].pk).scoring_error == before.scoring_error
+    assert Claim.objects.count() == 3
+
+
+def test_rows_json_is_exact():
+    assert rows_json([(1, 'a"b', Decimal("0.10"), 10**38 - 1, None, True)]) == (
+        '[[1,"a\\"b","0.10",99999999999999999999999999999999999999,null,true]]'
+    )
+    assert rows_json([(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),)]) == '[["2026-01-02T03:04:05.000006+00:00"]]'
+    with pytest.raises(TypeError):
+        rows_json([(object(),)])
