@@ -254,15 +254,16 @@ def balances_apply(deltas: dict[int, int]) -> None:
     protected account (`InsufficientFunds`, nothing applied), apply every change at once."""
     if not deltas:
         return
-    locked = {  # FOR NO KEY UPDATE, as in transaction_post
-        a.pk: a
-        for a in Account.objects.select_for_update(no_key=True)
-        .select_related("token")
+    # FOR NO KEY UPDATE (as in transaction_post); only the balances are read back.
+    locked = {
+        pk: (kind, balance)
+        for pk, kind, balance in Account.objects.select_for_update(no_key=True)
         .filter(pk__in=sorted(deltas))
         .order_by("pk")
+        .values_list("pk", "kind", "balance")
     }
     for pk, delta in deltas.items():
-        account = locked[pk]
-        if account.balance + delta < 0 and account.kind not in NEGATIVE_ALLOWED:
-            raise InsufficientFunds(account, -delta)
+        kind, balance = locked[pk]
+        if balance + delta < 0 and kind not in NEGATIVE_ALLOWED:
+            raise InsufficientFunds(Account.objects.select_related("token").get(pk=pk), -delta)
     _apply_deltas(deltas)
