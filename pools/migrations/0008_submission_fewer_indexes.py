@@ -14,6 +14,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RemoveIndex(
+            model_name='submission',
+            name='pools_submi_status_a03a0d_idx',
+        ),
         migrations.AlterField(
             model_name='submission',
             name='factory',
