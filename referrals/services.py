@@ -394,3 +394,26 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
                 [Decimal(changes[key][1]) for key in keys],
             ],
         )
+
+
+@transaction.atomic
+def commission_rollup_rebuild() -> int:
+    """Replace the whole rollup by a recomputation from the settled submissions: the repair
+    when the ledger audit reports a rollup mismatch. Settlements wait meanwhile (the table is
+    locked before reading, so one that committed before is counted and one after adds to the
+    new rows). Returns how many rows it wrote."""
+    from .selectors import commission_rollup_expected
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
+    expected = commission_rollup_expected()
+    CommissionDay.objects.all().delete()
+    CommissionDay.objects.bulk_create(
+        [
+            CommissionDay(user_id=user_id, day=day, token_id=token_id, farmer_side=farmer, factory_side=factory)
+            for (user_id, day, token_id), (farmer, factory) in sorted(expected.items())
+        ],
+        batch_size=5000,
+    )
+    return len(expected)

@@ -23,7 +23,12 @@ from pools.services.batch import process_batch
 from pools.services.submissions import submission_review
 from referrals.models import CommissionDay
 from referrals.selectors import audit_commission_rollup, commission_rollup_expected
-from referrals.services import ambassador_set_tier, commission_rollup_add, referral_attach
+from referrals.services import (
+    ambassador_set_tier,
+    commission_rollup_add,
+    commission_rollup_rebuild,
+    referral_attach,
+)
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory
 from tests.farmers.helpers import settle, submit
 from tests.money_helpers import funded_factory
@@ -149,11 +154,17 @@ def test_the_ledger_audit_reports_a_rollup_that_differs_from_the_submissions(wor
     ]
 
 
-def test_a_missing_rollup_row_is_reported_too(world):
+def test_a_missing_rollup_row_is_reported_and_a_rebuild_repairs_the_rollup(world):
     settle(world.factory, world.farmer, "1")
+    written = stored()
     CommissionDay.objects.filter(user_id=world.factory_amb).delete()
+    CommissionDay.objects.filter(user_id=world.farmer_amb).update(farmer_side=7)
 
-    assert len(audit_commission_rollup()) == 1
+    assert len(audit_commission_rollup()) == 2
+
+    assert commission_rollup_rebuild() == 2
+    assert stored() == written
+    assert_rollup_matches_submissions()
 
 
 def test_the_migration_backfills_what_settlement_wrote(world, monkeypatch):
