@@ -355,8 +355,11 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     so the rollup adds no new lock waits of its own. Zero changes write nothing."""
     before = before or {}
     changes: dict[tuple, list[int]] = {}
+    days: dict = {}  # settled_at -> its day (a batch shares one settled_at)
     for row in rows:
-        day = timezone.localdate(row.settled_at)  # TruncDate's day: the dashboard's
+        day = days.get(row.settled_at)
+        if day is None:  # TruncDate's day in the current time zone: the dashboard's
+            day = days[row.settled_at] = timezone.localdate(row.settled_at)
         token_id = token_ids[row.factory_id]
         old_farmer, old_factory = before.get(row.pk, (0, 0))
         for side, user_id, amount in (
