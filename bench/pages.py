@@ -4,7 +4,8 @@ dashboard each run a constant number of SQL queries (at most 15) and answer with
 time of at most 50 ms (Django's test client in this process, DEBUG off, after warm-up).
 
 `build` makes the data set in bulk (bulk_create + ledger.bulk.transactions_post_many: every
-deposit, claim reservation and settlement is a real keyed ledger transaction, so the ledger
+deposit, claim reservation and settlement is a real keyed ledger transaction, and settlements
+add to the ambassadors' commission rollup through the function settle_rows uses, so the ledger
 audit stays clean). tests/bench/test_query_counts.py uses the same builder at small sizes.
 """
 
@@ -72,6 +73,7 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
     from pools.selectors import economics_config
     from referrals.models import Ambassador, Referral
     from referrals.selectors import tier_rates
+    from referrals.services import commission_rollup_add
 
     rng = random.Random(seed)
     now = timezone.now()
@@ -147,6 +149,8 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
             ],
             batch_size=CHUNK,
         )
+
+        token_ids = {f.pk: f.token_id for f in factory_rows}
 
         # Who submitted where: 5% to the first factory, 1% by the first farmer.
         work = []
@@ -318,6 +322,8 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
                 row.status = status
                 row.settled_at = submitted + timedelta(minutes=1)
             bulk_update_values(Submission, rows, ["settlement_transaction", "status", "settled_at"])
+            # The ambassador dashboard's commission rollup, as settle_rows keeps it.
+            commission_rollup_add(rows, token_ids=token_ids)
 
     with transaction.atomic():
         for factory, count in zip(factory_rows, accepted, strict=True):

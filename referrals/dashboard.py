@@ -34,7 +34,14 @@ from ledger.models import Token
 from ledger.services import InsufficientFunds
 
 from .models import Ambassador, CommissionTier
-from .selectors import ambassador_earnings, ambassador_for_user, referred_users, stake_position, unstakes_pending
+from .selectors import (
+    ambassador_earnings,
+    ambassador_earnings_totals,
+    ambassador_for_user,
+    referred_users,
+    stake_position,
+    unstakes_pending,
+)
 from .services import STAKE_TOKEN, ambassador_create, stake, unstake
 
 CHART_DAYS = 30
@@ -62,12 +69,11 @@ def commission_summary(
     `tokens` ({symbol: Token}, e.g. the enabled ones) saves reading them again."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
+    # From the commission rollup: one total per token, and at most days x tokens rows.
+    totals = ambassador_earnings_totals(ambassador)
     per_day: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    totals: dict[str, int] = defaultdict(int)
-    for row in ambassador_earnings(ambassador):
-        earned = row["farmer_side"] + row["factory_side"]
-        totals[row["token"]] += earned
-        per_day[row["token"]][row["day"]] += earned
+    for row in ambassador_earnings(ambassador, since=start):
+        per_day[row["token"]][row["day"]] += row["farmer_side"] + row["factory_side"]
     tokens = dict(tokens or {})
     if set(totals) - set(tokens):  # a token not handed in (disabled since): read them
         tokens.update({token.symbol: token for token in Token.objects.filter(symbol__in=list(totals))})

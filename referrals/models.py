@@ -134,3 +134,33 @@ class Unstake(models.Model):
 
     def __str__(self) -> str:
         return f"unstake {self.pk} ({self.status})"
+
+
+class CommissionDay(models.Model):
+    """An ambassador's commissions in one token on one day: the sums over the settled
+    submissions (pools_submission `*_ambassador_commission`) whose settlement fell on `day`
+    (`settled_at` in TIME_ZONE, the dashboard chart's days), farmer side and factory side.
+
+    A rollup, so that the dashboard reads at most days x tokens rows instead of every
+    commissioned settlement. Written in the same database transaction as each settlement and
+    each score adjustment (`referrals.services.commission_rollup_add`; an adjustment changes the
+    day its submission settled on); `referrals.selectors.audit_commission_rollup` compares it
+    with the submissions (part of the ledger audit)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the key's index leads with it
+        help_text="The ambassador's user (as pools.Submission.farmer_ambassador/factory_ambassador).",
+    )
+    token = models.ForeignKey("ledger.Token", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    farmer_side = AmountField(default=0)
+    factory_side = AmountField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day", "token"], name="commission_day_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.day} {self.token_id}: {self.farmer_side} + {self.factory_side}"

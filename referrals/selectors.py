@@ -7,11 +7,15 @@ imports settlement (dependencies point one way: pools -> referrals -> ledger).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+
+from django.db.models import F, Sum
+from django.db.models.functions import TruncDate
 
 from ledger.models import Account, Token
 
-from .models import Ambassador, CommissionTier, Referral, Unstake
+from .models import Ambassador, CommissionDay, CommissionTier, Referral, Unstake
 
 TIERS = (1, 2, 3, 4, 5)
 STAKE_TOKEN = "CLONES"
@@ -138,21 +142,40 @@ def referred_users(ambassador: Ambassador):
     return Referral.objects.filter(ambassador=ambassador).select_related("user").order_by("-created_at", "-id")
 
 
-def ambassador_earnings(ambassador: Ambassador) -> list[dict]:
+def ambassador_earnings(ambassador: Ambassador, *, since: date | None = None) -> list[dict]:
     """Commissions earned, per token and day: [{day, token, farmer_side, factory_side}] in
-    base units, oldest first (from the settled submissions' stored shares).
+    base units, oldest first, from `since` on (all days without it). Reads the rollup
+    (`CommissionDay`): one row per day and token, however many settlements they sum."""
+    rows = CommissionDay.objects.filter(user_id=ambassador.user_id)
+    if since is not None:
+        rows = rows.filter(day__gte=since)
+    return [
+        {"day": day, "token": symbol, "farmer_side": farmer, "factory_side": factory}
+        for day, symbol, farmer, factory in rows.order_by("day", "token__symbol").values_list(
+            "day", "token__symbol", "farmer_side", "factory_side"
+        )
+    ]
 
-    One grouped query per side (each an index-only scan of its covering index, pools migration
-    0005) rather than one over `farmer side OR factory side`, which visits every row."""
-    from collections import defaultdict
 
-    from django.db.models import Sum
-    from django.db.models.functions import TruncDate
+def ambassador_earnings_totals(ambassador: Ambassador) -> dict[str, int]:
+    """{token symbol: all commissions earned, both sides} in base units, from the rollup."""
+    totals = (
+        CommissionDay.objects.filter(user_id=ambassador.user_id)
+        .values("token__symbol")
+        .annotate(total=Sum(F("farmer_side") + F("factory_side")))
+        .order_by()
+        .values_list("token__symbol", "total")
+    )
+    return {symbol: int(total or 0) for symbol, total in totals}
 
+
+def commission_rollup_expected() -> dict[tuple, tuple[int, int]]:
+    """{(user id, day, token id): (farmer side, factory side)} recomputed from the settled
+    submissions, the way the rollup should hold them (zero sums left out): two grouped
+    queries over every commissioned settlement, for audits and tests, not for pages."""
     from pools.models import Submission
 
-    user_id = ambassador.user_id
-    found: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    found: dict[tuple, list[int]] = {}
     for side, (who, amount) in enumerate(
         (
             ("farmer_ambassador_id", "farmer_ambassador_commission"),
@@ -160,16 +183,36 @@ def ambassador_earnings(ambassador: Ambassador) -> list[dict]:
         )
     ):
         grouped = (
-            Submission.objects.filter(**{who: user_id}, settled_at__isnull=False)
+            Submission.objects.filter(**{f"{who}__isnull": False}, settled_at__isnull=False)
             .annotate(day=TruncDate("settled_at"))
-            .values("day", "factory__token__symbol")
+            .values(who, "day", "factory__token_id")
             .annotate(total=Sum(amount))
             .order_by()
-            .values_list("day", "factory__token__symbol", "total")
+            .values_list(who, "day", "factory__token_id", "total")
         )
-        for day, symbol, total in grouped:
-            found[(day, symbol)][side] += int(total or 0)
-    return [
-        {"day": day, "token": symbol, "farmer_side": sides[0], "factory_side": sides[1]}
-        for (day, symbol), sides in sorted(found.items())
-    ]
+        for user_id, day, token_id, total in grouped:
+            found.setdefault((user_id, day, token_id), [0, 0])[side] += int(total or 0)
+    return {key: (farmer, factory) for key, (farmer, factory) in found.items() if farmer or factory}
+
+
+def audit_commission_rollup() -> list[str]:
+    """Ledger audit cross-check (settings.LEDGER_AUDIT_CHECKS): the commission rollup equals
+    the sums over the settled submissions."""
+    expected = commission_rollup_expected()
+    stored = {
+        (user_id, day, token_id): (int(farmer), int(factory))
+        for user_id, day, token_id, farmer, factory in CommissionDay.objects.values_list(
+            "user_id", "day", "token_id", "farmer_side", "factory_side"
+        ).iterator(chunk_size=5000)
+        if farmer or factory
+    }
+    mismatches = []
+    for key in sorted(set(expected) | set(stored)):
+        if expected.get(key, (0, 0)) != stored.get(key, (0, 0)):
+            user_id, day, token_id = key
+            mismatches.append(
+                f"commission rollup of user {user_id} on {day} in token {token_id}: stores "
+                f"{stored.get(key, (0, 0))}, settled submissions sum to {expected.get(key, (0, 0))} "
+                "(farmer side, factory side)"
+            )
+    return mismatches[:20]

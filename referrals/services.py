@@ -1,9 +1,11 @@
 """Writes for referrals: becoming an ambassador, attribution at signup, staking CLONES,
-tiers (by stake or set by staff) and the tier-table rule that the fee covers commissions.
+tiers (by stake or set by staff), the tier-table rule that the fee covers commissions, and
+the per-day commission rollup that settlement keeps.
 
 Locking order: ambassador rows (primary-key order), then ledger accounts (inside
-`transaction_post`). Every change of the tier in force, and every staff change of an override,
-writes a `TierChange` (docs/referrals.md).
+`transaction_post`), then commission rollup rows (`commission_rollup_add`, key order). Every
+change of the tier in force, and every staff change of an override, writes a `TierChange`
+(docs/referrals.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from decimal import Decimal
 from itertools import pairwise
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from forge.audit_trail import staff_action_record
@@ -24,7 +27,7 @@ from forge.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
-from .models import Ambassador, CommissionTier, Referral, TierChange, Unstake
+from .models import Ambassador, CommissionDay, CommissionTier, Referral, TierChange, Unstake
 from .selectors import STAKE_TOKEN, TIERS, tier_for_stake
 
 # No 0/O, 1/I/L: codes are read aloud and typed from screenshots. 31**8 ~ 8.5e11 codes.
@@ -332,3 +335,88 @@ def commission_tier_update(
             after=after | {"ambassadors_changed_stake_tier": changed_stake_tiers},
         )
     return tier
+
+
+# ---- Commission rollup -----------------------------------------------------------------------
+
+
+def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | None = None) -> None:
+    """Add settled submissions' commissions to the per-(ambassador, day, token) rollup
+    (`CommissionDay`), in the caller's transaction, after its ledger posting.
+
+    `rows`: settled submissions (or anything with their `factory_id`, `settled_at`,
+    `farmer_ambassador_id`/`_commission` and `factory_ambassador_id`/`_commission`);
+    `token_ids`: {factory_id: token_id}; `before`: {row pk: (farmer side, factory side)} already
+    counted for a row (a score adjustment adds the difference, which may be negative).
+
+    One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` for the whole batch, keys in
+    sorted order: concurrent settlements lock rollup rows in the same order, and each key
+    written also had its ambassador's ledger account in that token posted (and locked) first,
+    so the rollup adds no new lock waits of its own. Zero changes write nothing."""
+    before = before or {}
+    changes: dict[tuple, list[int]] = {}
+    days: dict = {}  # settled_at -> its day (a batch shares one settled_at)
+    for row in rows:
+        day = days.get(row.settled_at)
+        if day is None:  # TruncDate's day in the current time zone: the dashboard's
+            day = days[row.settled_at] = timezone.localdate(row.settled_at)
+        token_id = token_ids[row.factory_id]
+        old_farmer, old_factory = before.get(row.pk, (0, 0))
+        for side, user_id, amount in (
+            (0, row.farmer_ambassador_id, (row.farmer_ambassador_commission or 0) - (old_farmer or 0)),
+            (1, row.factory_ambassador_id, (row.factory_ambassador_commission or 0) - (old_factory or 0)),
+        ):
+            if user_id is not None and amount:
+                changes.setdefault((user_id, day, token_id), [0, 0])[side] += amount
+    keys = sorted(key for key, sides in changes.items() if any(sides))
+    if not keys:
+        return
+    if connection.vendor != "postgresql":  # the SQLite demo: one writer at a time
+        for user_id, day, token_id in keys:
+            farmer, factory = changes[(user_id, day, token_id)]
+            key = {"user_id": user_id, "day": day, "token_id": token_id}
+            updated = CommissionDay.objects.filter(**key).update(
+                farmer_side=F("farmer_side") + farmer, factory_side=F("factory_side") + factory
+            )
+            if not updated:
+                CommissionDay.objects.create(**key, farmer_side=farmer, factory_side=factory)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO referrals_commissionday AS d (user_id, day, token_id, farmer_side, factory_side) "
+            "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::numeric[], %s::numeric[]) "
+            "ORDER BY 1, 2, 3 "
+            "ON CONFLICT (user_id, day, token_id) DO UPDATE SET "
+            "farmer_side = d.farmer_side + EXCLUDED.farmer_side, "
+            "factory_side = d.factory_side + EXCLUDED.factory_side",
+            [
+                [key[0] for key in keys],
+                [key[1] for key in keys],
+                [key[2] for key in keys],
+                [Decimal(changes[key][0]) for key in keys],
+                [Decimal(changes[key][1]) for key in keys],
+            ],
+        )
+
+
+@transaction.atomic
+def commission_rollup_rebuild() -> int:
+    """Replace the whole rollup by a recomputation from the settled submissions: the repair
+    when the ledger audit reports a rollup mismatch. Settlements wait meanwhile (the table is
+    locked before reading, so one that committed before is counted and one after adds to the
+    new rows). Returns how many rows it wrote."""
+    from .selectors import commission_rollup_expected
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
+    expected = commission_rollup_expected()
+    CommissionDay.objects.all().delete()
+    CommissionDay.objects.bulk_create(
+        [
+            CommissionDay(user_id=user_id, day=day, token_id=token_id, farmer_side=farmer, factory_side=factory)
+            for (user_id, day, token_id), (farmer, factory) in sorted(expected.items())
+        ],
+        batch_size=5000,
+    )
+    return len(expected)

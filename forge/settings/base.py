@@ -270,5 +270,5 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
-LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools"]
+LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

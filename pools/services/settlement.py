@@ -32,6 +32,7 @@ from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
 from referrals.selectors import commissions_for_many
+from referrals.services import commission_rollup_add
 
 from ..economics import Shares, settlement_shares
 from ..models import Factory, ScoreOverride, Submission
@@ -249,6 +250,8 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
         .values_list("pk", "status")
     )
     balances_apply(written.deltas)
+    # After the accounts: a rollup row is written only for an ambassador whose account is locked.
+    commission_rollup_add(rows, token_ids={pk: f.token_id for pk, f in factories.items()})
     _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
     for pk, status in statuses.items():
         if status == Factory.Status.CLOSED:
@@ -339,6 +342,11 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
     submission.graded_by = "manual"
     submission.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
     submission.save(update_fields=[*SHARE_FIELDS, "quality_score", "graded_by", "status"])
+    commission_rollup_add(
+        [submission],
+        token_ids={factory.pk: factory.token_id},
+        before={submission.pk: (old.farmer_ambassador, old.factory_ambassador)},
+    )
     if accepted != was_accepted:
         Factory.objects.filter(pk=factory.pk).update(accepted_count=F("accepted_count") + (1 if accepted else -1))
     pool_return_to_creator(factory=factory, reason=f"adjust:{submission.pk}:{override.pk}")

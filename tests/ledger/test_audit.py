@@ -130,7 +130,10 @@ def app_check_that_fails() -> list[str]:
 
 
 def test_the_audit_runs_the_apps_cross_checks(settings, money_moved):
-    assert django_settings.LEDGER_AUDIT_CHECKS == ["pools.selectors.audit_pools"]
+    assert django_settings.LEDGER_AUDIT_CHECKS == [
+        "pools.selectors.audit_pools",
+        "referrals.selectors.audit_commission_rollup",
+    ]
     settings.LEDGER_AUDIT_CHECKS = ["tests.ledger.test_audit.app_check_that_fails"]
 
     report = ledger_audit()
