@@ -267,11 +267,13 @@ class Submission(models.Model):
     refunded_to_pool = AmountField(null=True, blank=True)
     # The rates and ambassadors in force when it settled (a later score override reuses them).
     settlement_terms = models.JSONField(default=dict, blank=True)
+    # Indexed only where set, by the partial covering indexes of migration 0005 (most rows have
+    # no ambassador: a full index would take a NULL entry per settlement for nothing).
     farmer_ambassador = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     factory_ambassador = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     settled_at = models.DateTimeField(null=True, blank=True)
     settlement_transaction = models.OneToOneField(

@@ -25,8 +25,18 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name='submission',
+            name='factory_ambassador',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+        ),
+        migrations.AlterField(
+            model_name='submission',
             name='farmer',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='submissions', to=settings.AUTH_USER_MODEL),
+        ),
+        migrations.AlterField(
+            model_name='submission',
+            name='farmer_ambassador',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
         migrations.AlterField(
             model_name='submission',
