@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
@@ -49,12 +49,41 @@ def _lookup() -> tuple[str, list[str], list[str], list[tuple[int, object, list]]
     return statement, [field.attname for field in user_fields], [field.attname for field in token_fields], converters
 
 
+def _fetch(statement: str, key: str):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [key])
+        return cursor.fetchone()
+
+
+def _fetch_checking_the_connection(statement: str, key: str):
+    """The lookup, doubling as the connection's health check.
+
+    With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of every request
+    that reuses a persistent connection, and replaces the connection if that fails. The token
+    lookup is usually that first query, and it is a read: run it instead of the `SELECT 1`, and
+    if the connection turns out to be dead, replace it and run the lookup again. Same outcome,
+    one round trip fewer per API request. Inside a transaction (or when Django has nothing to
+    check) the lookup runs as any other query.
+    """
+    if not (
+        connection.health_check_enabled
+        and not connection.health_check_done
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    ):
+        return _fetch(statement, key)
+    connection.health_check_done = True
+    try:
+        return _fetch(statement, key)
+    except (OperationalError, InterfaceError):
+        connection.close()  # dead: the next cursor connects afresh
+        return _fetch(statement, key)
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         statement, user_names, token_names, converters = _lookup()
-        with connection.cursor() as cursor:
-            cursor.execute(statement, [key])
-            row = cursor.fetchone()
+        row = _fetch_checking_the_connection(statement, key)
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if converters:

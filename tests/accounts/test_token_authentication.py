@@ -85,3 +85,66 @@ def test_a_role_change_applies_to_the_next_request(farmer):
     User.objects.filter(pk=farmer.pk).update(role="creator")
 
     assert me(key).json()["role"] == "creator"
+
+
+# ---- The lookup doubles as the persistent connection's health check -----------------------
+
+
+def _next_request_on_a_persistent_connection():
+    """What Django does at the start of a request that reuses a connection (the test client
+    leaves it out): the connection must be checked before its first query."""
+    connection.ensure_connection()
+    connection.health_check_done = False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_token_lookup_replaces_the_select_1_health_check(farmer, monkeypatch):
+    key = api_token_for(farmer)
+    checks = []
+    real_is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real_is_usable())
+    assert connection.health_check_enabled
+    _next_request_on_a_persistent_connection()
+
+    assert me(key).status_code == 200
+
+    assert checks == []  # no SELECT 1 round trip
+    assert connection.health_check_done
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_dead_connection_is_replaced_and_the_request_succeeds(farmer):
+    import psycopg
+
+    key = api_token_for(farmer)
+    _next_request_on_a_persistent_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        dead_pid = cursor.fetchone()[0]
+    connection.health_check_done = False
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [dead_pid])
+
+    response = me(key)
+
+    assert response.status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != dead_pid
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_unknown_key_on_a_checked_connection_is_still_refused(farmer):
+    api_token_for(farmer)
+    _next_request_on_a_persistent_connection()
+
+    response = me("1" * 40)
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
