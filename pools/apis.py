@@ -333,7 +333,7 @@ class SubmissionOutputSerializer(serializers.Serializer):
         return self._money(submission, "refunded_to_pool")
 
 
-# Bound once: building a serializer deep-copies its 19 fields, several times the cost of
+# Bound once: building a serializer deep-copies its 18 fields, several times the cost of
 # filling them. to_representation keeps no state, so one instance serves every request.
 _submission_output = SubmissionOutputSerializer()
 
