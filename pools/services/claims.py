@@ -88,7 +88,11 @@ def claim_expire(*, claim_id: int, now=None) -> bool:
     (already submitted or expired, or not due yet): safe to call any number of times."""
     now = now or timezone.now()
     claim = Claim.objects.select_related("factory").get(pk=claim_id)
-    factory = Factory.objects.select_for_update().get(pk=claim.factory_id)
+    # FOR NO KEY UPDATE, not FOR UPDATE: it excludes every other writer of the factory row just
+    # the same, but not the KEY SHARE lock that a foreign key check takes. A submission for this
+    # claim holds the claim row and then checks its factory_id; with FOR UPDATE here (waiting
+    # for that claim row next) the two deadlocked (tests/pools/test_submission_intake.py).
+    factory = Factory.objects.select_for_update(no_key=True).get(pk=claim.factory_id)
     expired = Claim.objects.filter(pk=claim_id, status=Claim.Status.OPEN, expires_at__lte=now).update(
         status=Claim.Status.EXPIRED, closed_at=now
     )

@@ -9,22 +9,25 @@ anything left behind by a broker outage or a lost worker.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from decimal import Decimal
+from functools import cache as cache_once
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden, NotFound
+from forge.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from forge.models import StaffAction
 from forge.money import parse_rate
+from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
 from ..grading import GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
-from ..models import Attachment, Claim, ScoreOverride, Submission
+from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
 from .integrity import integrity_flags, sequence_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -81,41 +84,166 @@ def _enqueue_settle(submission_id: int) -> None:
     enqueue_after_commit(submission_settle_task, submission_id)
 
 
-@transaction.atomic
 def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
-    """Accept a demonstration for an open claim; scoring starts after commit."""
+    """Accept a demonstration for an open claim; scoring starts after commit.
+
+    Validation comes first and writes nothing. Then the claim is closed and the submission
+    inserted together: on PostgreSQL in one statement (`_claim_submit_sql`: the conditional
+    UPDATE of the claim row is the lock, so of two concurrent submissions for one claim exactly
+    one matches; the other waits for the row, sees it `submitted`, and is refused), elsewhere in
+    one transaction (`_claim_submit_orm`). The Submission returned is the row as written, with
+    its claim and its factory's token loaded (what the API answers with), without reading it
+    back.
+    """
     cleaned = demonstration_validate(demonstration)
-    # Lock the claim row only (not the joined factory): claim_expire locks factory then claim.
-    claim = Claim.objects.select_for_update(of=("self",)).select_related("factory").filter(pk=claim_id).first()
-    if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
-        # Someone else's claim is indistinguishable from a missing one.
-        raise NotFound("No such claim.")
-    if claim.status == Claim.Status.SUBMITTED:
-        raise Conflict("This claim already has a submission.")
-    if claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now():
-        raise Conflict("This claim has expired; its reward went back to the pool.")
-    submission = Submission.objects.create(
-        claim=claim,
-        factory_id=claim.factory_id,
-        farmer_id=claim.farmer_id,
+    now = timezone.now()
+    submission = Submission(
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
+        submitted_at=now,
     )
-    Attachment.objects.bulk_create(
-        Attachment(
-            submission=submission,
-            name=item["name"],
-            content_type=item["content_type"],
-            size=item["size"],
-            sha256=item["sha256"],
-        )
-        for item in cleaned.get("attachments", [])
-    )
-    claim.status = Claim.Status.SUBMITTED
-    claim.closed_at = submission.submitted_at
-    claim.save(update_fields=["status", "closed_at"])
-    processing_wake_up()
+    declared = cleaned.get("attachments") or []
+    one_statement = _one_statement()
+    # One statement commits on its own; attachments (and the ORM path) need a transaction.
+    with transaction.atomic() if declared or not one_statement else nullcontext():
+        if one_statement:
+            _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
+        else:
+            _claim_submit_orm(submission, claim_id=claim_id, farmer=farmer, now=now)
+        if declared:
+            Attachment.objects.bulk_create(
+                Attachment(
+                    submission=submission,
+                    name=item["name"],
+                    content_type=item["content_type"],
+                    size=item["size"],
+                    sha256=item["sha256"],
+                )
+                for item in declared
+            )
+        processing_wake_up()
     return submission
+
+
+def _one_statement() -> bool:
+    """PostgreSQL closes the claim and inserts the submission in one statement; other databases
+    (the zero-setup SQLite demo) go through the ORM in a transaction."""
+    return connection.vendor == "postgresql"
+
+
+def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
+    """Why `claim` cannot take a submission from `farmer` (checked in this order)."""
+    if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
+        # Someone else's claim is indistinguishable from a missing one.
+        return NotFound("No such claim.")
+    if claim.status == Claim.Status.SUBMITTED:
+        return Conflict("This claim already has a submission.")
+    if claim.status == Claim.Status.EXPIRED or claim.expires_at <= now:
+        return Conflict("This claim has expired; its reward went back to the pool.")
+    # Unreachable while a claim never goes back to open: the statement found nothing to close.
+    return Conflict("This claim cannot take a submission now; try again.")
+
+
+def _claim_submit_orm(submission: Submission, *, claim_id: int, farmer, now) -> None:
+    """Lock the claim, check it, insert the submission, close the claim (inside a transaction)."""
+    # Lock the claim row only (not the joined factory). Inserting the submission then takes a
+    # KEY SHARE lock on the factory (its foreign key check), which claim_expire's lock (FOR NO
+    # KEY UPDATE on the factory, then this claim) does not block: no deadlock.
+    claim = Claim.objects.select_for_update(of=("self",)).select_related("factory__token").filter(pk=claim_id).first()
+    if (
+        claim is None
+        or (claim.farmer_id != farmer.pk and not farmer.is_staff)
+        or claim.status != Claim.Status.OPEN
+        or claim.expires_at <= now
+    ):
+        raise _claim_refusal(claim, farmer=farmer, now=now)
+    submission.claim = claim
+    submission.factory = claim.factory
+    submission.farmer_id = claim.farmer_id
+    submission.save(force_insert=True)
+    claim.status = Claim.Status.SUBMITTED
+    claim.closed_at = now
+    claim.save(update_fields=["status", "closed_at"])
+
+
+def _insert_fields() -> list:
+    """Every submission column but the id and the three taken from the claim, in model order."""
+    from_claim = {"claim_id", "factory_id", "farmer_id"}
+    return [f for f in Submission._meta.concrete_fields if not f.primary_key and f.attname not in from_claim]
+
+
+@cache_once
+def _claim_submit_statement() -> str:
+    """The statement of `_claim_submit_sql`, built once from the models' metadata.
+
+    The UPDATE is the claim's row lock and its check in one: it closes the claim only if it is
+    open, unexpired and the caller's (or the caller is staff). A concurrent submission or
+    `claim_expire` (which locks the factory FOR NO KEY UPDATE, then this row, and checks the
+    status again under the lock) waits for the row and then finds it closed, so one claim is
+    never closed twice. The INSERT takes its rows from the UPDATE's: no open claim, no
+    submission; its foreign key check takes a KEY SHARE lock on the factory, which only a FOR
+    UPDATE lock on the factory (none of the claim paths take one) makes it wait for.
+    """
+    quote = connection.ops.quote_name
+    fields = _insert_fields()
+    claim_columns = [quote(f.column) for f in Claim._meta.concrete_fields]
+    return f"""
+        WITH closed AS (
+            UPDATE {quote(Claim._meta.db_table)} SET status = %s, closed_at = %s
+            WHERE id = %s AND status = %s AND expires_at > %s AND (farmer_id = %s OR %s)
+            RETURNING {", ".join(claim_columns)}
+        ), made AS (
+            INSERT INTO {quote(Submission._meta.db_table)}
+                (claim_id, factory_id, farmer_id, {", ".join(quote(f.column) for f in fields)})
+            SELECT id, factory_id, farmer_id, {", ".join(f"%s::{f.db_type(connection)}" for f in fields)}
+            FROM closed
+            RETURNING id
+        )
+        SELECT made.id, {", ".join(f"closed.{c}" for c in claim_columns)},
+            {", ".join(f"t.{quote(f.column)}" for f in Token._meta.concrete_fields)}
+        FROM made CROSS JOIN closed
+        JOIN {quote(Factory._meta.db_table)} f ON f.id = closed.factory_id
+        JOIN {quote(Token._meta.db_table)} t ON t.id = f.token_id
+    """  # noqa: S608 - identifiers from the models' metadata, values as parameters
+
+
+def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> None:
+    """Close the open claim and insert `submission` for it in one statement (PostgreSQL)."""
+    low, high = connection.ops.integer_field_range(Claim._meta.pk.get_internal_type())
+    if not low <= claim_id <= high:  # an id past 64 bits names no claim
+        raise NotFound("No such claim.")
+    fields = _insert_fields()
+    values = [field.get_db_prep_save(field.pre_save(submission, True), connection) for field in fields]
+    params = [
+        Claim.Status.SUBMITTED,
+        now,
+        claim_id,
+        Claim.Status.OPEN,
+        now,
+        farmer.pk,
+        bool(farmer.is_staff),
+        *values,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_submit_statement(), params)
+        row = cursor.fetchone()
+    if row is None:  # nothing written: say why
+        claim = Claim.objects.filter(pk=claim_id).only("farmer_id", "status", "expires_at").first()
+        raise _claim_refusal(claim, farmer=farmer, now=now)
+    claim_fields = Claim._meta.concrete_fields
+    db = connection.alias
+    submission.pk = row[0]
+    claim = Claim.from_db(db, [f.attname for f in claim_fields], row[1 : 1 + len(claim_fields)])
+    token = Token.from_db(db, [f.attname for f in Token._meta.concrete_fields], row[1 + len(claim_fields) :])
+    # The factory as far as the answer needs it; any other field is loaded on access.
+    factory = Factory.from_db(db, ["id", "token_id"], [claim.factory_id, token.pk])
+    factory.token = token
+    claim.factory = factory
+    submission.claim = claim
+    submission.factory = factory
+    submission.farmer_id = claim.farmer_id
+    submission._state.adding = False
+    submission._state.db = db
 
 
 def submission_score(*, submission_id: int) -> Submission:
