@@ -1,14 +1,12 @@
 """Many farmers claim at once from a pool that holds exactly K rewards: the pool never
 promises more than it holds (PostgreSQL, real threads, each with its own connection)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from forge.exceptions import Conflict
 from pools.models import Claim, Factory
 from pools.services.claims import claim_create
+from tests.concurrency import all_at_once
 from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -19,31 +17,13 @@ REWARD_UNITS = 200_000  # 0.2 USDC
 
 
 def _claim_all_at_once(factory: Factory, farmers) -> list[str]:
-    barrier = threading.Barrier(len(farmers))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt(farmer):
-        try:
-            barrier.wait()
-            claim_create(factory=factory, farmer=farmer)
-            outcome = "claimed"
-        except Conflict:
-            outcome = "conflict"
-        except Exception as error:  # reported by the assertion, never swallowed
-            outcome = repr(error)
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=attempt, args=(farmer,)) for farmer in farmers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
+    """One claim per farmer, all at once: "claimed", "conflict", or the repr of anything else
+    (which fails the assertions)."""
+    results = all_at_once([lambda farmer=farmer: claim_create(factory=factory, farmer=farmer) for farmer in farmers])
+    return [
+        "conflict" if isinstance(result, Conflict) else repr(result) if isinstance(result, Exception) else "claimed"
+        for result in results
+    ]
 
 
 @pytest.mark.parametrize(("rewards_in_pool", "farmers_count"), [(5, 12), (1, 6)])

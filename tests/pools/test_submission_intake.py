@@ -6,7 +6,6 @@ money moved, the processing wake-up coalesced."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from pools.models import Attachment, Claim, Submission
 from pools.services import submissions
 from pools.services.claims import claim_create, claim_expire
 from pools.services.submissions import WAKE_UP_KEY, submission_create
+from tests.concurrency import all_at_once
 from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -260,30 +260,16 @@ def test_many_submissions_send_one_wake_up_per_window(
 
 
 def _all_at_once(calls) -> list[str]:
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(call):
-        try:
-            barrier.wait()
-            outcome = call()
-        except (Conflict, NotFound) as error:
-            outcome = type(error).__name__
-        except Exception as error:  # reported by the assertion, never swallowed
-            outcome = repr(error)
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
+    """What each call returned; a refusal by its class name, anything else unexpected as its
+    repr (which fails the assertions)."""
+    return [
+        type(result).__name__
+        if isinstance(result, Conflict | NotFound)
+        else repr(result)
+        if isinstance(result, Exception)
+        else result
+        for result in all_at_once(calls, timeout=60)
+    ]
 
 
 @pytest.mark.postgres

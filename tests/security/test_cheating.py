@@ -7,16 +7,15 @@ hold when requests race (PostgreSQL, real threads)."""
 from __future__ import annotations
 
 import hashlib
-import threading
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 
 from ledger.models import Account, Transaction
 from pools.models import Claim, Submission
 from pools.services.submissions import WAKE_UP_KEY, submission_review
 from pools.tasks import submissions_process_pending_task
+from tests.concurrency import all_at_once
 from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -181,30 +180,6 @@ class TestHeldForReview:
 
 
 # ---- Races (PostgreSQL, real threads, each with its own connection) ------------------------
-
-
-def all_at_once(calls) -> list:
-    """Run the callables at the same moment, one thread each; returns what each returned (or
-    the exception it raised)."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.postgres
