@@ -1,7 +1,7 @@
 """Set-based SQL helpers for the batch paths.
 
-`bulk_update_values` writes many rows' fields in one `UPDATE ... FROM jsonb_to_recordset(...)`
-on PostgreSQL. The rows travel as ONE JSON document (`rows_json`): the driver quotes a single
+`bulk_update_values` writes many rows' fields in one `UPDATE ... FROM (rows of a JSON array)`
+on PostgreSQL (`with_rows`). The rows travel as ONE JSON document (`rows_json`): the driver quotes a single
 string (in C) instead of escaping every element of one array per column, and PostgreSQL
 parses it into typed columns. Django's `bulk_update` builds one CASE expression per field with
 a WHEN per row (quadratic in the batch size for PostgreSQL) and thousands of parameters; a
@@ -87,11 +87,9 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
         row = [obj.pk]
         for field in targets:
             value = getattr(obj, field.attname)
-            if value is None:
-                pass
-            elif field.attname in encoders:  # stored as the JSONField itself would store it
+            if value is not None and field.attname in encoders:  # as the JSONField would store it
                 value = json.dumps(value, cls=encoders[field.attname])
-            elif not _ready(value):
+            elif value is not None and not _ready(value):
                 value = field.get_db_prep_save(value, connection)
             row.append(value)
         rows.append(row)

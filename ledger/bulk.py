@@ -3,7 +3,8 @@
 Same rules, same guarantees (balanced per token, idempotency keys, protected balances never
 negative, accounts locked in primary-key order, append-only rows, the PostgreSQL triggers),
 but a batch of N transactions costs a handful of statements instead of ~5N, each taking its
-data as arrays (`unnest`), so neither Django nor the driver handles thousands of parameters:
+rows as one JSON parameter (`forge.db.with_rows`), so neither Django nor the driver handles
+thousands of parameters:
 
     1 SELECT  ids for the transactions (the sequence), unless the caller reserved them
     1 INSERT  the transactions, ON CONFLICT (idempotency_key) DO NOTHING RETURNING id

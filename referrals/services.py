@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from forge.audit_trail import staff_action_record
+from forge.db import rows_json, with_rows
 from forge.exceptions import Conflict, Forbidden
 from forge.models import StaffAction
 from forge.money import parse_amount
@@ -339,6 +340,15 @@ def commission_tier_update(
 
 # ---- Commission rollup -----------------------------------------------------------------------
 
+ROLLUP_UPSERT = with_rows(
+    "INSERT INTO referrals_commissionday AS d (user_id, day, token_id, farmer_side, factory_side) "
+    "SELECT * FROM {rows} AS v ORDER BY 1, 2, 3 "
+    "ON CONFLICT (user_id, day, token_id) DO UPDATE SET "
+    "farmer_side = d.farmer_side + EXCLUDED.farmer_side, "
+    "factory_side = d.factory_side + EXCLUDED.factory_side",
+    [("user_id", "bigint"), ("day", "date"), ("token_id", "bigint"), ("farmer", "numeric"), ("factory", "numeric")],
+)
+
 
 def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | None = None) -> None:
     """Add settled submissions' commissions to the per-(ambassador, day, token) rollup
@@ -349,7 +359,7 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     `token_ids`: {factory_id: token_id}; `before`: {row pk: (farmer side, factory side)} already
     counted for a row (a score adjustment adds the difference, which may be negative).
 
-    One `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE` for the whole batch, keys in
+    One `INSERT ... SELECT ... ON CONFLICT DO UPDATE` for the whole batch (`forge.db.with_rows`), keys in
     sorted order: concurrent settlements lock rollup rows in the same order, and each key
     written also had its ambassador's ledger account in that token posted (and locked) first,
     so the rollup adds no new lock waits of its own. Zero changes write nothing."""
@@ -381,22 +391,9 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
             if not updated:
                 CommissionDay.objects.create(**key, farmer_side=farmer, factory_side=factory)
         return
+    rows = [(*key, *changes[key]) for key in keys]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO referrals_commissionday AS d (user_id, day, token_id, farmer_side, factory_side) "
-            "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::numeric[], %s::numeric[]) "
-            "ORDER BY 1, 2, 3 "
-            "ON CONFLICT (user_id, day, token_id) DO UPDATE SET "
-            "farmer_side = d.farmer_side + EXCLUDED.farmer_side, "
-            "factory_side = d.factory_side + EXCLUDED.factory_side",
-            [
-                [key[0] for key in keys],
-                [key[1] for key in keys],
-                [key[2] for key in keys],
-                [Decimal(changes[key][0]) for key in keys],
-                [Decimal(changes[key][1]) for key in keys],
-            ],
-        )
+        cursor.execute(ROLLUP_UPSERT, [rows_json(rows)])
 
 
 @transaction.atomic

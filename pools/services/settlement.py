@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.db import bulk_update_values
+from forge.db import bulk_update_values, rows_json, with_rows
 from forge.exceptions import Conflict
 from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_ids_reserve, transactions_write
 from ledger.models import Account
@@ -101,6 +101,13 @@ SHARE_FIELDS = [
 ]
 
 
+UPDATE_COUNTERS = with_rows(
+    "UPDATE pools_factory AS f SET in_flight_count = f.in_flight_count + v.in_flight, "
+    "accepted_count = f.accepted_count + v.accepted FROM {rows} AS v WHERE f.id = v.id",
+    [("id", "bigint"), ("in_flight", "int"), ("accepted", "int")],
+)
+
+
 def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
     """{factory_id: (in_flight delta, accepted delta)} in one statement on PostgreSQL."""
     if not changes:
@@ -111,24 +118,12 @@ def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
                 in_flight_count=F("in_flight_count") + in_flight, accepted_count=F("accepted_count") + accepted
             )
         return
-    ids = sorted(changes)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE pools_factory AS f SET in_flight_count = f.in_flight_count + v.in_flight, "
-            "accepted_count = f.accepted_count + v.accepted "
-            "FROM unnest(%s::bigint[], %s::int[], %s::int[]) AS v(id, in_flight, accepted) WHERE f.id = v.id",
-            [ids, [changes[pk][0] for pk in ids], [changes[pk][1] for pk in ids]],
-        )
+        cursor.execute(UPDATE_COUNTERS, [rows_json(sorted((pk, *delta) for pk, delta in changes.items()))])
 
 
 SETTLED_FIELDS = [  # what settle_rows sets on a submission
-    "gross_payout",
-    "platform_fee",
-    "farmer_reward",
-    "farmer_ambassador_commission",
-    "factory_ambassador_commission",
-    "protocol_fee",
-    "refunded_to_pool",
+    *SHARE_FIELDS,
     "settlement_terms",
     "farmer_ambassador",
     "factory_ambassador",
@@ -147,7 +142,8 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
     Ordered so that the rows every settlement shares (the factories, then the treasury's and
     ambassadors' accounts) are locked last and held only until COMMIT: shares and rows are
     computed and written first, against transaction ids reserved in advance (the foreign key
-    is checked at COMMIT). Two workers settling at once overlap everything but that end."""
+    is checked once `transactions_write` has inserted them). Two workers settling at once
+    overlap everything but that end."""
     factories = {
         f.pk: f for f in Factory.objects.select_related("token").filter(pk__in={row.factory_id for row in rows})
     }
