@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "pools",
     "referrals",
     "farmers",
+    "evidence",
 ]
 
 MIDDLEWARE = [
