@@ -179,7 +179,9 @@ def evidence_plan(
 
     final_times = [end]
     if steps:
-        last_after = clamp(steps[-1]["t"] + AFTER_CLICK_SECONDS)
+        last = steps[-1]
+        last_end = last["typed_until"] if isinstance(last.get("typed_until"), int | float) else last["t"]
+        last_after = clamp(max(last_end, last["t"]) + AFTER_CLICK_SECONDS)
         if end - last_after > 0.5:
             final_times.append(last_after)
     for t in final_times:

@@ -12,7 +12,8 @@ core, and more workers give more throughput.
 
 `text_normalise` and `text_contains` are the one way evidence compares words with screen text:
 case, accents' compatibility forms, punctuation and spacing do not matter, and a phrase also
-matches when a window of the screen text is at least FUZZY_RATIO similar (OCR misreads letters).
+matches when a window of the screen text is at least FUZZY_RATIO similar (OCR misreads letters)
+and has the same digits.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ MIN_FUZZY_CHARS = 4
 OCR_TIMEOUT_SECONDS = 30
 
 _NON_WORD_RE = re.compile(r"[^\w]+", re.UNICODE)
+_NON_DIGIT_RE = re.compile(r"\D+")
 
 
 @functools.cache
@@ -84,15 +86,24 @@ def text_contains(haystack: str, needle: str) -> bool:
 
 
 def best_window_ratio(hay: str, pin: str) -> float:
-    """The best similarity between `pin` and any run of as many words of `hay` (±1 word)."""
+    """The best similarity between `pin` and any run of as many words of `hay` (±1 word).
+    Digits are not forgiven: a window whose digits differ from the pin's does not count
+    ("Budget 2025" is not "Budget 2026", however similar the letters)."""
     words = hay.split()
     size = len(pin.split())
+    digits = _digits(pin)
     best = 0.0
     for width in {max(1, size - 1), size, size + 1}:
         for start in range(max(1, len(words) - width + 1)):
             window = " ".join(words[start : start + width])
+            if _digits(window) != digits:
+                continue
             matcher = difflib.SequenceMatcher(None, window, pin, autojunk=False)
             if matcher.real_quick_ratio() < best or matcher.quick_ratio() < best:
                 continue
             best = max(best, matcher.ratio())
     return best
+
+
+def _digits(text: str) -> str:
+    return _NON_DIGIT_RE.sub("", text)

@@ -303,8 +303,8 @@ class _Converter:
         if modifier is not None:
             self.held.add(modifier)
             return
-        if key in _NO_STEP_KEYS:
-            return
+        if key in _NO_STEP_KEYS or _is_dead(data.get("actual_char")):
+            return  # a dead key types with the next key, which carries the composed character
         chord_mods = self.held & {"Ctrl", "Meta"}
         char = _character(data.get("actual_char"), key, shift="Shift" in self.held)
         if not chord_mods and char is not None and not ("Alt" in self.held and not char.strip()):
@@ -593,8 +593,6 @@ def _recorder_section(meta: dict, converter: _Converter) -> dict:
 def _character(actual_char, key: str, *, shift: bool) -> str | None:
     """The printable character a key press typed, or None (a control key, a dead key)."""
     if isinstance(actual_char, str) and actual_char:
-        if "is_dead: true" in actual_char:
-            return None
         match = _RUST_NAME_RE.search(actual_char)
         if match is not None:
             text = _rust_unescape(match.group(1))
@@ -617,6 +615,10 @@ def _character(actual_char, key: str, *, shift: bool) -> str | None:
     if pair is not None:
         return pair[1] if shift else pair[0]
     return None
+
+
+def _is_dead(actual_char) -> bool:
+    return isinstance(actual_char, str) and "is_dead: true" in actual_char
 
 
 def _rust_unescape(text: str) -> str:
