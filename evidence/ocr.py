@@ -53,13 +53,19 @@ def ocr_available() -> bool:
         return False
 
 
+def ocr_prepare(image: Image.Image, box: tuple[int, int, int, int] | None = None) -> Image.Image:
+    """The grayscale picture OCR will read: `image`, or its `box` = (left, top, right, bottom)
+    crop. Small enough to keep until the OCR runs (the full RGB frame is not kept)."""
+    picture = image.crop(box) if box is not None else image
+    return ImageOps.grayscale(picture)
+
+
 def ocr_text(image: Image.Image, *, box: tuple[int, int, int, int] | None = None, upscale: int = 1) -> str:
-    """The text Tesseract reads in `image` (or the `box` = (left, top, right, bottom) crop of it)."""
+    """The text Tesseract reads in `image` (or the `box` crop of it), enlarged `upscale` times."""
     import pytesseract
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    picture = image.crop(box) if box is not None else image
-    picture = ImageOps.grayscale(picture)
+    picture = ocr_prepare(image, box)
     if upscale > 1:
         picture = picture.resize((picture.width * upscale, picture.height * upscale), Image.Resampling.LANCZOS)
     return pytesseract.image_to_string(picture, lang=LANGUAGE, config=CONFIG, timeout=OCR_TIMEOUT_SECONDS)

@@ -42,6 +42,7 @@ from django.core.exceptions import ValidationError
 
 from pools.demonstrations import (
     MAX_COORDINATE,
+    MAX_DURATION_SECONDS,
     MAX_KEY_CHARS,
     MAX_STEP_TEXT_CHARS,
     MAX_STEPS,
@@ -476,6 +477,8 @@ class _Converter:
         if not _finite(value):
             return None
         t = (float(value) - self.started_ms) / 1000.0
+        if t > MAX_DURATION_SECONDS:  # a clock gone wrong: no step can be a day after the start
+            return None
         if t < 0:
             self.before_start += 1
             t = 0.0

@@ -31,12 +31,13 @@ from pools.models import EconomicsConfig
 
 from .archive import VIDEO_NAME, archive_open
 from .checks import (
+    changed_share,
     evidence_plan,
     evidence_report,
     evidence_report_without_video,
     success_checks_propose,
 )
-from .ocr import ocr_available, ocr_text
+from .ocr import ocr_available, ocr_prepare, ocr_text, text_contains
 from .recorder import demonstration_from_archive, pointer_scale
 from .video import VideoInfo, keyframes_extract, video_probe
 
@@ -114,15 +115,18 @@ def evidence_examine(
         pointer_scale=pointer_scale(demonstration, video.width, video.height),
         ocr=use_ocr,
     )
-    texts: dict[int, str] = {}
+    # OCR waits until decoding is done (grayscale pictures kept meanwhile: at most the final
+    # frames and MAX_TYPE_CHECKS crops), so that typing already visible on the last frames costs
+    # no OCR of its own, and two identical last frames are read once.
+    pictures: dict[int, object] = {}
 
-    def read(index: int, image) -> None:
-        request = plan.ocr[index]
-        texts[index] = ocr_text(image, box=request.box, upscale=request.upscale)
+    def keep_for_ocr(index: int, image) -> None:
+        pictures[index] = ocr_prepare(image, plan.ocr[index].box)
 
     keyframes = keyframes_extract(
-        video_path, plan.times, full_frames=plan.ocr.keys() if use_ocr else (), on_full_frame=read
+        video_path, plan.times, full_frames=plan.ocr.keys() if use_ocr else (), on_full_frame=keep_for_ocr
     )
+    texts = _read_texts(plan, keyframes, pictures) if use_ocr else {}
     return evidence_report(
         demonstration,
         plan,
@@ -133,6 +137,26 @@ def evidence_examine(
         success_checks=success_checks,
         ocr_engine=OCR_ENGINE if use_ocr else None,
     )
+
+
+def _read_texts(plan, keyframes: list, pictures: dict) -> dict[int, str]:
+    by_index = {frame.index: frame for frame in keyframes}
+    texts: dict[int, str] = {}
+    first_final = None
+    for index in plan.final:
+        if index not in pictures:
+            continue
+        if first_final is not None and changed_share(by_index[first_final].thumb, by_index[index].thumb) == 0:
+            texts[index] = texts[first_final]  # the same picture: read once
+            continue
+        texts[index] = ocr_text(pictures.pop(index), upscale=plan.ocr[index].upscale)
+        first_final = first_final if first_final is not None else index
+    final_text = "\n".join(texts.get(index, "") for index in plan.final)
+    for typing in plan.typing:
+        index = typing["after"]
+        if index in pictures and not text_contains(final_text, typing["text"]):
+            texts[index] = ocr_text(pictures.pop(index), upscale=plan.ocr[index].upscale)
+    return texts
 
 
 def archive_grade(

@@ -259,6 +259,12 @@ def test_unknown_events_and_broken_lines_are_counted_never_an_error():
     assert recorder["events"]["mousedown"] == 1
 
 
+def test_events_stamped_more_than_a_day_after_the_start_are_not_steps():
+    result = convert([*click(1.0, 5, 5), *click(90_000.0, 6, 6)])
+    assert len(result["steps"]) == 1
+    assert result["recorder"]["untimed_events"] == 4  # the far moves, press and release
+
+
 def test_events_before_the_recording_start_count_at_zero():
     result = convert([*click(-3.0, 5, 5)])
     assert result["steps"][0]["t"] == 0

@@ -95,7 +95,8 @@ def test_full_frames_are_handed_over_only_for_the_indices_asked(counting_video):
     seen = {}
     keyframes_extract(str(counting_video), [0.0, 1.0, 1.5], full_frames=[1], on_full_frame=seen.__setitem__)
     assert list(seen) == [1]
-    assert seen[1].size == (320, 180) and seen[1].mode == "RGB"
+    assert seen[1].size == (320, 180) and seen[1].mode == "L"
+    assert abs(float(np.asarray(seen[1]).mean()) - 100) < 4  # frame 5 of the counting video: gray 100
 
 
 def test_far_apart_times_are_reached_by_seeking(tmp_path):
