@@ -36,11 +36,13 @@ from .ocr import text_contains, text_normalise
 
 EVIDENCE_VERSION = 1
 
-# Times relative to a step (seconds of video time). The recorder's event clock and the video
-# start within a fraction of a second of each other; the margins absorb that.
-BEFORE_SECONDS = 0.2
-AFTER_CLICK_SECONDS = 1.0
-AFTER_TYPING_SECONDS = 1.0
+# Times relative to a step (seconds of video time = seconds since meta.json's timestamp). The
+# recorder writes the timestamp, then starts FFmpeg, so the video may start up to about a second
+# late: a frame at video time v shows the screen at v + (that delay). "Before" is taken early
+# enough, and "after" late enough, to stay on the right side of the step either way.
+BEFORE_SECONDS = 1.0
+AFTER_CLICK_SECONDS = 1.5
+AFTER_TYPING_SECONDS = 1.5
 UNIFORM_SAMPLES = 60
 MAX_CLICK_CHECKS = 200
 MAX_TYPE_CHECKS = 20

@@ -74,6 +74,26 @@ def test_the_wrong_document_is_not_paid_because_its_claims_are_not_on_screen(rec
     assert result.score < genuine.score
 
 
+@requires_tesseract
+def test_a_video_that_starts_late_against_the_recorders_clock_still_passes(recordings, tmp_path):
+    """The recorder stamps meta.json before FFmpeg starts: the video may begin up to a second
+    late. A timestamp 0.8 s earlier than the video's start is exactly that situation."""
+    from datetime import timedelta
+
+    from tests.evidence.recordings import STARTED_AT, meta
+
+    early = (STARTED_AT - timedelta(seconds=0.8)).isoformat()
+    path = write_archive(
+        tmp_path / "late.zip", video=recordings["genuine"].with_suffix(".mp4"), meta_data=meta(timestamp=early)
+    )
+    result = grade(path)
+    assert {check["result"] for check in result.breakdown["evidence"]["checks"]} == {"pass"}
+    # the last click (cell B4) is followed by no typing: only its own selection shows it happened
+    changes = {item["step"]: item["change"] for item in checks_of(result)["clicks"]["details"]["items"]}
+    assert changes == {0: "near", 3: "near", 10: "near"}
+    assert result.paid is True
+
+
 def test_the_frozen_screen_is_held_even_though_its_last_frame_shows_the_right_text(recordings):
     result = grade(recordings["frozen"])
     checks = checks_of(result)

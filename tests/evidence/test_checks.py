@@ -96,7 +96,7 @@ def test_a_screen_that_reacts_to_its_events_passes_every_check():
     assert section["confidence"] == "1.0000"
     assert checks["clicks"]["details"]["near"] == "1"
     assert checks["final_state"]["keyframe"]["t"] == "19.950"  # the last frame it read
-    assert checks["clicks"]["keyframe"]["t"] == "6.000"  # the frame after the click
+    assert checks["clicks"]["keyframe"]["t"] == "6.500"  # the frame after the click
     assert all(isinstance(check["reason"], str) and check["reason"] for check in section["checks"])
 
 
@@ -175,9 +175,9 @@ def test_no_video_means_nothing_is_supported_and_the_demonstration_is_held():
 def test_the_plan_reads_typed_text_in_a_crop_around_the_last_click():
     plan = evidence_plan(demonstration([CLICK, TYPING]), duration=20.0, width=WIDTH, height=HEIGHT)
     after = plan.typing[0]["after"]
-    assert plan.times[after] == pytest.approx(8.0)
+    assert plan.times[after] == pytest.approx(8.5)  # 1.5 s after the last key
     assert plan.ocr[after].box == (336, 237, 912, 302) and plan.ocr[after].upscale == 2
-    assert [plan.times[i] for i in plan.final] == [19.95, 8.0]
+    assert [plan.times[i] for i in plan.final] == [19.95, 8.5]
     assert len(plan.samples) == 21
 
 
