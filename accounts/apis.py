@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api import amount_str
+from core.exceptions import ApplicationError
 from farmers.selectors import reputation_of
-from forge.api import amount_str
-from forge.exceptions import ApplicationError
 from referrals.selectors import ambassador_for_user
 
 from .selectors import user_balances

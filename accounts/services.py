@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
-from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import format_amount, parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.exceptions import Conflict, Forbidden
+from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 

@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
+from core.pages import home_url_for, show_service_error
 from farmers.selectors import reputation_of
-from forge.web import home_url_for, show_service_error
 from referrals.middleware import SESSION_KEY as REFERRAL_SESSION_KEY
 
 from .forms import LoginForm, SignupForm

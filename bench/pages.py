@@ -62,9 +62,9 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
     from django.utils import timezone
 
     from accounts.models import User
+    from core.db import bulk_update_values
+    from core.money import parse_amount
     from farmers.models import FarmerProfile
-    from forge.db import bulk_update_values
-    from forge.money import parse_amount
     from ledger.bulk import Posting, accounts_get_many, transactions_post_many
     from ledger.models import Account, Token
     from ledger.services import Leg

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.services import wallet_address_validate
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Token
 
 from .selectors import BROWSE_ACCESS, BROWSE_SORTS

@@ -6,10 +6,10 @@ import hashlib
 import logging
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.queue import wake_up_on_commit
 from pools.models import Submission
 
 from .models import FarmerProfile, ReputationSnapshot
@@ -110,17 +110,7 @@ def reputation_mark_for_refresh(*, farmer_ids) -> None:
     )
     FarmerProfile.objects.filter(user_id__in=farmer_ids, needs_refresh=False).update(needs_refresh=True)
 
-    def wake() -> None:
-        from .tasks import reputation_refresh_task
-
-        if cache.add(REFRESH_KEY, 1, timeout=REFRESH_COALESCE_SECONDS):
-            try:
-                reputation_refresh_task.delay()
-            except Exception:
-                cache.delete(REFRESH_KEY)
-                logger.exception("could not enqueue the reputation refresh; the periodic run will")
-
-    transaction.on_commit(wake)
+    wake_up_on_commit("farmers.reputation_refresh", key=REFRESH_KEY, window_seconds=REFRESH_COALESCE_SECONDS)
 
 
 def reputation_refresh_flagged(*, limit: int = 2000) -> int:

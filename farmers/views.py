@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_balances
 from accounts.services import withdrawal_request
-from forge.exceptions import ApplicationError
-from forge.web import role_required
+from core.exceptions import ApplicationError
+from core.pages import role_required
 from ledger.services import InsufficientFunds
 from pools.models import Claim, Factory
 from pools.services.claims import claim_create

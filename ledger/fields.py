@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from forge.money import MAX_DIGITS
+from core.money import MAX_DIGITS
 
 
 class AmountField(models.DecimalField):

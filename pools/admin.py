@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from referrals.models import CommissionTier
 from referrals.services import commission_rates_validate
 

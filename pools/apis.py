@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from forge.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
-from forge.exceptions import Forbidden, NotFound
+from core.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
+from core.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
 from .models import Deposit, Factory, Submission
@@ -627,7 +627,7 @@ def export_file_response(export):
     """The export's file streamed from storage (shared by the API and the dataset page)."""
     from django.http import FileResponse
 
-    from forge.exceptions import Conflict
+    from core.exceptions import Conflict
 
     from .models import Export
 

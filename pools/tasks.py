@@ -10,9 +10,10 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
+
+from core.queue import wake_up_clear
 
 from .grading import GraderUnavailable
 from .models import Submission
@@ -63,7 +64,7 @@ def submissions_process_pending_task() -> int:
     if taken >= batch_size():
         submissions_process_pending_task.delay()
     else:
-        cache.delete(WAKE_UP_KEY)
+        wake_up_clear(WAKE_UP_KEY)
         if pending_exists():
             submissions_process_pending_task.delay()
     return taken

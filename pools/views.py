@@ -1,7 +1,7 @@
 """The factory creator's pages: dashboard, create/edit, fund, rate, pause/resume/close and
 the factory detail with its submissions, charts and participation. Each view reads through
 pools.selectors and writes through one pools.services function; errors from the services
-are shown next to the fields or as messages (forge.web.show_service_error)."""
+are shown next to the fields or as messages (core.pages.show_service_error)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from forge import charts
-from forge.exceptions import ApplicationError
-from forge.money import format_amount
-from forge.web import role_required, show_service_error
+from core import charts
+from core.exceptions import ApplicationError
+from core.money import format_amount
+from core.pages import role_required, show_service_error
 
 from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
 from .models import Deposit, Factory

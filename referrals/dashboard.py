@@ -24,12 +24,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_balances
+from core import charts
+from core.exceptions import ApplicationError
+from core.money import format_amount
 from farmers.forms import WithdrawalForm
 from farmers.selectors import withdrawals_of
 from farmers.views import withdrawal_submit
-from forge import charts
-from forge.exceptions import ApplicationError
-from forge.money import format_amount
 from ledger.models import Token
 from ledger.services import InsufficientFunds
 

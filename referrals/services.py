@@ -20,11 +20,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.audit_trail import staff_action_record
-from forge.db import rows_json, with_rows
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.db import rows_json, with_rows
+from core.exceptions import Conflict, Forbidden
+from core.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
@@ -359,7 +359,7 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     `token_ids`: {factory_id: token_id}; `before`: {row pk: (farmer side, factory side)} already
     counted for a row (a score adjustment adds the difference, which may be negative).
 
-    One `INSERT ... SELECT ... ON CONFLICT DO UPDATE` for the whole batch (`forge.db.with_rows`), keys in
+    One `INSERT ... SELECT ... ON CONFLICT DO UPDATE` for the whole batch (`core.db.with_rows`), keys in
     sorted order: concurrent settlements lock rollup rows in the same order, and each key
     written also had its ambassador's ledger account in that token posted (and locked) first,
     so the rollup adds no new lock waits of its own. Zero changes write nothing."""

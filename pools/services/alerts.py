@@ -24,7 +24,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from forge.money import format_amount
+from core.money import format_amount
 
 from ..models import Alert, Export, Factory
 

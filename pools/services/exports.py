@@ -34,6 +34,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from core.queue import queue_now, queue_on_commit
+
 from ..models import Export, Factory, Submission
 from ..selectors import (
     DatasetFilters,
@@ -43,7 +45,6 @@ from ..selectors import (
     farmer_pseudonym,
 )
 from .attachments import AttachmentIntegrityError, attachment_chunks_verified
-from .submissions import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ def export_progress_every() -> int:
 def export_request(*, factory: Factory, actor, filters: DatasetFilters, include_attachments: bool = False) -> Export:
     """Record an export of `factory`'s dataset as `filters` narrow it; a task builds it after
     commit (and `exports_sweep` sends the task again if the broker lost it)."""
-    from ..tasks import export_build_task
 
     with transaction.atomic():
         export = Export.objects.create(
@@ -76,7 +76,7 @@ def export_request(*, factory: Factory, actor, filters: DatasetFilters, include_
             include_attachments=include_attachments,
             filters=filters.as_params(),
         )
-        enqueue_after_commit(export_build_task, export.pk)
+        queue_on_commit("pools.export_build", export.pk)
     return export
 
 
@@ -297,8 +297,6 @@ def exports_sweep(*, now=None) -> dict:
     - running with a heartbeat older than that: queued again (a fresh attempt), or failed
       after MAX_ATTEMPTS attempts.
     """
-    from ..tasks import export_build_task
-
     now = now or timezone.now()
     stale = now - timedelta(seconds=getattr(settings, "FORGE_EXPORT_STALE_SECONDS", 600))
     failed = Export.objects.filter(
@@ -320,8 +318,5 @@ def exports_sweep(*, now=None) -> dict:
         .values_list("pk", flat=True)[:100]
     )
     for export_id in waiting:
-        try:
-            export_build_task.delay(export_id)
-        except Exception:
-            logger.exception("could not enqueue export %s", export_id)
+        queue_now("pools.export_build", export_id)
     return {"failed": failed, "requeued": requeued, "sent": len(waiting)}

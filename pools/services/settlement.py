@@ -26,8 +26,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.db import bulk_update_values, rows_json, with_rows
-from forge.exceptions import Conflict
+from core.db import bulk_update_values, rows_json, with_rows
+from core.exceptions import Conflict
+from core.queue import queue_on_commit
 from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_ids_reserve, transactions_write
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
@@ -38,7 +39,6 @@ from ..economics import Shares, settlement_shares
 from ..models import Factory, ScoreOverride, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
-from .submissions import enqueue_after_commit
 
 
 class NotReadyToSettle(Conflict):
@@ -278,9 +278,7 @@ def submission_settle(*, submission_id: int) -> Submission:
 
 
 def _enqueue_reputation(farmer_id: int) -> None:
-    from farmers.tasks import reputation_recompute_task
-
-    enqueue_after_commit(reputation_recompute_task, farmer_id)
+    queue_on_commit("farmers.reputation_recompute", farmer_id)
 
 
 @transaction.atomic

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from accounts.selectors import user_balances
 from accounts.services import user_register
-from forge.money import format_amount
+from core.money import format_amount
 from pools.models import Deposit, Factory, Submission
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create

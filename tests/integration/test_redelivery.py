@@ -4,7 +4,7 @@ to two real workers on Redis move money once, and the ledger audit stays clean."
 import pytest
 from celery import current_app
 
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Account, Transaction
 from pools.models import Claim, Factory, Submission
 from pools.services.claims import claim_create

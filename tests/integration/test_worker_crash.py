@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Account, Entry, Transaction
 from ledger.services import account_get
 from pools.models import Factory, Submission

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from forge.money import format_amount
+from core.money import format_amount
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from ledger.services import (

@@ -17,7 +17,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forge.money import format_amount
+from core.money import format_amount
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from pools.grading import GraderUnavailable

@@ -3,7 +3,7 @@ promises more than it holds (PostgreSQL, real threads, each with its own connect
 
 import pytest
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from pools.models import Claim, Factory
 from pools.services.claims import claim_create
 from tests.concurrency import all_at_once

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from ledger.models import Account, Transaction
 from pools.models import Deposit, Factory
 from pools.selectors import pool_summary

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from core.exceptions import Conflict
+from core.money import parse_amount
 from farmers.models import FarmerProfile
-from forge.exceptions import Conflict
-from forge.money import parse_amount
 from ledger.models import Account, Entry, Transaction
 from pools.models import Factory, Submission
 from pools.services.claims import claim_create

@@ -13,12 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from forge.exceptions import Conflict, NotFound
+from core.exceptions import Conflict, NotFound
 from ledger.models import Account, Transaction
 from pools.models import Attachment, Claim, Submission
 from pools.services import submissions
 from pools.services.claims import claim_create, claim_expire
 from pools.services.submissions import WAKE_UP_KEY, submission_create
+from pools.tasks import submissions_process_pending_task
 from tests.concurrency import all_at_once
 from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
@@ -235,14 +236,8 @@ def test_many_submissions_send_one_wake_up_per_window(
     write_path, factory, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-
-    class FakeTask:
-        name = "pools.submissions_process_pending"
-
-        def delay(self, *args):
-            sent.append(args)
-
-    monkeypatch.setattr("pools.tasks.submissions_process_pending_task", FakeTask())
+    # Services send the batch processor by name (core.queue); intercept the registered task.
+    monkeypatch.setattr(submissions_process_pending_task, "delay", lambda *args, **kwargs: sent.append(args))
     farmers = [FarmerFactory() for _ in range(4)]
     claims = [claim_create(factory=factory, farmer=farmer) for farmer in farmers]
 

@@ -66,7 +66,7 @@ class TestHeldForReview:
                     f"/api/v1/claims/{claim.json()['id']}/submission/", {"demonstration": demo}, format="json"
                 )
             assert response.status_code == 201, response.content
-            assert any("processing_wake_up" in callback.__qualname__ for callback in callbacks)
+            assert any("wake_up_on_commit" in callback.__qualname__ for callback in callbacks)
             return Submission.objects.get(pk=response.json()["id"])
 
         return _submit

@@ -23,7 +23,7 @@ from rest_framework.authtoken.models import Token as ApiToken
 
 from accounts.models import User, Withdrawal
 from accounts.services import api_token_for
-from forge.models import StaffAction
+from audit.models import StaffAction
 from ledger.models import Account, Entry, Transaction
 from pools.models import Alert, Attachment, Claim, Deposit, Export, Factory, RateChange, ScoreOverride, Submission
 from pools.selectors import dataset_filters_parse

@@ -8,7 +8,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 
-from forge.money import format_amount
+from core.money import format_amount
 
 
 class IsCreator(BasePermission):

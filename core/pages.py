@@ -12,7 +12,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import NoReverseMatch, reverse
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 
 def role_required(*roles: str) -> Callable:

@@ -8,7 +8,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from forge.money import format_amount
+from core.money import format_amount
 
 register = template.Library()
 

@@ -1,4 +1,4 @@
-"""Recording staff actions (forge.models.StaffAction).
+"""Recording staff actions (audit.models.StaffAction).
 
 Services call `staff_action_record` right after they change something on a staff member's
 behalf, inside their own `transaction.atomic`: the record commits or rolls back with the change.

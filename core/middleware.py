@@ -3,7 +3,7 @@
 The grading service's account (role "grader") exists to read submissions and post reviews
 through the API. Signed in through the login page it could otherwise browse the farmer pages
 (which are open to any signed-in user): every page answers 403 instead, except logging out.
-The API decides for itself (forge.api.GraderOnlyWhereAllowed).
+The API decides for itself (core.api.GraderOnlyWhereAllowed).
 """
 
 from django.core.exceptions import PermissionDenied

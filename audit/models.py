@@ -1,9 +1,10 @@
 """The staff audit trail: one row per staff action that moves money or changes someone's
 standing (deposit confirmation, withdrawal processing, score override, tier change, factory
-force-close). Written by `forge.audit_trail.staff_action_record` inside the same database
+force-close). Written by `audit.services.staff_action_record` inside the same database
 transaction as the change it describes, so a change without its record (or the reverse) cannot
-be committed. Append-only: PostgreSQL refuses UPDATE and DELETE (migration 0002), and the admin
-shows the rows read-only.
+be committed. Append-only: PostgreSQL refuses UPDATE and DELETE (forge/migrations/0002, written
+when the model lived in the `forge` app; audit/migrations/0001 moved it without touching the
+table), and the admin shows the rows read-only.
 """
 
 from django.conf import settings
@@ -36,6 +37,9 @@ class StaffAction(models.Model):
     reason = models.TextField(blank=True)
 
     class Meta:
+        # The table keeps the name it had when the model lived in the `forge` app (moved by
+        # audit/migrations/0001_initial without touching the data).
+        db_table = "forge_staffaction"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
