@@ -1,4 +1,4 @@
-# Forge Pools. `make run` serves the demo; `make test` runs lint + the whole test suite.
+# Forge Pools. `make run` serves the demo; `make test` runs lint (ruff, import contracts) + the whole test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -30,6 +30,7 @@ run: seed
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .

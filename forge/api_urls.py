@@ -6,13 +6,14 @@ from accounts import apis as accounts
 from ledger import apis as ledger
 from pools import apis as pools
 from referrals import apis as referrals
+from web import apis as web
 
 urlpatterns = [
-    path("auth/register/", accounts.RegisterApi.as_view(), name="register"),
+    path("auth/register/", web.RegisterApi.as_view(), name="register"),
     path("auth/token/", accounts.TokenApi.as_view(), name="token"),
     path("auth/token/rotate/", accounts.TokenRotateApi.as_view(), name="token-rotate"),
     path("auth/token/revoke/", accounts.TokenRevokeApi.as_view(), name="token-revoke"),
-    path("me/", accounts.MeApi.as_view(), name="me"),
+    path("me/", web.MeApi.as_view(), name="me"),
     path("me/balances/", accounts.BalancesApi.as_view(), name="balances"),
     path("tokens/", pools.TokenListApi.as_view(), name="tokens"),
     path("factories/", pools.FactoryListCreateApi.as_view(), name="factories"),

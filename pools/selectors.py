@@ -4,10 +4,12 @@ and the pools' cross-checks for the ledger audit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 
+from farmers.reputation import WorkRecord
 from ledger.fields import AmountField
 
 from .models import Claim, Deposit, EconomicsConfig, Factory, Submission
@@ -681,3 +683,73 @@ def alerts_unread(user, *, limit: int = 10):
         .select_related("factory")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# ---- The commission rollup's source of truth (referrals.CommissionDay) --------------------
+
+
+def commission_rollup_expected() -> dict[tuple, tuple[int, int]]:
+    """{(user id, day, token id): (farmer side, factory side)} recomputed from the settled
+    submissions, the way the rollup should hold them (zero sums left out): two grouped
+    queries over every commissioned settlement, for audits and tests, not for pages (the
+    referrals rollup's source of truth; referrals.selectors.commission_rollup_expected)."""
+    found: dict[tuple, list[int]] = {}
+    for side, (who, amount) in enumerate(
+        (
+            ("farmer_ambassador_id", "farmer_ambassador_commission"),
+            ("factory_ambassador_id", "factory_ambassador_commission"),
+        )
+    ):
+        grouped = (
+            Submission.objects.filter(**{f"{who}__isnull": False}, settled_at__isnull=False)
+            .annotate(day=TruncDate("settled_at"))
+            .values(who, "day", "factory__token_id")
+            .annotate(total=Sum(amount))
+            .order_by()
+            .values_list(who, "day", "factory__token_id", "total")
+        )
+        for user_id, day, token_id, total in grouped:
+            found.setdefault((user_id, day, token_id), [0, 0])[side] += int(total or 0)
+    return {key: (farmer, factory) for key, (farmer, factory) in found.items() if farmer or factory}
+
+
+# ---- A farmer's settled work, as farmers.reputation sees it ----------------------------------
+
+# The quality threshold assumed when a settlement's terms do not record one.
+WORK_DEFAULT_THRESHOLD = "0.5"
+
+
+def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, WorkRecord]]:
+    """(submission id, status, record) for the farmer's newest `limit` settled submissions,
+    newest first: the inputs of farmers.reputation (farmers.services reads them through
+    settings.FARMERS_WORK_RECORDS)."""
+    rows = (
+        Submission.objects.filter(
+            farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
+        )
+        .order_by("-settled_at", "-id")
+        .values_list(
+            "id",
+            "status",
+            "quality_score",
+            "settlement_terms",
+            "settled_at",
+            "submitted_at",
+            "claim__created_at",
+            "factory__expected_minutes",
+        )[:limit]
+    )
+    return [
+        (
+            submission_id,
+            status,
+            WorkRecord(
+                quality_score=score,
+                threshold=Decimal((terms or {}).get("quality_threshold", WORK_DEFAULT_THRESHOLD)),
+                settled_at=settled_at,
+                minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
+                expected_minutes=expected,
+            ),
+        )
+        for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected in rows
+    ]

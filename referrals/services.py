@@ -29,7 +29,7 @@ from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
 from .models import Ambassador, CommissionDay, CommissionTier, Referral, TierChange, Unstake
-from .selectors import STAKE_TOKEN, TIERS, tier_for_stake
+from .selectors import STAKE_TOKEN, TIERS, platform_economics, tier_for_stake
 
 # No 0/O, 1/I/L: codes are read aloud and typed from screenshots. 31**8 ~ 8.5e11 codes.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -202,7 +202,6 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
     """Start unstaking: the amount leaves the stake at once (the tier follows) and waits in the
     unbonding account for `EconomicsConfig.unstake_cooldown_hours` before returning to the
     balance (`unstakes_release_due`)."""
-    from pools.selectors import economics_config
 
     ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
     token = _stake_token()
@@ -213,7 +212,7 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
         ambassador=ambassador,
         amount=units,
         created_at=now,
-        available_at=now + timedelta(hours=economics_config().unstake_cooldown_hours),
+        available_at=now + timedelta(hours=platform_economics().unstake_cooldown_hours),
     )
     transaction_post(
         key=f"unstake:{request.pk}",
@@ -296,14 +295,13 @@ def stake_thresholds_validate(*, thresholds: dict[int, Decimal]) -> None:
 def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal) -> None:
     """Would the table, with this one tier changed, still be valid? (The admin form asks this
     before saving; `commission_tier_update` asks again under the table lock.)"""
-    from pools.selectors import economics_config
 
     table = {row.tier: row for row in CommissionTier.objects.all()}
     rates = {number: row.commission_rate for number, row in table.items()} | {tier.tier: commission_rate}
     thresholds = {number: row.stake_threshold for number, row in table.items()} | {tier.tier: stake_threshold}
     try:
         commission_rates_validate(
-            platform_fee_rate=economics_config().platform_fee_rate, tier_rates=list(rates.values())
+            platform_fee_rate=platform_economics().platform_fee_rate, tier_rates=list(rates.values())
         )
     except ValidationError as error:
         raise ValidationError({"commission_rate": error.messages}) from None

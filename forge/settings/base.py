@@ -274,4 +274,9 @@ LOGGING = {
 }
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
 LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
+# Lower apps that need a higher app's data name the function here instead of importing it
+# (imports run one way: pools above farmers and referrals; docs/architecture.md).
+FARMERS_WORK_RECORDS = "pools.selectors.farmer_work_records"
+REFERRALS_ECONOMICS_CONFIG = "pools.selectors.economics_config"
+REFERRALS_ROLLUP_SOURCE = "pools.selectors.commission_rollup_expected"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

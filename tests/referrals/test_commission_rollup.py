@@ -209,8 +209,8 @@ def test_changes_that_cancel_out_in_a_batch_write_nothing(world):
 
 
 def test_the_dashboard_totals_all_days_and_charts_the_last_thirty(world, monkeypatch):
-    from referrals.dashboard import commission_summary
     from referrals.models import Ambassador
+    from web.ambassador import commission_summary
 
     settle(world.factory, world.farmer, "1")  # today: 6000 farmer side
     real_now = timezone.now

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import farmers as views
 
 app_name = "farmers"
 

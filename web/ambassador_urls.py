@@ -4,8 +4,9 @@ included URLconf only: two includes named "referrals" would hide each other's na
 
 from django.urls import path
 
-from . import dashboard
-from .urls import urlpatterns as link_patterns
+from referrals.urls import urlpatterns as link_patterns
+
+from . import ambassador as dashboard
 
 app_name = "referrals"
 

@@ -23,18 +23,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import user_balances
+from accounts.selectors import user_balances, withdrawals_of
 from core import charts
 from core.exceptions import ApplicationError
 from core.money import format_amount
-from farmers.forms import WithdrawalForm
-from farmers.selectors import withdrawals_of
-from farmers.views import withdrawal_submit
 from ledger.models import Token
 from ledger.services import InsufficientFunds
-
-from .models import Ambassador, CommissionTier
-from .selectors import (
+from referrals.models import Ambassador, CommissionTier
+from referrals.selectors import (
     ambassador_earnings,
     ambassador_earnings_totals,
     ambassador_for_user,
@@ -42,7 +38,10 @@ from .selectors import (
     stake_position,
     unstakes_pending,
 )
-from .services import STAKE_TOKEN, ambassador_create, stake, unstake
+from referrals.services import STAKE_TOKEN, ambassador_create, stake, unstake
+
+from .farmer_forms import WithdrawalForm
+from .farmers import withdrawal_submit
 
 CHART_DAYS = 30
 PAGE_SIZE = 25

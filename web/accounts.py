@@ -10,13 +10,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
+from accounts.forms import LoginForm, SignupForm
+from accounts.selectors import user_balances
+from accounts.services import api_token_revoke, api_token_rotate
 from core.pages import home_url_for, show_service_error
 from farmers.selectors import reputation_of
 from referrals.middleware import SESSION_KEY as REFERRAL_SESSION_KEY
 
-from .forms import LoginForm, SignupForm
-from .selectors import user_balances
-from .services import api_token_revoke, api_token_rotate, user_register
+from .signup import user_signup
 
 
 def signup(request):
@@ -29,7 +30,7 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = user_register(
+            user = user_signup(
                 username=data["username"],
                 password=data["password1"],
                 role=data["role"],

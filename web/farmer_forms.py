@@ -16,8 +16,7 @@ from django.core.exceptions import ValidationError
 from accounts.services import wallet_address_validate
 from core.money import parse_amount
 from ledger.models import Token
-
-from .selectors import BROWSE_ACCESS, BROWSE_SORTS
+from pools.farmer_selectors import BROWSE_ACCESS, BROWSE_SORTS
 
 
 class BrowseForm(forms.Form):

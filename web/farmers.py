@@ -16,18 +16,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.selectors import user_balances
+from accounts.selectors import user_balances, withdrawals_of
 from accounts.services import withdrawal_request
 from core.exceptions import ApplicationError
 from core.pages import role_required
+from farmers.reputation import reputation_hints, reputation_parts
+from farmers.selectors import reputation_history, reputation_of, reputation_profile
 from ledger.services import InsufficientFunds
+from pools import farmer_selectors as selectors
 from pools.models import Claim, Factory
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 
-from . import selectors
-from .forms import BrowseForm, DemonstrationForm, WithdrawalForm
-from .reputation import reputation_hints, reputation_parts
+from .farmer_forms import BrowseForm, DemonstrationForm, WithdrawalForm
 
 PAGE_SIZE = 25
 
@@ -42,7 +43,7 @@ farmer_required = role_required("farmer")
 @farmer_required
 @require_GET
 def browse(request):
-    reputation = selectors.reputation_of(request.user)
+    reputation = reputation_of(request.user)
     form = BrowseForm(request.GET or None, categories=selectors.browse_categories())
     form.is_valid()  # invalid filters are shown next to their field and ignored
     factories = selectors.factories_for_browse(reputation=reputation, **form.filters())
@@ -190,9 +191,9 @@ def withdrawal_submit(request, form: WithdrawalForm):
 
 def _earnings(request, form: WithdrawalForm, *, status: int = 200):
     user = request.user
-    profile = selectors.reputation_profile(user)
+    profile = reputation_profile(user)
     history = Paginator(selectors.settled_submissions_of(user), PAGE_SIZE).get_page(request.GET.get("page"))
-    withdrawals = Paginator(selectors.withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage"))
+    withdrawals = Paginator(withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage"))
     return render(
         request,
         "farmers/earnings.html",
@@ -205,7 +206,7 @@ def _earnings(request, form: WithdrawalForm, *, status: int = 200):
             "profile": profile,
             "parts": reputation_parts(profile.breakdown),
             "hints": reputation_hints(profile.breakdown),
-            "reputation_history": selectors.reputation_history(user),
+            "reputation_history": reputation_history(user),
         },
         status=status,
     )
