@@ -11,9 +11,10 @@ change of the tier in force, and every staff change of an override, writes a `Ti
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -348,12 +349,24 @@ ROLLUP_UPSERT = with_rows(
 )
 
 
+class SettledCommission(NamedTuple):
+    """What the rollup needs of one settled submission: plain values, not a pools row
+    (settlement builds these; referrals sits below pools and never sees its models)."""
+
+    pk: int  # the submission's id
+    factory_id: int
+    settled_at: datetime
+    farmer_ambassador_id: int | None
+    farmer_ambassador_commission: int | None
+    factory_ambassador_id: int | None
+    factory_ambassador_commission: int | None
+
+
 def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | None = None) -> None:
     """Add settled submissions' commissions to the per-(ambassador, day, token) rollup
     (`CommissionDay`), in the caller's transaction, after its ledger posting.
 
-    `rows`: settled submissions (or anything with their `factory_id`, `settled_at`,
-    `farmer_ambassador_id`/`_commission` and `factory_ambassador_id`/`_commission`);
+    `rows`: `SettledCommission` values, one per settled submission;
     `token_ids`: {factory_id: token_id}; `before`: {row pk: (farmer side, factory side)} already
     counted for a row (a score adjustment adds the difference, which may be negative).
 

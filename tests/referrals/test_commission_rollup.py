@@ -24,6 +24,7 @@ from pools.services.submissions import submission_review
 from referrals.models import CommissionDay
 from referrals.selectors import audit_commission_rollup, commission_rollup_expected
 from referrals.services import (
+    SettledCommission,
     ambassador_set_tier,
     commission_rollup_add,
     commission_rollup_rebuild,
@@ -188,7 +189,7 @@ def test_the_migration_backfills_what_settlement_wrote(world, monkeypatch):
 def test_changes_that_cancel_out_in_a_batch_write_nothing(world):
     today = timezone.now()
     rows = [
-        SimpleNamespace(
+        SettledCommission(
             pk=pk,
             factory_id=world.factory.pk,
             settled_at=today,
