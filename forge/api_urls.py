@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts import apis as accounts
+from datasets import apis as datasets
 from ledger import apis as ledger
 from pools import apis as pools
 from referrals import apis as referrals
@@ -30,11 +31,13 @@ urlpatterns = [
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
     path(
-        "factories/<int:pk>/demonstrations/", pools.FactoryDemonstrationListApi.as_view(), name="factory-demonstrations"
+        "factories/<int:pk>/demonstrations/",
+        datasets.FactoryDemonstrationListApi.as_view(),
+        name="factory-demonstrations",
     ),
-    path("factories/<int:pk>/exports/", pools.FactoryExportListCreateApi.as_view(), name="factory-exports"),
-    path("exports/<int:pk>/", pools.ExportDetailApi.as_view(), name="export"),
-    path("exports/<int:pk>/download/", pools.ExportDownloadApi.as_view(), name="export-download"),
+    path("factories/<int:pk>/exports/", datasets.FactoryExportListCreateApi.as_view(), name="factory-exports"),
+    path("exports/<int:pk>/", datasets.ExportDetailApi.as_view(), name="export"),
+    path("exports/<int:pk>/download/", datasets.ExportDownloadApi.as_view(), name="export-download"),
     path(
         "submissions/<int:pk>/attachments/<int:attachment_id>/",
         pools.SubmissionAttachmentApi.as_view(),

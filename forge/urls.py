@@ -13,7 +13,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("web.accounts_urls")),
-    path("creator/", include("pools.urls")),
+    path("creator/", include("web.creator_urls")),
     path("farm/", include("web.farmers_urls")),
     # One "referrals" namespace: the /r/<code> link (referrals.urls) and the /ambassador/ pages.
     path("", include("web.ambassador_urls")),

@@ -21,7 +21,7 @@ from core.exceptions import ApplicationError
 from referrals.models import CommissionTier
 from referrals.services import commission_rates_validate
 
-from .models import Alert, Claim, Deposit, EconomicsConfig, Export, Factory, RateChange, Submission
+from .models import Claim, Deposit, EconomicsConfig, Factory, RateChange, Submission
 from .selectors import economics_config, pool_summary
 from .services.deposits import deposit_confirm, deposit_reject
 from .services.factories import factory_force_close
@@ -366,19 +366,3 @@ class EconomicsConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         config = economics_config()
         return redirect(reverse("admin:pools_economicsconfig_change", args=[config.pk]))
-
-
-@admin.register(Export)
-class ExportAdmin(ViewOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "factory", "requested_by", "status", "progress", "count", "created_at"]
-    list_filter = ["status"]
-    search_fields = ["factory__title", "requested_by__username"]
-    list_select_related = ["factory", "requested_by"]
-
-
-@admin.register(Alert)
-class AlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "user", "kind", "title", "factory", "created_at", "emailed_at", "read_at", "resolved_at"]
-    list_filter = ["kind"]
-    search_fields = ["user__username", "title"]
-    list_select_related = ["user", "factory"]

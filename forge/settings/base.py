@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "pools",
+    "datasets",
     "referrals",
     "farmers",
 ]

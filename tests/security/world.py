@@ -24,13 +24,14 @@ from rest_framework.authtoken.models import Token as ApiToken
 from accounts.models import User, Withdrawal
 from accounts.services import api_token_for
 from audit.models import StaffAction
+from datasets.models import Alert, Export
+from datasets.selectors import dataset_filters_parse
+from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
-from pools.models import Alert, Attachment, Claim, Deposit, Export, Factory, RateChange, ScoreOverride, Submission
-from pools.selectors import dataset_filters_parse
+from pools.models import Attachment, Claim, Deposit, Factory, RateChange, ScoreOverride, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_create
-from pools.services.exports import export_build, export_request
 from pools.services.factories import factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from pools.models import Alert
-from pools.services.alerts import alerts_check
+from datasets.models import Alert
+from datasets.services.alerts import alerts_check
+from datasets.tasks import alerts_check_task
 from pools.services.claims import claim_create
 from pools.services.factories import factory_close, factory_pause
-from pools.tasks import alerts_check_task
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import fund, funded_factory
 from tests.pools.dataset_support import settled

@@ -18,10 +18,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from datasets.models import Export
+from datasets.selectors import DatasetFilters
+from datasets.services.exports import export_build, export_request
 from ledger.models import Transaction
-from pools.models import Claim, Export, Submission
-from pools.selectors import DatasetFilters
-from pools.services.exports import export_build, export_request
+from pools.models import Claim, Submission
 from tests.factories import FarmerFactory, demonstration
 from tests.money_helpers import funded_factory
 

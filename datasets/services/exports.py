@@ -35,8 +35,10 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from core.queue import queue_now, queue_on_commit
+from pools.models import Factory, Submission
+from pools.services.attachments import AttachmentIntegrityError, attachment_chunks_verified
 
-from ..models import Export, Factory, Submission
+from ..models import Export
 from ..selectors import (
     DatasetFilters,
     dataset_attachments_by_submission,
@@ -44,7 +46,6 @@ from ..selectors import (
     dataset_filters_parse,
     farmer_pseudonym,
 )
-from .attachments import AttachmentIntegrityError, attachment_chunks_verified
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pools.models import Export
-from pools.selectors import DatasetFilters
-from pools.services.exports import MAX_ATTEMPTS, export_build, export_request, exports_sweep
+from datasets.models import Export
+from datasets.selectors import DatasetFilters
+from datasets.services.exports import MAX_ATTEMPTS, export_build, export_request, exports_sweep
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import jsonl, settled
 
@@ -92,7 +92,7 @@ def test_a_run_that_lost_its_export_stops_and_stores_nothing(export, settings, m
     """The sweeper gave the export to a new attempt while this run was still writing: this run
     notices at its next progress write and leaves the export to the new attempt."""
     settings.FORGE_EXPORT_PROGRESS_EVERY = 1
-    from pools.services import exports
+    from datasets.services import exports
 
     original = exports.export_line
 

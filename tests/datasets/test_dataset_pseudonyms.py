@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pools.selectors import farmer_pseudonym
+from datasets.selectors import farmer_pseudonym
 from tests.factories import FarmerFactory
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import settled

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
-from pools.models import Export
-from pools.selectors import farmer_pseudonym
+from datasets.models import Export
+from datasets.selectors import farmer_pseudonym
 from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import PNG, declared, read_download, settled

@@ -9,10 +9,10 @@ from django.core import mail
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from pools.models import Alert, Export
-from pools.selectors import farmer_pseudonym
-from pools.services.exports import export_build
-from pools.tasks import export_build_task
+from datasets.models import Alert, Export
+from datasets.selectors import farmer_pseudonym
+from datasets.services.exports import export_build
+from datasets.tasks import export_build_task
 from tests.factories import CreatorFactory
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import (

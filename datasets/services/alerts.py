@@ -25,8 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.money import format_amount
+from pools.models import Factory
 
-from ..models import Alert, Export, Factory
+from ..models import Alert, Export
 
 logger = logging.getLogger(__name__)
 
