@@ -17,7 +17,6 @@ from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from forge.audit_trail import staff_action_record
@@ -381,16 +380,6 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     keys = sorted(key for key, sides in changes.items() if any(sides))
     if not keys:
         return
-    if connection.vendor != "postgresql":  # the SQLite demo: one writer at a time
-        for user_id, day, token_id in keys:
-            farmer, factory = changes[(user_id, day, token_id)]
-            key = {"user_id": user_id, "day": day, "token_id": token_id}
-            updated = CommissionDay.objects.filter(**key).update(
-                farmer_side=F("farmer_side") + farmer, factory_side=F("factory_side") + factory
-            )
-            if not updated:
-                CommissionDay.objects.create(**key, farmer_side=farmer, factory_side=factory)
-        return
     rows = [(*key, *changes[key]) for key in keys]
     with connection.cursor() as cursor:
         cursor.execute(ROLLUP_UPSERT, [rows_json(rows)])
@@ -404,9 +393,8 @@ def commission_rollup_rebuild() -> int:
     new rows). Returns how many rows it wrote."""
     from .selectors import commission_rollup_expected
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
     expected = commission_rollup_expected()
     CommissionDay.objects.all().delete()
     CommissionDay.objects.bulk_create(
