@@ -311,10 +311,13 @@ def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, 
 
 @transaction.atomic
 def commission_tier_update(
-    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor=None
+    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor
 ) -> CommissionTier:
-    """Change one tier's rate and threshold, refusing a table the platform fee cannot cover.
-    A threshold change re-derives every ambassador's stake tier (recorded as tier changes)."""
+    """Staff change one tier's rate and threshold, refusing a table the platform fee cannot
+    cover. A threshold change re-derives every ambassador's stake tier (recorded as tier
+    changes). Recorded in the staff audit trail; a save that changes nothing records nothing."""
+    if not getattr(actor, "is_staff", False):
+        raise Forbidden("Only staff can change the commission tiers.")
     locked = list(CommissionTier.objects.select_for_update().order_by("tier"))
     tier = next(row for row in locked if row.tier == tier.tier)
     commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
@@ -326,7 +329,7 @@ def commission_tier_update(
     tier.save(update_fields=["commission_rate", "stake_threshold"])
     changed_stake_tiers = stake_tiers_refresh(actor=actor) if threshold_changed else 0
     after = {"commission_rate": tier.commission_rate, "stake_threshold": tier.stake_threshold}
-    if actor is not None and after != before:
+    if after != before:
         staff_action_record(
             actor=actor,
             action=StaffAction.Action.COMMISSION_TIER,
