@@ -41,7 +41,7 @@ from typing import IO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from pools.demonstrations import DEFAULT_ATTACHMENT_MAX_BYTES, MAX_COORDINATE, MAX_DURATION_SECONDS
 
 META_NAME = "meta.json"

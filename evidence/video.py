@@ -27,7 +27,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from pools.demonstrations import MAX_DURATION_SECONDS
 
 DEMUXER = "mov"  # FFmpeg's "mov,mp4,m4a,3gp,3g2,mj2" demuxer

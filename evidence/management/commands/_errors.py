@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 
 def refusal(error: Exception) -> CommandError:

@@ -7,8 +7,8 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.exceptions import ApplicationError
 from evidence.services import archive_import
-from forge.exceptions import ApplicationError
 
 from ._errors import refusal
 

@@ -8,8 +8,8 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.exceptions import ApplicationError
 from evidence.services import archive_grade
-from forge.exceptions import ApplicationError
 from pools.grading import GraderUnavailable, ManualGradingOnly, TaskContext
 
 from ._errors import refusal
