@@ -1,10 +1,11 @@
 """The staff audit trail: one row per staff action that moves money or changes someone's
 standing (deposit confirmation, withdrawal processing, score override, tier change, factory
-force-close). Written by `audit.services.staff_action_record` inside the same database
-transaction as the change it describes, so a change without its record (or the reverse) cannot
-be committed. Append-only: PostgreSQL refuses UPDATE and DELETE (forge/migrations/0002, written
-when the model lived in the `forge` app; audit/migrations/0001 moved it without touching the
-table), and the admin shows the rows read-only.
+force-close) or the money settings (economics settings, tokens, commission tiers). Written by
+`audit.services.staff_action_record` inside the same database transaction as the change it
+describes, so a change without its record (or the reverse) cannot be committed. Append-only:
+PostgreSQL refuses UPDATE and DELETE (forge/migrations/0002, written when the model lived in the
+`forge` app; audit/migrations/0001 moved it without touching the table), and the admin shows the
+rows read-only.
 """
 
 from django.conf import settings
@@ -22,6 +23,9 @@ class StaffAction(models.Model):
         SCORE_OVERRIDE = "submission.score_override", "Score overridden"
         AMBASSADOR_TIER = "ambassador.tier", "Ambassador tier set"
         COMMISSION_TIER = "commission_tier.update", "Commission tier changed"
+        ECONOMICS_UPDATE = "economics.update", "Economics settings changed"
+        TOKEN_CREATE = "token.create", "Token added"
+        TOKEN_UPDATE = "token.update", "Token changed"
         FACTORY_FORCE_CLOSE = "factory.force_close", "Factory force-closed"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -1,12 +1,11 @@
 """Set-based SQL helpers for the batch paths.
 
 `bulk_update_values` writes many rows' fields in one `UPDATE ... FROM (rows of a JSON array)`
-on PostgreSQL (`with_rows`). The rows travel as ONE JSON document (`rows_json`): the driver quotes a single
+(`with_rows`). The rows travel as ONE JSON document (`rows_json`): the driver quotes a single
 string (in C) instead of escaping every element of one array per column, and PostgreSQL
 parses it into typed columns. Django's `bulk_update` builds one CASE expression per field with
 a WHEN per row (quadratic in the batch size for PostgreSQL) and thousands of parameters; a
-join on a record set is linear and takes one parameter. Other databases (the SQLite demo) fall
-back to `bulk_update`.
+join on a record set is linear and takes one parameter.
 
 Values are exact in JSON: integers stay integers (PostgreSQL reads JSON numbers as `numeric`),
 decimals travel as strings, timestamps as ISO 8601 with their microseconds and offset, and the
@@ -69,9 +68,6 @@ def recordset_sql(columns: Sequence[tuple[str, str]]) -> str:
 
 def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields, batch_size=500)
         return
     meta = model._meta
     quote = connection.ops.quote_name

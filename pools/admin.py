@@ -3,8 +3,8 @@
 Money rows are never edited or deleted here: every amount is the record of a ledger posting,
 and corrections go through the services (which post reversing or adjusting transactions).
 Staff act through admin actions that call the same services as the API (deposit_confirm,
-deposit_reject). The economics settings are a single row whose save is validated against the
-referral tiers, as the referrals service requires.
+deposit_reject). The economics settings are a single row, saved through
+`economics_config_update` (validated against the referral tiers, audited).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from referrals.services import commission_rates_validate
 from .models import Claim, Deposit, EconomicsConfig, Factory, RateChange, Submission
 from .selectors import economics_config, pool_summary
 from .services.deposits import deposit_confirm, deposit_reject
+from .services.economics import ECONOMICS_FIELDS, economics_config_update
 from .services.factories import factory_force_close
 
 
@@ -339,7 +340,7 @@ for _name in SUBMISSION_MONEY:
 class EconomicsConfigForm(forms.ModelForm):
     class Meta:
         model = EconomicsConfig
-        fields = ["platform_fee_rate", "quality_threshold", "default_claim_timeout_minutes", "unstake_cooldown_hours"]
+        fields = list(ECONOMICS_FIELDS)
 
     def clean(self):
         cleaned = super().clean()
@@ -359,6 +360,13 @@ class EconomicsConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     form = EconomicsConfigForm
     readonly_fields = ["updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the service: validated again under the tier lock, and audited.
+        saved = economics_config_update(
+            actor=request.user, **{name: form.cleaned_data[name] for name in ECONOMICS_FIELDS}
+        )
+        obj.updated_at = saved.updated_at
 
     def has_add_permission(self, request):
         return False

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from audit.models import StaffAction
@@ -311,10 +310,13 @@ def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, 
 
 @transaction.atomic
 def commission_tier_update(
-    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor=None
+    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor
 ) -> CommissionTier:
-    """Change one tier's rate and threshold, refusing a table the platform fee cannot cover.
-    A threshold change re-derives every ambassador's stake tier (recorded as tier changes)."""
+    """Staff change one tier's rate and threshold, refusing a table the platform fee cannot
+    cover. A threshold change re-derives every ambassador's stake tier (recorded as tier
+    changes). Recorded in the staff audit trail; a save that changes nothing records nothing."""
+    if not getattr(actor, "is_staff", False):
+        raise Forbidden("Only staff can change the commission tiers.")
     locked = list(CommissionTier.objects.select_for_update().order_by("tier"))
     tier = next(row for row in locked if row.tier == tier.tier)
     commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
@@ -326,7 +328,7 @@ def commission_tier_update(
     tier.save(update_fields=["commission_rate", "stake_threshold"])
     changed_stake_tiers = stake_tiers_refresh(actor=actor) if threshold_changed else 0
     after = {"commission_rate": tier.commission_rate, "stake_threshold": tier.stake_threshold}
-    if actor is not None and after != before:
+    if after != before:
         staff_action_record(
             actor=actor,
             action=StaffAction.Action.COMMISSION_TIER,
@@ -392,16 +394,6 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     keys = sorted(key for key, sides in changes.items() if any(sides))
     if not keys:
         return
-    if connection.vendor != "postgresql":  # the SQLite demo: one writer at a time
-        for user_id, day, token_id in keys:
-            farmer, factory = changes[(user_id, day, token_id)]
-            key = {"user_id": user_id, "day": day, "token_id": token_id}
-            updated = CommissionDay.objects.filter(**key).update(
-                farmer_side=F("farmer_side") + farmer, factory_side=F("factory_side") + factory
-            )
-            if not updated:
-                CommissionDay.objects.create(**key, farmer_side=farmer, factory_side=factory)
-        return
     rows = [(*key, *changes[key]) for key in keys]
     with connection.cursor() as cursor:
         cursor.execute(ROLLUP_UPSERT, [rows_json(rows)])
@@ -415,9 +407,8 @@ def commission_rollup_rebuild() -> int:
     new rows). Returns how many rows it wrote."""
     from .selectors import commission_rollup_expected
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
     expected = commission_rollup_expected()
     CommissionDay.objects.all().delete()
     CommissionDay.objects.bulk_create(

@@ -7,6 +7,7 @@ production) import this one and change only what differs.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -80,8 +81,19 @@ TEMPLATES = [
     },
 ]
 
-# A SQLite file is the zero-setup default; CI, production and the money tests use PostgreSQL.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# PostgreSQL only (money SQL has one dialect). `make run` and `make test` start an embedded
+# PostgreSQL and set DATABASE_URL when it is unset (scripts/devdb.py); everything else sets it.
+if not env("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Run through `make` (run, test, migrate, worker), which starts the "
+        "embedded PostgreSQL, or `export DATABASE_URL=$(.venv/bin/python scripts/devdb.py url)`, or "
+        "point it at your PostgreSQL: postgres://USER@HOST:5432/NAME (see .env.example)."
+    )
+DATABASES = {"default": env.db("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {DATABASES['default']['ENGINE']}."
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -35,7 +35,7 @@ from web.signup import user_signup
 
 from .conftest import PASSWORD, log_in, shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 DEMONSTRATIONS = Path(__file__).resolve().parents[1] / "data" / "demonstrations"
 # The task the recorded demonstration performs: a factory with these details scores it well.

@@ -13,7 +13,7 @@ from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonst
 from tests.integration.conftest import broker_idle, wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def balance(user) -> int:

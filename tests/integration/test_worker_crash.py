@@ -21,7 +21,7 @@ from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.integration.conftest import _database_url, wait_for, wait_until_redeliverable
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def backends_blocked_by(pid: int) -> list[int]:

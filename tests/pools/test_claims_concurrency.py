@@ -11,7 +11,7 @@ from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 REWARD_UNITS = 200_000  # 0.2 USDC
 

@@ -289,7 +289,6 @@ def test_the_sweeper_leaves_held_and_unreviewed_manual_submissions_alone(setting
     assert Submission.objects.get(pk=held.pk).settlement_transaction_id is None
 
 
-@pytest.mark.postgres
 def test_concurrent_settlements_of_one_submission_post_one_transaction(transactional_db, django_db_serialized_rollback):
     factory = funded_factory(CreatorFactory(), reward="0.20", deposit="1")
     farmer = FarmerFactory()

@@ -32,11 +32,8 @@ ATTACHMENT = {"name": "screen.mp4", "content_type": "video/mp4", "size": 1234, "
 
 @pytest.fixture(params=["one statement", "orm"])
 def write_path(request, monkeypatch):
-    """Both ways of writing: PostgreSQL's single statement (skipped elsewhere) and the ORM's."""
-    if request.param == "one statement":
-        if connection.vendor != "postgresql":
-            pytest.skip("the single-statement path is PostgreSQL's")
-    else:
+    """Both ways of writing: PostgreSQL's single statement and the ORM's."""
+    if request.param == "orm":
         monkeypatch.setattr(submissions, "_one_statement", lambda: False)
     return request.param
 
@@ -200,7 +197,6 @@ def test_an_invalid_demonstration_touches_nothing(write_path, claim, farmer, dja
 # ---- Statement count ---------------------------------------------------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(("attachments", "most"), [([], 2), ([ATTACHMENT], 5)])
 def test_the_endpoint_runs_a_fixed_handful_of_statements(
     attachments, most, claim, farmer, django_capture_on_commit_callbacks
@@ -218,7 +214,6 @@ def test_the_endpoint_runs_a_fixed_handful_of_statements(
     assert not any(query["sql"].lstrip().upper().startswith("SELECT") for query in queries[1:])  # no read-back
 
 
-@pytest.mark.postgres
 def test_a_refusal_costs_one_more_statement_to_say_why(claim, farmer, django_capture_on_commit_callbacks):
     client = client_for(FarmerFactory())
 
@@ -267,7 +262,6 @@ def _all_at_once(calls) -> list[str]:
     ]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_submissions_for_one_claim_store_exactly_one(write_path):
     factory = funded_factory(CreatorFactory(), reward="0.2", deposit="1")
@@ -286,7 +280,6 @@ def test_concurrent_submissions_for_one_claim_store_exactly_one(write_path):
     assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_submission_racing_the_expiry_sweep_either_lands_or_is_refunded_never_both(write_path):
     factory = funded_factory(CreatorFactory(), reward="0.2", deposit="2")

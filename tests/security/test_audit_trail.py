@@ -293,7 +293,6 @@ def test_the_trail_is_read_only_in_the_admin(admin_client, pending_deposit, staf
     assert StaffAction.objects.filter(pk=record.pk).exists()
 
 
-@pytest.mark.postgres
 def test_postgresql_refuses_to_edit_or_delete_a_record(pending_deposit, staff):
     from pools.services.deposits import deposit_confirm
 
