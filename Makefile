@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format worker beat bench bench-quick migrate seed clean
+.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# The quality agent on the shared labelled corpus (docs/quality-agent.md, issue 16).
+grade-eval: $(STAMP)
+	$(BIN)/python manage.py grade_eval ../shared/corpus/miniwob-dev.jsonl
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
