@@ -227,7 +227,8 @@ FORGE_GRADER_HTTP_KEY = env("FORGE_GRADER_HTTP_KEY", default="")
 FORGE_GRADER_HTTP_TIMEOUT = env.float("FORGE_GRADER_HTTP_TIMEOUT", default=10.0)
 FORGE_GRADER_HTTP_RETRIES = env.int("FORGE_GRADER_HTTP_RETRIES", default=2)
 # Scores whose confidence is below this go to staff review instead of being paid automatically.
-FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.0)
+# 0.4: a grade the agent could not back with evidence (docs/quality-agent.md) waits for a person.
+FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside

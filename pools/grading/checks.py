@@ -501,6 +501,7 @@ _ACT_VERBS = frozenset(
 _CAPITALISED_RE = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:[A-Z][\w'’-]*|#\d+|\d+))*")
 _SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
 _WORD_RE = re.compile(r"[a-z]+")
+_NAMING_RE = re.compile(r"\b(?:named|called|titled|entitled)\s+$", re.I)
 _POSSESSIVE_RE = re.compile(r"['’]s$")
 # "(2,0)", "(3, 4)": a coordinate or cell the task names.
 _COORDINATE_RE = re.compile(r"\(\s*-?\d+\s*,\s*-?\d+\s*\)")
@@ -611,9 +612,6 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
     for match in _AMOUNT_RE.finditer(instructions):
         if free(*match.span()):
             add(SHOWS, match.group(1) or match.group(2), True, match.span())
-    for match in _NUMBER_RE.finditer(instructions):
-        if free(*match.span()) and not _inside_parentheses(instructions, match.start()):
-            add(SHOWS, match.group(), False, match.span())
     for match in _CAPITALISED_RE.finditer(instructions):
         start, end = match.span()
         if not free(start, end) or _inside_parentheses(instructions, start):
@@ -625,9 +623,16 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
             words = words[1:]
         words = [_POSSESSIVE_RE.sub("", word) for word in words]
         if words and not all(word.lower() in _NOT_NAMES or _ORDINAL_RE.match(word) for word in words):
-            # A name is shown or clicked; "the email from Elise" does not ask to type "Elise".
-            kind = ACTED_ON if _kind_for(instructions, start) == ACTED_ON else SHOWS
+            # A name is shown or clicked ("the email from Elise" does not ask to type "Elise"),
+            # unless it names what is made ("a sheet named Budget 2026").
+            if _NAMING_RE.search(instructions[max(0, start - 20) : start]):
+                kind = TYPED
+            else:
+                kind = ACTED_ON if _kind_for(instructions, start) == ACTED_ON else SHOWS
             add(kind, " ".join(words), False, (start, end))
+    for match in _NUMBER_RE.finditer(instructions):
+        if free(*match.span()) and not _inside_parentheses(instructions, match.start()):
+            add(SHOWS, match.group(), False, match.span())
     return tuple(checks)
 
 
