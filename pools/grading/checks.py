@@ -165,7 +165,7 @@ _SPACE_RE = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """Casefold and collapse whitespace: formatting never decides a check."""
-    return _SPACE_RE.sub(" ", text.casefold()).strip()
+    return " ".join(text.casefold().split())
 
 
 # ---- values: dates, times, numbers, text ------------------------------------------------------
@@ -372,7 +372,9 @@ def checks_evaluate(checks: tuple[Check, ...] | list[Check], demonstration: dict
     for check in checks:
         result = _evaluate_one(check, evidence)
         if not result.passed and check.kind in (SHOWS, TYPED):
-            near = near_miss(check.value, evidence.typed)
+            near = near_miss(check.value, evidence.typed) or near_miss(
+                check.value, "\n".join(_FORM_FIELDS_RE.findall(evidence.final_state))
+            )
             if near:
                 result = CheckResult(check, False, TYPED_TEXT, near_miss=near)
         results.append(result)
@@ -380,7 +382,7 @@ def checks_evaluate(checks: tuple[Check, ...] | list[Check], demonstration: dict
 
 
 NEAR_MISS_MIN_CHARS = 4
-NEAR_MISS_MIN_RATIO = 0.75
+NEAR_MISS_MAX_EDITS = 2  # and at most one edit per 4 characters
 
 
 def near_miss(value: str, typed: str) -> str | None:
@@ -396,17 +398,32 @@ def near_miss(value: str, typed: str) -> str | None:
 
 @lru_cache(maxsize=8192)
 def _near_miss_cached(text: str, typed: str) -> str | None:
-    from difflib import SequenceMatcher
-
     size = len(text.split())
-    words = re.findall(r"\S+", typed)
+    allowed = max(1, min(NEAR_MISS_MAX_EDITS, len(text) // 4))
+    words = typed.split()
     for index in range(len(words) - size + 1):
         candidate = " ".join(words[index : index + size]).strip(".,;:!?\"'")
-        if candidate == text or abs(len(candidate) - len(text)) > 3:
-            continue
-        if SequenceMatcher(None, candidate, text).ratio() >= NEAR_MISS_MIN_RATIO:
+        if candidate != text and abs(len(candidate) - len(text)) <= allowed and _within_edits(candidate, text, allowed):
             return candidate
     return None
+
+
+def _within_edits(first: str, second: str, limit: int) -> bool:
+    """Levenshtein distance (with adjacent swaps) at most `limit`, stopping early."""
+    previous_previous: list[int] | None = None
+    previous = list(range(len(second) + 1))
+    for row, char in enumerate(first, start=1):
+        current = [row] + [0] * len(second)
+        for column, other in enumerate(second, start=1):
+            cost = 0 if char == other else 1
+            best = min(previous[column] + 1, current[column - 1] + 1, previous[column - 1] + cost)
+            if previous_previous is not None and column > 1 and char == second[column - 2] and first[row - 2] == other:
+                best = min(best, previous_previous[column - 2] + 1)
+            current[column] = best
+        if min(current) > limit:
+            return False
+        previous_previous, previous = previous, current
+    return previous[-1] <= limit
 
 
 def _evaluate_one(check: Check, evidence: Evidence) -> CheckResult:
@@ -501,7 +518,8 @@ _ACT_VERBS = frozenset(
 _CAPITALISED_RE = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:[A-Z][\w'’-]*|#\d+|\d+))*")
 _SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
 _WORD_RE = re.compile(r"[a-z]+")
-_NAMING_RE = re.compile(r"\b(?:named|called|titled|entitled)\s+$", re.I)
+_NAMING_RE = re.compile(r"\b(?:named|called|titled|entitled)\s+[\"“']?$", re.I)
+_CREATION_RE = re.compile(r"\b(?:create|creating|make|new|add|save|rename|start)\b", re.I)
 _POSSESSIVE_RE = re.compile(r"['’]s$")
 # "(2,0)", "(3, 4)": a coordinate or cell the task names.
 _COORDINATE_RE = re.compile(r"\(\s*-?\d+\s*,\s*-?\d+\s*\)")
@@ -625,14 +643,15 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
         if words and not all(word.lower() in _NOT_NAMES or _ORDINAL_RE.match(word) for word in words):
             # A name is shown or clicked ("the email from Elise" does not ask to type "Elise"),
             # unless it names what is made ("a sheet named Budget 2026").
-            if _NAMING_RE.search(instructions[max(0, start - 20) : start]):
-                kind = TYPED
-            else:
-                kind = ACTED_ON if _kind_for(instructions, start) == ACTED_ON else SHOWS
+            kind = _kind_for(instructions, start)
+            if kind == TYPED and not _names_what_is_made(instructions, start):
+                kind = SHOWS
             add(kind, " ".join(words), False, (start, end))
     for match in _NUMBER_RE.finditer(instructions):
         if free(*match.span()) and not _inside_parentheses(instructions, match.start()):
-            add(SHOWS, match.group(), False, match.span())
+            # 48,250.75 is a value the task asks for; a bare "3" may be a count or a step number.
+            precise = "," in match.group() or "." in match.group()
+            add(_shown_or_typed(instructions, match.start()), match.group(), precise, match.span())
     return tuple(checks)
 
 
@@ -641,8 +660,17 @@ def _shown_or_typed(instructions: str, position: int) -> str:
     return TYPED if _kind_for(instructions, position) == TYPED else SHOWS
 
 
+def _names_what_is_made(instructions: str, position: int) -> bool:
+    """ "create a sheet named X": X is typed. "the file named X": X is only found."""
+    before = instructions[max(0, position - 60) : position]
+    sentence = re.split(r"[.!?;]\s", before)[-1]
+    return bool(_NAMING_RE.search(before)) and bool(_CREATION_RE.search(sentence))
+
+
 def _kind_for(instructions: str, position: int) -> str:
     """The verb nearest before a quoted value decides where its evidence must be."""
+    if _names_what_is_made(instructions, position):
+        return TYPED
     words = _WORD_RE.findall(instructions[max(0, position - 80) : position].lower())
     for word in reversed(words):
         if word in _TYPE_VERBS:

@@ -110,6 +110,8 @@ ECHO_MIN_SHARE = 0.5  # half of the instructions' 4-word runs reproduced
 ECHO_MIN_SHINGLES = 2
 STUFFING_MIN_WORDS = 3  # typed words that are not check values
 STUFFING_MIN_SHARE = 0.8  # ... and this share of them are the task's own keywords
+STUFFING_MIN_DISTINCT = 4  # ... at least this many different ones
+STUFFING_MIN_VOCABULARY_SHARE = 0.5  # ... and at least half of the task's keywords
 ONLY_WAITING_ACTIONS = frozenset({"wait", "scroll"})
 CLAIM_WINDOW_TOLERANCE_SECONDS = 120  # recorder and server clocks disagree a little
 STEP_TIME_TOLERANCE_SECONDS = 1.0  # a step stamped this far past ended_at is still fine
@@ -577,9 +579,10 @@ def _confidence(
 
 def _echo_share(instructions: str, evidence) -> str:
     """Where the instructions were copied to ("final state", "typed text", "steps"), or ""."""
-    shingles = _instruction_shingles(instructions)
+    shingles, words = _instruction_shingles(instructions)
     if len(shingles) < ECHO_MIN_SHINGLES:
         return ""
+    needed = max(ECHO_MIN_SHINGLES, ECHO_MIN_SHARE * len(shingles))
     for name, haystack in (
         ("final state", evidence.final_state),
         ("typed text", evidence.typed),
@@ -587,36 +590,51 @@ def _echo_share(instructions: str, evidence) -> str:
     ):
         if not haystack:
             continue
-        found = shingles & _shingles(haystack)
-        if len(found) >= ECHO_MIN_SHINGLES and len(found) >= ECHO_MIN_SHARE * len(shingles):
+        haystack_words = _WORD_RE.findall(haystack)
+        # Cheap first: an echo of half the 4-word runs needs most of the words.
+        if len(words.intersection(haystack_words)) < ECHO_MIN_SHARE * len(words):
+            continue
+        size = ECHO_SHINGLE_WORDS
+        found = {
+            run
+            for run in (tuple(haystack_words[index : index + size]) for index in range(len(haystack_words) - size + 1))
+            if run in shingles
+        }
+        if len(found) >= needed:
             return name
     return ""
 
 
 @lru_cache(maxsize=4096)
-def _instruction_shingles(instructions: str) -> frozenset[tuple[str, ...]]:
+def _instruction_shingles(instructions: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
     # Only the first paragraph states the task; later ones describe the setting.
-    return _shingles(instructions.strip().split("\n\n")[0].casefold())
-
-
-@lru_cache(maxsize=8192)
-def _shingles(text: str) -> frozenset[tuple[str, ...]]:
-    words = _WORD_RE.findall(text.lower())
+    words = _WORD_RE.findall(instructions.strip().split("\n\n")[0].lower())
     size = ECHO_SHINGLE_WORDS
-    return frozenset(tuple(words[index : index + size]) for index in range(len(words) - size + 1))
+    shingles = frozenset(tuple(words[index : index + size]) for index in range(len(words) - size + 1))
+    return shingles, frozenset(words)
 
 
 def _stuffing(typed_words: list[str], keywords: frozenset[str], value_words: frozenset[str]) -> str:
-    """Typed text that is only the task's own words (beyond the values the task asks to type)."""
-    extra = [word for word in typed_words if _stem(word) not in value_words and not word.isdigit()]
+    """Typed text that is only the task's own words, most of its vocabulary, beyond its values.
+
+    Typing the three headers a task names is the work; typing most of the task's vocabulary
+    into fields, and little else, is stuffing.
+    """
+    extra = [stem for stem in map(_stem, typed_words) if stem and stem not in value_words and not stem.isdigit()]
     if len(extra) < STUFFING_MIN_WORDS:
         return ""
-    meaningful = [word for word in extra if _stem(word)]
-    if not meaningful:
-        return ""
-    task_words = sum(_stem(word) in keywords for word in meaningful)
-    if task_words >= STUFFING_MIN_WORDS and task_words >= STUFFING_MIN_SHARE * len(meaningful):
-        return f"{task_words} of {len(meaningful)} typed words are the task's own keywords: stuffing, not work."
+    vocabulary = keywords - value_words
+    task_words = [stem for stem in extra if stem in vocabulary]
+    distinct = len(set(task_words))
+    if (
+        len(task_words) >= STUFFING_MIN_SHARE * len(extra)
+        and distinct >= STUFFING_MIN_DISTINCT
+        and distinct >= STUFFING_MIN_VOCABULARY_SHARE * len(vocabulary)
+    ):
+        return (
+            f"{len(task_words)} of {len(extra)} typed words are the task's own keywords "
+            f"({distinct} of its {len(vocabulary)} besides the values it asks for): stuffing, not work."
+        )
     return ""
 
 
