@@ -518,6 +518,7 @@ _ACT_VERBS = frozenset(
 _CAPITALISED_RE = re.compile(r"\b[A-Z][\w'’-]*(?:[ \t]+(?:[A-Z][\w'’-]*|#\d+|\d+))*")
 _SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
 _WORD_RE = re.compile(r"[a-z]+")
+_SOURCE_RE = re.compile(r"\s+(?:to|with|into|by|for)\s+[\"“']")
 _NAMING_RE = re.compile(r"\b(?:named|called|titled|entitled)\s+[\"“']?$", re.I)
 _CREATION_RE = re.compile(r"\b(?:create|creating|make|new|add|save|rename|start)\b", re.I)
 _POSSESSIVE_RE = re.compile(r"['’]s$")
@@ -593,6 +594,11 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
 
     for match in _QUOTE_RE.finditer(instructions):
         value = next(group for group in match.groups() if group is not None)
+        if _SOURCE_RE.match(instructions, match.end()):
+            # 'rename "draft-7.docx" to "Q3 Report.docx"': the first is what is changed, and
+            # it may be gone at the end; only the second is the outcome.
+            add(ACTED_ON, value, False, match.span())
+            continue
         # One or two characters ("x", "Th") are too short to be evidence on their own.
         required = len(value.strip()) >= MIN_REQUIRED_QUOTED_CHARS
         add(_kind_for(instructions, match.start()), value, required, match.span(), match_case=True)

@@ -284,3 +284,11 @@ def test_task_context_keeps_its_old_shape_and_takes_checks_and_the_claim_window(
 def test_task_context_refuses_a_naive_claim_time():
     with pytest.raises(ValueError, match="claimed_at"):
         TaskContext(title="t", instructions="i", expected_minutes=2, claimed_at=datetime(2026, 1, 1))
+
+
+def test_in_rename_x_to_y_only_y_is_the_outcome():
+    checks = proposed('Rename the file "draft-7.docx" to "Q3 Report.docx" and replace "TBD" with "Final".')
+    assert checks["Q3 Report.docx"].kind == TYPED and checks["Q3 Report.docx"].required
+    assert not checks["draft-7.docx"].required
+    assert not checks["TBD"].required
+    assert checks["Final"].required
