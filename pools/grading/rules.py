@@ -106,8 +106,8 @@ REGULAR_TIMING_CONFIDENCE = 0.85  # identical but slow gaps: odd, not proof
 
 # ---- integrity ---------------------------------------------------------------------------------------
 ECHO_SHINGLE_WORDS = 4
-ECHO_MIN_SHARE = 0.5  # half of the instructions' 4-word runs reproduced
-ECHO_MIN_SHINGLES = 2
+ECHO_MIN_SHARE = 0.6  # most of the instructions' 4-word runs reproduced (a summary restates values, not prose)
+ECHO_MIN_SHINGLES = 3
 STUFFING_MIN_WORDS = 3  # typed words that are not check values
 STUFFING_MIN_SHARE = 0.8  # ... and this share of them are the task's own keywords
 STUFFING_MIN_DISTINCT = 4  # ... at least this many different ones

@@ -325,3 +325,20 @@ def test_missing_evidence_lowers_confidence_below_the_default_review_line():
 
 def test_the_default_review_line_holds_low_confidence():
     assert Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE)) > 0
+
+
+def test_a_final_state_that_restates_the_values_is_not_an_echo():
+    task = TaskContext(
+        title="New contact", instructions="Add a new contact named John Smith with phone 555-1234.", expected_minutes=2
+    )
+    steps = [
+        {"t": 1.0, "action": "click", "target": "New contact"},
+        {"t": 4.2, "action": "type", "target": "Name", "text": "John Smith"},
+        {"t": 9.0, "action": "type", "target": "Phone", "text": "555-1234"},
+        {"t": 11.5, "action": "click", "target": 'button "Save"'},
+    ]
+    result = rules.grade(
+        recording(steps, seconds=14, final_state="Contact John Smith with phone 555-1234 added."), task=task
+    )
+    assert "instructions_echoed" not in flags(result)
+    assert paid(result)
