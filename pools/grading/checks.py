@@ -13,6 +13,7 @@ agent can verify in a recording, and says where the evidence must be:
 | `visited`    | a step's url or target, or the final state, names the URL or domain   |
 | `app`        | the recording's `task.app`, a url or a target names the app          |
 | `milestones` | every value appears in the steps, in this order                       |
+| `submitted`  | the control was pressed, or the work ends by pressing a button or a key |
 
 Matching is tolerant to formatting but not to values: case and spacing never matter; a date
 matches the same day in any common format (03/04/2014 = 2014-03-04 = March 4, 2014); a time
@@ -40,7 +41,8 @@ ACTED_ON = "acted_on"
 VISITED = "visited"
 APP = "app"
 MILESTONES = "milestones"
-CHECK_KINDS = (SHOWS, NOT_SHOWS, TYPED, ACTED_ON, VISITED, APP, MILESTONES)
+SUBMITTED = "submitted"
+CHECK_KINDS = (SHOWS, NOT_SHOWS, TYPED, ACTED_ON, VISITED, APP, MILESTONES, SUBMITTED)
 
 MAX_CHECKS = 50
 MAX_VALUE_CHARS = 500
@@ -106,6 +108,7 @@ class Evidence:
     urls: str
     app: str
     step_texts: tuple[str, ...]  # one normalised string per non-wait step, in order
+    ends_on_control: bool = False  # the last action presses a button or a key
 
 
 _QUOTED_LABEL_RE = re.compile(r'"([^"]{1,200})"')
@@ -119,10 +122,12 @@ def evidence_of(demonstration: dict) -> Evidence:
     urls: list[str] = []
     step_texts: list[str] = []
     previous_typed_target = None
+    ends_on_control = False
     for step in demonstration.get("steps") or []:
         action = step.get("action")
-        if action == "wait":
+        if action in ("wait", "scroll"):
             continue
+        ends_on_control = action == "key" or (action == "click" and "button" in (step.get("target") or "").lower())
         target = step.get("target") or ""
         text = step.get("text") or ""
         url = step.get("url") or ""
@@ -157,6 +162,7 @@ def evidence_of(demonstration: dict) -> Evidence:
         urls=normalise("\n".join(urls)),
         app=normalise(app),
         step_texts=tuple(step_texts),
+        ends_on_control=ends_on_control,
     )
 
 
@@ -444,6 +450,10 @@ def _evaluate_one(check: Check, evidence: Evidence) -> CheckResult:
             return CheckResult(check, True, STEP_TARGETS)
         where = _first_source(value, ((TYPED_TEXT, evidence.typed),))
         return CheckResult(check, where is not None, where)
+    if kind == SUBMITTED:
+        if _label_found(value, evidence.labels, evidence.raw_labels, False) or value_found(value, evidence.targets):
+            return CheckResult(check, True, STEP_TARGETS)
+        return CheckResult(check, evidence.ends_on_control, STEP_TARGETS if evidence.ends_on_control else None)
     if kind == VISITED:
         where = _first_source(
             value, ((URLS, evidence.urls), (STEP_TARGETS, evidence.targets), (FINAL_STATE, evidence.final_state))
@@ -631,8 +641,9 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
             add(SHOWS, match.group(), True, match.span())
     for match in _PRESS_RE.finditer(instructions):
         if free(*match.span(1)):
-            # Optional: the control is often labelled otherwise ("press login" on an "OK" button).
-            add(ACTED_ON, match.group(1), False, match.span(1))
+            # "press submit" / "hit login": the work must end by pressing it; the control is often
+            # labelled otherwise ("press login" on an "OK" button), so any final button or key counts.
+            add(SUBMITTED, match.group(1), True, match.span(1))
     for match in _AMOUNT_RE.finditer(instructions):
         if free(*match.span()):
             add(SHOWS, match.group(1) or match.group(2), True, match.span())

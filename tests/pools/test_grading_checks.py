@@ -16,6 +16,7 @@ from pools.grading.checks import (
     NOT_SHOWS,
     SHOWS,
     STEP_TARGETS,
+    SUBMITTED,
     TYPED,
     TYPED_TEXT,
     URLS,
@@ -87,10 +88,31 @@ def test_names_and_bare_numbers_are_optional_and_sentence_starts_are_not_names()
     assert "Forward" not in checks and "Keep" not in checks
 
 
-def test_a_coordinate_is_required_and_the_control_to_press_is_optional():
+def test_a_coordinate_is_required_and_so_is_pressing_the_final_control():
     checks = proposed("Select cell (3, 4) and press submit.")
     assert checks["(3, 4)"].required
-    assert checks["submit"].kind == ACTED_ON and not checks["submit"].required
+    assert checks["submit"].kind == SUBMITTED and checks["submit"].required
+
+
+def test_pressing_the_final_control_may_be_any_final_button_or_key():
+    check = (Check(SUBMITTED, "login"),)
+    by_label = demo(
+        [{"t": 1, "action": "click", "target": 'button "Login"'}, {"t": 2, "action": "click", "target": "x"}]
+    )
+    ok_button = demo(
+        [
+            {"t": 1, "action": "type", "target": "User", "text": "ana"},
+            {"t": 2, "action": "click", "target": 'button "OK"'},
+        ]
+    )
+    enter = demo(
+        [{"t": 1, "action": "type", "target": "User", "text": "ana"}, {"t": 2, "action": "key", "key": "Enter"}]
+    )
+    unfinished = demo(
+        [{"t": 1, "action": "type", "target": "User", "text": "ana"}, {"t": 2, "action": "click", "target": "User"}]
+    )
+    results = [checks_evaluate(check, recording)[0].passed for recording in (by_label, ok_button, enter, unfinished)]
+    assert results == [True, True, True, False]
 
 
 def test_text_in_parentheses_and_later_paragraphs_does_not_make_names():
