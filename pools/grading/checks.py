@@ -121,6 +121,7 @@ def evidence_of(demonstration: dict) -> Evidence:
     raw_labels: set[str] = set()
     urls: list[str] = []
     step_texts: list[str] = []
+    unlabelled_parts: list[str] = []
     previous_typed_target = None
     ends_on_control = False
     for step in demonstration.get("steps") or []:
@@ -142,9 +143,10 @@ def evidence_of(demonstration: dict) -> Evidence:
             previous_typed_target = None
         if target:
             targets.append(target)
-            for label in _QUOTED_LABEL_RE.findall(target):
-                labels.add(normalise(label))
-                raw_labels.add(_SPACE_RE.sub(" ", label).strip())
+            target_labels, target_raw_labels, unlabelled = _target_facts(target)
+            labels.update(target_labels)
+            raw_labels.update(target_raw_labels)
+            unlabelled_parts.append(unlabelled)
         if url:
             urls.append(url)
         if action == "navigate" and target:
@@ -158,7 +160,7 @@ def evidence_of(demonstration: dict) -> Evidence:
         targets=normalise("\n".join(targets)),
         labels=frozenset(labels),
         raw_labels=frozenset(raw_labels),
-        unlabelled_targets=normalise("\n".join(_QUOTED_LABEL_RE.sub(" ", target) for target in targets)),
+        unlabelled_targets=normalise("\n".join(unlabelled_parts)),
         urls=normalise("\n".join(urls)),
         app=normalise(app),
         step_texts=tuple(step_texts),
@@ -167,6 +169,17 @@ def evidence_of(demonstration: dict) -> Evidence:
 
 
 _SPACE_RE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=16384)
+def _target_facts(target: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """(labels, labels as written, the target without its labels): UI names repeat, so cached."""
+    found = _QUOTED_LABEL_RE.findall(target)
+    return (
+        tuple(normalise(label) for label in found),
+        tuple(" ".join(label.split()) for label in found),
+        _QUOTED_LABEL_RE.sub(" ", target) if found else target,
+    )
 
 
 def normalise(text: str) -> str:

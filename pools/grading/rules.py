@@ -185,7 +185,9 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     type_or_key_count = 0
     for step in steps:
         action = step.get("action")
-        t = _number(step.get("t"))
+        t = step.get("t")
+        if t.__class__ is not float and (t.__class__ is not int):  # bool, None, text: not a time
+            t = 0.0
         if t < previous_t:
             out_of_order = True
         gap = t - previous_t
@@ -579,10 +581,11 @@ def _confidence(
 
 def _echo_share(instructions: str, evidence) -> str:
     """Where the instructions were copied to ("final state", "typed text", "steps"), or ""."""
-    shingles, words = _instruction_shingles(instructions)
+    shingles, content_words, first_words = _instruction_shingles(instructions)
     if len(shingles) < ECHO_MIN_SHINGLES:
         return ""
     needed = max(ECHO_MIN_SHINGLES, ECHO_MIN_SHARE * len(shingles))
+    size = ECHO_SHINGLE_WORDS
     for name, haystack in (
         ("final state", evidence.final_state),
         ("typed text", evidence.typed),
@@ -591,14 +594,13 @@ def _echo_share(instructions: str, evidence) -> str:
         if not haystack:
             continue
         haystack_words = _WORD_RE.findall(haystack)
-        # Cheap first: an echo of half the 4-word runs needs most of the words.
-        if len(words.intersection(haystack_words)) < ECHO_MIN_SHARE * len(words):
+        # Cheap first: an echo of most of the 4-word runs needs most of the content words.
+        if len(content_words.intersection(haystack_words)) < ECHO_MIN_SHARE * len(content_words):
             continue
-        size = ECHO_SHINGLE_WORDS
         found = {
             run
-            for run in (tuple(haystack_words[index : index + size]) for index in range(len(haystack_words) - size + 1))
-            if run in shingles
+            for index, word in enumerate(haystack_words[: len(haystack_words) - size + 1])
+            if word in first_words and (run := tuple(haystack_words[index : index + size])) in shingles
         }
         if len(found) >= needed:
             return name
@@ -606,12 +608,13 @@ def _echo_share(instructions: str, evidence) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _instruction_shingles(instructions: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
-    # Only the first paragraph states the task; later ones describe the setting.
+def _instruction_shingles(instructions: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], frozenset[str]]:
+    """(4-word runs, content words, words that start a run) of the first paragraph."""
     words = _WORD_RE.findall(instructions.strip().split("\n\n")[0].lower())
     size = ECHO_SHINGLE_WORDS
     shingles = frozenset(tuple(words[index : index + size]) for index in range(len(words) - size + 1))
-    return shingles, frozenset(words)
+    content = frozenset(word for word in words if word not in STOP_WORDS) or frozenset(words)
+    return shingles, content, frozenset(run[0] for run in shingles)
 
 
 def _stuffing(typed_words: list[str], keywords: frozenset[str], value_words: frozenset[str]) -> str:
@@ -748,12 +751,6 @@ def _stem(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not word.isdigit():
         return word[:-1]
     return word
-
-
-def _number(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    return float(value)
 
 
 def _parse_time(value) -> datetime | None:
