@@ -18,13 +18,17 @@ agent can verify in a recording, and says where the evidence must be:
 Matching is tolerant to formatting but not to values: case and spacing never matter; a date
 matches the same day in any common format (03/04/2014 = 2014-03-04 = March 4, 2014); a time
 matches the same minute (5:29 PM = 17:29); a number or amount matches the same quantity
-(1,200.50 = 1200.5); text must be whole at least at one end (word boundary), so "Budget
-2026" is not found in "Budget 20267". A wrong date, time, number or text fails.
+(1,200.50 = 1200.5); text must be whole at both ends ("Budget 2026" is not in "Budget
+20267"), except one word of letters, which may start or end a word ("Swa" in "Swaziland"). A
+quoted label to click is exact (`match_case`). A wrong date, time, number or text fails; a
+value typed almost right is reported as a near miss (a wrong value).
 
-`checks_propose(title, instructions)` proposes checks from the instructions: quoted strings,
-dates, times, amounts, emails, URLs/domains are required; bare numbers and capitalised names
-are optional (they help the score but never refuse work alone). The creator confirms or edits
-them; `checks_to_json`/`checks_from_json` are the stored form.
+`checks_propose(title, instructions)` proposes checks from the instructions: quoted strings
+(3+ characters), dates, times, amounts, precise numbers, emails, URLs/domains, coordinates
+and "press X" are required; bare numbers, capitalised names and 1-2 character quotes are
+optional (they help the score but never refuse work alone). docs/quality-agent.md has the
+full table. The creator confirms or edits them; `checks_to_json`/`checks_from_json` are the
+stored form.
 """
 
 from __future__ import annotations

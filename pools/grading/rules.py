@@ -10,21 +10,22 @@ docs/quality-agent.md explains every number with a worked example. In order:
    server's claim window): `instructions_echoed`, `keyword_stuffing`, `robotic_timing`,
    `impossible_speed`, `time_out_of_order`, `wrong_app`, `outside_claim_window`,
    `only_waiting`, `fabricated_state`. Any one of them fails the demonstration.
-3. **work** = 0.5 outcome + 0.3 process + 0.2 efficiency, each a sub-score in [0, 1]:
-   - outcome: share of checks passed (required count double); without checks, the share of
-     task keywords the steps and final state show, plus a final state being present;
+3. **work** = outcome x (0.5 + 0.3 process + 0.2 efficiency), each sub-score in [0, 1]:
+   - outcome (a factor: tidy work that reaches nothing earns nothing): share of checks passed
+     (required count double); with only optional checks or none, steps about the task count
+     too; plus a final state being present;
    - process: share of actions about the task (they name a task keyword or check value) and
      the absence of noise (idle gaps, waits, runs of identical actions);
    - efficiency: duration judged against the task. Slow is judged against the factory's
      expected time; fast against the smaller of that and the time a person needs for the
      actions recorded (a one-click task done in one click in 3 s is not "too fast").
-4. **gate**: a failed required check or an integrity flag multiplies the work score by
-   `FAILED_GATE_FACTOR` (0.2), so it lands under any quality threshold at or above 0.2 and
+4. **gate**: a failed required check, a near-miss value or an integrity flag multiplies the
+   work by `FAILED_GATE_FACTOR` (0.2), so it lands under any quality threshold above 0.2 and
    nothing is paid; the breakdown names what failed.
 
 score = gate x work, rounded down to 4 places (never over-pay). Confidence falls when evidence is
-missing (no check to verify, no final state, few steps for a task that has no checks, steps that
-never touch the task); a confidence under FORGE_REVIEW_BELOW_CONFIDENCE holds the grade for review.
+missing (no check to verify, no final state, fewer actions than the task needs, steps that never
+touch the task); a confidence under FORGE_REVIEW_BELOW_CONFIDENCE holds the grade for review.
 
 Internal arithmetic is float in a fixed order, so the same input gives the same output in every
 process: nothing is summed in set-iteration order and every listed keyword is sorted.
