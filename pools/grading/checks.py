@@ -458,7 +458,16 @@ def _evaluate_one(check: Check, evidence: Evidence) -> CheckResult:
         passed = (where is not None) if kind == SHOWS else where is None
         return CheckResult(check, passed, where)
     if kind == TYPED:
-        where = _first_source(value, ((TYPED_TEXT, evidence.typed), (FINAL_STATE, _form_fields(evidence.final_state))))
+        # A value picked from a list or clicked (an autocomplete entry, "the email with subject
+        # X") was entered too; what the page merely displays at the end was not.
+        where = _first_source(
+            value,
+            (
+                (TYPED_TEXT, evidence.typed),
+                (FINAL_STATE, _form_fields(evidence.final_state)),
+                (STEP_TARGETS, evidence.targets),
+            ),
+        )
         return CheckResult(check, where is not None, where)
     if kind == ACTED_ON:
         if _label_found(value, evidence.labels, evidence.raw_labels, check.match_case) or value_found(

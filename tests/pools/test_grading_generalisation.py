@@ -128,6 +128,27 @@ CASES = {
             "Registration received for Priya Natarajan (priya.n@example.net), 2 seats.",
         ),
     ),
+    "email": (
+        TaskContext(
+            title="Answer the supplier",
+            instructions=(
+                'Reply to the email with the subject "Invoice 4471" saying "Paid today, thank you." and archive it.'
+            ),
+            expected_minutes=3,
+        ),
+        recording(
+            [
+                (1.4, "navigate", {"url": "https://mail.example.com/inbox"}),
+                (5.0, "click", {"target": 'row "Invoice 4471 — Acme Supplies"'}),
+                (8.6, "click", {"target": 'button "Reply"'}),
+                (15.9, "type", {"target": "Message body", "text": "Paid today, thank you."}),
+                (18.2, "click", {"target": 'button "Send"'}),
+                (21.7, "click", {"target": 'button "Archive"'}),
+            ],
+            "Inbox: reply sent; conversation archived.",
+            app="Mail",
+        ),
+    ),
     "shopping": (
         TaskContext(
             title="Order printer paper",
