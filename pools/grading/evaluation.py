@@ -61,22 +61,30 @@ class EvaluationReport:
     auc: float | None  # genuine against every other label; None without both kinds
     p50_ms: float
     p99_ms: float
+    groups: dict[str, dict[str, LabelSummary]] | None = None
 
     def as_json(self) -> dict:
-        return {
-            "labels": {
-                label: {
-                    "n": summary.n,
-                    "accepted": summary.accepted,
-                    "accepted_share": round(summary.accepted_share, 4),
-                    "mean_score": round(summary.mean_score, 4),
-                }
-                for label, summary in self.labels.items()
-            },
+        data = {
+            "labels": _labels_json(self.labels),
             "auc": None if self.auc is None else round(self.auc, 4),
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
         }
+        if self.groups is not None:
+            data["groups"] = {name: _labels_json(labels) for name, labels in self.groups.items()}
+        return data
+
+
+def _labels_json(labels: dict[str, LabelSummary]) -> dict:
+    return {
+        label: {
+            "n": summary.n,
+            "accepted": summary.accepted,
+            "accepted_share": round(summary.accepted_share, 4),
+            "mean_score": round(summary.mean_score, 4),
+        }
+        for label, summary in labels.items()
+    }
 
 
 def corpus_read(path: str | Path) -> list[CorpusRecord]:
@@ -155,8 +163,29 @@ def corpus_grade(
         )
 
 
-def evaluation_report(graded: Iterable[GradedRecord]) -> EvaluationReport:
+def evaluation_report(graded: Iterable[GradedRecord], *, group_by: str | None = None) -> EvaluationReport:
+    """Per-label summary, AUC and timing; with `group_by` (a `meta` key such as "family") also
+    the per-label summary of each group, to see where the agent fails."""
     graded = list(graded)
+    positives = [item.score for item in graded if item.record.label == GENUINE]
+    negatives = [item.score for item in graded if item.record.label != GENUINE]
+    times = sorted(item.milliseconds for item in graded)
+    groups = None
+    if group_by:
+        members: dict[str, list[GradedRecord]] = {}
+        for item in graded:
+            members.setdefault(str(item.record.meta.get(group_by, "-")), []).append(item)
+        groups = {name: _label_summaries(members[name]) for name in sorted(members)}
+    return EvaluationReport(
+        labels=_label_summaries(graded),
+        auc=auc(positives, negatives),
+        p50_ms=percentile(times, 50),
+        p99_ms=percentile(times, 99),
+        groups=groups,
+    )
+
+
+def _label_summaries(graded: list[GradedRecord]) -> dict[str, LabelSummary]:
     by_label: dict[str, list[GradedRecord]] = {}
     for item in graded:
         by_label.setdefault(item.record.label, []).append(item)
@@ -170,15 +199,7 @@ def evaluation_report(graded: Iterable[GradedRecord]) -> EvaluationReport:
             accepted_share=accepted / len(items),
             mean_score=float(sum(item.score for item in items) / len(items)),
         )
-    positives = [item.score for item in graded if item.record.label == GENUINE]
-    negatives = [item.score for item in graded if item.record.label != GENUINE]
-    times = sorted(item.milliseconds for item in graded)
-    return EvaluationReport(
-        labels=labels,
-        auc=auc(positives, negatives),
-        p50_ms=percentile(times, 50),
-        p99_ms=percentile(times, 99),
-    )
+    return labels
 
 
 def auc(positives: list, negatives: list) -> float | None:

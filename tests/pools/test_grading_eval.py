@@ -135,3 +135,21 @@ def test_percentile_is_nearest_rank():
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([float(n) for n in range(1, 101)], 99) == 99.0
     assert percentile([], 50) == 0.0
+
+
+def test_by_groups_the_summary_by_a_meta_key(tmp_path):
+    records = [
+        {**record("genuine", good_demonstration(), 1), "meta": {"family": "sheets"}},
+        {**record("junk", waiting_demonstration(), 2), "meta": {"family": "calendar"}},
+        record("junk", waiting_demonstration(), 3),
+    ]
+    path = write_corpus(tmp_path / "grouped.jsonl", records)
+    report = json.loads(run(path, "--json", "--by", "family"))
+    assert set(report["groups"]) == {"calendar", "sheets", "-"}
+    assert report["groups"]["sheets"]["genuine"]["accepted"] == 1
+    assert report["groups"]["calendar"]["junk"]["n"] == 1
+    assert "family = sheets" in run(path, "--by", "family")
+
+
+def test_without_by_the_json_has_exactly_the_contract_keys(corpus):
+    assert "groups" not in json.loads(run(corpus, "--json"))
