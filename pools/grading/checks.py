@@ -558,6 +558,11 @@ _SOURCE_RE = re.compile(r"\s+(?:to|with|into|by|for)\s+[\"“']")
 _NAMING_RE = re.compile(r"\b(?:named|called|titled|entitled)\s+[\"“']?$", re.I)
 _CREATION_RE = re.compile(r"\b(?:create|creating|make|new|add|save|rename|start)\b", re.I)
 _POSSESSIVE_RE = re.compile(r"['’]s$")
+# "221 Harbor Lane", "10 Downing St": a street address is one value, not a number and a name.
+_ADDRESS_RE = re.compile(
+    r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][\w'-]*\s+){1,4}"
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Boulevard|Blvd|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|Terrace|Parkway)\b\.?"
+)
 # "(2,0)", "(3, 4)": a coordinate or cell the task names.
 _COORDINATE_RE = re.compile(r"\(\s*-?\d+\s*,\s*-?\d+\s*\)")
 # "press submit", "click Save", "hit login": the one control a task ends on.
@@ -662,6 +667,9 @@ def _propose_cached(instructions: str) -> tuple[Check, ...]:
                     True,
                     match.span(),
                 )
+    for match in _ADDRESS_RE.finditer(instructions):
+        if free(*match.span()):
+            add(_shown_or_typed(instructions, match.start()), match.group().rstrip("."), True, match.span())
     for match in _COORDINATE_RE.finditer(instructions):
         if free(*match.span()):
             add(SHOWS, match.group(), True, match.span())

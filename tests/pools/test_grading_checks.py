@@ -314,3 +314,13 @@ def test_in_rename_x_to_y_only_y_is_the_outcome():
     assert not checks["draft-7.docx"].required
     assert not checks["TBD"].required
     assert checks["Final"].required
+
+
+def test_a_street_address_is_one_required_value():
+    checks = proposed("Ship the order to 221 Harbor Lane, Springfield, and type the address into the form.")
+    assert checks["221 Harbor Lane"].required
+    assert "221" not in checks and "Harbor Lane" not in checks
+    recording = demo([{"t": 1, "action": "type", "target": "Street", "text": "221 Harbor  lane"}])
+    assert checks_evaluate((checks["221 Harbor Lane"],), recording)[0].passed
+    wrong = demo([{"t": 1, "action": "type", "target": "Street", "text": "212 Harbor Lane"}])
+    assert not checks_evaluate((checks["221 Harbor Lane"],), wrong)[0].passed
