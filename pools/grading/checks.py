@@ -52,6 +52,9 @@ MAX_CHECKS = 50
 MAX_VALUE_CHARS = 500
 MAX_MILESTONES = 20
 MIN_REQUIRED_QUOTED_CHARS = 3
+# Caches keyed by a recording's text (final states reach 10,000 characters): small, because a
+# recording is graded once; they serve the several checks of one grade, not the next farmer.
+HAYSTACK_CACHE_SIZE = 2048
 
 # Where a check found its evidence (CheckResult.where).
 FINAL_STATE = "final_state"
@@ -245,7 +248,7 @@ def _year(text: str | None) -> int | None:
     return year + 2000 if year < 100 else year
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=HAYSTACK_CACHE_SIZE)
 def dates_in(text: str) -> frozenset[Day]:
     """Every date written in `text`, normalised. Numeric dates are read month first (US) unless
     the first part cannot be a month, or the first part is a 4-digit year (ISO)."""
@@ -277,7 +280,7 @@ def _hour24(hour: int, meridiem: str) -> int:
     return hour
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=HAYSTACK_CACHE_SIZE)
 def times_in(text: str) -> frozenset[tuple[int, int]]:
     """Every clock time in `text` as (hour 0-23, minute): "5:29 PM", "17:29", "5pm"."""
     found = set()
@@ -292,7 +295,7 @@ def times_in(text: str) -> frozenset[tuple[int, int]]:
     return frozenset(found)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=HAYSTACK_CACHE_SIZE)
 def numbers_in(text: str) -> frozenset[Decimal]:
     found = set()
     for match in _NUMBER_RE.findall(text):
@@ -330,7 +333,7 @@ def _day_matches(wanted: Day, found: frozenset[Day]) -> bool:
     return any(m == month and d == day and (year is None or y is None or y == year) for y, m, d in found)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4 * HAYSTACK_CACHE_SIZE)
 def _text_found(needle: str, haystack: str) -> bool:
     """`needle` in `haystack` as a whole; a single word of letters may also be the start or the
     end of a word ("Swa" in "Swaziland": the item that starts with "Swa")."""
@@ -370,7 +373,7 @@ def value_found(value: str, haystack: str) -> bool:
     return len(compact) > 3 and _text_found(compact, _compact(haystack))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=HAYSTACK_CACHE_SIZE)
 def _compact(text: str) -> str:
     return text.replace(" ", "")
 
@@ -419,7 +422,7 @@ def near_miss(value: str, typed: str) -> str | None:
     return _near_miss_cached(read.text, typed)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=HAYSTACK_CACHE_SIZE)
 def _near_miss_cached(text: str, typed: str) -> str | None:
     size = len(text.split())
     allowed = max(1, min(NEAR_MISS_MAX_EDITS, len(text) // 4))
