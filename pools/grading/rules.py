@@ -244,8 +244,14 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
 
     evidence = checks_module.evidence_of(demonstration)
     check_results = checks_module.checks_evaluate(task_checks, evidence)
+    # A typed value that fails while nothing at all was typed is not "maybe not visible": the
+    # typing the task asks for was not done, so even an optional typed check fails the outcome.
+    nothing_typed = type_or_key_count == 0
     failed_required = [
-        result for result in check_results if not result.passed and (result.check.required or result.near_miss)
+        result
+        for result in check_results
+        if not result.passed
+        and (result.check.required or result.near_miss or (nothing_typed and result.check.kind == checks_module.TYPED))
     ]
 
     # ---- integrity features --------------------------------------------------------------------
@@ -316,6 +322,8 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         f"Wrong value for {result.check.label()}: {result.near_miss!r} was typed."
         if result.near_miss
         else f"Required check failed: {result.check.label()}."
+        if result.check.required
+        else f"Nothing was typed for {result.check.label()}."
         for result in failed_required
     ]
     gate_reasons += list(flags.values())

@@ -342,3 +342,24 @@ def test_a_final_state_that_restates_the_values_is_not_an_echo():
     )
     assert "instructions_echoed" not in flags(result)
     assert paid(result)
+
+
+def test_asked_to_type_but_typing_nothing_fails_even_an_optional_typed_check():
+    task = TaskContext(title="Sign in", instructions='Enter the code "7Q" and press submit.', expected_minutes=1)
+    clicks_only = recording(
+        [{"t": 1.0, "action": "click", "target": "Code"}, {"t": 2.5, "action": "click", "target": 'button "Submit"'}],
+        seconds=4,
+        final_state="Signed in",
+    )
+    result = rules.grade(clicks_only, task=task)
+    assert not paid(result)
+    assert any("Nothing was typed for typed: 7Q" in reason for reason in result.reasons)
+    typed = recording(
+        [
+            {"t": 1.0, "action": "type", "target": "Code", "text": "7Q"},
+            {"t": 2.5, "action": "click", "target": 'button "Submit"'},
+        ],
+        seconds=4,
+        final_state="Signed in",
+    )
+    assert paid(rules.grade(typed, task=task))
