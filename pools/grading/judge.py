@@ -171,7 +171,7 @@ def parse_answer(response) -> dict:
 
 
 def combine(deterministic: GradeResult, answer: dict) -> GradeResult:
-    gated = deterministic.breakdown["gate"]["factor"] != "1"
+    gated = deterministic.breakdown["gate"]["score"] != "1"
     judge_score = answer["score"] if answer["task_done"] else min(answer["score"], deterministic.score)
     score = min(judge_score, deterministic.score) if gated else judge_score
     holds = []
@@ -189,6 +189,7 @@ def combine(deterministic: GradeResult, answer: dict) -> GradeResult:
         **deterministic.breakdown,
         "judge": {
             "score": str(answer["score"]),
+            "weight": "opinion",
             "confidence": str(answer["confidence"]),
             "task_done": answer["task_done"],
             "reasons": answer["reasons"],

@@ -56,6 +56,7 @@ assert WORK_BASE + PROCESS_WEIGHT + EFFICIENCY_WEIGHT == 1
 OUTCOME_WEIGHT = Decimal("1")  # the outcome multiplies the rest
 # A failed required check or an integrity flag: the work score is multiplied by this.
 FAILED_GATE_FACTOR = Decimal("0.2")
+GATE_WEIGHT_LABEL = "×"  # the gate multiplies the work: shown in the breakdown's weight column
 
 # ---- outcome: parts (sum to 1) ---------------------------------------------------------------
 OUTCOME_FINAL_STATE_PRESENT = 0.15  # a non-blank final_state
@@ -342,25 +343,33 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         sub_scores=[outcome_score, process_score, efficiency_score],
     )
 
+    # Every part has a score, a weight and reasons, so pages can show each as a row (the dataset
+    # preview, the farmer's status); the gate multiplies, hence its weight "×".
+    outcome_part = _part(sub_scores["outcome"], OUTCOME_WEIGHT, outcome_reasons, outcome_metrics)
+    outcome_part["checks"] = [
+        {
+            "check": result.check.label(),
+            "kind": result.check.kind,
+            "required": result.check.required,
+            "origin": result.check.origin,
+            "passed": result.passed,
+            "where": result.where,
+            "near_miss": result.near_miss,
+        }
+        for result in check_results
+    ]
     breakdown = {
-        "agent": {"name": AGENT_NAME, "rubric_version": str(RUBRIC_VERSION), "grader": GRADER_RULES},
-        "outcome": _part(sub_scores["outcome"], OUTCOME_WEIGHT, outcome_reasons, outcome_metrics),
+        "outcome": outcome_part,
         "process": _part(sub_scores["process"], PROCESS_WEIGHT, process_reasons, process_metrics),
         "efficiency": _part(sub_scores["efficiency"], EFFICIENCY_WEIGHT, efficiency_reasons, efficiency_metrics),
-        "checks": [
-            {
-                "check": result.check.label(),
-                "kind": result.check.kind,
-                "required": result.check.required,
-                "origin": result.check.origin,
-                "passed": result.passed,
-                "where": result.where,
-                "near_miss": result.near_miss,
-            }
-            for result in check_results
-        ],
-        "integrity": {"flags": dict(sorted(flags.items())), "echo": echo or "no"},
-        "gate": {"factor": str(gate_factor), "reasons": gate_reasons},
+        "gate": {
+            "score": str(gate_factor),
+            "weight": GATE_WEIGHT_LABEL,
+            "reasons": gate_reasons or ["No required check failed and no integrity feature fired."],
+            "flags": dict(sorted(flags.items())),
+            "echo": echo or "no",
+            "agent": {"name": AGENT_NAME, "rubric_version": str(RUBRIC_VERSION), "grader": GRADER_RULES},
+        },
     }
     reasons = [*gate_reasons, *outcome_reasons, *process_reasons, *efficiency_reasons, *confidence_reasons]
     return GradeResult(

@@ -80,7 +80,7 @@ def paid(result: GradeResult) -> bool:
 
 
 def flags(result: GradeResult) -> dict:
-    return result.breakdown["integrity"]["flags"]
+    return result.breakdown["gate"]["flags"]
 
 
 # ---- honest work is paid ------------------------------------------------------------------------
@@ -89,9 +89,9 @@ def flags(result: GradeResult) -> dict:
 def test_an_honest_recording_is_paid_with_every_check_passed():
     result = rules.grade(honest_sheet(), task=SHEET_TASK)
     assert paid(result)
-    assert all(check["passed"] for check in result.breakdown["checks"] if check["required"])
+    assert all(check["passed"] for check in result.breakdown["outcome"]["checks"] if check["required"])
     assert flags(result) == {}
-    assert result.breakdown["gate"]["factor"] == "1"
+    assert result.breakdown["gate"]["score"] == "1"
 
 
 def test_a_one_click_task_done_in_one_click_in_three_seconds_is_paid():
@@ -204,7 +204,9 @@ def test_booking_the_wrong_meeting_fails_its_required_check():
         task=CALENDAR_TASK,
     )
     assert not paid(result)
-    failed = [check["check"] for check in result.breakdown["checks"] if check["required"] and not check["passed"]]
+    failed = [
+        check["check"] for check in result.breakdown["outcome"]["checks"] if check["required"] and not check["passed"]
+    ]
     assert failed == ["shows: 14 March 2026"]
     assert any("Required check failed: shows: 14 March 2026" in reason for reason in result.reasons)
 
@@ -285,7 +287,7 @@ def test_declaring_more_work_than_the_claim_lasted_is_outside_the_window():
 def test_a_real_demonstration_of_another_task_is_not_paid():
     result = rules.grade(honest_sheet(), task=CALENDAR_TASK)
     assert not paid(result)
-    assert result.breakdown["gate"]["factor"] == str(rules.FAILED_GATE_FACTOR)
+    assert result.breakdown["gate"]["score"] == str(rules.FAILED_GATE_FACTOR)
 
 
 # ---- the rubric's contract ----------------------------------------------------------------------------
@@ -294,12 +296,14 @@ def test_a_real_demonstration_of_another_task_is_not_paid():
 def test_every_grade_records_the_agent_the_rubric_version_and_each_component():
     result = rules.grade(honest_sheet(), task=SHEET_TASK)
     assert result.rubric_version == rules.RUBRIC_VERSION
-    assert result.breakdown["agent"] == {
+    assert result.breakdown["gate"]["agent"] == {
         "name": rules.AGENT_NAME,
         "rubric_version": str(rules.RUBRIC_VERSION),
         "grader": "rules",
     }
-    assert {"outcome", "process", "efficiency", "checks", "integrity", "gate"} <= set(result.breakdown)
+    assert set(result.breakdown) == {"outcome", "process", "efficiency", "gate"}
+    # Pages show every part as a row: score, weight and reasons.
+    assert all({"score", "weight", "reasons"} <= set(part) for part in result.breakdown.values())
 
 
 def test_a_failed_required_check_keeps_the_score_under_the_threshold_however_clean_the_work():
@@ -311,7 +315,7 @@ def test_factory_checks_replace_the_proposed_ones():
 
     strict = TaskContext(**{**SHEET_TASK.__dict__, "checks": (Check("shows", "South"),)})
     result = rules.grade(honest_sheet(), task=strict)
-    assert [check["check"] for check in result.breakdown["checks"]] == ["shows: South"]
+    assert [check["check"] for check in result.breakdown["outcome"]["checks"]] == ["shows: South"]
     assert not paid(result)
 
 

@@ -186,7 +186,12 @@ def paid(result) -> bool:
 def test_honest_work_on_other_task_families_is_paid(name):
     task, demo = CASES[name]
     result = rules.grade(demo, task=task)
-    assert paid(result), (result.score, result.confidence, result.breakdown["gate"], result.breakdown["checks"])
+    assert paid(result), (
+        result.score,
+        result.confidence,
+        result.breakdown["gate"],
+        result.breakdown["outcome"]["checks"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -195,4 +200,4 @@ def test_honest_work_on_other_task_families_is_paid(name):
 )
 def test_a_real_recording_of_another_task_is_not_paid(task_name, demo_name):
     result = rules.grade(CASES[demo_name][1], task=CASES[task_name][0])
-    assert not paid(result), (task_name, demo_name, result.score, result.breakdown["checks"])
+    assert not paid(result), (task_name, demo_name, result.score, result.breakdown["outcome"]["checks"])

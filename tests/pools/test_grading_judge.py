@@ -144,7 +144,7 @@ def test_a_judge_that_agrees_with_the_checks_pays(server):
 
 def test_a_judge_cannot_pay_what_a_required_check_refuses(server):
     deterministic = rules.grade(WRONG_NAME, task=TASK)
-    assert deterministic.breakdown["gate"]["factor"] != "1"
+    assert deterministic.breakdown["gate"]["score"] != "1"
     result = judged(server, "/done", WRONG_NAME)
     assert result.score == deterministic.score < Decimal("0.5")
     assert result.breakdown["judge"]["binding"] == "rules"

@@ -118,7 +118,7 @@ def test_the_score_is_the_weighted_sum_of_the_breakdown_rounded_down(name):
     # Rubric v2: gate x outcome x (0.5 + 0.3 process + 0.2 efficiency), from the breakdown.
     result = grade_example(name)
     sub_scores = {part: Decimal(result.breakdown[part]["score"]) for part in ("outcome", "process", "efficiency")}
-    weighted = Decimal(result.breakdown["gate"]["factor"]) * rules.work_score(sub_scores)
+    weighted = Decimal(result.breakdown["gate"]["score"]) * rules.work_score(sub_scores)
     assert result.score == quantize_score(weighted)
     assert result.score <= weighted
     assert result.score.as_tuple().exponent == -4
@@ -129,10 +129,10 @@ def test_the_score_is_the_weighted_sum_of_the_breakdown_rounded_down(name):
 def test_the_breakdown_is_json_with_numbers_written_as_strings(name):
     result = grade_example(name)
     text = json.dumps(result.breakdown, allow_nan=False)
-    assert set(result.breakdown) == {"agent", "outcome", "process", "efficiency", "checks", "integrity", "gate"}
-    assert result.breakdown["agent"]["rubric_version"] == str(rules.RUBRIC_VERSION)
+    assert set(result.breakdown) == {"outcome", "process", "efficiency", "gate"}
+    assert result.breakdown["gate"]["agent"]["rubric_version"] == str(rules.RUBRIC_VERSION)
     assert_no_json_numbers(json.loads(text))
-    for part in (result.breakdown[name] for name in ("outcome", "process", "efficiency")):
+    for part in result.breakdown.values():
         assert Decimal(part["score"]) == Decimal(part["score"]).quantize(Decimal("0.0001"))
         assert part["reasons"]
 
