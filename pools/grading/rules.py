@@ -344,7 +344,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     )
 
     # Every part has a score, a weight and reasons, so pages can show each as a row (the dataset
-    # preview, the farmer's status); the gate multiplies, hence its weight "×".
+    # preview, the farmer's status); the gate multiplies, hence its weight label GATE_WEIGHT_LABEL.
     outcome_part = _part(sub_scores["outcome"], OUTCOME_WEIGHT, outcome_reasons, outcome_metrics)
     outcome_part["checks"] = [
         {
