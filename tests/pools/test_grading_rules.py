@@ -380,7 +380,9 @@ def test_an_unknown_grader_setting_is_an_error(settings):
 
 # Storable text: a NUL character is refused by the validator (PostgreSQL cannot store it).
 _storable = st.characters(exclude_characters="\x00")
-_texts = st.one_of(st.none(), st.text(_storable, max_size=40), st.sampled_from(["Budget 2026", "Cell A1", "Month", "sheets"]))
+_texts = st.one_of(
+    st.none(), st.text(_storable, max_size=40), st.sampled_from(["Budget 2026", "Cell A1", "Month", "sheets"])
+)
 
 
 @st.composite
@@ -398,7 +400,9 @@ def valid_demonstrations(draw) -> dict:
     # int(t) may undo the ordering of two close floats; keep times non-decreasing.
     for previous, step in itertools.pairwise(steps):
         step["t"] = max(step["t"], previous["t"])
-    return demonstration(steps, seconds=seconds, final_state=draw(st.one_of(st.none(), st.text(_storable, max_size=200))))
+    return demonstration(
+        steps, seconds=seconds, final_state=draw(st.one_of(st.none(), st.text(_storable, max_size=200)))
+    )
 
 
 _tasks = st.builds(
