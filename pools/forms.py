@@ -82,6 +82,7 @@ class FactoryCreateForm(FactoryDetailsForm):
     reward = forms.CharField(
         label="Reward per demonstration",
         max_length=64,
+        strip=False,  # the amount grammar (forge.money) decides about spaces
         help_text="A decimal amount of the token, e.g. 0.2. A demonstration earns it times its quality score.",
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
     )
@@ -96,7 +97,7 @@ class FactoryCreateForm(FactoryDetailsForm):
 
 
 class FundForm(forms.Form):
-    amount = forms.CharField(max_length=64, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
+    amount = forms.CharField(max_length=64, strip=False, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
     tx_ref = forms.CharField(
         label="Transaction reference",
         max_length=128,
@@ -115,6 +116,7 @@ class RateForm(forms.Form):
     reward = forms.CharField(
         label="New reward per demonstration",
         max_length=64,
+        strip=False,
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
         help_text="Applies to new claims only: farmers who already claimed keep the reward they reserved.",
     )
