@@ -5,11 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from farmers.selectors import reputation_of
-from forge.api import amount_str
+from forge.api import FailOpenScopedRateThrottle, amount_str
 from forge.exceptions import ApplicationError
 from referrals.selectors import ambassador_for_user
 
@@ -20,7 +19,7 @@ from .services import api_token_for, api_token_revoke, api_token_rotate, user_re
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "register"
 
     @extend_schema_serializer(component_name="Registration")
@@ -50,7 +49,7 @@ class RegisterApi(APIView):
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "token"
 
     @extend_schema_serializer(component_name="Credentials")

@@ -113,12 +113,16 @@ def reputation_mark_for_refresh(*, farmer_ids) -> None:
     def wake() -> None:
         from .tasks import reputation_refresh_task
 
-        if cache.add(REFRESH_KEY, 1, timeout=REFRESH_COALESCE_SECONDS):
-            try:
+        # Runs after the settlement committed: an unreachable cache or broker must not fail it.
+        try:
+            if cache.add(REFRESH_KEY, 1, timeout=REFRESH_COALESCE_SECONDS):
                 reputation_refresh_task.delay()
-            except Exception:
+        except Exception:
+            logger.exception("could not enqueue the reputation refresh; the periodic run will")
+            try:
                 cache.delete(REFRESH_KEY)
-                logger.exception("could not enqueue the reputation refresh; the periodic run will")
+            except Exception:
+                logger.warning("the cache is unreachable; the refresh mark expires by itself")
 
     transaction.on_commit(wake)
 

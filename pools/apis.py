@@ -10,10 +10,17 @@ from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from forge.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
+from forge.api import (
+    AmountStringField,
+    FailOpenScopedRateThrottle,
+    GraderOnlyWhereAllowed,
+    IsCreator,
+    IsFarmer,
+    IsStaffOrGrader,
+    amount_str,
+)
 from forge.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
@@ -289,7 +296,7 @@ class ClaimOutputSerializer(serializers.Serializer):
 
 class ClaimCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsFarmer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "claims"
 
     @extend_schema(request=None, responses={201: ClaimOutputSerializer})
@@ -348,7 +355,7 @@ _submission_output = SubmissionOutputSerializer()
 
 class SubmissionCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsFarmer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "submissions"
 
     class InputSerializer(serializers.Serializer):

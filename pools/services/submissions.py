@@ -67,13 +67,20 @@ def processing_wake_up() -> None:
     def send() -> None:
         from ..tasks import submissions_process_pending_task
 
-        if not cache.add(WAKE_UP_KEY, 1, timeout=WAKE_UP_COALESCE_SECONDS):
-            return  # a wake-up sent in this window will see the committed row
+        # Runs after commit: nothing here may raise, or a stored submission answers 500.
+        try:
+            if not cache.add(WAKE_UP_KEY, 1, timeout=WAKE_UP_COALESCE_SECONDS):
+                return  # a wake-up sent in this window will see the committed row
+        except Exception:
+            logger.warning("the cache is unreachable; waking the batch processor without coalescing")
         try:
             submissions_process_pending_task.delay()
         except Exception:
-            cache.delete(WAKE_UP_KEY)
             logger.exception("could not enqueue the batch processor; the sweeper will")
+            try:
+                cache.delete(WAKE_UP_KEY)
+            except Exception:
+                logger.warning("the cache is unreachable; the wake-up mark expires by itself")
 
     transaction.on_commit(send)
 
