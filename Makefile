@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format worker beat bench bench-quick migrate seed clean
+.PHONY: run test lint format worker beat bench bench-quick migrate seed clean deploy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
+
+# A release: migrate, collectstatic, check --deploy (production settings unless overridden).
+deploy: $(STAMP)
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-forge.settings.production} $(BIN)/python manage.py deploy
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
