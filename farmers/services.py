@@ -6,10 +6,13 @@ import hashlib
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from forge.money import parse_amount
 from pools.models import Submission
 
 from .models import FarmerProfile, ReputationSnapshot
@@ -20,12 +23,39 @@ DEFAULT_THRESHOLD = "0.5"
 logger = logging.getLogger(__name__)
 
 
+def _minimum_rewards() -> dict[str, int]:
+    """{token symbol: base units}: work paying less per demonstration counts for nothing."""
+    from ledger.models import Token
+
+    minimums = settings.FORGE_REPUTATION_MIN_REWARD
+    return {
+        token.symbol: parse_amount(minimums[token.symbol], decimals=token.decimals, allow_zero=True)
+        for token in Token.objects.filter(symbol__in=minimums)
+    }
+
+
+def _linked_creators(farmer_id: int) -> set[int]:
+    """Creators who are, by what we can see, the farmer under another account: a shared
+    withdrawal wallet, or a direct referral either way."""
+    from accounts.selectors import users_sharing_a_wallet_with
+    from referrals.selectors import users_referral_linked_to
+
+    return users_sharing_a_wallet_with(farmer_id) | users_referral_linked_to(farmer_id)
+
+
 def _work(farmer_id: int) -> list[tuple[int, str, WorkRecord]]:
-    """(submission id, status, record) for the farmer's newest settled work, newest first."""
+    """(submission id, status, record) for the farmer's newest settled work that counts, newest
+    first. Negligible-value work and work for a linked creator (self-dealing) count for
+    nothing: they are left out, as if never done (docs/reputation.md)."""
+    negligible = Q(pk__in=[])
+    for symbol, units in _minimum_rewards().items():
+        negligible |= Q(factory__token__symbol=symbol, claim__reward__lt=units)
     rows = (
         Submission.objects.filter(
             farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
         )
+        .exclude(negligible)
+        .exclude(factory__creator_id__in=_linked_creators(farmer_id))
         .order_by("-settled_at", "-id")
         .values_list(
             "id",

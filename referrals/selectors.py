@@ -216,3 +216,10 @@ def audit_commission_rollup() -> list[str]:
                 "(farmer side, factory side)"
             )
     return mismatches[:20]
+
+
+def users_referral_linked_to(user_id: int) -> set[int]:
+    """The user's referrer and the users they referred (a direct referral either way)."""
+    referrer = Referral.objects.filter(user_id=user_id).values_list("ambassador__user_id", flat=True)
+    referred = Referral.objects.filter(ambassador__user_id=user_id).values_list("user_id", flat=True)
+    return set(referrer) | set(referred)

@@ -241,6 +241,9 @@ FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
 FORGE_SITE_NAME = "Forge Pools"
+# Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
+# near-free factory of one's own must not buy a premium reputation.
+FORGE_REPUTATION_MIN_REWARD = {"USDC": "0.01", "SOL": "0.0001", "ETH": "0.000005", "CLONES": "1"}
 
 # ---- Datasets, attachments and alerts (docs/datasets.md) ---------------------------------
 # Attachment uploads must be one of these types (and the one the demonstration declared).
