@@ -25,12 +25,12 @@ def user_balances(user) -> list[dict]:
     return [{"token": token, **rows[token.pk]} for token in Token.objects.filter(enabled=True)]
 
 
-def users_sharing_a_wallet_with(user_id: int) -> set[int]:
-    """Other users who asked for a withdrawal to an address this user also used: one person's
-    accounts, most likely (docs/reputation.md, "What does not count")."""
+def users_sharing_a_wallet_with(user_id: int, *, address: str | None = None) -> set[int]:
+    """Other users who asked for a withdrawal to an address this user also used (or to
+    `address`): one person's accounts, most likely (docs/reputation.md, docs/referrals.md)."""
     from .models import Withdrawal
 
-    addresses = Withdrawal.objects.filter(user_id=user_id).values("address")
+    addresses = [address] if address else Withdrawal.objects.filter(user_id=user_id).values("address")
     return set(
         Withdrawal.objects.filter(address__in=addresses).exclude(user_id=user_id).values_list("user_id", flat=True)
     )

@@ -128,6 +128,10 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
         memo=f"Withdrawal {withdrawal.pk} requested to {address}",
         actor=user,
     )
+    from referrals.services import referrals_link_by_wallet
+
+    # A wallet shared with one's referrer or referral is a self-referral ring: flag it.
+    referrals_link_by_wallet(user_id=user.pk, address=address)
     return withdrawal
 
 

@@ -155,7 +155,8 @@ class AmbassadorAdmin(admin.ModelAdmin):
 
 @admin.register(Referral)
 class ReferralAdmin(ReadOnlyAdmin):
-    list_display = ["user", "ambassador", "created_at"]
+    list_display = ["user", "ambassador", "created_at", "linked_at", "link_reason"]
+    list_filter = [("linked_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__username", "ambassador__code", "ambassador__user__username"]
     list_select_related = ["user", "ambassador"]
     date_hierarchy = "created_at"

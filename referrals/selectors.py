@@ -55,7 +55,10 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
     result = dict.fromkeys(user_ids, Commission.none())
     for referral in Referral.objects.select_related("ambassador").filter(user_id__in=list(result)):
         ambassador = referral.ambassador
-        result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rates.get(ambassador.tier, Decimal(0)))
+        # A linked referral (a self-referral ring) earns nothing: recorded, credited nothing,
+        # the share stays with the platform, as for tier 0.
+        rate = Decimal(0) if referral.linked_at else rates.get(ambassador.tier, Decimal(0))
+        result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rate)
     return result
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -74,6 +74,22 @@ def referral_attach(*, user, ambassador: Ambassador) -> Referral:
             return Referral.objects.create(user=user, ambassador=ambassador)
     except IntegrityError:  # attached concurrently
         raise Conflict("This account was already referred; a referral cannot be changed.") from None
+
+
+def referrals_link_by_wallet(*, user_id: int, address: str) -> int:
+    """`user_id` asked for a withdrawal to `address`: flag every referral between them and
+    another user who used the same address (either referred the other). Returns how many were
+    newly flagged. Called in the withdrawal's transaction."""
+    from accounts.selectors import users_sharing_a_wallet_with
+
+    others = users_sharing_a_wallet_with(user_id, address=address)
+    if not others:
+        return 0
+    pairs = Referral.objects.filter(linked_at__isnull=True).filter(
+        models.Q(user_id=user_id, ambassador__user_id__in=others)
+        | models.Q(ambassador__user_id=user_id, user_id__in=others)
+    )
+    return pairs.update(linked_at=timezone.now(), link_reason=f"withdrawals to the same wallet {address}"[:200])
 
 
 # ---- Tiers ---------------------------------------------------------------------------------
