@@ -16,7 +16,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .models import User, Withdrawal
 from .services import LOOKS_TAKEN, username_lookalike_exists, withdrawal_mark_sent, withdrawal_reject

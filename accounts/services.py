@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
-from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import format_amount, parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.exceptions import Conflict, Forbidden
+from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
@@ -37,14 +37,10 @@ def user_account(user, kind: str, token: Token) -> Account:
 
 
 @transaction.atomic
-def user_register(
-    *, username: str, password: str, role: str, referral_code: str | None = None, email: str = ""
-) -> User:
-    """Create a creator or farmer, attributed to the ambassador whose code they used."""
-    from referrals.selectors import ambassador_by_code
-    from referrals.services import referral_attach
-
-    errors = {}
+def user_register(*, username: str, password: str, role: str, email: str = "", errors: dict | None = None) -> User:
+    """Create a creator or farmer account (web.signup.user_signup adds what other apps keep
+    about a new user: the farmer profile, the ambassador who referred them)."""
+    errors = dict(errors or {})  # the caller's own field errors, reported with these
     # NFC: "é" typed as one character or as "e" + accent is one name.
     username = unicodedata.normalize("NFC", (username or "").strip())
     if not USERNAME_RE.match(username):
@@ -57,12 +53,6 @@ def user_register(
         errors["username"] = [LOOKS_TAKEN]
     if role not in (User.Role.CREATOR, User.Role.FARMER):
         errors["role"] = ['Choose "creator" or "farmer".']
-    ambassador = None
-    referral_code = (referral_code or "").strip()
-    if referral_code:
-        ambassador = ambassador_by_code(referral_code)
-        if ambassador is None:
-            errors["referral_code"] = [f'Unknown referral code "{referral_code[:32]}".']
     candidate = User(username=username, email=email, role=role)
     try:
         validate_password(password or "", user=candidate)
@@ -76,12 +66,6 @@ def user_register(
             user = User.objects.create_user(username=username, password=password, email=email, role=role)
     except IntegrityError:  # the same username, or a look-alike, registered concurrently
         raise ValidationError({"username": [LOOKS_TAKEN]}) from None
-    if role == User.Role.FARMER:
-        from farmers.services import farmer_profile_create
-
-        farmer_profile_create(user=user)
-    if ambassador is not None:
-        referral_attach(user=user, ambassador=ambassador)
     return user
 
 
@@ -128,10 +112,6 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
         memo=f"Withdrawal {withdrawal.pk} requested to {address}",
         actor=user,
     )
-    from referrals.services import referrals_link_by_wallet
-
-    # A wallet shared with one's referrer or referral is a self-referral ring: flag it.
-    referrals_link_by_wallet(user_id=user.pk, address=address)
     return withdrawal
 
 

@@ -82,7 +82,7 @@ class FactoryCreateForm(FactoryDetailsForm):
     reward = forms.CharField(
         label="Reward per demonstration",
         max_length=64,
-        strip=False,  # the amount grammar (forge.money) decides about spaces
+        strip=False,  # the amount grammar (core.money) decides about spaces
         help_text="A decimal amount of the token, e.g. 0.2. A demonstration earns it times its quality score.",
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
     )

@@ -77,11 +77,6 @@ class Referral(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referral")
     ambassador = models.ForeignKey(Ambassador, on_delete=models.PROTECT, related_name="referrals")
     created_at = models.DateTimeField(default=timezone.now)
-    # Set when the ambassador and the referred user turn out to be linked (one person, most
-    # likely: docs/referrals.md, "Self-referral rings"); from then on the ambassador earns no
-    # commission on this user's work and the platform keeps that share. For staff to review.
-    linked_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    link_reason = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} via {self.ambassador}"

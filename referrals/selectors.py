@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import F, Sum
-from django.db.models.functions import TruncDate
+from django.utils.module_loading import import_string
 
 from ledger.models import Account, Token
 
@@ -50,16 +51,38 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
     """{user_id: the commission of whoever referred them} with the tiers and rates in force
     now, in one query; users nobody referred map to `Commission.none()`.
 
-    A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing."""
+    A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing. So
+    does the ambassador of a linked referral (a self-referral ring, `referrals_linked`): the
+    share stays with the platform."""
     rates = tier_rates() if rates is None else rates
     result = dict.fromkeys(user_ids, Commission.none())
-    for referral in Referral.objects.select_related("ambassador").filter(user_id__in=list(result)):
+    referrals = list(Referral.objects.select_related("ambassador").filter(user_id__in=list(result)))
+    linked = referrals_linked(referrals)
+    for referral in referrals:
         ambassador = referral.ambassador
-        # A linked referral (a self-referral ring) earns nothing: recorded, credited nothing,
-        # the share stays with the platform, as for tier 0.
-        rate = Decimal(0) if referral.linked_at else rates.get(ambassador.tier, Decimal(0))
+        rate = Decimal(0) if referral.user_id in linked else rates.get(ambassador.tier, Decimal(0))
         result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rate)
     return result
+
+
+def referrals_linked(referrals) -> dict[int, str]:
+    """{referred user id: why} for the referrals (with their ambassadors loaded) whose
+    ambassador and referred user are, by what we can see, one person: they asked for
+    withdrawals to the same wallet (docs/referrals.md, "Self-referral rings"). One query."""
+    from accounts.selectors import withdrawal_addresses_by_user
+
+    referrals = list(referrals)
+    if not referrals:
+        return {}
+    addresses = withdrawal_addresses_by_user(
+        {referral.user_id for referral in referrals} | {referral.ambassador.user_id for referral in referrals}
+    )
+    linked = {}
+    for referral in referrals:
+        shared = addresses.get(referral.user_id, set()) & addresses.get(referral.ambassador.user_id, set())
+        if shared:
+            linked[referral.user_id] = f"withdrawals to the same wallet {min(shared)}"
+    return linked
 
 
 def commissions_for(
@@ -174,28 +197,19 @@ def ambassador_earnings_totals(ambassador: Ambassador) -> dict[str, int]:
 
 def commission_rollup_expected() -> dict[tuple, tuple[int, int]]:
     """{(user id, day, token id): (farmer side, factory side)} recomputed from the settled
-    submissions, the way the rollup should hold them (zero sums left out): two grouped
-    queries over every commissioned settlement, for audits and tests, not for pages."""
-    from pools.models import Submission
+    submissions, the way the rollup should hold them (zero sums left out).
 
-    found: dict[tuple, list[int]] = {}
-    for side, (who, amount) in enumerate(
-        (
-            ("farmer_ambassador_id", "farmer_ambassador_commission"),
-            ("factory_ambassador_id", "factory_ambassador_commission"),
-        )
-    ):
-        grouped = (
-            Submission.objects.filter(**{f"{who}__isnull": False}, settled_at__isnull=False)
-            .annotate(day=TruncDate("settled_at"))
-            .values(who, "day", "factory__token_id")
-            .annotate(total=Sum(amount))
-            .order_by()
-            .values_list(who, "day", "factory__token_id", "total")
-        )
-        for user_id, day, token_id, total in grouped:
-            found.setdefault((user_id, day, token_id), [0, 0])[side] += int(total or 0)
-    return {key: (farmer, factory) for key, (farmer, factory) in found.items() if farmer or factory}
+    The settled submissions are pools' rows, and pools sits above referrals: the recomputation
+    lives there (pools.selectors.commission_rollup_expected) and referrals reaches it through
+    settings.REFERRALS_ROLLUP_SOURCE, a dotted path, as the ledger reaches its audit checks
+    (LEDGER_AUDIT_CHECKS). The dependency is named in configuration, not imported."""
+    return import_string(settings.REFERRALS_ROLLUP_SOURCE)()
+
+
+def platform_economics():
+    """The staff-edited economics settings (pools.EconomicsConfig: platform fee, unstake
+    cooldown), through settings.REFERRALS_ECONOMICS_CONFIG for the same reason."""
+    return import_string(settings.REFERRALS_ECONOMICS_CONFIG)()
 
 
 def audit_commission_rollup() -> list[str]:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.services import user_register, withdrawal_request
+from accounts.services import withdrawal_request
 from farmers.selectors import reputation_of
 from farmers.services import reputation_recompute
 from ledger.models import Account, Token
@@ -20,6 +20,7 @@ from referrals.services import ambassador_create
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
+from web.signup import user_signup
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def test_work_for_a_creator_sharing_the_farmers_wallet_counts_for_nothing():
 def test_work_for_a_creator_who_referred_the_farmer_counts_for_nothing():
     creator = CreatorFactory()
     code = ambassador_create(user=creator)[0].code
-    farmer = user_register(username="ringfarmer", password="a long passphrase", role="farmer", referral_code=code)
+    farmer = user_signup(username="ringfarmer", password="a long passphrase", role="farmer", referral_code=code)
     own = funded_factory(creator, reward="0.2", deposit="10")
 
     assert _perfect_work(own, farmer) == NEWCOMER

@@ -1,7 +1,8 @@
 """A self-referral ring (issue 20 row 1): one person, as an ambassador at tier 5, refers their
 own farmer and creator accounts and would earn commission on their own work. Once the accounts
-are linked (withdrawals to one wallet), the referral is flagged for staff, the ambassador earns
-nothing more on it, and the platform keeps that share. Independent referrals are unaffected."""
+are linked (withdrawals to one wallet), the referral shows as a ring to staff (the Referrals
+admin), the ambassador earns nothing more on it, and the platform keeps that share.
+Independent referrals are unaffected."""
 
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from accounts.services import withdrawal_request
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, treasury_account, world_deposits_account
 from referrals.models import Referral
+from referrals.selectors import referrals_linked
 from referrals.services import ambassador_set_tier, referral_attach
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import assert_audit_clean
@@ -64,9 +66,11 @@ def test_once_linked_the_ring_earns_no_commission_and_is_flagged(ring):
     withdrawal_request(user=farmer, token=_usdc(), amount="0.1", address=WALLET)
     _credit_usdc(creator, 1_000_000)
     withdrawal_request(user=creator, token=_usdc(), amount="0.5", address=WALLET)
-    flagged = Referral.objects.filter(ambassador=ambassador, linked_at__isnull=False)
-    assert set(flagged.values_list("user_id", flat=True)) == {farmer.pk, creator.pk}
-    assert all("same wallet" in reason for reason in flagged.values_list("link_reason", flat=True))
+    linked = referrals_linked(Referral.objects.select_related("ambassador").filter(ambassador=ambassador))
+    assert linked == {
+        farmer.pk: f"withdrawals to the same wallet {WALLET}",
+        creator.pk: f"withdrawals to the same wallet {WALLET}",
+    }
 
     ambassador_before, treasury_before = usdc_balance(ambassador.user), treasury_usdc()
     settled = settle_at_full_quality(claimed_and_submitted(farmer, creator))
@@ -89,9 +93,25 @@ def test_a_wallet_shared_with_a_stranger_flags_nothing(ring):
     withdrawal_request(user=stranger, token=_usdc(), amount="0.5", address=OTHER_WALLET)
     withdrawal_request(user=ambassador.user, token=_usdc(), amount="0.01", address=WALLET)
 
-    assert not Referral.objects.filter(linked_at__isnull=False).exists()
+    assert referrals_linked(Referral.objects.select_related("ambassador")) == {}
     before = usdc_balance(ambassador.user)
     settle_at_full_quality(claimed_and_submitted(farmer, creator))
     assert usdc_balance(ambassador.user) - before == 20_000
     assert Decimal(usdc_balance(farmer)) > 0
     assert_audit_clean()
+
+
+def test_staff_see_the_ring_in_the_referrals_admin(ring, staff):
+    from django.test import Client
+
+    ambassador, farmer, _creator = ring
+    _credit_usdc(ambassador.user, 1_000_000)
+    _credit_usdc(farmer, 1_000_000)
+    withdrawal_request(user=ambassador.user, token=_usdc(), amount="0.5", address=WALLET)
+    withdrawal_request(user=farmer, token=_usdc(), amount="0.5", address=WALLET)
+    client = Client()
+    client.force_login(staff)
+
+    page = client.get("/admin/referrals/referral/").content.decode()
+
+    assert f"withdrawals to the same wallet {WALLET}" in page

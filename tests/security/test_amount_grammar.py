@@ -1,4 +1,4 @@
-"""One amount grammar (forge.money.AMOUNT_GRAMMAR), enforced by the one parser, on every money
+"""One amount grammar (core.money.AMOUNT_GRAMMAR), enforced by the one parser, on every money
 input of the API and the pages: `1e3`, `+1`, ` 1 `, `1.` and `.5` are refused, with the grammar
 in the message, and nothing is written. (Before, Decimal() read them all as plain numbers.)"""
 
@@ -15,7 +15,7 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from forge.money import AMOUNT_GRAMMAR, AMOUNT_RE, MAX_WHOLE_UNITS, parse_amount
+from core.money import AMOUNT_GRAMMAR, AMOUNT_RE, MAX_WHOLE_UNITS, parse_amount
 from pools.services.claims import claim_create
 from tests.factories import FarmerFactory
 from tests.farmers.helpers import settle

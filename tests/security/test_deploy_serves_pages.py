@@ -16,8 +16,6 @@ import pytest
 
 from tests.security.test_deploy_settings import ROOT, run_production
 
-pytestmark = pytest.mark.postgres
-
 # Renders base.html (every {% static %} link) and serves one hashed static file. An anonymous
 # GET of the login page needs no database row.
 SERVE = """
