@@ -378,8 +378,8 @@ def test_an_unknown_grader_setting_is_an_error(settings):
 
 # ---- any valid demonstration ---------------------------------------------------------------------
 
-# Storable text: a NUL character is refused by the validator (PostgreSQL cannot store it).
-_storable = st.characters(exclude_characters="\x00")
+# Storable text: NUL and lone surrogates are refused by the validator (PostgreSQL cannot store them).
+_storable = st.characters(codec="utf-8", exclude_characters="\x00")
 _texts = st.one_of(
     st.none(), st.text(_storable, max_size=40), st.sampled_from(["Budget 2026", "Cell A1", "Month", "sheets"])
 )
