@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "datasets",
     "referrals",
     "farmers",
+    "evidence",
 ]
 
 MIDDLEWARE = [
