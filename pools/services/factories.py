@@ -17,7 +17,7 @@ from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
-from ..models import Factory, RateChange
+from ..models import FACTORY_TERM_BOUNDS, Factory, RateChange
 from ..selectors import economics_config
 
 EDITABLE_FIELDS = (
@@ -32,6 +32,14 @@ EDITABLE_FIELDS = (
     "per_farmer_limit",
     "min_reputation",
 )
+
+
+TERM_MESSAGES = {
+    "target_count": "Target count must be between {low:,} and {high:,} (or empty for open).",
+    "expected_minutes": "Must be between {low:,} and {high:,} minutes.",
+    "claim_timeout_minutes": "Must be between {low:,} and {high:,} minutes.",
+    "per_farmer_limit": "Must be between {low:,} and {high:,}, or empty for no limit.",
+}
 
 
 def token_get_enabled(symbol: str, *, field: str = "token") -> Token:
@@ -57,15 +65,12 @@ def _clean_fields(values: dict) -> dict:
         errors["title"] = ["A title is required."]
     if "instructions" in values and not str(values["instructions"] or "").strip():
         errors["instructions"] = ["Instructions for farmers are required."]
-    target = values.get("target_count")
-    if target is not None and not 10 <= int(target) <= 100_000:
-        errors["target_count"] = ["Target count must be between 10 and 100,000 (or empty for open)."]
-    for name in ("expected_minutes", "claim_timeout_minutes"):
-        if name in values and values[name] is not None and int(values[name]) < 1:
-            errors[name] = ["Must be at least 1 minute."]
-    limit = values.get("per_farmer_limit")
-    if limit is not None and int(limit) < 1:
-        errors["per_farmer_limit"] = ["Must be at least 1, or empty for no limit."]
+    for name, (low, high) in FACTORY_TERM_BOUNDS.items():
+        value = values.get(name)
+        # Checked here, not only by the forms and serializers, so that no caller can send an
+        # integer past the column (a 500 from PostgreSQL) or a claim that lasts for years.
+        if value is not None and not low <= int(value) <= high:
+            errors[name] = [TERM_MESSAGES[name].format(low=low, high=high)]
     reputation = values.get("min_reputation")
     if reputation is not None and not Decimal(0) <= Decimal(reputation) <= Decimal(100):
         errors["min_reputation"] = ["Minimum reputation must be between 0 and 100."]
