@@ -27,3 +27,32 @@ class ServiceAccountPagesMiddleware:
         ):
             raise PermissionDenied("The grading service's account has no pages.")
         return self.get_response(request)
+
+
+class TransactionBusyMiddleware:
+    """A page whose transaction lost every retry (ledger.locks.atomic_with_retry), or lost a
+    deadlock outside one, answers 503 with `Retry-After`, never a 500: nothing was written and
+    the same request can simply be sent again. (The API answers through its exception
+    handler, forge.exceptions.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.http import JsonResponse
+        from django.shortcuts import render
+
+        from ledger.locks import RETRY_AFTER_SECONDS, TransactionBusy, is_transient
+
+        if not isinstance(exception, TransactionBusy) and not is_transient(exception):
+            return None
+        message = TransactionBusy().message
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            response = render(request, "errors/503.html", {"message": message}, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

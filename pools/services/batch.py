@@ -7,7 +7,7 @@ submission:
 
     take_batch       UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)
     score_batch      grade in memory; duplicate checks in 2 queries; 1 bulk UPDATE
-    settle_batch     lock rows; shares in memory; ledger.bulk.transactions_post_many;
+    settle_batch     lock rows; shares in memory; ledger.services.transactions_write + balances_apply;
                      1 bulk UPDATE of submissions; 1 UPDATE of factory counters
 
 Two workers never take the same rows (SKIP LOCKED), so they scale across processes and
@@ -28,8 +28,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from forge.db import bulk_update_values
+from ledger.locks import atomic_with_retry
 
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES, GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..locks import submissions_lock, submissions_lock_waiting
 from ..models import Attachment, Factory, Submission
 from .integrity import too_fast_flag
 from .settlement import settle_rows
@@ -75,12 +77,7 @@ TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
 def _lock_waiting(limit: int, now) -> list[int]:
     """Lock up to `limit` waiting rows (SKIP LOCKED: rows another worker holds are passed
     over), in id order; returns their ids."""
-    return list(
-        Submission.objects.select_for_update(skip_locked=True)
-        .filter(waiting_filter(now))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return submissions_lock_waiting(waiting_filter(now), limit=limit)
 
 
 def take_batch(*, limit: int) -> list[int]:
@@ -203,9 +200,7 @@ def score_batch(submission_ids: list[int]) -> list[int]:
     with transaction.atomic():
         # Re-check under lock: only rows still unscored take this score (compare-and-swap).
         still_open = set(
-            Submission.objects.select_for_update(of=("self",))
-            .filter(pk__in=[row.pk for row in scored], quality_score__isnull=True)
-            .values_list("pk", flat=True)
+            submissions_lock([row.pk for row in scored], quality_score__isnull=True).values_list("pk", flat=True)
         )
         bulk_update_values(Submission, [row for row in scored if row.pk in still_open], SCORE_FIELDS)
         if failed:
@@ -237,17 +232,15 @@ def _back_off(failed: dict[int, str], now) -> None:
     )
 
 
-@transaction.atomic
+@atomic_with_retry
 def settle_batch(submission_ids: list[int]) -> int:
     """Settle every scored, unheld, unsettled submission of the batch; returns how many."""
     rows = list(
-        Submission.objects.select_for_update(of=("self",))
-        .filter(
-            pk__in=submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
+        submissions_lock(
+            submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
         )
         .select_related("claim")
         .only("pk", "factory_id", "farmer_id", "quality_score", "status", "claim__reward")
-        .order_by("pk")
     )
     if not rows:
         return 0
@@ -294,7 +287,7 @@ def process_batch(*, limit: int | None = None) -> int:
     return taken
 
 
-@transaction.atomic
+@atomic_with_retry
 def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     started = time.perf_counter()
     now = timezone.now()

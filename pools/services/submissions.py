@@ -23,10 +23,12 @@ from forge.audit_trail import staff_action_record
 from forge.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from forge.models import StaffAction
 from forge.money import parse_rate
+from ledger.locks import atomic_with_retry
 from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
 from ..grading import GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
 from .integrity import integrity_flags, sequence_fingerprint
 
@@ -88,12 +90,11 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     """Accept a demonstration for an open claim; scoring starts after commit.
 
     Validation comes first and writes nothing. Then the claim is closed and the submission
-    inserted together: on PostgreSQL in one statement (`_claim_submit_sql`: the conditional
-    UPDATE of the claim row is the lock, so of two concurrent submissions for one claim exactly
-    one matches; the other waits for the row, sees it `submitted`, and is refused), elsewhere in
-    one transaction (`_claim_submit_orm`). The Submission returned is the row as written, with
-    its claim and its factory's token loaded (what the API answers with), without reading it
-    back.
+    inserted together in one statement (`_claim_submit_sql`: the conditional UPDATE of the
+    claim row is the lock, so of two concurrent submissions for one claim exactly one matches;
+    the other waits for the row, sees it `submitted`, and is refused). The Submission returned
+    is the row as written, with its claim and its factory's token loaded (what the API answers
+    with), without reading it back.
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
@@ -103,13 +104,9 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
         submitted_at=now,
     )
     declared = cleaned.get("attachments") or []
-    one_statement = _one_statement()
-    # One statement commits on its own; attachments (and the ORM path) need a transaction.
-    with transaction.atomic() if declared or not one_statement else nullcontext():
-        if one_statement:
-            _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
-        else:
-            _claim_submit_orm(submission, claim_id=claim_id, farmer=farmer, now=now)
+    # One statement commits on its own; attachments need a transaction with it.
+    with transaction.atomic() if declared else nullcontext():
+        _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
         if declared:
             Attachment.objects.bulk_create(
                 Attachment(
@@ -125,12 +122,6 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     return submission
 
 
-def _one_statement() -> bool:
-    """PostgreSQL closes the claim and inserts the submission in one statement; other databases
-    (the zero-setup SQLite demo) go through the ORM in a transaction."""
-    return connection.vendor == "postgresql"
-
-
 def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
     """Why `claim` cannot take a submission from `farmer` (checked in this order)."""
     if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
@@ -142,28 +133,6 @@ def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
         return Conflict("This claim has expired; its reward went back to the pool.")
     # Unreachable while a claim never goes back to open: the statement found nothing to close.
     return Conflict("This claim cannot take a submission now; try again.")
-
-
-def _claim_submit_orm(submission: Submission, *, claim_id: int, farmer, now) -> None:
-    """Lock the claim, check it, insert the submission, close the claim (inside a transaction)."""
-    # Lock the claim row only (not the joined factory). Inserting the submission then takes a
-    # KEY SHARE lock on the factory (its foreign key check), which claim_expire's lock (FOR NO
-    # KEY UPDATE on the factory, then this claim) does not block: no deadlock.
-    claim = Claim.objects.select_for_update(of=("self",)).select_related("factory__token").filter(pk=claim_id).first()
-    if (
-        claim is None
-        or (claim.farmer_id != farmer.pk and not farmer.is_staff)
-        or claim.status != Claim.Status.OPEN
-        or claim.expires_at <= now
-    ):
-        raise _claim_refusal(claim, farmer=farmer, now=now)
-    submission.claim = claim
-    submission.factory = claim.factory
-    submission.farmer_id = claim.farmer_id
-    submission.save(force_insert=True)
-    claim.status = Claim.Status.SUBMITTED
-    claim.closed_at = now
-    claim.save(update_fields=["status", "closed_at"])
 
 
 def _insert_fields() -> list:
@@ -305,7 +274,7 @@ def submission_score(*, submission_id: int) -> Submission:
     return submission
 
 
-@transaction.atomic
+@atomic_with_retry
 def submission_review(*, submission_id: int, reviewer, quality_score, reason: str = "") -> Submission:
     """A score from staff or the grading service. Before settlement it becomes the score and
     the submission settles (after commit); after settlement an adjusting transaction moves the
@@ -313,7 +282,7 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     if not (reviewer.is_staff or reviewer.role == "grader"):
         raise Forbidden("Only staff or the grading service can review scores.")
     score = parse_rate(quality_score, field="quality_score")
-    submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
+    submission = submission_lock(submission_id)
     if submission is None:
         raise NotFound("No such submission.")
     override = ScoreOverride.objects.create(

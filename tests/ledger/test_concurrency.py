@@ -10,13 +10,13 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from ledger.audit import ledger_audit
+from ledger.locks import run_with_retry
 from ledger.models import Account, Token, Transaction
 from ledger.services import (
     AlreadyReversed,
     IdempotencyConflict,
     InsufficientFunds,
     Leg,
-    posting_retry,
     transaction_post,
     transaction_reverse,
 )
@@ -196,7 +196,7 @@ def _opposite_order_postings(usdc, *, retry: bool) -> tuple[list, Account, Accou
             return _lock_then_post(first, second, barrier if len(attempts) == 1 else None, f"transfer:{index}")
 
         if retry:
-            return posting_retry(unit)
+            return run_with_retry(unit)
         with transaction.atomic():
             return unit()
 
@@ -213,7 +213,7 @@ def test_a_deadlock_between_callers_surfaces_as_an_operational_error_without_ret
     assert Transaction.objects.filter(kind="transfer").count() == 1
 
 
-def test_posting_retry_reruns_a_deadlocked_unit_with_the_same_keys(usdc):
+def test_run_with_retry_reruns_a_deadlocked_unit_with_the_same_keys(usdc):
     results, left, right = _opposite_order_postings(usdc, retry=True)
 
     assert kinds_of(results) == {"Transaction": 2}, results
