@@ -7,7 +7,6 @@ same message through Django messages / form errors; the API maps them here:
 - `PermissionDenied`                     -> 403
 - `NotFound`                             -> 404
 - `Conflict` (state conflicts)           -> 409
-- `ledger.locks.TransactionBusy`         -> 503 with `Retry-After` (every retry lost a deadlock)
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -65,7 +64,7 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()
     if isinstance(exc, ApplicationError):
-        return Response(exc.as_data(), status=exc.status, headers=getattr(exc, "headers", None))
+        return Response(exc.as_data(), status=exc.status)
 
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):

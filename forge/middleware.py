@@ -30,10 +30,10 @@ class ServiceAccountPagesMiddleware:
 
 
 class TransactionBusyMiddleware:
-    """A page whose transaction lost every retry (ledger.locks.atomic_with_retry), or lost a
+    """A request whose transaction lost every retry (ledger.locks.atomic_with_retry), or lost a
     deadlock outside one, answers 503 with `Retry-After`, never a 500: nothing was written and
-    the same request can simply be sent again. (The API answers through its exception
-    handler, forge.exceptions.)"""
+    the same request can simply be sent again. The API (DRF re-raises what its handler does not
+    map) answers `{"detail": ...}`, pages the "busy" page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -49,7 +49,7 @@ class TransactionBusyMiddleware:
 
         if not isinstance(exception, TransactionBusy) and not is_transient(exception):
             return None
-        message = TransactionBusy().message
+        message = TransactionBusy.message
         if request.path.startswith("/api/"):
             response = JsonResponse({"detail": message}, status=503)
         else:

@@ -41,8 +41,6 @@ from typing import TypeVar
 
 from django.db import OperationalError, transaction
 
-from forge.exceptions import ApplicationError
-
 from .models import Account
 
 logger = logging.getLogger(__name__)
@@ -56,15 +54,16 @@ RETRY_AFTER_SECONDS = 2
 T = TypeVar("T")
 
 
-class TransactionBusy(ApplicationError):
-    """Every attempt lost a deadlock or a serialization conflict: nothing was written; the
-    client may simply try again (503 with `Retry-After`)."""
+class TransactionBusy(Exception):
+    """Every attempt lost a deadlock or a serialization conflict: nothing was written, and the
+    same request may simply be sent again. Not an `ApplicationError` (nothing was refused), so
+    no page or API view turns it into a form error: `forge.middleware.TransactionBusyMiddleware`
+    answers every request 503 with `Retry-After`."""
 
-    status = 503
+    message = "The service is busy right now and nothing was changed; please try again in a moment."
 
     def __init__(self):
-        super().__init__("The service is busy right now and nothing was changed; please try again in a moment.")
-        self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        super().__init__(self.message)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -1,5 +1,5 @@
-"""Demonstrations: submit (durable intent to score), score with the Data Quality Agent, and
-staff/grading-service review.
+"""Demonstrations: submit (durable intent to score), score one now (a batch of one through
+`services/scoring.py`, the one scoring service), and staff/grading-service review.
 
 The status column is the durable record of what is left to do: `submitted` needs scoring,
 `scoring` with a score and no review hold needs settling. The sweeper (tasks.py) re-enqueues
@@ -13,10 +13,8 @@ from contextlib import nullcontext
 from decimal import Decimal
 from functools import cache as cache_once
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from forge.audit_trail import staff_action_record
@@ -27,17 +25,12 @@ from ledger.locks import atomic_with_retry
 from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
-from ..grading import GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
-from .integrity import integrity_flags, sequence_fingerprint
+from .integrity import sequence_fingerprint
+from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
-
-
-# After this many failed scoring attempts (grader down or answering nonsense) a submission is
-# held for staff review instead of being retried by the sweeper forever.
-MAX_SCORING_ATTEMPTS = 20
 
 
 def enqueue_after_commit(task, *args) -> None:
@@ -216,62 +209,12 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
 
 
 def submission_score(*, submission_id: int) -> Submission:
-    """Score a submission once with the configured grader, outside any long transaction.
-
-    Idempotent: a submission that already has a score, is final or is held for review is
-    returned as it is. With the manual grader nothing happens (scores arrive through review).
-    Raises GraderUnavailable for the task to retry; after MAX_SCORING_ATTEMPTS failures the
-    submission is held for staff review instead.
-    """
-    submission = Submission.objects.select_related("factory").get(pk=submission_id)
-    if submission.quality_score is not None or submission.is_final or submission.needs_review:
-        return submission
-    if settings.FORGE_GRADER == GRADER_MANUAL:
-        return submission  # stays `submitted` until a review arrives
-    # Every write below is a compare-and-swap on "not scored yet", so a review that lands
-    # while the grader works is never overwritten.
-    unscored = Submission.objects.filter(pk=submission_id, quality_score__isnull=True, needs_review=False)
-    unscored.update(status=Submission.Status.SCORING, scoring_attempts=F("scoring_attempts") + 1)
-    try:
-        result = grade(
-            submission.demonstration,
-            task=TaskContext(
-                title=submission.factory.title,
-                instructions=submission.factory.instructions,
-                expected_minutes=submission.factory.expected_minutes,
-            ),
-        )
-    except ManualGradingOnly:  # FORGE_GRADER changed under a running worker
-        return submission
-    except GraderUnavailable as error:
-        unscored.update(scoring_error=str(error)[:255])
-        attempts = Submission.objects.values_list("scoring_attempts", flat=True).get(pk=submission_id)
-        if attempts >= MAX_SCORING_ATTEMPTS:
-            unscored.update(
-                needs_review=True,
-                review_reasons=[f"The grader failed {attempts} times; last error: {str(error)[:200]}"],
-            )
-        raise
-
-    hold_reasons = []
-    threshold = settings.FORGE_REVIEW_BELOW_CONFIDENCE
-    if threshold and result.confidence < Decimal(str(threshold)):
-        hold_reasons.append(f"Low grader confidence ({result.confidence} < {threshold}).")
-    hold_reasons.extend(integrity_flags(submission))
-    unscored.update(
-        quality_score=result.score,
-        score_confidence=result.confidence,
-        score_breakdown=result.breakdown,
-        score_reasons=result.reasons,
-        graded_by=result.grader,
-        scored_at=timezone.now(),
-        scoring_error="",
-        needs_review=bool(hold_reasons),
-        review_reasons=hold_reasons,
-        status=Submission.Status.SCORING,
-    )
-    submission.refresh_from_db()
-    return submission
+    """Score one submission now: a batch of one through the scoring service
+    (`services/scoring.py`), with the holds and messages of every other path. A submission
+    already scored, held or final is returned as it is; a grader failure backs it off for
+    the batch processor to try again."""
+    submissions_score([submission_id])
+    return Submission.objects.get(pk=submission_id)
 
 
 @atomic_with_retry
