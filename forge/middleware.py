@@ -29,11 +29,15 @@ class ServiceAccountPagesMiddleware:
         return self.get_response(request)
 
 
-class TransactionBusyMiddleware:
-    """A request whose transaction lost every retry (ledger.locks.atomic_with_retry), or lost a
-    deadlock outside one, answers 503 with `Retry-After`, never a 500: nothing was written and
-    the same request can simply be sent again. The API (DRF re-raises what its handler does not
-    map) answers `{"detail": ...}`, pages the "busy" page."""
+class ServiceErrorPagesMiddleware:
+    """What a page view lets escape answers as the API would, never a 500:
+
+    - `NotFound` / `Forbidden` from an access helper (pools.access) -> the 404 / 403 page, the
+      same refusal the API gives for the same case;
+    - `ledger.locks.TransactionBusy` (every retry lost a deadlock), or a deadlock outside any
+      retry -> 503 with `Retry-After`: nothing was written and the request can be sent again.
+      The API (DRF re-raises what its handler does not map) answers `{"detail": ...}`.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -42,11 +46,16 @@ class TransactionBusyMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from django.http import JsonResponse
+        from django.http import Http404, JsonResponse
         from django.shortcuts import render
 
+        from forge.exceptions import Forbidden, NotFound
         from ledger.locks import RETRY_AFTER_SECONDS, TransactionBusy, is_transient
 
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message)
+        if isinstance(exception, Forbidden):
+            raise PermissionDenied(exception.message)
         if not isinstance(exception, TransactionBusy) and not is_transient(exception):
             return None
         message = TransactionBusy.message

@@ -57,7 +57,7 @@ T = TypeVar("T")
 class TransactionBusy(Exception):
     """Every attempt lost a deadlock or a serialization conflict: nothing was written, and the
     same request may simply be sent again. Not an `ApplicationError` (nothing was refused), so
-    no page or API view turns it into a form error: `forge.middleware.TransactionBusyMiddleware`
+    no page or API view turns it into a form error: `forge.middleware.ServiceErrorPagesMiddleware`
     answers every request 503 with `Retry-After`."""
 
     message = "The service is busy right now and nothing was changed; please try again in a moment."

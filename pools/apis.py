@@ -17,13 +17,12 @@ from forge.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFa
 from forge.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
+from .access import access_export, access_factory, access_submission
 from .models import Deposit, Factory, Submission
 from .selectors import (
     factory_list_for_user,
     factory_queryset,
-    factory_visible_to,
     pool_summary,
-    submission_for_user,
     submission_list_for_user,
     submission_queryset,
 )
@@ -109,21 +108,13 @@ class FactoryDetailSerializer(FactoryOutputSerializer):
 
 
 def _factory_for(request, pk: int) -> Factory:
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None or not factory_visible_to(request.user, factory):
-        raise NotFound("No such factory.")
-    return factory
+    return access_factory(request.user, pk, need="view")
 
 
 def _owned_factory(request, pk: int) -> Factory:
     """For the owner's actions: 404 when it does not exist, 403 when it is someone else's
     (checked before the body is validated, so a stranger learns nothing from field errors)."""
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None:
-        raise NotFound("No such factory.")
-    if factory.creator_id != request.user.pk and not request.user.is_staff:
-        raise Forbidden("Only the factory's creator can do this.")
-    return factory
+    return access_factory(request.user, pk, need="owner")
 
 
 class FactoryListCreateApi(ListAPIView):
@@ -383,10 +374,7 @@ def _size_checked_data(request):
 
 
 def _submission_for(request, pk: int) -> Submission:
-    submission = submission_for_user(request.user, pk)
-    if submission is None:
-        raise NotFound("No such submission.")
-    return submission
+    return access_submission(request.user, pk)
 
 
 class SubmissionDetailApi(APIView):
@@ -440,12 +428,7 @@ class SubmissionListApi(ListAPIView):
 
 def _dataset_factory(request, pk: int):
     """The factory for its owner and staff; a 404 for everyone else (no hint it exists)."""
-    from .selectors import factory_for_dataset
-
-    factory = factory_for_dataset(request.user, pk)
-    if factory is None:
-        raise NotFound("No such factory.")
-    return factory
+    return access_factory(request.user, pk, need="dataset")
 
 
 class DatasetAttachmentSerializer(serializers.Serializer):
@@ -609,12 +592,7 @@ class FactoryExportListCreateApi(ListAPIView):
 
 
 def _export_for(request, pk: int):
-    from .selectors import export_for_user
-
-    export = export_for_user(request.user, pk)
-    if export is None:
-        raise NotFound("No such export.")
-    return export
+    return access_export(request.user, pk)
 
 
 class ExportDetailApi(APIView):

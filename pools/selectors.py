@@ -99,17 +99,6 @@ def submission_list_for_user(user):
     return queryset.filter(farmer=user)
 
 
-def submission_for_user(user, pk: int) -> Submission | None:
-    """One submission if `user` may see it: its farmer, the factory's creator, staff, or the
-    grading service; None otherwise (the caller answers 404 either way)."""
-    submission = submission_queryset().filter(pk=pk).first()
-    if submission is None:
-        return None
-    if user.is_staff or user.role == "grader" or user.pk in (submission.farmer_id, submission.factory.creator_id):
-        return submission
-    return None
-
-
 def audit_pools() -> list[str]:
     """Ledger audit cross-checks owned by pools (see settings.LEDGER_AUDIT_CHECKS)."""
     mismatches = []
@@ -653,24 +642,6 @@ def exports_of_factory(factory: Factory, *, limit: int = 10):
     from .models import Export
 
     return Export.objects.filter(factory=factory).order_by("-created_at", "-id")[:limit]
-
-
-def export_for_user(user, export_id: int):
-    """An export its factory's owner or staff may see; None for anyone else (a 404)."""
-    from .models import Export
-
-    export = Export.objects.select_related("factory").filter(pk=export_id).first()
-    if export is None or not (user.is_staff or export.factory.creator_id == user.pk):
-        return None
-    return export
-
-
-def factory_for_dataset(user, factory_id: int) -> Factory | None:
-    """The factory when `user` owns it or is staff; None otherwise (answered as a 404)."""
-    factory = factory_queryset().filter(pk=factory_id).first()
-    if factory is None or not (user.is_authenticated and (user.is_staff or factory.creator_id == user.pk)):
-        return None
-    return factory
 
 
 def alerts_unread(user, *, limit: int = 10):

@@ -15,10 +15,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from forge import charts
-from forge.exceptions import ApplicationError
+from forge.exceptions import ApplicationError, Forbidden, NotFound
 from forge.money import format_amount
 from forge.web import role_required, show_service_error
 
+from .access import access_export, access_factory
 from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
 from .models import Deposit, Factory
 from .selectors import (
@@ -47,15 +48,17 @@ from .services.factories import (
 
 PAGE_SIZE = 25
 SERVICE_ERRORS = (ValidationError, ApplicationError)
+# Who may not do this at all: answered as the 403/404 pages, as the API answers them, not as a
+# message next to the form.
+REFUSALS = (Forbidden, NotFound)
 creator_required = role_required("creator")
 
 
-def _own_factory(request, pk: int) -> Factory:
-    """The signed-in creator's factory; anyone else's is a 404 (never a hint it exists)."""
-    factory = factory_for_creator(request.user, pk)
-    if factory is None:
-        raise Http404("No such factory.")
-    return factory
+def _factory(request, pk: int, *, need: str) -> Factory:
+    """The factory as the API gives it for `need` (pools.access: someone else's is a 403 to
+    act on, a 404 to look at), with the pool totals the creator's pages show."""
+    factory = access_factory(request.user, pk, need=need)
+    return factory_for_creator(factory.creator, factory.pk)
 
 
 def _page(request, queryset, *, param: str = "page"):
@@ -95,6 +98,8 @@ def factory_create_page(request):
     if request.method == "POST" and form.is_valid():
         try:
             factory = factory_create(creator=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (forge.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -105,11 +110,13 @@ def factory_create_page(request):
 
 @creator_required
 def factory_edit(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     form = FactoryDetailsForm(request.POST or None, initial=FactoryDetailsForm.initial_for(factory))
     if request.method == "POST" and form.is_valid():
         try:
             factory_update(factory=factory, actor=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (forge.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -120,11 +127,13 @@ def factory_edit(request, pk: int):
 
 @creator_required
 def factory_fund(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     form = FundForm(request.POST or None, token=factory.token)
     if request.method == "POST" and form.is_valid():
         try:
             deposit = deposit_create(factory=factory, actor=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (forge.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -153,12 +162,14 @@ def factory_fund(request, pk: int):
 
 @creator_required
 def factory_rate(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     current = format_amount(factory.reward, decimals=factory.token.decimals, trim=True)
     form = RateForm(request.POST or None, initial={"reward": current})
     if request.method == "POST" and form.is_valid():
         try:
             updated = factory_rate_change(factory=factory, reward=form.cleaned_data["reward"], actor=request.user)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (forge.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -179,9 +190,11 @@ def _status_action(service, done: str):
     @creator_required
     @require_POST
     def view(request, pk: int):
-        factory = _own_factory(request, pk)
+        factory = _factory(request, pk, need="owner")
         try:
             service(factory=factory, actor=request.user)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (forge.middleware)
         except ApplicationError as error:
             show_service_error(request, error)
         else:
@@ -198,7 +211,7 @@ factory_resume_action = _status_action(factory_resume, "is active again.")
 @creator_required
 def factory_close_page(request, pk: int):
     """GET: what closing does, with a confirmation button. POST: close."""
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     if request.method != "POST":
         summary = pool_summary_annotated(factory)
         return render(request, "pools/factory_close.html", {"factory": factory, "summary": summary})
@@ -207,10 +220,12 @@ def factory_close_page(request, pk: int):
         return redirect("pools:factory-detail", pk=factory.pk)
     try:
         factory_close(factory=factory, actor=request.user)
+    except REFUSALS:
+        raise  # the 403/404 the API gives (forge.middleware)
     except ApplicationError as error:
         show_service_error(request, error)
     else:
-        closed = _own_factory(request, pk)
+        closed = _factory(request, pk, need="owner")
         returned = factory.token.money(closed.returned_to_creator - factory.returned_to_creator)
         text = f"“{factory.title}” is closed. {returned} returned to your balance."
         if closed.reserved_account.balance:
@@ -263,7 +278,7 @@ def _charts(factory: Factory, participation) -> dict:
 
 @creator_required
 def factory_detail(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="view")
     summary = pool_summary_annotated(factory)
     participation = factory_participation(factory)
     context = {
@@ -281,7 +296,7 @@ def factory_detail(request, pk: int):
 @creator_required
 def factory_submissions(request, pk: int):
     """The submissions table alone, for htmx to refresh it in place (live status)."""
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="view")
     page_obj = _page(request, factory_submissions_for_creator(factory))
     return render(request, "pools/_submissions.html", {"factory": factory, "page_obj": page_obj})
 
@@ -364,7 +379,7 @@ def factory_dataset(request, pk: int):
     """The factory's dataset: filters, the list (pseudonymous farmers), and exports."""
     from .selectors import dataset_page_queryset, exports_of_factory, farmer_pseudonym
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     filters, filter_errors = _dataset_filters(request)
     page_obj = _page(request, dataset_page_queryset(factory, filters))
     rows = [(submission, farmer_pseudonym(factory.pk, submission.farmer_id)) for submission in page_obj]
@@ -395,7 +410,7 @@ def factory_export_start(request, pk: int):
     from .selectors import dataset_filters_parse
     from .services.exports import export_request
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     filter_query = request.POST.get("filter_query", "")
     query = QueryDict(mutable=True)
     for name, values in parse_qs(filter_query).items():
@@ -421,13 +436,8 @@ def factory_export_start(request, pk: int):
 
 
 def _own_export(request, pk: int, export_id: int):
-    from .models import Export
-
-    factory = _own_factory(request, pk)
-    export = Export.objects.filter(pk=export_id, factory=factory).first()
-    if export is None:
-        raise Http404("No such export.")
-    return factory, export
+    factory = _factory(request, pk, need="dataset")
+    return factory, access_export(request.user, export_id, factory_id=factory.pk)
 
 
 @creator_required
@@ -456,7 +466,7 @@ def factory_demonstration(request, pk: int, submission_id: int):
     the creator; it is only kept out of the dataset)."""
     from .selectors import dataset_submission, farmer_pseudonym, submission_in_dataset
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     submission = dataset_submission(factory, submission_id)
     if submission is None:
         raise Http404("No such demonstration.")
@@ -498,7 +508,7 @@ def factory_attachment_download(request, pk: int, submission_id: int, attachment
     from .apis import attachment_file_response
     from .models import Attachment
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     attachment = Attachment.objects.filter(
         pk=attachment_id, submission_id=submission_id, submission__factory=factory
     ).first()
