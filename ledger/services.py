@@ -21,7 +21,8 @@ The statements, each taking its rows as one JSON parameter (`forge.db.with_rows`
     1 SELECT  the transactions that already existed (only when some were skipped)
     1 INSERT  every entry of the new transactions
     SET CONSTRAINTS  the deferred checks (balance trigger, foreign keys) now, not at COMMIT
-    1 UPDATE  ledger_account: lock (FOR NO KEY UPDATE, primary-key order), check, apply
+    1 SELECT ... FOR NO KEY UPDATE  every account touched, in primary-key order (ledger/locks.py)
+    1 UPDATE  ledger_account: one delta per account, after the overdraft check
 
 The two halves are public (`transactions_write`, then `balances_apply`, in one database
 transaction) for a caller that locks its own rows in between (settlement locks the factories
