@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,8 +21,8 @@ from accounts.services import withdrawal_request
 from forge.exceptions import ApplicationError
 from forge.web import role_required
 from ledger.services import InsufficientFunds
-from pools.access import access_claim, access_submission
-from pools.models import Claim, Factory
+from pools.access import access_claim, access_factory, access_submission
+from pools.models import Claim
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 
@@ -65,7 +65,8 @@ def browse(request):
 @farmer_required
 @require_POST
 def claim_start(request, factory_id: int):
-    factory = get_object_or_404(Factory.objects.exclude(status=Factory.Status.DRAFT), pk=factory_id)
+    # As the API: any factory that exists; claim_create says why one cannot be claimed.
+    factory = access_factory(request.user, factory_id, need="claim")
     try:
         claim = claim_create(factory=factory, farmer=request.user)
     except ApplicationError as error:

@@ -10,6 +10,9 @@ or is not visible to the caller, **403** for someone else's object the caller ac
   staff and the creator; anyone else 403 (404 when it does not exist).
 - `access_factory(need="dataset")`, its demonstrations, exports and attachments: staff and the
   creator; anyone else 404 (the data is not visible to them: no hint it exists).
+- `access_factory(need="claim")`: any factory that exists; `claim_create` then refuses what
+  cannot be claimed (409 draft, paused, closed, full or unfunded; 403 reputation), so a
+  paused factory answers 409, not 404, on the API and the claim page alike.
 - `access_submission`: staff, the grading service, its farmer, its factory's creator; else 404.
 - `access_claim`: staff, its farmer; else 404. `access_export`: staff, the factory's creator;
   else 404.
@@ -28,8 +31,8 @@ from .locks import factory_lock
 from .models import Claim, Factory, Submission
 from .selectors import factory_queryset, factory_visible_to, submission_queryset
 
-Need = Literal["view", "owner", "dataset"]
-NEEDS = ("view", "owner", "dataset")
+Need = Literal["view", "owner", "dataset", "claim"]
+NEEDS = ("view", "owner", "dataset", "claim")
 
 
 def _is_staff(user) -> bool:

@@ -278,9 +278,7 @@ class ClaimCreateApi(APIView):
     @extend_schema(request=None, responses={201: ClaimOutputSerializer})
     def post(self, request, pk: int):
         # Not filtered by visibility: a paused, full or closed factory answers 409, not 404.
-        factory = factory_queryset().filter(pk=pk).first()
-        if factory is None:
-            raise NotFound("No such factory.")
+        factory = access_factory(request.user, pk, need="claim")
         claim = claim_create(factory=factory, farmer=request.user)
         return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
 

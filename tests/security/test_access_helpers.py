@@ -163,3 +163,20 @@ def test_someone_elses_submission_and_claim_are_404_on_api_and_page(factory):
     assert via_api.status_code == 404
     assert via_api.json()["detail"] == "No such claim."
     assert page_client(other).get(reverse("farmers:claim", args=[open_claim.pk])).status_code == 404
+
+
+def test_claiming_a_draft_factory_is_refused_alike_on_api_and_page():
+    """Not a 404 on the page and a 409 on the API: both say why (the page as a message)."""
+    draft = funded_factory(CreatorFactory(), deposit=None)
+    farmer = FarmerFactory()
+
+    via_api = client_for(farmer).post(f"/api/v1/factories/{draft.pk}/claims/")
+    via_page = page_client(farmer).post(reverse("farmers:claim_start", args=[draft.pk]), follow=True)
+
+    assert via_api.status_code == 409
+    assert via_api.json()["detail"] in via_page.content.decode()
+    assert (
+        client_for(farmer).post(f"/api/v1/factories/{MISSING}/claims/").status_code
+        == page_client(farmer).post(reverse("farmers:claim_start", args=[MISSING])).status_code
+        == 404
+    )
