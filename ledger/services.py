@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from forge.db import rows_json, with_rows
-from forge.exceptions import ApplicationError, Conflict
+from core.db import rows_json, with_rows
+from core.exceptions import ApplicationError, Conflict
 
 from .locks import accounts_lock
 from .models import Account, Token, Transaction

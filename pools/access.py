@@ -14,10 +14,11 @@ or is not visible to the caller, **403** for someone else's object the caller ac
   cannot be claimed (409 draft, paused, closed, full or unfunded; 403 reputation), so a
   paused factory answers 409, not 404, on the API and the claim page alike.
 - `access_submission`: staff, the grading service, its farmer, its factory's creator; else 404.
-- `access_claim`: staff, its farmer; else 404. `access_export`: staff, the factory's creator;
-  else 404.
+- `access_claim`: staff, its farmer; else 404.
+- exports are the datasets app's: `datasets.access.access_export` (staff, the factory's
+  creator; else 404), beside `access_factory(need="dataset")` for the dataset itself.
 
-Pages get the same answers: `forge.middleware` turns a `NotFound` into the 404 page and a
+Pages get the same answers: `core.middleware` turns a `NotFound` into the 404 page and a
 `Forbidden` into the 403 page (tests/security/test_access_helpers.py).
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from forge.exceptions import Forbidden, NotFound
+from core.exceptions import Forbidden, NotFound
 
 from .locks import factory_lock
 from .models import Claim, Factory, Submission
@@ -77,18 +78,3 @@ def access_claim(user, claim_id: int) -> Claim:
     if claim is None or not (_is_staff(user) or claim.farmer_id == user.pk):
         raise NotFound("No such claim.")
     return claim
-
-
-def access_export(user, export_id: int, *, factory_id: int | None = None):
-    """An export its factory's creator (or staff) may see; `factory_id`: it must be that
-    factory's (a page's URL names both)."""
-    from .models import Export
-
-    export = Export.objects.select_related("factory").filter(pk=export_id).first()
-    if (
-        export is None
-        or (factory_id is not None and export.factory_id != factory_id)
-        or not (_is_staff(user) or export.factory.creator_id == user.pk)
-    ):
-        raise NotFound("No such export.")
-    return export

@@ -10,11 +10,11 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
-from ledger.locks import TransactionBusy
+from core.db import TransactionBusy
+from core.queue import wake_up_clear
 
 from .models import Submission
 from .services.batch import batch_size, pending_exists, process_batch, waiting_filter
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": 120, "soft_time_limit": 100}
 # A lost database connection or a deadlock victim rolled back whole (TransactionBusy: every
-# in-process retry lost, ledger/locks.py): try again shortly.
+# in-process retry lost, core/db.py): try again shortly.
 TRANSIENT = (OperationalError, TransactionBusy)
 RETRY = {"retry_backoff": 5, "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8}
 
@@ -55,7 +55,7 @@ def submissions_process_pending_task() -> int:
     if taken >= batch_size():
         submissions_process_pending_task.delay()
     else:
-        cache.delete(WAKE_UP_KEY)
+        wake_up_clear(WAKE_UP_KEY)
         if pending_exists():
             submissions_process_pending_task.delay()
     return taken
@@ -81,36 +81,3 @@ def submissions_sweep_task() -> int:
         submissions_process_pending_task.delay()
         logger.warning("sweeper: %d submission(s) waiting (%d reset from scoring); processor woken", waiting, reset)
     return waiting
-
-
-# ---- Datasets and alerts ----------------------------------------------------------------
-# An export can run far longer than the broker's visibility timeout, so its message is
-# acknowledged on receipt (acks_late=False): the Export row is the durable record, and
-# `pools.exports_sweep` re-sends queued exports and takes back running ones whose heartbeat
-# stopped (a dead worker).
-
-
-@shared_task(
-    name="pools.export_build",
-    acks_late=False,
-    time_limit=settings.FORGE_EXPORT_TIME_LIMIT,
-    soft_time_limit=settings.FORGE_EXPORT_TIME_LIMIT - 60,
-)
-def export_build_task(export_id: int) -> str:
-    from .services.exports import export_build
-
-    return export_build(export_id=export_id).status
-
-
-@shared_task(name="pools.exports_sweep", time_limit=120, soft_time_limit=100)
-def exports_sweep_task() -> dict:
-    from .services.exports import exports_sweep
-
-    return exports_sweep()
-
-
-@shared_task(name="pools.alerts_check", time_limit=300, soft_time_limit=280)
-def alerts_check_task() -> int:
-    from .services.alerts import alerts_check
-
-    return len(alerts_check())

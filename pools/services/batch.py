@@ -24,8 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from forge.db import bulk_update_values
-from ledger.locks import atomic_with_retry
+from core.db import atomic_with_retry, bulk_update_values
 
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES
 from ..locks import submissions_lock, submissions_lock_waiting

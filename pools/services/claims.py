@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import atomic_with_retry
+from core.exceptions import Conflict, Forbidden
 from farmers.selectors import reputation_of
-from forge.exceptions import Conflict, Forbidden
-from ledger.locks import atomic_with_retry
 from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 

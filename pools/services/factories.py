@@ -9,11 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.utils import timezone
 
-from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import format_amount, parse_amount
-from ledger.locks import atomic_with_retry
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.db import atomic_with_retry
+from core.exceptions import Conflict, Forbidden
+from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from forge.db import bulk_update_values
+from core.db import bulk_update_values
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..locks import submissions_lock

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from django.db import OperationalError, connection, transaction
 
+from core.db import run_with_retry
 from ledger.audit import ledger_audit
-from ledger.locks import run_with_retry
 from ledger.models import Account, Token, Transaction
 from ledger.services import (
     AlreadyReversed,
@@ -22,7 +22,7 @@ from ledger.services import (
 )
 from tests.ledger.conftest import Kind, account, balance, deposit
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def run_in_threads(count: int, work) -> list:

@@ -17,7 +17,7 @@ from pools.services.factories import factory_rate_change
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _hold_rows(lock_query, release: threading.Event, held: threading.Event) -> None:

@@ -22,7 +22,7 @@ from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _page_client(user) -> Client:

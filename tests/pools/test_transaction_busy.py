@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
-from ledger.locks import TransactionBusy, atomic_with_retry
+from core.db import TransactionBusy, atomic_with_retry
 from pools.models import Factory, RateChange
 from tests.factories import CreatorFactory
 from tests.money_helpers import funded_factory
@@ -79,7 +79,7 @@ def test_the_retry_runs_the_whole_transaction_again_and_then_gives_up(monkeypatc
     """Outermost, the service runs again whole (nothing of a lost attempt stays); past the
     attempts it raises TransactionBusy with nothing written."""
     factory = funded_factory(CreatorFactory(), deposit="1")
-    monkeypatch.setattr("ledger.locks.BACKOFF_SECONDS", 0)
+    monkeypatch.setattr("core.db.BACKOFF_SECONDS", 0)
     attempts = []
 
     @atomic_with_retry

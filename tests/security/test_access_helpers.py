@@ -8,9 +8,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from forge.exceptions import Forbidden, NotFound
-from pools.access import access_claim, access_export, access_factory, access_submission
-from pools.models import Export, Factory
+from core.exceptions import Forbidden, NotFound
+from datasets.access import access_export
+from datasets.models import Export
+from pools.access import access_claim, access_factory, access_submission
+from pools.models import Factory
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 from tests.conftest import client_for
