@@ -4,8 +4,7 @@ the same submission for the same reason with the same message, and pay none of t
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from types import SimpleNamespace
+from dataclasses import replace
 
 import pytest
 
@@ -73,12 +72,12 @@ def too_fast(creator, settings, monkeypatch):
 
 
 def low_confidence(creator, settings, monkeypatch):
-    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 0.999
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
     submission = submit(factory, demonstration())
     confidence = scoring.grade(submission.demonstration, task=_task(factory)).confidence
-    assert confidence < scoring.Decimal("0.999")
-    return submission, [hold_low_confidence(confidence, scoring.Decimal("0.999"))]
+    assert confidence < scoring.Decimal("1.01")
+    return submission, [hold_low_confidence(confidence, scoring.Decimal("1.01"))]
 
 
 def grader_hold(creator, settings, monkeypatch):
@@ -86,7 +85,7 @@ def grader_hold(creator, settings, monkeypatch):
 
     def grade_with_a_hold(demo, *, task):
         result = real_grade(demo, task=task)
-        return SimpleNamespace(**asdict(result), hold_reasons=("The grader flags a scripted recording.",))
+        return replace(result, hold_reasons=("The grader flags a scripted recording.",))
 
     monkeypatch.setattr(scoring, "grade", grade_with_a_hold)
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
@@ -95,7 +94,7 @@ def grader_hold(creator, settings, monkeypatch):
 
 def everything_at_once(creator, settings, monkeypatch):
     """Several holds: one message each, always in the documented order."""
-    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 0.999
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
     demo = {**demonstration(minutes=2), "attachments": [attachment("cd" * 32)]}
     submit(factory, demo)
@@ -105,7 +104,7 @@ def everything_at_once(creator, settings, monkeypatch):
         HOLD_DUPLICATE_SEQUENCE,
         HOLD_DUPLICATE_ATTACHMENT,
         "Done in 120 s against 60 expected minutes.",
-        hold_low_confidence(confidence, scoring.Decimal("0.999")),
+        hold_low_confidence(confidence, scoring.Decimal("1.01")),
     ]
 
 
