@@ -116,7 +116,11 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
 
 
 def _lock_pending(withdrawal: Withdrawal) -> Withdrawal:
-    withdrawal = Withdrawal.objects.select_for_update().select_related("token", "user").get(pk=withdrawal.pk)
+    # Its own row only (ledger/locks.py): a joined token or user row locked FOR UPDATE would
+    # queue every withdrawal in that token, and block the foreign-key checks on the user.
+    withdrawal = (
+        Withdrawal.objects.select_for_update(of=("self",)).select_related("token", "user").get(pk=withdrawal.pk)
+    )
     if withdrawal.status != Withdrawal.Status.PENDING:
         raise Conflict(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
     return withdrawal

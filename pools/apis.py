@@ -24,13 +24,12 @@ from core.api import (
 from core.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
+from .access import access_factory, access_submission
 from .models import FACTORY_TERM_BOUNDS, Deposit, Factory, Submission
 from .selectors import (
     factory_list_for_user,
     factory_queryset,
-    factory_visible_to,
     pool_summary,
-    submission_for_user,
     submission_list_for_user,
     submission_queryset,
 )
@@ -124,21 +123,13 @@ def _bounded_integer(name: str, **kwargs) -> serializers.IntegerField:
 
 
 def _factory_for(request, pk: int) -> Factory:
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None or not factory_visible_to(request.user, factory):
-        raise NotFound("No such factory.")
-    return factory
+    return access_factory(request.user, pk, need="view")
 
 
 def _owned_factory(request, pk: int) -> Factory:
     """For the owner's actions: 404 when it does not exist, 403 when it is someone else's
     (checked before the body is validated, so a stranger learns nothing from field errors)."""
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None:
-        raise NotFound("No such factory.")
-    if factory.creator_id != request.user.pk and not request.user.is_staff:
-        raise Forbidden("Only the factory's creator can do this.")
-    return factory
+    return access_factory(request.user, pk, need="owner")
 
 
 class FactoryListCreateApi(ListAPIView):
@@ -302,9 +293,7 @@ class ClaimCreateApi(APIView):
     @extend_schema(request=None, responses={201: ClaimOutputSerializer})
     def post(self, request, pk: int):
         # Not filtered by visibility: a paused, full or closed factory answers 409, not 404.
-        factory = factory_queryset().filter(pk=pk).first()
-        if factory is None:
-            raise NotFound("No such factory.")
+        factory = access_factory(request.user, pk, need="claim")
         claim = claim_create(factory=factory, farmer=request.user)
         return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
 
@@ -398,10 +387,7 @@ def _size_checked_data(request):
 
 
 def _submission_for(request, pk: int) -> Submission:
-    submission = submission_for_user(request.user, pk)
-    if submission is None:
-        raise NotFound("No such submission.")
-    return submission
+    return access_submission(request.user, pk)
 
 
 class SubmissionDetailApi(APIView):

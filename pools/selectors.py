@@ -104,17 +104,6 @@ def submission_list_for_user(user):
     return queryset.filter(farmer=user)
 
 
-def submission_for_user(user, pk: int) -> Submission | None:
-    """One submission if `user` may see it: its farmer, the factory's creator, staff, or the
-    grading service; None otherwise (the caller answers 404 either way)."""
-    submission = submission_queryset().filter(pk=pk).first()
-    if submission is None:
-        return None
-    if user.is_staff or user.role == "grader" or user.pk in (submission.farmer_id, submission.factory.creator_id):
-        return submission
-    return None
-
-
 def audit_pools() -> list[str]:
     """Ledger audit cross-checks owned by pools (see settings.LEDGER_AUDIT_CHECKS)."""
     mismatches = []

@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,7 +24,8 @@ from farmers.reputation import reputation_hints, reputation_parts
 from farmers.selectors import reputation_history, reputation_of, reputation_profile
 from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
-from pools.models import Claim, Factory
+from pools.access import access_claim, access_factory, access_submission
+from pools.models import Claim
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 
@@ -65,7 +66,8 @@ def browse(request):
 @farmer_required
 @require_POST
 def claim_start(request, factory_id: int):
-    factory = get_object_or_404(Factory.objects.exclude(status=Factory.Status.DRAFT), pk=factory_id)
+    # As the API: any factory that exists; claim_create says why one cannot be claimed.
+    factory = access_factory(request.user, factory_id, need="claim")
     try:
         claim = claim_create(factory=factory, farmer=request.user)
     except ApplicationError as error:
@@ -77,9 +79,7 @@ def claim_start(request, factory_id: int):
 
 @farmer_required
 def claim_detail(request, claim_id: int):
-    claim = selectors.claim_of(request.user, claim_id=claim_id)
-    if claim is None:
-        raise Http404("No such claim.")
+    claim = access_claim(request.user, claim_id)  # someone else's: the 404 the API gives
     if claim.status == Claim.Status.SUBMITTED:
         return redirect("farmers:submission", submission_id=claim.submission.pk)
     expired = claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now()
@@ -117,10 +117,8 @@ def _submit(request, claim: Claim, form: DemonstrationForm):
 
 
 def _own_submission(request, submission_id: int):
-    submission = selectors.submission_of(request.user, submission_id=submission_id)
-    if submission is None:
-        raise Http404("No such submission.")
-    return submission
+    """The farmer's submission; anyone else's is the 404 the API gives (pools.access)."""
+    return access_submission(request.user, submission_id)
 
 
 @farmer_required

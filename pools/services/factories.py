@@ -6,17 +6,18 @@ import uuid
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.models import StaffAction
 from audit.services import staff_action_record
+from core.db import atomic_with_retry
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
+from ..locks import factory_lock
 from ..models import FACTORY_TERM_BOUNDS, Factory, RateChange
 from ..selectors import economics_config
 
@@ -79,7 +80,7 @@ def _clean_fields(values: dict) -> dict:
     return values
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_create(*, creator, title: str, instructions: str, token: str, reward, **fields) -> Factory:
     """A new factory in `draft`; it turns `active` when its first deposit is confirmed."""
     _require_creator(creator)
@@ -126,7 +127,7 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     _require_owner(factory, actor)
     if factory.status == Factory.Status.CLOSED:
@@ -141,11 +142,11 @@ def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_rate_change(*, factory: Factory, reward, actor) -> Factory:
     """Set the reward for **new** claims; open claims keep the reward they reserved."""
     _require_owner(factory, actor)
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("A closed factory's rate cannot change.")
     new_reward = parse_amount(reward, decimals=factory.token.decimals, field="reward")
@@ -165,22 +166,22 @@ def _set_status(factory: Factory, actor, *, allowed_from: set[str], to: str, ver
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_pause(*, factory: Factory, actor) -> Factory:
     return _set_status(factory, actor, allowed_from={Factory.Status.ACTIVE}, to=Factory.Status.PAUSED, verb="paused")
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_resume(*, factory: Factory, actor) -> Factory:
     return _set_status(factory, actor, allowed_from={Factory.Status.PAUSED}, to=Factory.Status.ACTIVE, verb="resumed")
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_close(*, factory: Factory, actor) -> Factory:
     """Close for good: no new claims; what is available returns to the creator's balance now,
     and what in-flight claims still hold returns as each one expires or settles."""
     _require_owner(factory, actor)
-    factory = Factory.objects.select_for_update().get(pk=factory.pk)
+    factory = factory_lock(factory.pk, related=())
     if factory.status != Factory.Status.CLOSED:
         factory.status = Factory.Status.CLOSED
         factory.closed_at = timezone.now()
@@ -189,7 +190,7 @@ def factory_close(*, factory: Factory, actor) -> Factory:
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_force_close(*, factory: Factory, actor, reason: str) -> Factory:
     """Staff close someone else's factory (abuse, a misleading task, a creator's request), as
     `factory_close` does for its owner: the available pool returns to the creator now, open
@@ -199,7 +200,7 @@ def factory_force_close(*, factory: Factory, actor, reason: str) -> Factory:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the factory is being closed."]})
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is already closed.")
     before = _pool_state(factory)
