@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "pools",
     "referrals",
     "farmers",
+    "chain",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +146,7 @@ REST_FRAMEWORK = {
         "token": env("THROTTLE_TOKEN", default="30/minute"),
         "claims": env("THROTTLE_CLAIMS", default="120/minute"),
         "submissions": env("THROTTLE_SUBMISSIONS", default="120/minute"),
+        "wallets": env("THROTTLE_WALLETS", default="30/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -271,5 +273,14 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
+
+# Wallets and the chain (docs/chain.md). A newly linked wallet receives withdrawals only after
+# the cooldown; a sign-in nonce is valid for its TTL and once.
+FORGE_WALLET_COOLDOWN_HOURS = env.float("FORGE_WALLET_COOLDOWN_HOURS", default=24.0)
+FORGE_WALLET_NONCE_TTL_SECONDS = env.int("FORGE_WALLET_NONCE_TTL_SECONDS", default=600)
+# EIP-155 chain id in Sign-In with Ethereum messages (1 mainnet, 8453 Base, 11155111 Sepolia).
+FORGE_EVM_CHAIN_ID = env.int("FORGE_EVM_CHAIN_ID", default=1)
+# Solana cluster in Sign-In with Solana messages: mainnet | devnet | testnet | localnet.
+FORGE_SOLANA_CLUSTER = env("FORGE_SOLANA_CLUSTER", default="mainnet")
 LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
