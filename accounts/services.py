@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
+from chain.selectors import wallet_for_withdrawal
 from forge.audit_trail import staff_action_record
 from forge.exceptions import Conflict, Forbidden
 from forge.models import StaffAction
@@ -99,11 +100,14 @@ def wallet_address_validate(token: Token, address: str) -> str:
 
 @transaction.atomic
 def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawal:
-    """Move `amount` from the user's balance to pending withdrawal, for staff to send."""
+    """Move `amount` from the user's balance to pending withdrawal, for staff to send. The
+    address must be a wallet the user linked by signature on the token's chain, past its
+    cooldown (chain.selectors.wallet_for_withdrawal, docs/chain.md)."""
     if not token.enabled:
         raise ValidationError({"token": [f"{token.symbol} is disabled."]})
     units = parse_amount(amount, decimals=token.decimals)
     address = wallet_address_validate(token, address)
+    address = wallet_for_withdrawal(user=user, chain=token.chain, address=address).address
     withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
     transaction_post(
         key=f"withdrawal:{withdrawal.pk}",

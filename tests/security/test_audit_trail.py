@@ -24,7 +24,7 @@ from pools.services.deposits import deposit_create
 from pools.services.factories import factory_force_close
 from referrals.models import Ambassador, CommissionTier, Unstake
 from referrals.services import ambassador_create
-from tests.factories import CreatorFactory, FarmerFactory, StaffFactory
+from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle, submit
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -96,7 +96,7 @@ def withdrawal(creator):
     farmer = FarmerFactory()
     factory = funded_factory(creator, reward="0.2")
     settle(factory, farmer, "0.9")  # 0.162 USDC to the farmer
-    return withdrawal_request(user=farmer, token=factory.token, amount="0.1", address=SOLANA_ADDRESS)
+    return withdrawal_request(user=farmer, token=factory.token, amount="0.1", address=withdrawal_wallet(farmer))
 
 
 def test_a_withdrawal_marked_sent_in_the_admin_is_recorded(withdrawal, admin_client, staff):
