@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format worker beat bench bench-quick migrate seed clean
+.PHONY: run test lint format worker beat bench bench-quick migrate seed clean solc
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint solc
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
+# the tests install it themselves when missing).
+solc: $(STAMP)
+	$(BIN)/python -c "from tests.chain.evm import compiled_token; print('solc', compiled_token()['version'])"
 
 worker: $(STAMP)
 	$(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
@@ -51,4 +56,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts tests/chain/.solc

@@ -1,18 +1,24 @@
-"""Wallet endpoints: list the caller's wallets, ask for a sign-in nonce, link a wallet by its
-signed message, unlink one. Every signed-in user (not the grading service) may use them, on
-their own wallets only."""
+"""Chain endpoints. Wallets: list the caller's wallets, ask for a sign-in nonce, link a wallet
+by its signed message, unlink one (every signed-in user but the grading service, on their own
+wallets only). On-chain deposits: a factory's owner announces a deposit and follows it."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from forge.api import AmountStringField, IsCreator, amount_str
+from forge.exceptions import NotFound
+from pools.selectors import factory_for_creator
+
 from .models import ChainKind, Wallet
-from .selectors import wallets_of
+from .selectors import deposit_intents_of, evm_payment_details, intent_progress, wallets_of
 from .services import wallet_link, wallet_nonce_issue, wallet_unlink
+from .services.deposits import deposit_intent_create
 
 
 @extend_schema_serializer(component_name="Wallet")
@@ -100,3 +106,84 @@ class WalletUnlinkApi(APIView):
     def delete(self, request, pk: int):
         wallet_unlink(user=request.user, wallet_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DepositIntentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    wallet = serializers.CharField(source="wallet.address")
+    status = serializers.CharField()
+    progress = serializers.SerializerMethodField()
+    pay_to = serializers.SerializerMethodField()
+
+    def get_amount(self, intent) -> str:
+        return amount_str(intent.amount, intent.token)
+
+    @extend_schema_field(
+        inline_serializer(
+            "DepositIntentProgress",
+            {
+                "state": serializers.CharField(),
+                "confirmations": serializers.IntegerField(allow_null=True),
+                "required": serializers.IntegerField(required=False),
+                "tx_hash": serializers.CharField(required=False),
+            },
+        )
+    )
+    def get_progress(self, intent) -> dict:
+        return intent_progress(intent)
+
+    @extend_schema_field(
+        inline_serializer(
+            "EvmPaymentDetails",
+            {
+                "network": serializers.CharField(),
+                "chain_id": serializers.IntegerField(),
+                "treasury": serializers.CharField(),
+                "contract": serializers.CharField(allow_null=True),
+                "confirmations": serializers.IntegerField(),
+                "watching": serializers.BooleanField(),
+            },
+            allow_null=True,
+        )
+    )
+    def get_pay_to(self, intent) -> dict | None:
+        return evm_payment_details(intent.token)
+
+
+class DepositIntentListCreateApi(APIView):
+    """A factory's on-chain deposits (owner only; another creator's factory is a 404). POST
+    `{wallet, amount}` announces one: send exactly `amount` of the factory's token from that
+    linked wallet to `pay_to.treasury`; the watcher credits it after `pay_to.confirmations`."""
+
+    permission_classes = [IsAuthenticated, IsCreator]
+
+    @extend_schema_serializer(component_name="DepositIntentCreate")
+    class InputSerializer(serializers.Serializer):
+        wallet = serializers.IntegerField(min_value=1, max_value=2**62)
+        amount = AmountStringField(max_length=64)
+
+    def _factory(self, request, pk: int):
+        factory = factory_for_creator(request.user, pk)
+        if factory is None:
+            raise NotFound("No such factory.")
+        return factory
+
+    @extend_schema(responses=DepositIntentSerializer(many=True))
+    def get(self, request, pk: int):
+        factory = self._factory(request, pk)
+        return Response(DepositIntentSerializer(deposit_intents_of(factory), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: DepositIntentSerializer})
+    def post(self, request, pk: int):
+        factory = self._factory(request, pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        intent = deposit_intent_create(
+            factory=factory,
+            actor=request.user,
+            wallet_id=data.validated_data["wallet"],
+            amount=data.validated_data["amount"],
+        )
+        return Response(DepositIntentSerializer(intent).data, status=status.HTTP_201_CREATED)

@@ -47,4 +47,7 @@ urlpatterns = [
     path("wallets/", chain.WalletListLinkApi.as_view(), name="wallets"),
     path("wallets/nonce/", chain.WalletNonceApi.as_view(), name="wallet-nonce"),
     path("wallets/<int:pk>/", chain.WalletUnlinkApi.as_view(), name="wallet"),
+    path(
+        "factories/<int:pk>/chain-deposits/", chain.DepositIntentListCreateApi.as_view(), name="factory-chain-deposits"
+    ),
 ]

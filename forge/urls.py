@@ -11,7 +11,7 @@ from forge.health import healthz
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
-    path("accounts/wallets/", include("chain.urls")),
+    path("", include("chain.urls")),  # /accounts/wallets/..., /creator/factories/<id>/chain-deposits/
     path("accounts/", include("accounts.urls")),
     path("creator/", include("pools.urls")),
     path("farm/", include("farmers.urls")),

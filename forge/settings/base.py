@@ -208,6 +208,7 @@ CELERY_BEAT_SCHEDULE = {
     "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
+    "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -282,5 +283,16 @@ FORGE_WALLET_NONCE_TTL_SECONDS = env.int("FORGE_WALLET_NONCE_TTL_SECONDS", defau
 FORGE_EVM_CHAIN_ID = env.int("FORGE_EVM_CHAIN_ID", default=1)
 # Solana cluster in Sign-In with Solana messages: mainnet | devnet | testnet | localnet.
 FORGE_SOLANA_CLUSTER = env("FORGE_SOLANA_CLUSTER", default="mainnet")
+# The EVM deposit watcher (chain.evm_watch, beat): off while FORGE_EVM_RPC_URL is empty.
+FORGE_EVM_RPC_URL = env("FORGE_EVM_RPC_URL", default="")
+FORGE_EVM_NETWORK_NAME = env("FORGE_EVM_NETWORK_NAME", default="Ethereum mainnet")
+FORGE_EVM_TREASURY_ADDRESS = env("FORGE_EVM_TREASURY_ADDRESS", default="")
+# A transfer is credited once its block has this many confirmations (itself included).
+FORGE_EVM_CONFIRMATIONS = env.int("FORGE_EVM_CONFIRMATIONS", default=12)
+# Block hashes kept to notice a reorg; a reorg deeper than this stops the watcher for staff.
+FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
+FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
+# Where a new cursor starts (empty: the current head, minus the confirmation depth).
+FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
 LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_request
+from chain.models import ChainTransfer, DepositIntent
 from forge.models import StaffAction
 from ledger.models import Account, Entry, Transaction
 from pools.models import Claim, Deposit, Factory, ScoreOverride, Submission
@@ -310,7 +311,20 @@ def test_postgresql_refuses_to_edit_or_delete_a_record(pending_deposit, staff):
 
 
 # Every model whose rows are money records (amounts, ledger postings) or the trail itself.
-MONEY_MODELS = [Transaction, Entry, Account, Deposit, Claim, Submission, Factory, Withdrawal, Unstake, StaffAction]
+MONEY_MODELS = [
+    Transaction,
+    Entry,
+    Account,
+    Deposit,
+    Claim,
+    Submission,
+    Factory,
+    Withdrawal,
+    Unstake,
+    StaffAction,
+    DepositIntent,
+    ChainTransfer,
+]
 
 
 def _admins_of(model, request):

@@ -136,6 +136,10 @@ API = [
         body=wallet_link_body),
     Row("api:wallet-nonce", "POST",                      "401  201  201  201  201  201  201  403",
         body=lambda w, role: {"chain": "evm"}),
+    Row("api:factory-chain-deposits", "GET",            "401  403  403  200  404  403  404  403", factory_pk),
+    # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
+    Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
+        body=lambda w, role: {"wallet": 1, "amount": "1"}),
     Row("api:wallet", "DELETE",                          "401  204  404  404  404  404  404  403",
         lambda w: {"pk": w.wallet.pk}),
     # The published schema and its browsable page are public documentation.
@@ -205,6 +209,8 @@ PAGES = [
         body=lambda w, role: {"unstake-amount": "10"}),
     Row("referrals:withdraw", "POST",                    "302  302  302  302  302  302  302  403",
         body=lambda w, role: {"token": "CLONES", "amount": "1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
+        body=lambda w, role: {"wallet": "1", "amount": "1"}),
     Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
     Row("chain:wallet-unlink", "POST",                   "302  302  404  404  404  404  404  403",
         lambda w: {"wallet_id": w.wallet.pk}),

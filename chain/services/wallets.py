@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from forge.exceptions import Conflict, NotFound
 
-from . import signin
-from .models import ChainKind, Wallet, WalletNonce
+from .. import signin
+from ..models import ChainKind, Wallet, WalletNonce
 
 logger = logging.getLogger(__name__)
 
