@@ -68,6 +68,7 @@ NOT_PAGES = {
     "referrals:unstake",
     "referrals:withdraw",
     "chain:wallet-unlink",
+    "chain:deposit-intent-create",
     "healthz",
     "api-schema",
     "api-docs",
