@@ -12,7 +12,9 @@ The watcher (`evm_watch`, Celery beat `chain.evm_watch`) per run:
    reorg), pending transfers become `orphaned`, the stored hashes go and the cursor moves back,
    so the new branch is scanned again (a re-included transaction becomes pending again);
 3. scans up to FORGE_EVM_BLOCKS_PER_RUN blocks from the cursor: native transfers to the
-   treasury (successful transactions only) and ERC-20 `Transfer` events to it, stored once
+   treasury (successful transactions only) and ERC-20 `Transfer` events to it, plus payments
+   of exactly an open intent's amount from its wallet to another address (a likely mistake,
+   kept for staff), stored once
    per (chain, tx hash, index); the block hashes and the cursor are written in the same
    database transaction as the transfers, so a crash resumes from a consistent cursor;
 4. settles every pending transfer with FORGE_EVM_CONFIRMATIONS confirmations, each in its own
@@ -208,6 +210,13 @@ def _reorg_check(w3, cursor: EvmCursor) -> int:
 
 def _scan(w3, cursor: EvmCursor, head: int, max_blocks: int) -> tuple[int, int]:
     treasury = treasury_address()
+    # Senders with open announcements, and their amounts: a transfer of exactly such an amount
+    # from such a wallet to another address is a likely mistake, recorded for staff.
+    expected: dict[str, set[int]] = {}
+    for address, amount in DepositIntent.objects.filter(status=DepositIntent.Status.OPEN).values_list(
+        "wallet__address", "amount"
+    ):
+        expected.setdefault(address, set()).add(int(amount))
     scanned = seen = 0
     previous = EvmBlock.objects.filter(number=cursor.next_block - 1).values_list("hash", flat=True).first()
     while cursor.next_block <= head and scanned < max_blocks:
@@ -217,7 +226,7 @@ def _scan(w3, cursor: EvmCursor, head: int, max_blocks: int) -> tuple[int, int]:
             break  # the chain changed under us: the next run's reorg check handles it
         try:
             with transaction.atomic():  # a block is recorded whole or not at all
-                seen += _scan_block(w3, block, treasury)
+                seen += _scan_block(w3, block, treasury, expected)
         except _ChainMoved:
             break
         previous = _hex(block["hash"])
@@ -227,16 +236,14 @@ def _scan(w3, cursor: EvmCursor, head: int, max_blocks: int) -> tuple[int, int]:
     return scanned, seen
 
 
-def _scan_block(w3, block, treasury: str) -> int:
+def _scan_block(w3, block, treasury: str, expected: dict[str, set[int]]) -> int:
     number, block_hash = block["number"], _hex(block["hash"])
     seen = 0
     for tx in block["transactions"]:
+        value, to = int(tx["value"]), tx.get("to") or ""
+        wanted = to == treasury or (value in expected.get(tx["from"], ()) and to != treasury)
         # A failed call moves no value: only successful transactions count.
-        if (
-            tx.get("to") == treasury
-            and int(tx["value"]) > 0
-            and w3.eth.get_transaction_receipt(tx["hash"])["status"] == 1
-        ):
+        if value > 0 and wanted and w3.eth.get_transaction_receipt(tx["hash"])["status"] == 1:
             seen += _record(
                 tx_hash=_hex(tx["hash"]),
                 index=NATIVE_INDEX,
@@ -244,12 +251,22 @@ def _scan_block(w3, block, treasury: str) -> int:
                 block_hash=block_hash,
                 contract="",
                 sender=tx["from"],
-                to=treasury,
-                amount=int(tx["value"]),
+                to=to,
+                amount=value,
             )
     # By number, then checked against the block's hash (eth-tester has no blockHash filter).
-    treasury_topic = "0x" + "0" * 24 + treasury[2:].lower()
-    logs = w3.eth.get_logs({"fromBlock": number, "toBlock": number, "topics": [TRANSFER_TOPIC, None, treasury_topic]})
+    logs = w3.eth.get_logs({"fromBlock": number, "toBlock": number, "topics": [TRANSFER_TOPIC, None, _topic(treasury)]})
+    if expected:  # announced senders paying exactly an announced amount elsewhere
+        sent = w3.eth.get_logs(
+            {"fromBlock": number, "toBlock": number, "topics": [TRANSFER_TOPIC, [_topic(a) for a in expected]]}
+        )
+        logs += [
+            log
+            for log in sent
+            if len(log["topics"]) == 3
+            and _address(log["topics"][2]) != treasury
+            and int.from_bytes(log["data"], "big") in expected.get(_address(log["topics"][1]), ())
+        ]
     if any(_hex(log["blockHash"]) != block_hash for log in logs):
         raise _ChainMoved
     for log in logs:
@@ -263,12 +280,22 @@ def _scan_block(w3, block, treasury: str) -> int:
             number=number,
             block_hash=block_hash,
             contract=log["address"],
-            sender="0x" + _hex(log["topics"][1])[-40:],
-            to=treasury,
+            sender=_address(log["topics"][1]),
+            to=_address(log["topics"][2]),
             amount=int.from_bytes(log["data"], "big"),
         )
     EvmBlock.objects.create(number=number, hash=block_hash)
     return seen
+
+
+def _topic(address: str) -> str:
+    return "0x" + "0" * 24 + address[2:].lower()
+
+
+def _address(topic) -> str:
+    from eth_utils import to_checksum_address
+
+    return to_checksum_address("0x" + _hex(topic)[-40:])
 
 
 def _record(*, tx_hash, index, number, block_hash, contract, sender, to, amount) -> int:
@@ -277,6 +304,7 @@ def _record(*, tx_hash, index, number, block_hash, contract, sender, to, amount)
 
     contract = to_checksum_address(contract) if contract else ""
     sender = to_checksum_address(sender)
+    to = to_checksum_address(to) if to else ""
     asset = ChainAsset.objects.filter(contract_address=contract).select_related("token").first()
     row, created = ChainTransfer.objects.get_or_create(
         chain=ChainKind.EVM,
@@ -306,6 +334,8 @@ def _record(*, tx_hash, index, number, block_hash, contract, sender, to, amount)
 
 def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
     """The open intent this transfer pays, or None and why not."""
+    if transfer.to_address != treasury_address():
+        return None, f"sent to {transfer.to_address or 'a new contract'}, not to the treasury"
     if transfer.token is None:
         return None, f"wrong token: contract {transfer.contract_address} is not accepted"
     wallet = Wallet.objects.filter(chain=ChainKind.EVM, address=transfer.from_address, unlinked_at__isnull=True).first()

@@ -235,15 +235,18 @@ def test_wrong_token_wrong_address_dust_and_unmatched_transfers_are_never_credit
 
     unknown_token.functions.transfer(chain.treasury, 10**18).transact({"from": wallet.address})  # wrong token
     chain.send_eth(wallet.address, chain.stranger, 10**18)  # right amount, wrong address
+    chain.send_eth(wallet.address, chain.stranger, 12345)  # an unrelated payment: none of our business
     chain.send_eth(wallet.address, chain.treasury, 1)  # dust
     chain.send_eth(wallet.address, chain.treasury, 10**18 - 1)  # one unit short
     chain.send_eth(chain.stranger, chain.treasury, 10**18)  # right amount, sender not linked
     chain.mine(CONFIRMATIONS)
     chain.watch()
 
-    reasons = dict(ChainTransfer.objects.values_list("amount", "reason"))
-    assert ChainTransfer.objects.count() == 4  # the transfer elsewhere is not ours to record
+    assert ChainTransfer.objects.count() == 5
     assert set(ChainTransfer.objects.values_list("status", flat=True)) == {"unmatched"}
+    elsewhere = ChainTransfer.objects.get(to_address=chain.stranger)
+    assert f"sent to {chain.stranger}, not to the treasury" in elsewhere.reason
+    reasons = dict(ChainTransfer.objects.exclude(pk=elsewhere.pk).values_list("amount", "reason"))
     assert "wrong token" in ChainTransfer.objects.get(token__isnull=True).reason
     assert "no open deposit of exactly 0.000000000000000001 ETH" in reasons[1]
     assert "no open deposit" in reasons[10**18 - 1]
@@ -287,3 +290,24 @@ def test_a_transfer_for_a_closed_factory_is_kept_for_staff_not_credited(chain, c
     assert transfer.status == "unmatched" and "closed" in transfer.reason
     assert Deposit.objects.count() == 0
     assert_audit_clean()
+
+
+def test_an_erc20_payment_of_the_announced_amount_to_another_address_is_kept_for_staff(chain, creator_wallet):
+    creator, wallet = creator_wallet
+    usd = Token.objects.create(symbol="TUSD", name="Test dollar", decimals=6, chain="evm")
+    token = chain.deploy_token(6, wallet.address)
+    ChainAsset.objects.create(token=usd, contract_address=token.address)
+    factory = funded_factory(creator, token="TUSD", reward="0.2", deposit=None)
+    intent = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="5")
+
+    token.functions.transfer(chain.stranger, 5_000_000).transact({"from": wallet.address})  # the announced amount
+    token.functions.transfer(chain.stranger, 4_000_000).transact({"from": wallet.address})  # not announced: not ours
+    chain.mine(CONFIRMATIONS)
+    chain.watch()
+
+    transfer = ChainTransfer.objects.get()
+    assert (transfer.status, int(transfer.amount), transfer.to_address) == ("unmatched", 5_000_000, chain.stranger)
+    assert "not to the treasury" in transfer.reason
+    assert Deposit.objects.count() == 0
+    intent.refresh_from_db()
+    assert intent.status == "open"
