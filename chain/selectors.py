@@ -88,3 +88,21 @@ def intent_progress(intent: DepositIntent) -> dict:
         "required": settings.FORGE_EVM_CONFIRMATIONS,
         "tx_hash": pending[0].tx_hash,
     }
+
+
+def audit_chain_deposits() -> list[str]:
+    """Ledger audit cross-check (settings.LEDGER_AUDIT_CHECKS): every credited on-chain
+    transfer is one confirmed deposit of the same token, amount and reference."""
+    from django.db.models import F, Q
+
+    from pools.models import Deposit
+
+    wrong = ChainTransfer.objects.filter(status=ChainTransfer.Status.CREDITED).filter(
+        Q(deposit__isnull=True)
+        | ~Q(deposit__status=Deposit.Status.CONFIRMED)
+        | ~Q(deposit__amount=F("amount"))
+        | ~Q(deposit__token=F("token"))
+    )
+    return [
+        f"credited chain transfer {pk} does not match its deposit" for pk in wrong.values_list("pk", flat=True)[:20]
+    ]

@@ -294,5 +294,9 @@ FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
 FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
 # Where a new cursor starts (empty: the current head, minus the confirmation depth).
 FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
-LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
+LEDGER_AUDIT_CHECKS = [
+    "pools.selectors.audit_pools",
+    "referrals.selectors.audit_commission_rollup",
+    "chain.selectors.audit_chain_deposits",
+]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

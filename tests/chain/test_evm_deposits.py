@@ -111,6 +111,11 @@ def test_an_ether_deposit_is_pending_then_credited_once_after_n_confirmations(ch
     factory.refresh_from_db()
     assert factory.status == "active"
     assert_audit_clean()
+    # The audit's chain cross-check notices a credited transfer that disagrees with its deposit.
+    from chain.selectors import audit_chain_deposits
+
+    ChainTransfer.objects.filter(pk=transfer.pk).update(amount=transfer.amount + 1)
+    assert audit_chain_deposits() == [f"credited chain transfer {transfer.pk} does not match its deposit"]
 
 
 def test_an_erc20_deposit_is_credited_in_exact_base_units_and_two_transfers_in_one_tx_are_told_apart(
