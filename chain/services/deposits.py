@@ -146,7 +146,9 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
             return report
         report.head = w3.eth.block_number
         report.orphaned = _reorg_check(w3, cursor)
-        report.scanned, report.seen = _scan(w3, cursor, report.head, max_blocks or settings.FORGE_EVM_BLOCKS_PER_RUN)
+        report.scanned, report.seen = _scan(
+            w3, cursor, report.head, settings.FORGE_EVM_BLOCKS_PER_RUN if max_blocks is None else max_blocks
+        )
         _prune(cursor)
     # Settle what is deep enough, with the hashes just checked against the chain.
     deepest = report.head - settings.FORGE_EVM_CONFIRMATIONS + 1
