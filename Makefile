@@ -1,10 +1,15 @@
-# Forge Pools. `make run` serves the demo; `make test` runs lint + the whole test suite.
+# Forge Pools. `make run` serves the demo; `make test` runs lint (ruff, import contracts) + the whole test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format worker beat bench bench-quick migrate seed clean solc
+# Every command that needs a database runs through scripts/devdb.py: with DATABASE_URL unset it
+# starts the embedded PostgreSQL (data in .venv/pgdata, a free port on 127.0.0.1) and sets
+# DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
+WITH_DB := $(BIN)/python scripts/devdb.py exec --
+
+.PHONY: run test lint format worker beat bench bench-quick migrate seed clean db-stop solc
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,30 +18,31 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 migrate: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
+	$(WITH_DB) $(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo
+	$(WITH_DB) $(BIN)/python manage.py seed_demo
 
 # Serves on http://127.0.0.1:8000. With CELERY_BROKER_URL set, a worker and beat run too.
 run: seed
-	@if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
+	@$(WITH_DB) sh -c 'if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
 		$(BIN)/celery -A forge worker --beat -Q forge,reputation --loglevel=INFO --concurrency=2 & \
-		trap 'kill %1' EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
+		trap "kill %1" EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
 	else \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000; \
-	fi
+	fi'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 test: lint solc
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
 
 # solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
 # the tests install it themselves when missing).
@@ -44,10 +50,10 @@ solc: $(STAMP)
 	$(BIN)/python -c "from tests.chain.evm import compiled_token; print('solc', compiled_token()['version'])"
 
 worker: $(STAMP)
-	$(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
 
 beat: $(STAMP)
-	$(BIN)/celery -A forge beat --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A forge beat --loglevel=INFO
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -55,5 +61,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
-clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts tests/chain/.solc
+# Stops the embedded PostgreSQL (its data stays in .venv/pgdata; the next command restarts it).
+db-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devdb.py stop; fi
+
+clean: db-stop
+	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc

@@ -15,7 +15,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from .models import User, Withdrawal
 from .services import withdrawal_mark_sent, withdrawal_reject

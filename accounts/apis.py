@@ -1,4 +1,4 @@
-"""Account endpoints: register, token, me, balances, token rotation."""
+"""Account endpoints: token, balances, token rotation (registering and /me/ span apps: web.apis)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
@@ -8,43 +8,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from farmers.selectors import reputation_of
-from forge.api import amount_str
-from forge.exceptions import ApplicationError
-from referrals.selectors import ambassador_for_user
+from core.api import amount_str
+from core.exceptions import ApplicationError
 
 from .selectors import user_balances
-from .services import api_token_for, api_token_revoke, api_token_rotate, user_register
-
-
-class RegisterApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "register"
-
-    @extend_schema_serializer(component_name="Registration")
-    class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128, write_only=True)
-        role = serializers.ChoiceField(choices=["creator", "farmer"])
-        referral_code = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
-        email = serializers.EmailField(required=False, allow_blank=True)
-
-    @extend_schema_serializer(component_name="Registered")
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        role = serializers.CharField()
-        token = serializers.CharField()
-
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = user_register(**data.validated_data)
-        body = {"id": user.pk, "username": user.username, "role": user.role, "token": api_token_for(user)}
-        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+from .services import api_token_for, api_token_revoke, api_token_rotate
 
 
 class TokenApi(APIView):
@@ -99,34 +67,6 @@ class TokenRevokeApi(APIView):
     def post(self, request):
         api_token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class MeApi(APIView):
-    @extend_schema_serializer(component_name="Me")
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        role = serializers.CharField()
-        is_staff = serializers.BooleanField()
-        reputation = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
-        referred_by = serializers.CharField(allow_null=True)
-        ambassador_code = serializers.CharField(allow_null=True)
-
-    @extend_schema(responses=OutputSerializer)
-    def get(self, request):
-        user = request.user
-        referral = getattr(user, "referral", None)
-        ambassador = ambassador_for_user(user)
-        body = {
-            "id": user.pk,
-            "username": user.username,
-            "role": user.role,
-            "is_staff": user.is_staff,
-            "reputation": reputation_of(user) if user.role == "farmer" else None,
-            "referred_by": referral.ambassador.code if referral else None,
-            "ambassador_code": ambassador.code if ambassador else None,
-        }
-        return Response(self.OutputSerializer(body).data)
 
 
 class BalancesApi(APIView):

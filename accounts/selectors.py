@@ -1,10 +1,14 @@
-"""Reads about accounts: a user's balances per token."""
+"""Reads about accounts: a user's balances per token, their withdrawals."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db.models import QuerySet
+
 from ledger.models import Account, Token
+
+from .models import Withdrawal
 
 BALANCE_KINDS = {
     Account.Kind.USER_BALANCE: "available",
@@ -23,3 +27,11 @@ def user_balances(user) -> list[dict]:
     ):
         rows[token_id][BALANCE_KINDS[kind]] = int(balance)
     return [{"token": token, **rows[token.pk]} for token in Token.objects.filter(enabled=True)]
+
+
+def withdrawals_of(user) -> QuerySet[Withdrawal]:
+    return Withdrawal.objects.filter(user=user).select_related("token").order_by("-created_at", "-id")
+
+
+def pending_withdrawals_exist(user) -> bool:
+    return Withdrawal.objects.filter(user=user, status=Withdrawal.Status.PENDING).exists()

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token as ApiToken
 
-from chain.selectors import wallet_for_withdrawal
-from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import format_amount, parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.exceptions import Conflict, Forbidden
+from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
@@ -30,14 +31,10 @@ def user_account(user, kind: str, token: Token) -> Account:
 
 
 @transaction.atomic
-def user_register(
-    *, username: str, password: str, role: str, referral_code: str | None = None, email: str = ""
-) -> User:
-    """Create a creator or farmer, attributed to the ambassador whose code they used."""
-    from referrals.selectors import ambassador_by_code
-    from referrals.services import referral_attach
-
-    errors = {}
+def user_register(*, username: str, password: str, role: str, email: str = "", errors: dict | None = None) -> User:
+    """Create a creator or farmer account (web.signup.user_signup adds what other apps keep
+    about a new user: the farmer profile, the ambassador who referred them)."""
+    errors = dict(errors or {})  # the caller's own field errors, reported with these
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
         errors["username"] = ["3 to 150 letters, digits and @/./+/-/_ only."]
@@ -45,12 +42,6 @@ def user_register(
         errors["username"] = ["This username is taken."]
     if role not in (User.Role.CREATOR, User.Role.FARMER):
         errors["role"] = ['Choose "creator" or "farmer".']
-    ambassador = None
-    referral_code = (referral_code or "").strip()
-    if referral_code:
-        ambassador = ambassador_by_code(referral_code)
-        if ambassador is None:
-            errors["referral_code"] = [f'Unknown referral code "{referral_code[:32]}".']
     candidate = User(username=username, email=email, role=role)
     try:
         validate_password(password or "", user=candidate)
@@ -64,12 +55,6 @@ def user_register(
             user = User.objects.create_user(username=username, password=password, email=email, role=role)
     except IntegrityError:  # the same username registered concurrently
         raise ValidationError({"username": ["This username is taken."]}) from None
-    if role == User.Role.FARMER:
-        from farmers.services import farmer_profile_create
-
-        farmer_profile_create(user=user)
-    if ambassador is not None:
-        referral_attach(user=user, ambassador=ambassador)
     return user
 
 
@@ -102,12 +87,13 @@ def wallet_address_validate(token: Token, address: str) -> str:
 def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawal:
     """Move `amount` from the user's balance to pending withdrawal, for staff to send. The
     address must be a wallet the user linked by signature on the token's chain, past its
-    cooldown (chain.selectors.wallet_for_withdrawal, docs/chain.md)."""
+    cooldown: settings.ACCOUNTS_WITHDRAWAL_WALLET (chain.selectors.wallet_for_withdrawal, named in
+    settings because chain sits above accounts; docs/chain.md)."""
     if not token.enabled:
         raise ValidationError({"token": [f"{token.symbol} is disabled."]})
     units = parse_amount(amount, decimals=token.decimals)
     address = wallet_address_validate(token, address)
-    address = wallet_for_withdrawal(user=user, chain=token.chain, address=address).address
+    address = import_string(settings.ACCOUNTS_WITHDRAWAL_WALLET)(user=user, chain=token.chain, address=address).address
     withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
     transaction_post(
         key=f"withdrawal:{withdrawal.pk}",

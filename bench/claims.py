@@ -39,7 +39,7 @@ def run(*, quick: bool = False) -> dict:
     from django.db import connection
 
     from accounts.models import User
-    from forge.exceptions import Conflict
+    from core.exceptions import Conflict
     from ledger.audit import ledger_audit
     from pools.models import Claim, Factory
     from pools.services.claims import claim_create

@@ -62,15 +62,16 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
     from django.utils import timezone
 
     from accounts.models import User
+    from core.db import bulk_update_values
+    from core.money import parse_amount
     from farmers.models import FarmerProfile
-    from forge.db import bulk_update_values
-    from forge.money import parse_amount
     from ledger.bulk import Posting, accounts_get_many, transactions_post_many
     from ledger.models import Account, Token
     from ledger.services import Leg
     from pools.economics import settlement_shares
     from pools.models import Claim, Deposit, Factory, RateChange, Submission
     from pools.selectors import economics_config
+    from pools.services.settlement import settled_commissions
     from referrals.models import Ambassador, Referral
     from referrals.selectors import tier_rates
     from referrals.services import commission_rollup_add
@@ -323,7 +324,7 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
                 row.settled_at = submitted + timedelta(minutes=1)
             bulk_update_values(Submission, rows, ["settlement_transaction", "status", "settled_at"])
             # The ambassador dashboard's commission rollup, as settle_rows keeps it.
-            commission_rollup_add(rows, token_ids=token_ids)
+            commission_rollup_add(settled_commissions(rows), token_ids=token_ids)
 
     with transaction.atomic():
         for factory, count in zip(factory_rows, accepted, strict=True):

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from forge.api import AmountStringField, IsCreator, amount_str
-from forge.exceptions import NotFound
+from core.api import AmountStringField, IsCreator, amount_str
+from core.exceptions import NotFound
 from pools.selectors import factory_for_creator
 
 from .models import ChainKind, Wallet

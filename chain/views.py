@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from forge.exceptions import ApplicationError, NotFound
-from forge.web import role_required
+from core.exceptions import ApplicationError, NotFound
+from core.pages import role_required
 from pools.selectors import factory_for_creator
 
 from .selectors import wallets_of

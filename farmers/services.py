@@ -4,54 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from decimal import Decimal
 
-from django.core.cache import cache
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from pools.models import Submission
+from core.queue import wake_up_on_commit
 
 from .models import FarmerProfile, ReputationSnapshot
 from .reputation import MAX_HISTORY, NEWCOMER_REPUTATION, WorkRecord, reputation_compute
-
-DEFAULT_THRESHOLD = "0.5"
 
 logger = logging.getLogger(__name__)
 
 
 def _work(farmer_id: int) -> list[tuple[int, str, WorkRecord]]:
-    """(submission id, status, record) for the farmer's newest settled work, newest first."""
-    rows = (
-        Submission.objects.filter(
-            farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
-        )
-        .order_by("-settled_at", "-id")
-        .values_list(
-            "id",
-            "status",
-            "quality_score",
-            "settlement_terms",
-            "settled_at",
-            "submitted_at",
-            "claim__created_at",
-            "factory__expected_minutes",
-        )[:MAX_HISTORY]
-    )
-    return [
-        (
-            submission_id,
-            status,
-            WorkRecord(
-                quality_score=score,
-                threshold=Decimal((terms or {}).get("quality_threshold", DEFAULT_THRESHOLD)),
-                settled_at=settled_at,
-                minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
-                expected_minutes=expected,
-            ),
-        )
-        for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected in rows
-    ]
+    """(submission id, status, record) for the farmer's newest settled work, newest first.
+
+    Settled work is pools' rows, and pools sits above farmers: the query lives there
+    (pools.selectors.farmer_work_records) and farmers reach it through
+    settings.FARMERS_WORK_RECORDS, a dotted path, as the ledger reaches its audit checks
+    (LEDGER_AUDIT_CHECKS). The dependency is named in configuration, not imported."""
+    return import_string(settings.FARMERS_WORK_RECORDS)(farmer_id, limit=MAX_HISTORY)
 
 
 def _fingerprint(work: list[tuple[int, str, WorkRecord]]) -> str:
@@ -110,17 +84,7 @@ def reputation_mark_for_refresh(*, farmer_ids) -> None:
     )
     FarmerProfile.objects.filter(user_id__in=farmer_ids, needs_refresh=False).update(needs_refresh=True)
 
-    def wake() -> None:
-        from .tasks import reputation_refresh_task
-
-        if cache.add(REFRESH_KEY, 1, timeout=REFRESH_COALESCE_SECONDS):
-            try:
-                reputation_refresh_task.delay()
-            except Exception:
-                cache.delete(REFRESH_KEY)
-                logger.exception("could not enqueue the reputation refresh; the periodic run will")
-
-    transaction.on_commit(wake)
+    wake_up_on_commit("farmers.reputation_refresh", key=REFRESH_KEY, window_seconds=REFRESH_COALESCE_SECONDS)
 
 
 def reputation_refresh_flagged(*, limit: int = 2000) -> int:

@@ -4,16 +4,18 @@ from django.urls import path
 
 from accounts import apis as accounts
 from chain import apis as chain
+from datasets import apis as datasets
 from ledger import apis as ledger
 from pools import apis as pools
 from referrals import apis as referrals
+from web import apis as web
 
 urlpatterns = [
-    path("auth/register/", accounts.RegisterApi.as_view(), name="register"),
+    path("auth/register/", web.RegisterApi.as_view(), name="register"),
     path("auth/token/", accounts.TokenApi.as_view(), name="token"),
     path("auth/token/rotate/", accounts.TokenRotateApi.as_view(), name="token-rotate"),
     path("auth/token/revoke/", accounts.TokenRevokeApi.as_view(), name="token-revoke"),
-    path("me/", accounts.MeApi.as_view(), name="me"),
+    path("me/", web.MeApi.as_view(), name="me"),
     path("me/balances/", accounts.BalancesApi.as_view(), name="balances"),
     path("tokens/", pools.TokenListApi.as_view(), name="tokens"),
     path("factories/", pools.FactoryListCreateApi.as_view(), name="factories"),
@@ -30,11 +32,13 @@ urlpatterns = [
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
     path(
-        "factories/<int:pk>/demonstrations/", pools.FactoryDemonstrationListApi.as_view(), name="factory-demonstrations"
+        "factories/<int:pk>/demonstrations/",
+        datasets.FactoryDemonstrationListApi.as_view(),
+        name="factory-demonstrations",
     ),
-    path("factories/<int:pk>/exports/", pools.FactoryExportListCreateApi.as_view(), name="factory-exports"),
-    path("exports/<int:pk>/", pools.ExportDetailApi.as_view(), name="export"),
-    path("exports/<int:pk>/download/", pools.ExportDownloadApi.as_view(), name="export-download"),
+    path("factories/<int:pk>/exports/", datasets.FactoryExportListCreateApi.as_view(), name="factory-exports"),
+    path("exports/<int:pk>/", datasets.ExportDetailApi.as_view(), name="export"),
+    path("exports/<int:pk>/download/", datasets.ExportDownloadApi.as_view(), name="export-download"),
     path(
         "submissions/<int:pk>/attachments/<int:attachment_id>/",
         pools.SubmissionAttachmentApi.as_view(),

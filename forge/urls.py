@@ -5,18 +5,19 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from forge import api_urls, views
+from forge import api_urls
 from forge.health import healthz
+from web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("", include("chain.urls")),  # /accounts/wallets/..., /creator/factories/<id>/chain-deposits/
-    path("accounts/", include("accounts.urls")),
-    path("creator/", include("pools.urls")),
-    path("farm/", include("farmers.urls")),
+    path("accounts/", include("web.accounts_urls")),
+    path("creator/", include("web.creator_urls")),
+    path("farm/", include("web.farmers_urls")),
     # One "referrals" namespace: the /r/<code> link (referrals.urls) and the /ambassador/ pages.
-    path("", include("referrals.dashboard_urls")),
+    path("", include("web.ambassador_urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -32,6 +33,6 @@ if getattr(settings, "BENCH_BARE_ENDPOINT", False):
 
     urlpatterns.append(path("bench/bare/", bench_bare, name="bench-bare"))
 
-handler403 = "forge.views.error_403"
-handler404 = "forge.views.error_404"
-handler500 = "forge.views.error_500"
+handler403 = "web.views.error_403"
+handler404 = "web.views.error_404"
+handler500 = "web.views.error_500"

@@ -1,9 +1,10 @@
 """The ledger in the admin: read-only. Corrections are reversing transactions, posted by
-services, never edits."""
+services, never edits. Tokens are added and changed through `ledger.tokens` (audited)."""
 
 from django.contrib import admin
 
 from .models import Account, Entry, Token, Transaction
+from .tokens import TOKEN_FIELDS, token_create, token_update
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,6 +26,15 @@ class TokenAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Decimals define what every stored amount means: fixed once money exists.
         return ["symbol", "decimals"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        # Through the services, which record the change in the staff audit trail.
+        data = form.cleaned_data
+        if change:
+            token_update(token=obj, actor=request.user, name=data["name"], chain=data["chain"], enabled=data["enabled"])
+        else:
+            created = token_create(actor=request.user, **{name: data[name] for name in TOKEN_FIELDS})
+            obj.pk = created.pk
 
     def has_delete_permission(self, request, obj=None):
         return False

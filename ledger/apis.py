@@ -5,8 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from forge.api import IsStaff
-from forge.money import format_amount
+from core.api import IsStaff
+from core.money import format_amount
 
 from .audit import ledger_audit
 from .models import Account

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils.module_loading import import_string
 
-from forge.money import format_amount
+from core.money import format_amount
 
 from .models import Account, Entry, Token
 

@@ -3,7 +3,7 @@
 Same rules, same guarantees (balanced per token, idempotency keys, protected balances never
 negative, accounts locked in primary-key order, append-only rows, the PostgreSQL triggers),
 but a batch of N transactions costs a handful of statements instead of ~5N, each taking its
-rows as one JSON parameter (`forge.db.with_rows`), so neither Django nor the driver handles
+rows as one JSON parameter (`core.db.with_rows`), so neither Django nor the driver handles
 thousands of parameters:
 
     1 SELECT  ids for the transactions (the sequence), unless the caller reserved them
@@ -41,7 +41,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.db import rows_json, with_rows
+from core.db import rows_json, with_rows
 
 from .models import Account, Entry, Transaction
 from .services import (
@@ -64,7 +64,7 @@ class Posting:
     id: int | None = None  # reserved with `transaction_ids_reserve`; None: taken here
 
 
-# The statements, each taking its rows as one JSON parameter (forge.db.rows_json).
+# The statements, each taking its rows as one JSON parameter (core.db.rows_json).
 INSERT_TRANSACTIONS = with_rows(
     "INSERT INTO ledger_transaction (id, idempotency_key, kind, fingerprint, memo, created_at) "
     "SELECT id, k, kd, f, m, %s FROM {rows} AS v "

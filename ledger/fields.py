@@ -1,18 +1,16 @@
 """`AmountField`: integer base units in NUMERIC(39, 0), read back as a Python `int`.
 
-Its internal type is its own, not "DecimalField": Django's SQLite backend converts every
-DecimalField value it reads through a float context of 15 significant digits, so a balance
-of 8234567890123456790 wei came back as 8234567890123460000. Under its own type the column
-is the same (`numeric(39, 0)` on PostgreSQL, `decimal` on SQLite), but values reach
-`from_db_value` untouched. SQLite still stores integers above 2**63 as REAL: exact amounts
-beyond 9.2 * 10**18 base units need PostgreSQL (see docs/ledger.md).
+Its internal type is its own, not "DecimalField", so that no backend converter for decimals
+runs before `from_db_value`: the column is the same `numeric(39, 0)`, and values reach
+`from_db_value` exactly as the driver read them. (It was chosen when a SQLite demo database
+read every decimal through a 15-digit float context; it is kept as the safe default.)
 """
 
 from decimal import Decimal
 
 from django.db import models
 
-from forge.money import MAX_DIGITS
+from core.money import MAX_DIGITS
 
 
 class AmountField(models.DecimalField):

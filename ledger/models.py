@@ -16,7 +16,7 @@ What the database itself guarantees (PostgreSQL; see migrations 0002 and 0004):
 from django.conf import settings
 from django.db import models
 
-from forge.money import Money
+from core.money import Money
 
 from .fields import AmountField
 

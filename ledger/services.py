@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from django.db import IntegrityError, OperationalError, transaction
 
-from forge.exceptions import ApplicationError, Conflict
+from core.exceptions import ApplicationError, Conflict
 
 from .models import Account, Entry, Token, Transaction
 

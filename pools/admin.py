@@ -3,8 +3,8 @@
 Money rows are never edited or deleted here: every amount is the record of a ledger posting,
 and corrections go through the services (which post reversing or adjusting transactions).
 Staff act through admin actions that call the same services as the API (deposit_confirm,
-deposit_reject). The economics settings are a single row whose save is validated against the
-referral tiers, as the referrals service requires.
+deposit_reject). The economics settings are a single row, saved through
+`economics_config_update` (validated against the referral tiers, audited).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from forge.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 from referrals.models import CommissionTier
 from referrals.services import commission_rates_validate
 
-from .models import Alert, Claim, Deposit, EconomicsConfig, Export, Factory, RateChange, Submission
+from .models import Claim, Deposit, EconomicsConfig, Factory, RateChange, Submission
 from .selectors import economics_config, pool_summary
 from .services.deposits import deposit_confirm, deposit_reject
+from .services.economics import ECONOMICS_FIELDS, economics_config_update
 from .services.factories import factory_force_close
 
 
@@ -339,7 +340,7 @@ for _name in SUBMISSION_MONEY:
 class EconomicsConfigForm(forms.ModelForm):
     class Meta:
         model = EconomicsConfig
-        fields = ["platform_fee_rate", "quality_threshold", "default_claim_timeout_minutes", "unstake_cooldown_hours"]
+        fields = list(ECONOMICS_FIELDS)
 
     def clean(self):
         cleaned = super().clean()
@@ -360,25 +361,16 @@ class EconomicsConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
     form = EconomicsConfigForm
     readonly_fields = ["updated_at"]
 
+    def save_model(self, request, obj, form, change):
+        # Through the service: validated again under the tier lock, and audited.
+        saved = economics_config_update(
+            actor=request.user, **{name: form.cleaned_data[name] for name in ECONOMICS_FIELDS}
+        )
+        obj.updated_at = saved.updated_at
+
     def has_add_permission(self, request):
         return False
 
     def changelist_view(self, request, extra_context=None):
         config = economics_config()
         return redirect(reverse("admin:pools_economicsconfig_change", args=[config.pk]))
-
-
-@admin.register(Export)
-class ExportAdmin(ViewOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "factory", "requested_by", "status", "progress", "count", "created_at"]
-    list_filter = ["status"]
-    search_fields = ["factory__title", "requested_by__username"]
-    list_select_related = ["factory", "requested_by"]
-
-
-@admin.register(Alert)
-class AlertAdmin(ViewOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "user", "kind", "title", "factory", "created_at", "emailed_at", "read_at", "resolved_at"]
-    list_filter = ["kind"]
-    search_fields = ["user__username", "title"]
-    list_select_related = ["user", "factory"]

@@ -9,7 +9,7 @@
     back       = R - G                             (to the pool's available balance)
 
 All amounts are integer base units of the pool's token, so flooring "to the token's decimals"
-is integer floor division (`forge.money.mul_floor`).
+is integer floor division (`core.money.mul_floor`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from forge.money import mul_floor
+from core.money import mul_floor
 
 
 @dataclass(frozen=True, slots=True)

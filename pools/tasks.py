@@ -10,9 +10,10 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
+
+from core.queue import wake_up_clear
 
 from .grading import GraderUnavailable
 from .models import Submission
@@ -63,7 +64,7 @@ def submissions_process_pending_task() -> int:
     if taken >= batch_size():
         submissions_process_pending_task.delay()
     else:
-        cache.delete(WAKE_UP_KEY)
+        wake_up_clear(WAKE_UP_KEY)
         if pending_exists():
             submissions_process_pending_task.delay()
     return taken
@@ -89,36 +90,3 @@ def submissions_sweep_task() -> int:
         submissions_process_pending_task.delay()
         logger.warning("sweeper: %d submission(s) waiting (%d reset from scoring); processor woken", waiting, reset)
     return waiting
-
-
-# ---- Datasets and alerts ----------------------------------------------------------------
-# An export can run far longer than the broker's visibility timeout, so its message is
-# acknowledged on receipt (acks_late=False): the Export row is the durable record, and
-# `pools.exports_sweep` re-sends queued exports and takes back running ones whose heartbeat
-# stopped (a dead worker).
-
-
-@shared_task(
-    name="pools.export_build",
-    acks_late=False,
-    time_limit=settings.FORGE_EXPORT_TIME_LIMIT,
-    soft_time_limit=settings.FORGE_EXPORT_TIME_LIMIT - 60,
-)
-def export_build_task(export_id: int) -> str:
-    from .services.exports import export_build
-
-    return export_build(export_id=export_id).status
-
-
-@shared_task(name="pools.exports_sweep", time_limit=120, soft_time_limit=100)
-def exports_sweep_task() -> dict:
-    from .services.exports import exports_sweep
-
-    return exports_sweep()
-
-
-@shared_task(name="pools.alerts_check", time_limit=300, soft_time_limit=280)
-def alerts_check_task() -> int:
-    from .services.alerts import alerts_check
-
-    return len(alerts_check())

@@ -6,8 +6,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from forge.api import IsStaff
-from forge.exceptions import NotFound
+from core.api import IsStaff
+from core.exceptions import NotFound
 
 from .models import Ambassador
 from .selectors import ambassador_by_code, ambassador_for_user, tier_rates

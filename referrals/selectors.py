@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import F, Sum
-from django.db.models.functions import TruncDate
+from django.utils.module_loading import import_string
 
 from ledger.models import Account, Token
 
@@ -171,28 +172,19 @@ def ambassador_earnings_totals(ambassador: Ambassador) -> dict[str, int]:
 
 def commission_rollup_expected() -> dict[tuple, tuple[int, int]]:
     """{(user id, day, token id): (farmer side, factory side)} recomputed from the settled
-    submissions, the way the rollup should hold them (zero sums left out): two grouped
-    queries over every commissioned settlement, for audits and tests, not for pages."""
-    from pools.models import Submission
+    submissions, the way the rollup should hold them (zero sums left out).
 
-    found: dict[tuple, list[int]] = {}
-    for side, (who, amount) in enumerate(
-        (
-            ("farmer_ambassador_id", "farmer_ambassador_commission"),
-            ("factory_ambassador_id", "factory_ambassador_commission"),
-        )
-    ):
-        grouped = (
-            Submission.objects.filter(**{f"{who}__isnull": False}, settled_at__isnull=False)
-            .annotate(day=TruncDate("settled_at"))
-            .values(who, "day", "factory__token_id")
-            .annotate(total=Sum(amount))
-            .order_by()
-            .values_list(who, "day", "factory__token_id", "total")
-        )
-        for user_id, day, token_id, total in grouped:
-            found.setdefault((user_id, day, token_id), [0, 0])[side] += int(total or 0)
-    return {key: (farmer, factory) for key, (farmer, factory) in found.items() if farmer or factory}
+    The settled submissions are pools' rows, and pools sits above referrals: the recomputation
+    lives there (pools.selectors.commission_rollup_expected) and referrals reaches it through
+    settings.REFERRALS_ROLLUP_SOURCE, a dotted path, as the ledger reaches its audit checks
+    (LEDGER_AUDIT_CHECKS). The dependency is named in configuration, not imported."""
+    return import_string(settings.REFERRALS_ROLLUP_SOURCE)()
+
+
+def platform_economics():
+    """The staff-edited economics settings (pools.EconomicsConfig: platform fee, unstake
+    cooldown), through settings.REFERRALS_ECONOMICS_CONFIG for the same reason."""
+    return import_string(settings.REFERRALS_ECONOMICS_CONFIG)()
 
 
 def audit_commission_rollup() -> list[str]:

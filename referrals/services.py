@@ -11,25 +11,25 @@ change of the tier in force, and every staff change of an override, writes a `Ti
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from forge.audit_trail import staff_action_record
-from forge.db import rows_json, with_rows
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.db import rows_json, with_rows
+from core.exceptions import Conflict, Forbidden
+from core.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
 from .models import Ambassador, CommissionDay, CommissionTier, Referral, TierChange, Unstake
-from .selectors import STAKE_TOKEN, TIERS, tier_for_stake
+from .selectors import STAKE_TOKEN, TIERS, platform_economics, tier_for_stake
 
 # No 0/O, 1/I/L: codes are read aloud and typed from screenshots. 31**8 ~ 8.5e11 codes.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -202,7 +202,6 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
     """Start unstaking: the amount leaves the stake at once (the tier follows) and waits in the
     unbonding account for `EconomicsConfig.unstake_cooldown_hours` before returning to the
     balance (`unstakes_release_due`)."""
-    from pools.selectors import economics_config
 
     ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
     token = _stake_token()
@@ -213,7 +212,7 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
         ambassador=ambassador,
         amount=units,
         created_at=now,
-        available_at=now + timedelta(hours=economics_config().unstake_cooldown_hours),
+        available_at=now + timedelta(hours=platform_economics().unstake_cooldown_hours),
     )
     transaction_post(
         key=f"unstake:{request.pk}",
@@ -296,14 +295,13 @@ def stake_thresholds_validate(*, thresholds: dict[int, Decimal]) -> None:
 def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal) -> None:
     """Would the table, with this one tier changed, still be valid? (The admin form asks this
     before saving; `commission_tier_update` asks again under the table lock.)"""
-    from pools.selectors import economics_config
 
     table = {row.tier: row for row in CommissionTier.objects.all()}
     rates = {number: row.commission_rate for number, row in table.items()} | {tier.tier: commission_rate}
     thresholds = {number: row.stake_threshold for number, row in table.items()} | {tier.tier: stake_threshold}
     try:
         commission_rates_validate(
-            platform_fee_rate=economics_config().platform_fee_rate, tier_rates=list(rates.values())
+            platform_fee_rate=platform_economics().platform_fee_rate, tier_rates=list(rates.values())
         )
     except ValidationError as error:
         raise ValidationError({"commission_rate": error.messages}) from None
@@ -312,10 +310,13 @@ def commission_tier_validate(*, tier: CommissionTier, commission_rate: Decimal, 
 
 @transaction.atomic
 def commission_tier_update(
-    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor=None
+    *, tier: CommissionTier, commission_rate: Decimal, stake_threshold: Decimal, actor
 ) -> CommissionTier:
-    """Change one tier's rate and threshold, refusing a table the platform fee cannot cover.
-    A threshold change re-derives every ambassador's stake tier (recorded as tier changes)."""
+    """Staff change one tier's rate and threshold, refusing a table the platform fee cannot
+    cover. A threshold change re-derives every ambassador's stake tier (recorded as tier
+    changes). Recorded in the staff audit trail; a save that changes nothing records nothing."""
+    if not getattr(actor, "is_staff", False):
+        raise Forbidden("Only staff can change the commission tiers.")
     locked = list(CommissionTier.objects.select_for_update().order_by("tier"))
     tier = next(row for row in locked if row.tier == tier.tier)
     commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
@@ -327,7 +328,7 @@ def commission_tier_update(
     tier.save(update_fields=["commission_rate", "stake_threshold"])
     changed_stake_tiers = stake_tiers_refresh(actor=actor) if threshold_changed else 0
     after = {"commission_rate": tier.commission_rate, "stake_threshold": tier.stake_threshold}
-    if actor is not None and after != before:
+    if after != before:
         staff_action_record(
             actor=actor,
             action=StaffAction.Action.COMMISSION_TIER,
@@ -350,16 +351,28 @@ ROLLUP_UPSERT = with_rows(
 )
 
 
+class SettledCommission(NamedTuple):
+    """What the rollup needs of one settled submission: plain values, not a pools row
+    (settlement builds these; referrals sits below pools and never sees its models)."""
+
+    pk: int  # the submission's id
+    factory_id: int
+    settled_at: datetime
+    farmer_ambassador_id: int | None
+    farmer_ambassador_commission: int | None
+    factory_ambassador_id: int | None
+    factory_ambassador_commission: int | None
+
+
 def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | None = None) -> None:
     """Add settled submissions' commissions to the per-(ambassador, day, token) rollup
     (`CommissionDay`), in the caller's transaction, after its ledger posting.
 
-    `rows`: settled submissions (or anything with their `factory_id`, `settled_at`,
-    `farmer_ambassador_id`/`_commission` and `factory_ambassador_id`/`_commission`);
+    `rows`: `SettledCommission` values, one per settled submission;
     `token_ids`: {factory_id: token_id}; `before`: {row pk: (farmer side, factory side)} already
     counted for a row (a score adjustment adds the difference, which may be negative).
 
-    One `INSERT ... SELECT ... ON CONFLICT DO UPDATE` for the whole batch (`forge.db.with_rows`), keys in
+    One `INSERT ... SELECT ... ON CONFLICT DO UPDATE` for the whole batch (`core.db.with_rows`), keys in
     sorted order: concurrent settlements lock rollup rows in the same order, and each key
     written also had its ambassador's ledger account in that token posted (and locked) first,
     so the rollup adds no new lock waits of its own. Zero changes write nothing."""
@@ -381,16 +394,6 @@ def commission_rollup_add(rows, *, token_ids: dict[int, int], before: dict | Non
     keys = sorted(key for key, sides in changes.items() if any(sides))
     if not keys:
         return
-    if connection.vendor != "postgresql":  # the SQLite demo: one writer at a time
-        for user_id, day, token_id in keys:
-            farmer, factory = changes[(user_id, day, token_id)]
-            key = {"user_id": user_id, "day": day, "token_id": token_id}
-            updated = CommissionDay.objects.filter(**key).update(
-                farmer_side=F("farmer_side") + farmer, factory_side=F("factory_side") + factory
-            )
-            if not updated:
-                CommissionDay.objects.create(**key, farmer_side=farmer, factory_side=factory)
-        return
     rows = [(*key, *changes[key]) for key in keys]
     with connection.cursor() as cursor:
         cursor.execute(ROLLUP_UPSERT, [rows_json(rows)])
@@ -404,9 +407,8 @@ def commission_rollup_rebuild() -> int:
     new rows). Returns how many rows it wrote."""
     from .selectors import commission_rollup_expected
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE referrals_commissionday IN EXCLUSIVE MODE")
     expected = commission_rollup_expected()
     CommissionDay.objects.all().delete()
     CommissionDay.objects.bulk_create(

@@ -1,4 +1,4 @@
-"""forge.db: the set-based writes of the batch paths store exactly what `save()` stores."""
+"""core.db: the set-based writes of the batch paths store exactly what `save()` stores."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from forge.db import bulk_update_values, rows_json
+from core.db import bulk_update_values, rows_json
 from pools.models import Claim, Submission
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create

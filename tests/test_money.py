@@ -1,4 +1,4 @@
-"""forge.money: exact parsing, formatting and the one rounding rule (floor)."""
+"""core.money: exact parsing, formatting and the one rounding rule (floor)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from forge.money import MAX_WHOLE_UNITS, Money, format_amount, mul_floor, parse_amount, parse_rate, to_decimal
+from core.money import MAX_WHOLE_UNITS, Money, format_amount, mul_floor, parse_amount, parse_rate, to_decimal
 
 DECIMALS = st.integers(min_value=0, max_value=18)
 

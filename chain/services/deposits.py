@@ -34,8 +34,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from forge.exceptions import ApplicationError, Conflict, Forbidden, NotFound
-from forge.money import format_amount, parse_amount
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.money import format_amount, parse_amount
 from pools.models import Deposit
 from pools.services.deposits import deposit_confirm, deposit_create
 

@@ -21,7 +21,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from forge.exceptions import Conflict, NotFound
+from core.exceptions import Conflict, NotFound
 
 from .. import signin
 from ..models import ChainKind, Wallet, WalletNonce

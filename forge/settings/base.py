@@ -7,6 +7,7 @@ production) import this one and change only what differs.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -34,9 +35,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "forge",
+    "core",
+    "audit",
     "accounts",
     "ledger",
     "pools",
+    "datasets",
     "referrals",
     "farmers",
     "chain",
@@ -49,7 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "forge.middleware.ServiceAccountPagesMiddleware",
+    "core.middleware.ServiceAccountPagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -72,14 +76,25 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "forge.context_processors.site",
+                "core.context_processors.site",
             ],
         },
     },
 ]
 
-# A SQLite file is the zero-setup default; CI, production and the money tests use PostgreSQL.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# PostgreSQL only (money SQL has one dialect). `make run` and `make test` start an embedded
+# PostgreSQL and set DATABASE_URL when it is unset (scripts/devdb.py); everything else sets it.
+if not env("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Run through `make` (run, test, migrate, worker), which starts the "
+        "embedded PostgreSQL, or `export DATABASE_URL=$(.venv/bin/python scripts/devdb.py url)`, or "
+        "point it at your PostgreSQL: postgres://USER@HOST:5432/NAME (see .env.example)."
+    )
+DATABASES = {"default": env.db("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {DATABASES['default']['ENGINE']}."
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -127,18 +142,18 @@ REST_FRAMEWORK = {
     # Signed in, and not the grading service unless the view allows it (forge/api.py).
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "forge.api.GraderOnlyWhereAllowed",
+        "core.api.GraderOnlyWhereAllowed",
     ],
     # JSON with a nesting limit (forge/api.py), forms, multipart (attachment uploads).
     "DEFAULT_PARSER_CLASSES": [
-        "forge.api.BoundedJSONParser",
+        "core.api.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "forge.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "forge.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_THROTTLE_RATES": {
@@ -299,4 +314,11 @@ LEDGER_AUDIT_CHECKS = [
     "referrals.selectors.audit_commission_rollup",
     "chain.selectors.audit_chain_deposits",
 ]
+# Lower apps that need a higher app's data name the function here instead of importing it
+# (imports run one way: pools above farmers and referrals; docs/architecture.md).
+FARMERS_WORK_RECORDS = "pools.selectors.farmer_work_records"
+REFERRALS_ECONOMICS_CONFIG = "pools.selectors.economics_config"
+REFERRALS_ROLLUP_SOURCE = "pools.selectors.commission_rollup_expected"
+# Withdrawals go only to a wallet the user linked by signature (chain sits above accounts).
+ACCOUNTS_WITHDRAWAL_WALLET = "chain.selectors.wallet_for_withdrawal"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

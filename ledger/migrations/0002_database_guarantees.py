@@ -5,7 +5,6 @@
 2. Entries and transactions are append-only: UPDATE and DELETE raise.
 
 (Non-negative balances are a CHECK constraint on the account table, in 0001.)
-SQLite, the zero-setup demo database, relies on the same checks in Python only.
 """
 
 from django.db import migrations
@@ -64,14 +63,12 @@ DROP FUNCTION IF EXISTS ledger_forbid_change();
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BALANCE_TRIGGER, params=None)
-        schema_editor.execute(APPEND_ONLY, params=None)
+    schema_editor.execute(BALANCE_TRIGGER, params=None)
+    schema_editor.execute(APPEND_ONLY, params=None)
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
+    schema_editor.execute(DROP, params=None)
 
 
 class Migration(migrations.Migration):

@@ -39,13 +39,11 @@ ALTER TABLE ledger_account DROP CONSTRAINT IF EXISTS ledger_account_id_token_key
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARDS, params=None)
+    schema_editor.execute(FORWARDS, params=None)
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARDS, params=None)
+    schema_editor.execute(BACKWARDS, params=None)
 
 
 class Migration(migrations.Migration):

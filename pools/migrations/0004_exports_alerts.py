@@ -3,9 +3,14 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import pools.models
 from django.conf import settings
 from django.db import migrations, models
+
+
+def export_upload_to(instance, filename):
+    # A copy of what was pools.models.export_upload_to: the Export model (and the function)
+    # moved to datasets.models, and a migration must not import the code it describes.
+    return f"exports/{instance.factory_id}/{filename}"
 
 
 class Migration(migrations.Migration):
@@ -25,7 +30,7 @@ class Migration(migrations.Migration):
                 ('count', models.PositiveIntegerField(default=0, help_text='Demonstrations written so far (all of them when ready).')),
                 ('include_attachments', models.BooleanField(default=False)),
                 ('filters', models.JSONField(blank=True, default=dict)),
-                ('file', models.FileField(blank=True, max_length=255, upload_to=pools.models.export_upload_to)),
+                ('file', models.FileField(blank=True, max_length=255, upload_to=export_upload_to)),
                 ('size', models.PositiveBigIntegerField(blank=True, null=True)),
                 ('error', models.CharField(blank=True, max_length=500)),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),

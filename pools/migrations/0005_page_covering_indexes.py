@@ -1,4 +1,4 @@
-"""Covering indexes for the pages of benchmark 3 (docs/performance.md), PostgreSQL only.
+"""Covering indexes for the pages of benchmark 3 (docs/performance.md).
 
 - The ambassador dashboard sums an ambassador's commissions per day and token, once per side:
   (farmer_ambassador, settled_at) and (factory_ambassador, settled_at), each carrying its
@@ -7,9 +7,9 @@
 - A factory's detail page sums payouts per day, counts scores per bin and totals what was paid:
   (factory, settled_at) carrying status, gross payout and score.
 
-Created with SQL (not Meta.indexes) because INCLUDE exists only on PostgreSQL; the SQLite demo
-has no use for them. Django's migration state does not know them, so no later migration drops
-them.
+Created with SQL (not Meta.indexes), written when the project still ran on SQLite too (whose
+indexes have no INCLUDE). Django's migration state does not know them, so no later migration
+drops them.
 """
 
 from django.db import migrations
@@ -30,15 +30,11 @@ INDEXES = {
 
 
 def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for name, definition in INDEXES.items():
         schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
 
 
 def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for name in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 

@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.utils import timezone
 
-from forge.exceptions import ApplicationError, Conflict, NotFound
+from core.exceptions import ApplicationError, Conflict, NotFound
 
 from ..demonstrations import ALLOWED_ATTACHMENT_CONTENT_TYPES, DEFAULT_ATTACHMENT_MAX_BYTES
 from ..models import Attachment

@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.exceptions import Conflict, Forbidden
 from farmers.selectors import reputation_of
-from forge.exceptions import Conflict, Forbidden
 from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 

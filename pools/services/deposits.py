@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from forge.audit_trail import staff_action_record
-from forge.exceptions import Conflict, Forbidden
-from forge.models import StaffAction
-from forge.money import format_amount, parse_amount
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.exceptions import Conflict, Forbidden
+from core.money import format_amount, parse_amount
 from ledger.models import Account
 from ledger.services import Leg, transaction_post, world_deposits_account
 

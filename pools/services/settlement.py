@@ -26,19 +26,19 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.db import bulk_update_values, rows_json, with_rows
-from forge.exceptions import Conflict
+from core.db import bulk_update_values, rows_json, with_rows
+from core.exceptions import Conflict
+from core.queue import queue_on_commit
 from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_ids_reserve, transactions_write
 from ledger.models import Account
 from ledger.services import Leg, account_get, transaction_post, treasury_account
 from referrals.selectors import commissions_for_many
-from referrals.services import commission_rollup_add
+from referrals.services import SettledCommission, commission_rollup_add
 
 from ..economics import Shares, settlement_shares
 from ..models import Factory, ScoreOverride, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
-from .submissions import enqueue_after_commit
 
 
 class NotReadyToSettle(Conflict):
@@ -247,13 +247,29 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
     )
     balances_apply(written.deltas)
     # After the accounts: a rollup row is written only for an ambassador whose account is locked.
-    commission_rollup_add(rows, token_ids={pk: f.token_id for pk, f in factories.items()})
+    commission_rollup_add(settled_commissions(rows), token_ids={pk: f.token_id for pk, f in factories.items()})
     _update_factory_counters({pk: (a, b) for pk, (a, b) in counters.items()})
     for pk, status in statuses.items():
         if status == Factory.Status.CLOSED:
             factory = factories[pk]
             factory.status = status
             pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
+
+
+def settled_commissions(rows) -> list[SettledCommission]:
+    """The settled rows' commissions as plain values for the referrals rollup."""
+    return [
+        SettledCommission(
+            pk=row.pk,
+            factory_id=row.factory_id,
+            settled_at=row.settled_at,
+            farmer_ambassador_id=row.farmer_ambassador_id,
+            farmer_ambassador_commission=row.farmer_ambassador_commission,
+            factory_ambassador_id=row.factory_ambassador_id,
+            factory_ambassador_commission=row.factory_ambassador_commission,
+        )
+        for row in rows
+    ]
 
 
 def _refresh_reputations(farmer_ids: set[int]) -> None:
@@ -278,9 +294,7 @@ def submission_settle(*, submission_id: int) -> Submission:
 
 
 def _enqueue_reputation(farmer_id: int) -> None:
-    from farmers.tasks import reputation_recompute_task
-
-    enqueue_after_commit(reputation_recompute_task, farmer_id)
+    queue_on_commit("farmers.reputation_recompute", farmer_id)
 
 
 @transaction.atomic
@@ -339,7 +353,7 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
     submission.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
     submission.save(update_fields=[*SHARE_FIELDS, "quality_score", "graded_by", "status"])
     commission_rollup_add(
-        [submission],
+        settled_commissions([submission]),
         token_ids={factory.pk: factory.token_id},
         before={submission.pk: (old.farmer_ambassador, old.factory_ambassador)},
     )

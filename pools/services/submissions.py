@@ -14,15 +14,15 @@ from decimal import Decimal
 from functools import cache as cache_once
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from forge.audit_trail import staff_action_record
-from forge.exceptions import ApplicationError, Conflict, Forbidden, NotFound
-from forge.models import StaffAction
-from forge.money import parse_rate
+from audit.models import StaffAction
+from audit.services import staff_action_record
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.money import parse_rate
+from core.queue import queue_on_commit, wake_up_on_commit
 from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
@@ -38,23 +38,6 @@ logger = logging.getLogger(__name__)
 MAX_SCORING_ATTEMPTS = 20
 
 
-def enqueue_after_commit(task, *args) -> None:
-    """Send `task` once the current transaction commits, never failing the caller.
-
-    The work is already recorded durably (the submission's status column), so a broker that is
-    down or slow must not turn an accepted submission into an error: the failure is logged and
-    the sweeper (`pools.submissions_sweep`) sends the task again later.
-    """
-
-    def send() -> None:
-        try:
-            task.delay(*args)
-        except Exception:
-            logger.exception("could not enqueue %s%r; the sweeper will send it again", task.name, args)
-
-    transaction.on_commit(send)
-
-
 # At most one wake-up message per this many seconds: the batch processor drains everything
 # waiting, so one message serves every submission of the window (see services/batch.py).
 WAKE_UP_COALESCE_SECONDS = 1
@@ -63,25 +46,11 @@ WAKE_UP_KEY = "pools:process-pending:wake-up"
 
 def processing_wake_up() -> None:
     """After commit, make sure a batch processor will look at waiting submissions."""
-
-    def send() -> None:
-        from ..tasks import submissions_process_pending_task
-
-        if not cache.add(WAKE_UP_KEY, 1, timeout=WAKE_UP_COALESCE_SECONDS):
-            return  # a wake-up sent in this window will see the committed row
-        try:
-            submissions_process_pending_task.delay()
-        except Exception:
-            cache.delete(WAKE_UP_KEY)
-            logger.exception("could not enqueue the batch processor; the sweeper will")
-
-    transaction.on_commit(send)
+    wake_up_on_commit("pools.submissions_process_pending", key=WAKE_UP_KEY, window_seconds=WAKE_UP_COALESCE_SECONDS)
 
 
 def _enqueue_settle(submission_id: int) -> None:
-    from ..tasks import submission_settle_task
-
-    enqueue_after_commit(submission_settle_task, submission_id)
+    queue_on_commit("pools.submission_settle", submission_id)
 
 
 def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:

@@ -97,7 +97,6 @@ def _next_request_on_a_persistent_connection():
     connection.health_check_done = False
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_token_lookup_replaces_the_select_1_health_check(farmer, monkeypatch):
     key = api_token_for(farmer)
@@ -113,7 +112,6 @@ def test_the_token_lookup_replaces_the_select_1_health_check(farmer, monkeypatch
     assert connection.health_check_done
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_dead_connection_is_replaced_and_the_request_succeeds(farmer):
     import psycopg
@@ -138,7 +136,6 @@ def test_a_dead_connection_is_replaced_and_the_request_succeeds(farmer):
         assert cursor.fetchone()[0] != dead_pid
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_unknown_key_on_a_checked_connection_is_still_refused(farmer):
     api_token_for(farmer)

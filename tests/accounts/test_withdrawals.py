@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import Withdrawal
 from accounts.services import wallet_address_validate, withdrawal_mark_sent, withdrawal_reject, withdrawal_request
-from forge.exceptions import Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden
 from ledger.models import Account, Token
 from ledger.services import InsufficientFunds
 from referrals.services import ambassador_create, ambassador_set_tier, referral_attach

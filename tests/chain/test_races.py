@@ -10,14 +10,14 @@ from solders.keypair import Keypair
 from chain.models import ChainTransfer, Wallet, WalletNonce
 from chain.services import wallet_link, wallet_nonce_issue
 from chain.services.deposits import deposit_intent_create, evm_watch
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from pools.models import Deposit
 from tests.chain.test_evm_deposits import CONFIRMATIONS, Chain
 from tests.concurrency import all_at_once
 from tests.factories import CreatorFactory, FarmerFactory, sign_in_wallet
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_one_signed_message_sent_six_times_at_once_links_one_wallet():

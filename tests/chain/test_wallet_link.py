@@ -17,7 +17,7 @@ from solders.keypair import Keypair
 from chain.models import Wallet, WalletNonce
 from chain.selectors import wallet_for_withdrawal, wallets_of
 from chain.services import wallet_link, wallet_nonce_issue, wallet_unlink
-from forge.exceptions import Conflict, NotFound
+from core.exceptions import Conflict, NotFound
 from tests.factories import FarmerFactory, sign_in_wallet
 
 pytestmark = pytest.mark.django_db

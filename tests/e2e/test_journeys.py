@@ -22,8 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.selectors import user_balances
-from accounts.services import user_register
-from forge.money import format_amount
+from core.money import format_amount
 from pools.models import Deposit, Factory, Submission
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
@@ -32,10 +31,11 @@ from referrals.services import ambassador_create
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory
 from tests.integration.conftest import wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
+from web.signup import user_signup
 
 from .conftest import PASSWORD, log_in, shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 DEMONSTRATIONS = Path(__file__).resolve().parents[1] / "data" / "demonstrations"
 # The task the recorded demonstration performs: a factory with these details scores it well.
@@ -246,7 +246,7 @@ def test_staff_change_the_ambassadors_tier_and_the_next_settlement_pays_the_new_
     creator = CreatorFactory(username="cora")
     factory = budget_factory(creator)
     ambassador, _ = ambassador_create(user=FarmerFactory(username="rosa"))
-    tomas = user_register(username="tomas", password=PASSWORD, role="farmer", referral_code=ambassador.code)
+    tomas = user_signup(username="tomas", password=PASSWORD, role="farmer", referral_code=ambassador.code)
     start_worker()
     # Earlier work, settled while the ambassador had no tier: no commission.
     claim = claim_create(factory=factory, farmer=tomas)

@@ -16,7 +16,7 @@ from tests.factories import FarmerFactory
 
 from .conftest import log_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 INJECTED_WALLETS = """
 (() => {

@@ -16,7 +16,7 @@ from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.integration.conftest import broker_idle, broker_unreachable, wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def test_a_submission_made_while_the_broker_is_down_is_accepted_and_settled_after_it_returns(

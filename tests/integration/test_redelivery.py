@@ -4,7 +4,7 @@ to two real workers on Redis move money once, and the ledger audit stays clean."
 import pytest
 from celery import current_app
 
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Account, Transaction
 from pools.models import Claim, Factory, Submission
 from pools.services.claims import claim_create
@@ -13,7 +13,7 @@ from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonst
 from tests.integration.conftest import broker_idle, wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def balance(user) -> int:

@@ -12,7 +12,7 @@ from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.integration.conftest import wait_for
 from tests.money_helpers import funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def test_a_real_worker_recomputes_the_reputation_after_settling(celery_worker_process):

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Account, Entry, Transaction
 from ledger.services import account_get
 from pools.models import Factory, Submission
@@ -21,7 +21,7 @@ from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.integration.conftest import _database_url, wait_for, wait_until_redeliverable
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def backends_blocked_by(pid: int) -> list[int]:

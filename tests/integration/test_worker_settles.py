@@ -9,7 +9,7 @@ from tests.factories import CreatorFactory, FarmerFactory, demonstration
 from tests.integration.conftest import wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.integration
 
 
 def test_a_real_worker_scores_and_settles_a_submission(celery_worker_process):

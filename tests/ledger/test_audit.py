@@ -109,7 +109,7 @@ def test_the_audit_detects_a_tampered_stored_balance(money_moved):
 
 def test_the_audit_detects_an_unbalanced_transaction_even_where_no_trigger_would(usdc, money_moved):
     # Entries written behind the service's back, before any COMMIT (so before PostgreSQL's
-    # deferred trigger could refuse them, and on SQLite, which has no trigger).
+    # deferred trigger could refuse them).
     with transaction.atomic():
         txn = Transaction.objects.create(idempotency_key="forged", kind="forged", fingerprint="x")
         txn.entries.create(account=money_moved["farmer"], token=usdc, amount=7)

@@ -22,7 +22,7 @@ from ledger.services import (
 )
 from tests.ledger.conftest import Kind, account, balance, deposit
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def run_in_threads(count: int, work) -> list:

@@ -18,8 +18,6 @@ from django.db import IntegrityError, connection, transaction
 from ledger.models import Account, Entry, Token, Transaction
 from tests.ledger.conftest import Kind, account, balance, deposit
 
-pytestmark = pytest.mark.postgres
-
 
 def raw_transaction(key: str) -> int:
     with connection.cursor() as cursor:

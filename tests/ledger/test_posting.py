@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from ledger.models import Account, Entry, Transaction
 from ledger.services import (
     IdempotencyConflict,

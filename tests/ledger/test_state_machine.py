@@ -12,12 +12,12 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from forge.money import format_amount
+from core.money import format_amount
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from ledger.services import (
@@ -54,16 +54,13 @@ GROUPS = {
 }
 
 
-# PostgreSQL's NUMERIC(39, 0) holds any amount below 10**12 whole units of an 18-decimal
-# token; SQLite (the demo database) holds integers only up to 2**63, so there every amount,
-# and a run's deposits together, stay below that.
-SQLITE_LARGEST_UNITS = 10**17
+# NUMERIC(39, 0) holds any amount below 10**12 whole units of an 18-decimal token.
 
 
 def amounts(decimals: int):
     """Base units: dust, everyday amounts and, now and then, near the 10**12-unit ceiling."""
     one = 10**decimals
-    largest = 10**11 * one if connection.vendor == "postgresql" else SQLITE_LARGEST_UNITS
+    largest = 10**11 * one
     return st.one_of(
         st.integers(1, 1_000),
         st.integers(1, min(50 * one, largest)),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forge.money import format_amount
+from core.money import format_amount
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from pools.grading import GraderUnavailable
@@ -126,7 +126,6 @@ def _waiting_rows_under_manual_grading(settings, count: int) -> list[Submission]
     return rows
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_takers_never_get_the_same_row(settings):
     rows = _waiting_rows_under_manual_grading(settings, 60)
@@ -159,7 +158,6 @@ def test_concurrent_takers_never_get_the_same_row(settings):
     assert sum(1 for ids in got if ids) >= 2, "one taker got everything: the race was not exercised"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_row_locked_by_another_worker_is_skipped_not_waited_for(settings):
     rows = _waiting_rows_under_manual_grading(settings, 4)
@@ -481,7 +479,6 @@ def test_settle_skips_held_unscored_and_final_rows(factory):
     assert settle_keys([held, unscored]) == Counter()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_settling_the_same_batch_at_once_pay_each_submission_once(settings, monkeypatch):
     settings.FORGE_GRADER = "manual"

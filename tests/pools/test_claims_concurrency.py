@@ -3,7 +3,7 @@ promises more than it holds (PostgreSQL, real threads, each with its own connect
 
 import pytest
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from pools.models import Claim, Factory
 from pools.services.claims import claim_create
 from tests.concurrency import all_at_once
@@ -11,7 +11,7 @@ from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 REWARD_UNITS = 200_000  # 0.2 USDC
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from forge.exceptions import Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden
 from ledger.models import Account
 from pools.models import Factory, Submission
 from pools.selectors import pool_summary

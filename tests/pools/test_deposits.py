@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from ledger.models import Account, Transaction
 from pools.models import Deposit, Factory
 from pools.selectors import pool_summary
@@ -224,7 +224,6 @@ class TestWithoutAutoconfirm:
         assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_deposits_of_one_tx_ref_are_credited_exactly_once():
     creator = CreatorFactory()

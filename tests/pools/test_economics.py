@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from forge.money import format_amount, parse_amount
+from core.money import format_amount, parse_amount
 from pools.economics import Shares, settlement_shares
 
 USDC_DECIMALS = 6
@@ -168,7 +168,7 @@ def at_most(amount: int, units: int, rate: Decimal) -> bool:
 @st.composite
 def settlement_inputs(draw):
     decimals = draw(st.integers(min_value=0, max_value=18))
-    # Any amount a token can hold: up to 10**12 whole tokens (forge.money.MAX_WHOLE_UNITS),
+    # Any amount a token can hold: up to 10**12 whole tokens (core.money.MAX_WHOLE_UNITS),
     # which for 18 decimals is 10**30 base units.
     reward = draw(st.integers(min_value=1, max_value=min(10**30, 10**12 * 10**decimals - 1)))
     score = Decimal(draw(st.integers(min_value=0, max_value=10_000))) / 10_000

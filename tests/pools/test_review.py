@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import withdrawal_request
-from forge.exceptions import Conflict
-from forge.money import parse_amount
+from core.exceptions import Conflict
+from core.money import parse_amount
 from ledger.models import Account, Entry, Token, Transaction
 from pools.grading import TaskContext, grade
 from pools.models import Factory, ScoreOverride, Submission

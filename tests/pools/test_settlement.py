@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from core.exceptions import Conflict
+from core.money import parse_amount
 from farmers.models import FarmerProfile
-from forge.exceptions import Conflict
-from forge.money import parse_amount
 from ledger.models import Account, Entry, Transaction
 from pools.models import Factory, Submission
 from pools.services.claims import claim_create
@@ -289,7 +289,6 @@ def test_the_sweeper_leaves_held_and_unreviewed_manual_submissions_alone(setting
     assert Submission.objects.get(pk=held.pk).settlement_transaction_id is None
 
 
-@pytest.mark.postgres
 def test_concurrent_settlements_of_one_submission_post_one_transaction(transactional_db, django_db_serialized_rollback):
     factory = funded_factory(CreatorFactory(), reward="0.20", deposit="1")
     farmer = FarmerFactory()

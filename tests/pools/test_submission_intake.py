@@ -13,12 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from forge.exceptions import Conflict, NotFound
+from core.exceptions import Conflict, NotFound
 from ledger.models import Account, Transaction
 from pools.models import Attachment, Claim, Submission
 from pools.services import submissions
 from pools.services.claims import claim_create, claim_expire
 from pools.services.submissions import WAKE_UP_KEY, submission_create
+from pools.tasks import submissions_process_pending_task
 from tests.concurrency import all_at_once
 from tests.conftest import client_for
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
@@ -31,11 +32,8 @@ ATTACHMENT = {"name": "screen.mp4", "content_type": "video/mp4", "size": 1234, "
 
 @pytest.fixture(params=["one statement", "orm"])
 def write_path(request, monkeypatch):
-    """Both ways of writing: PostgreSQL's single statement (skipped elsewhere) and the ORM's."""
-    if request.param == "one statement":
-        if connection.vendor != "postgresql":
-            pytest.skip("the single-statement path is PostgreSQL's")
-    else:
+    """Both ways of writing: PostgreSQL's single statement and the ORM's."""
+    if request.param == "orm":
         monkeypatch.setattr(submissions, "_one_statement", lambda: False)
     return request.param
 
@@ -199,7 +197,6 @@ def test_an_invalid_demonstration_touches_nothing(write_path, claim, farmer, dja
 # ---- Statement count ---------------------------------------------------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(("attachments", "most"), [([], 2), ([ATTACHMENT], 5)])
 def test_the_endpoint_runs_a_fixed_handful_of_statements(
     attachments, most, claim, farmer, django_capture_on_commit_callbacks
@@ -217,7 +214,6 @@ def test_the_endpoint_runs_a_fixed_handful_of_statements(
     assert not any(query["sql"].lstrip().upper().startswith("SELECT") for query in queries[1:])  # no read-back
 
 
-@pytest.mark.postgres
 def test_a_refusal_costs_one_more_statement_to_say_why(claim, farmer, django_capture_on_commit_callbacks):
     client = client_for(FarmerFactory())
 
@@ -235,14 +231,8 @@ def test_many_submissions_send_one_wake_up_per_window(
     write_path, factory, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-
-    class FakeTask:
-        name = "pools.submissions_process_pending"
-
-        def delay(self, *args):
-            sent.append(args)
-
-    monkeypatch.setattr("pools.tasks.submissions_process_pending_task", FakeTask())
+    # Services send the batch processor by name (core.queue); intercept the registered task.
+    monkeypatch.setattr(submissions_process_pending_task, "delay", lambda *args, **kwargs: sent.append(args))
     farmers = [FarmerFactory() for _ in range(4)]
     claims = [claim_create(factory=factory, farmer=farmer) for farmer in farmers]
 
@@ -272,7 +262,6 @@ def _all_at_once(calls) -> list[str]:
     ]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_submissions_for_one_claim_store_exactly_one(write_path):
     factory = funded_factory(CreatorFactory(), reward="0.2", deposit="1")
@@ -291,7 +280,6 @@ def test_concurrent_submissions_for_one_claim_store_exactly_one(write_path):
     assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_submission_racing_the_expiry_sweep_either_lands_or_is_refunded_never_both(write_path):
     factory = funded_factory(CreatorFactory(), reward="0.2", deposit="2")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from django.core.cache import cache
 
-from forge.money import parse_amount
+from core.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_deposits_account
 from referrals.models import Ambassador

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from forge.exceptions import Conflict
+from core.exceptions import Conflict
 from referrals.models import Referral
 from referrals.services import referral_attach
 from tests.factories import CreatorFactory, FarmerFactory

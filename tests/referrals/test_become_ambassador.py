@@ -77,7 +77,6 @@ def test_a_drawn_code_that_is_taken_is_drawn_again(monkeypatch):
     assert ambassador.code == "ABCDEFGH"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_requests_make_one_ambassador():
     user = FarmerFactory()

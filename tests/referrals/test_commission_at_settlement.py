@@ -125,7 +125,10 @@ def test_a_rate_edited_in_the_tier_table_before_settlement_is_the_one_paid(staff
     submission = claimed_and_submitted(farmer, CreatorFactory())
 
     commission_tier_update(
-        tier=CommissionTier.objects.get(tier=4), commission_rate=Decimal("0.025"), stake_threshold=Decimal(4_000_000)
+        tier=CommissionTier.objects.get(tier=4),
+        commission_rate=Decimal("0.025"),
+        stake_threshold=Decimal(4_000_000),
+        actor=staff,
     )
     settle_at_full_quality(submission)
 

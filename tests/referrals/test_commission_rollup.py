@@ -24,6 +24,7 @@ from pools.services.submissions import submission_review
 from referrals.models import CommissionDay
 from referrals.selectors import audit_commission_rollup, commission_rollup_expected
 from referrals.services import (
+    SettledCommission,
     ambassador_set_tier,
     commission_rollup_add,
     commission_rollup_rebuild,
@@ -188,7 +189,7 @@ def test_the_migration_backfills_what_settlement_wrote(world, monkeypatch):
 def test_changes_that_cancel_out_in_a_batch_write_nothing(world):
     today = timezone.now()
     rows = [
-        SimpleNamespace(
+        SettledCommission(
             pk=pk,
             factory_id=world.factory.pk,
             settled_at=today,
@@ -209,8 +210,8 @@ def test_changes_that_cancel_out_in_a_batch_write_nothing(world):
 
 
 def test_the_dashboard_totals_all_days_and_charts_the_last_thirty(world, monkeypatch):
-    from referrals.dashboard import commission_summary
     from referrals.models import Ambassador
+    from web.ambassador import commission_summary
 
     settle(world.factory, world.farmer, "1")  # today: 6000 farmer side
     real_now = timezone.now

@@ -11,7 +11,7 @@ from referrals.services import stake
 from tests.money_helpers import assert_audit_clean
 from tests.referrals.conftest import clones_balances, clones_credit, clones_units, make_ambassador
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_two_concurrent_stakes_cannot_spend_the_same_clones_twice():

@@ -4,7 +4,7 @@ null returns to the stake tier, and every change is recorded with who, when, old
 import pytest
 from django.utils import timezone
 
-from forge.exceptions import Forbidden
+from core.exceptions import Forbidden
 from referrals.models import TierChange
 from referrals.services import ambassador_set_tier, stake
 from tests.factories import CreatorFactory

@@ -1,5 +1,5 @@
 """Every staff action that moves money or changes someone's standing is in the staff audit
-trail (forge.models.StaffAction): who, when, what, before and after, and why. The record is
+trail (audit.models.StaffAction): who, when, what, before and after, and why. The record is
 written in the same transaction as the change, the trail is read-only in the admin and
 append-only in PostgreSQL, and money rows cannot be deleted from the admin."""
 
@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_request
+from audit.models import StaffAction
 from chain.models import ChainTransfer, DepositIntent
-from forge.models import StaffAction
 from ledger.models import Account, Entry, Transaction
 from pools.models import Claim, Deposit, Factory, ScoreOverride, Submission
 from pools.services.claims import claim_create
@@ -232,7 +232,7 @@ def test_staff_force_close_a_factory_in_the_admin_with_a_reason(admin_client, st
 def test_force_close_needs_staff_and_a_reason_and_changes_nothing_otherwise(creator):
     from django.core.exceptions import ValidationError
 
-    from forge.exceptions import Conflict, Forbidden
+    from core.exceptions import Conflict, Forbidden
 
     factory = funded_factory(creator)
     with pytest.raises(Forbidden):
@@ -278,23 +278,22 @@ def test_the_trail_is_read_only_in_the_admin(admin_client, pending_deposit, staf
     request = RequestFactory().get("/")
     request.user = staff
 
-    assert admin_client.get(reverse("admin:forge_staffaction_changelist")).status_code == 200
-    page = admin_client.get(reverse("admin:forge_staffaction_change", args=[record.pk]))
+    assert admin_client.get(reverse("admin:audit_staffaction_changelist")).status_code == 200
+    page = admin_client.get(reverse("admin:audit_staffaction_change", args=[record.pk]))
     assert page.status_code == 200
     assert b"pending" in page.content and b"confirmed" in page.content
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request, record)
     assert not model_admin.has_delete_permission(request, record)
-    assert admin_client.get(reverse("admin:forge_staffaction_add")).status_code == 403
+    assert admin_client.get(reverse("admin:audit_staffaction_add")).status_code == 403
     assert (
-        admin_client.post(reverse("admin:forge_staffaction_delete", args=[record.pk]), {"post": "yes"}).status_code
+        admin_client.post(reverse("admin:audit_staffaction_delete", args=[record.pk]), {"post": "yes"}).status_code
         == 403
     )
     assert "delete_selected" not in model_admin.get_actions(request)
     assert StaffAction.objects.filter(pk=record.pk).exists()
 
 
-@pytest.mark.postgres
 def test_postgresql_refuses_to_edit_or_delete_a_record(pending_deposit, staff):
     from pools.services.deposits import deposit_confirm
 

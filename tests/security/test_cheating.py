@@ -66,7 +66,7 @@ class TestHeldForReview:
                     f"/api/v1/claims/{claim.json()['id']}/submission/", {"demonstration": demo}, format="json"
                 )
             assert response.status_code == 201, response.content
-            assert any("processing_wake_up" in callback.__qualname__ for callback in callbacks)
+            assert any("wake_up_on_commit" in callback.__qualname__ for callback in callbacks)
             return Submission.objects.get(pk=response.json()["id"])
 
         return _submit
@@ -182,7 +182,6 @@ class TestHeldForReview:
 # ---- Races (PostgreSQL, real threads, each with its own connection) ------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_per_farmer_limit_holds_when_one_farmer_claims_from_many_threads():
     from pools.services.claims import claim_create
@@ -205,7 +204,6 @@ def test_the_per_farmer_limit_holds_when_one_farmer_claims_from_many_threads():
     assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_many_farmers_racing_for_a_per_farmer_limit_of_one_each_get_one():
     from pools.services.claims import claim_create
@@ -223,7 +221,6 @@ def test_many_farmers_racing_for_a_per_farmer_limit_of_one_each_get_one():
     assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_same_claim_submitted_from_many_threads_is_accepted_and_paid_once():
     from pools.services.claims import claim_create
@@ -250,7 +247,6 @@ def test_the_same_claim_submitted_from_many_threads_is_accepted_and_paid_once():
     assert_audit_clean()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_ring_submitting_one_demonstration_at_once_gets_at_most_one_paid_automatically():
     from pools.services.claims import claim_create

@@ -36,7 +36,6 @@ from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.postgres,
     pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (CI installs it)"),
 ]
 

@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from pools.models import Alert, Submission
+from datasets.models import Alert
+from pools.models import Submission
 from tests.security.world import world_build
 
 pytestmark = pytest.mark.django_db

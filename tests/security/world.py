@@ -19,21 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Sum
 from django.test import override_settings
 from rest_framework.authtoken.models import Token as ApiToken
 
 from accounts.models import User, Withdrawal
 from accounts.services import api_token_for
+from audit.models import StaffAction
 from chain.models import Wallet
-from forge.models import StaffAction
+from datasets.models import Alert, Export
+from datasets.selectors import dataset_filters_parse
+from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
-from pools.models import Alert, Attachment, Claim, Deposit, Export, Factory, RateChange, ScoreOverride, Submission
-from pools.selectors import dataset_filters_parse
+from pools.models import Attachment, Claim, Deposit, Factory, RateChange, ScoreOverride, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_create
-from pools.services.exports import export_build, export_request
 from pools.services.factories import factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
@@ -170,33 +170,8 @@ COUNTED = [
 
 
 def money_state() -> dict:
-    """Everything a refused request must leave as it was: row counts of the money models and
-    the ledger, every balance, and the state columns of the rows that carry money.
-
-    On PostgreSQL, one query: per table, the row count and a hash of every row's full text
-    (any column of any row changing shows). Elsewhere, the same models through the ORM."""
-    if connection.vendor == "postgresql":
-        return _state_by_hash()
-    return {
-        "counts": {model._meta.label: model.objects.count() for model in COUNTED},
-        "entries_total": Entry.objects.aggregate(total=Sum("amount"))["total"],
-        "balances": dict(Account.objects.values_list("pk", "balance")),
-        "factories": sorted(Factory.objects.values_list("pk", "status", "reward", "in_flight_count", "accepted_count")),
-        "deposits": sorted(Deposit.objects.values_list("pk", "status")),
-        "claims": sorted(Claim.objects.values_list("pk", "status")),
-        "submissions": sorted(
-            Submission.objects.values_list("pk", "status", "quality_score", "needs_review", "farmer_reward")
-        ),
-        "withdrawals": sorted(Withdrawal.objects.values_list("pk", "status")),
-        "ambassadors": sorted(Ambassador.objects.values_list("pk", "stake_tier", "tier_override")),
-        "tiers": sorted(CommissionTier.objects.values_list("tier", "commission_rate", "stake_threshold")),
-        "tokens": sorted(ApiToken.objects.values_list("user_id", "key")),
-        "attachments": sorted(Attachment.objects.values_list("pk", "uploaded_at")),
-        "alerts": sorted(Alert.objects.values_list("pk", "read_at")),
-    }
-
-
-def _state_by_hash() -> dict:
+    """Everything a refused request must leave as it was, in one query: per money table, the
+    row count and a hash of every row's full text (any column of any row changing shows)."""
     tables = [model._meta.db_table for model in [*COUNTED, CommissionTier]]
     sql = " UNION ALL ".join(
         f"SELECT %s, count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"

@@ -97,7 +97,7 @@ def test_the_grading_service_cannot_become_an_ambassador(client):
 
     response = client.post(reverse("referrals:become"), follow=True)
 
-    # The grading service's account has no pages at all (forge.middleware); the service
+    # The grading service's account has no pages at all (core.middleware); the service
     # (ambassador_create) refuses it too: tests/referrals/test_become_ambassador.py.
     assert response.status_code == 403
     assert not Ambassador.objects.exists()

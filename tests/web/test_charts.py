@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from forge import charts
+from core import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

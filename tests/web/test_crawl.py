@@ -25,12 +25,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
 
 from accounts.services import withdrawal_request
+from datasets.selectors import DatasetFilters
+from datasets.services.exports import export_build, export_request
 from ledger.models import Token
 from pools.models import Factory, Submission
-from pools.selectors import DatasetFilters
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
-from pools.services.exports import export_build, export_request
 from pools.services.factories import factory_close, factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score

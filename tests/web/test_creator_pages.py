@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from forge.templatetags.forge_tags import hours
+from core.templatetags.forge_tags import hours
 from ledger.models import Account
 from pools.models import Claim, Deposit, Factory, RateChange
 from pools.services.claims import claim_create

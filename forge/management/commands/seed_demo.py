@@ -14,7 +14,6 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import user_register
 from ledger.audit import ledger_audit
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_confirm, deposit_create
@@ -22,6 +21,7 @@ from pools.services.factories import factory_create
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
 from referrals.services import ambassador_create
+from web.signup import user_signup
 
 DEMO_PASSWORD = "forge-demo-2026"
 STAFF_USERNAME = "admin"
@@ -112,17 +112,17 @@ class Command(BaseCommand):
 
     def _seed(self):
         User.objects.create_superuser(STAFF_USERNAME, "admin@forge.invalid", DEMO_PASSWORD, role=User.Role.CREATOR)
-        carol = user_register(username="carol", password=DEMO_PASSWORD, role="farmer")
+        carol = user_signup(username="carol", password=DEMO_PASSWORD, role="farmer")
         ambassador, _ = ambassador_create(user=carol)
         creators = {
-            "alice": user_register(
+            "alice": user_signup(
                 username="alice", password=DEMO_PASSWORD, role="creator", referral_code=ambassador.code
             ),
-            "bob": user_register(username="bob", password=DEMO_PASSWORD, role="creator"),
+            "bob": user_signup(username="bob", password=DEMO_PASSWORD, role="creator"),
         }
         farmers = [
-            user_register(username="dave", password=DEMO_PASSWORD, role="farmer", referral_code=ambassador.code),
-            user_register(username="erin", password=DEMO_PASSWORD, role="farmer"),
+            user_signup(username="dave", password=DEMO_PASSWORD, role="farmer", referral_code=ambassador.code),
+            user_signup(username="erin", password=DEMO_PASSWORD, role="farmer"),
         ]
         for number, (creator, title, token, reward, deposit, category, min_rep, instructions) in enumerate(FACTORIES):
             factory = factory_create(

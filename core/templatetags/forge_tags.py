@@ -1,0 +1,122 @@
+"""Template helpers: money with its token, percentages of rates, times for the browser's time
+zone, durations, and the shared pool bar / fill progress / status badge snippets."""
+
+from datetime import UTC
+from decimal import Decimal
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from core.money import format_amount
+
+register = template.Library()
+
+
+@register.filter
+def money(units, token):
+    """`{{ factory.reward|money:factory.token }}` -> "0.2 USDC" (exact, trailing zeros trimmed)."""
+    if units is None or token is None:
+        return "–"
+    return f"{format_amount(int(units), decimals=token.decimals, trim=True)} {token.symbol}"
+
+
+@register.filter
+def amount(units, token):
+    """The number alone, exact: `{{ units|amount:token }}` -> "0.2"."""
+    if units is None or token is None:
+        return ""
+    return format_amount(int(units), decimals=token.decimals, trim=True)
+
+
+@register.filter
+def percent(rate):
+    """`{{ 0.1|percent }}` -> "10%" (rates are Decimals; trailing zeros trimmed)."""
+    if rate is None:
+        return "–"
+    value = (Decimal(str(rate)) * 100).normalize()
+    return f"{value:f}%"
+
+
+@register.filter
+def timetag(value, style="datetime"):
+    """`{{ submission.submitted_at|timetag }}` -> `<time datetime="...Z">2026-11-01 12:00 UTC</time>`.
+
+    The server writes UTC; static/js/localtime.js rewrites the text in the browser's own time
+    zone (the `datetime` attribute keeps the exact instant). `style` "date" shows the day only.
+    """
+    if value is None:
+        return "–"
+    if not hasattr(value, "hour"):  # a date
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(), value.isoformat())
+    utc = value.astimezone(UTC) if timezone.is_aware(value) else value
+    iso = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = utc.strftime("%Y-%m-%d") if style == "date" else utc.strftime("%Y-%m-%d %H:%M UTC")
+    return format_html('<time datetime="{}" data-localize="{}">{}</time>', iso, style, text)
+
+
+@register.filter
+def hours(value):
+    """A duration in hours for people: "under an hour", "5 hours", "3.5 days"; a dash if unknown."""
+    if value is None:
+        return "–"
+    value = float(value)
+    if value < 1:
+        return "under an hour"
+    if value < 48:
+        rounded = round(value)
+        return f"{rounded} hour{'s' if rounded != 1 else ''}"
+    days = value / 24
+    return f"{days:.0f} days" if days >= 10 else f"{days:.1f} days"
+
+
+@register.filter
+def rate_per_hour(value):
+    """Claims or submissions per hour: "0.42" (two decimals, display only)."""
+    if value is None:
+        return "–"
+    return f"{float(value):.2f}"
+
+
+@register.inclusion_tag("partials/pool_bar.html")
+def pool_bar(summary, token, label="Pool", compact=False):
+    """A pool's available / reserved / spent / refunded bar with its legend and a sentence
+    for screen readers. `summary` is a pools.selectors.PoolSummary. `compact` (table rows)
+    replaces the legend with one line: what is available of what was deposited."""
+    parts = [
+        ("available", "Available", summary.available),
+        ("reserved", "Reserved", summary.reserved),
+        ("spent", "Spent", summary.paid_out),
+        ("refunded", "Refunded", summary.refunded),
+    ]
+    segments = [
+        {
+            "css": css,
+            "label": name,
+            "units": units,
+            # Display only: a width for the bar, never money.
+            "width": f"{summary.fraction(units) * 100:.2f}",
+        }
+        for css, name, units in parts
+    ]
+    return {"segments": segments, "token": token, "label": label, "summary": summary, "compact": compact}
+
+
+@register.inclusion_tag("partials/fill_progress.html")
+def fill_progress(factory):
+    """Accepted demonstrations against the target (or a count, for an open target)."""
+    target = factory.target_count
+    accepted = factory.accepted_count
+    percent_done = min(100, round(accepted * 100 / target)) if target else None
+    return {"factory": factory, "target": target, "accepted": accepted, "percent_done": percent_done}
+
+
+@register.simple_tag
+def status_badge(factory_or_status, label=None):
+    """`{% status_badge factory %}`: the status as text in a coloured pill (the text carries
+    the meaning; colour only helps)."""
+    status = getattr(factory_or_status, "status", factory_or_status)
+    if label is None:
+        display = getattr(factory_or_status, "get_status_display", None)
+        label = display() if display else str(status).title()
+    return format_html('<span class="badge status-{}">{}</span>', status, label)

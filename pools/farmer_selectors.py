@@ -1,0 +1,198 @@
+"""Reads for a farmer's pages: the factories a farmer can browse, their claims, submissions and
+settled earnings (pools rows seen from the farmer's side; reputation itself is
+farmers.selectors, withdrawals accounts.selectors).
+
+Every read that takes a `farmer` returns only that farmer's rows: pages look objects up
+through these, so another farmer's claim or submission is simply not found (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, ExpressionWrapper, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from ledger.fields import AmountField
+from ledger.models import Token
+
+from .models import Claim, Factory, Submission
+from .selectors import factories_open_to_farmers
+
+RATE_PLACES = Decimal("0.001")  # acceptance rates to a tenth of a percent
+FINAL_STATUSES = [Submission.Status.SETTLED, Submission.Status.REJECTED]
+
+
+# ---- Browsing -------------------------------------------------------------------------------
+
+BROWSE_SORTS = {"newest": "Newest", "reward": "Highest reward", "slots": "Most slots left"}
+BROWSE_ACCESS = {"all": "All factories", "unlocked": "Unlocked for me", "premium": "Premium only"}
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseRow:
+    """One factory on the browse page, with what the farmer needs to decide."""
+
+    factory: Factory
+    finished_count: int  # settled + rejected submissions
+    acceptance_rate: Decimal | None  # accepted / finished; None before any finished work
+    slots_left: int | None  # None: open-ended
+    locked: bool
+    missing_points: Decimal  # reputation still needed to unlock (0 when unlocked)
+
+
+def browse_categories() -> list[str]:
+    """The categories of factories open to farmers now, for the filter."""
+    return list(
+        factories_open_to_farmers()
+        .exclude(category="")
+        .order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
+    )
+
+
+def factories_for_browse(
+    *,
+    reputation: Decimal,
+    token: Token | None = None,
+    min_reward: int | None = None,
+    category: str = "",
+    access: str = "all",
+    sort: str = "newest",
+) -> QuerySet[Factory]:
+    """Factories open to farmers (active, funded for one reward, not full), filtered and
+    sorted, annotated with `finished_count` and `slots_left_now` in the same query.
+
+    `min_reward` is in base units of `token` and needs it (rewards in different tokens are
+    not comparable); sorting by reward without a token groups by token, highest first.
+    Premium factories (a minimum reputation) are included unless `access` is "unlocked".
+    """
+    finished = (
+        Submission.objects.filter(factory=OuterRef("pk"), status__in=FINAL_STATUSES)
+        .order_by()
+        .values("factory")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    factories = (
+        factories_open_to_farmers()
+        .defer("instructions", "description")
+        .annotate(
+            finished_count=Coalesce(Subquery(finished, output_field=IntegerField()), Value(0)),
+            slots_left_now=ExpressionWrapper(
+                F("target_count") - F("accepted_count") - F("in_flight_count"), output_field=IntegerField()
+            ),
+        )
+    )
+    if token is not None:
+        factories = factories.filter(token=token)
+        if min_reward is not None:
+            factories = factories.filter(reward__gte=min_reward)
+    if category:
+        factories = factories.filter(category=category)
+    if access == "unlocked":
+        factories = factories.filter(min_reputation__lte=reputation)
+    elif access == "premium":
+        factories = factories.filter(min_reputation__gt=0)
+
+    if sort == "reward":
+        order = ["-reward", "-created_at", "-id"] if token is not None else ["token__symbol", "-reward", "-id"]
+    elif sort == "slots":
+        order = [F("slots_left_now").desc(nulls_first=True), "-created_at", "-id"]
+    else:
+        order = ["-created_at", "-id"]
+    return factories.order_by(*order)
+
+
+def browse_rows(factories, *, reputation: Decimal) -> list[BrowseRow]:
+    """Rows for one page of `factories_for_browse` (no further queries)."""
+    rows = []
+    for factory in factories:
+        finished = factory.finished_count
+        missing = max(factory.min_reputation - reputation, Decimal(0))
+        rows.append(
+            BrowseRow(
+                factory=factory,
+                finished_count=finished,
+                acceptance_rate=(Decimal(factory.accepted_count) / finished).quantize(RATE_PLACES)
+                if finished
+                else None,
+                slots_left=factory.slots_left,
+                locked=missing > 0,
+                missing_points=missing,
+            )
+        )
+    return rows
+
+
+def factory_for_farmer(*, factory_id: int) -> Factory | None:
+    """A factory a farmer may claim from (open to farmers), or None."""
+    return factories_open_to_farmers().filter(pk=factory_id).first()
+
+
+# ---- The farmer's own work ----------------------------------------------------------------
+
+
+def claims_of(farmer) -> QuerySet[Claim]:
+    return Claim.objects.filter(farmer=farmer).select_related("factory__token", "submission").order_by("-created_at")
+
+
+def claim_of(farmer, *, claim_id: int) -> Claim | None:
+    return Claim.objects.select_related("factory__token").filter(pk=claim_id, farmer=farmer).first()
+
+
+def submission_of(farmer, *, submission_id: int) -> Submission | None:
+    return Submission.objects.select_related("factory__token", "claim").filter(pk=submission_id, farmer=farmer).first()
+
+
+def open_claims_count(farmer) -> int:
+    return Claim.objects.filter(farmer=farmer, status=Claim.Status.OPEN).count()
+
+
+# ---- Earnings --------------------------------------------------------------------------------
+
+
+def settled_submissions_of(farmer) -> QuerySet[Submission]:
+    """The farmer's settled work (paid or rejected), newest first, with the breakdown; without
+    the demonstration bodies and the factory's long texts (a page of rows needs neither)."""
+    return (
+        Submission.objects.filter(farmer=farmer, status__in=FINAL_STATUSES)
+        .select_related("factory__token")
+        .defer(
+            "demonstration",
+            "score_breakdown",
+            "score_reasons",
+            "review_reasons",
+            "factory__instructions",
+            "factory__description",
+        )
+        .order_by("-settled_at", "-id")
+    )
+
+
+def earnings_totals(farmer) -> list[dict]:
+    """[{token, gross, fee, net, count}] of the farmer's paid work, per token."""
+    rows = list(
+        Submission.objects.filter(farmer=farmer, status=Submission.Status.SETTLED)
+        .values("factory__token")
+        .annotate(
+            gross=Coalesce(Sum("gross_payout"), Value(0), output_field=AmountField()),
+            fee=Coalesce(Sum("platform_fee"), Value(0), output_field=AmountField()),
+            net=Coalesce(Sum("farmer_reward"), Value(0), output_field=AmountField()),
+            count=Count("pk"),
+        )
+        .order_by("factory__token")
+    )
+    tokens = Token.objects.in_bulk([row["factory__token"] for row in rows])
+    return [
+        {
+            "token": tokens[row["factory__token"]],
+            "gross": int(row["gross"]),
+            "fee": int(row["fee"]),
+            "net": int(row["net"]),
+            "count": row["count"],
+        }
+        for row in rows
+    ]

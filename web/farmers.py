@@ -1,0 +1,227 @@
+"""The farmer's pages: browse factories, claim, submit, watch the score, earnings and
+withdrawals. Thin: parse input, call one service or selector, render; the services' errors
+become field errors or messages.
+
+Every page needs a logged-in farmer (other roles get 403); a farmer's claims and submissions
+are looked up through selectors scoped to that farmer, so anyone else's are a 404.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import user_balances, withdrawals_of
+from accounts.services import withdrawal_request
+from core.exceptions import ApplicationError
+from core.pages import role_required
+from farmers.reputation import reputation_hints, reputation_parts
+from farmers.selectors import reputation_history, reputation_of, reputation_profile
+from ledger.services import InsufficientFunds
+from pools import farmer_selectors as selectors
+from pools.models import Claim, Factory
+from pools.services.claims import claim_create
+from pools.services.submissions import submission_create
+
+from .farmer_forms import BrowseForm, DemonstrationForm, WithdrawalForm
+
+PAGE_SIZE = 25
+
+
+# Logged in (else the login page) and a farmer (else 403).
+farmer_required = role_required("farmer")
+
+
+# ---- Browse and claim -------------------------------------------------------------------------
+
+
+@farmer_required
+@require_GET
+def browse(request):
+    reputation = reputation_of(request.user)
+    form = BrowseForm(request.GET or None, categories=selectors.browse_categories())
+    form.is_valid()  # invalid filters are shown next to their field and ignored
+    factories = selectors.factories_for_browse(reputation=reputation, **form.filters())
+    page = Paginator(factories, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "farmers/browse.html",
+        {
+            "form": form,
+            "filters_open": any(request.GET.get(name) for name in form.fields) or not page.paginator.count,
+            "page": page,
+            "rows": selectors.browse_rows(page.object_list, reputation=reputation),
+            "reputation": reputation,
+            "open_claims": selectors.open_claims_count(request.user),
+        },
+    )
+
+
+@farmer_required
+@require_POST
+def claim_start(request, factory_id: int):
+    factory = get_object_or_404(Factory.objects.exclude(status=Factory.Status.DRAFT), pk=factory_id)
+    try:
+        claim = claim_create(factory=factory, farmer=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("farmers:browse")
+    messages.success(request, f"Claimed: {factory.title}. Submit before the claim expires.")
+    return redirect("farmers:claim", claim_id=claim.pk)
+
+
+@farmer_required
+def claim_detail(request, claim_id: int):
+    claim = selectors.claim_of(request.user, claim_id=claim_id)
+    if claim is None:
+        raise Http404("No such claim.")
+    if claim.status == Claim.Status.SUBMITTED:
+        return redirect("farmers:submission", submission_id=claim.submission.pk)
+    expired = claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now()
+    form = DemonstrationForm(request.POST, request.FILES) if request.method == "POST" else DemonstrationForm()
+    status = 200
+    if request.method == "POST" and not expired:
+        if form.is_valid():
+            submission = _submit(request, claim, form)
+            if submission is not None:
+                messages.success(request, "Demonstration received: it is being scored now.")
+                return redirect("farmers:submission", submission_id=submission.pk)
+        status = 400
+    return render(
+        request,
+        "farmers/claim.html",
+        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired},
+        status=status,
+    )
+
+
+def _submit(request, claim: Claim, form: DemonstrationForm):
+    field = form.cleaned_data["source_field"]
+    try:
+        return submission_create(claim_id=claim.pk, farmer=request.user, demonstration=form.cleaned_data["parsed"])
+    except ValidationError as error:
+        for path, problems in error.message_dict.items():
+            for problem in problems:
+                form.add_error(field, problem if path in ("demonstration", "__all__") else f"{path}: {problem}")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return None
+
+
+# ---- Submissions -----------------------------------------------------------------------------
+
+
+def _own_submission(request, submission_id: int):
+    submission = selectors.submission_of(request.user, submission_id=submission_id)
+    if submission is None:
+        raise Http404("No such submission.")
+    return submission
+
+
+@farmer_required
+@require_GET
+def submission_detail(request, submission_id: int):
+    submission = _own_submission(request, submission_id)
+    return render(
+        request,
+        "farmers/submission.html",
+        {"submission": submission, "factory": submission.factory, "state": _status_state(submission)},
+    )
+
+
+@farmer_required
+@require_GET
+def submission_status(request, submission_id: int):
+    """The live part of the submission page, polled by htmx every 2 s until it is final. The
+    poll says what it last showed (`seen`); nothing new is a 204, which htmx does not swap, so
+    the live region is announced once per change, not every 2 s."""
+    submission = _own_submission(request, submission_id)
+    state = _status_state(submission)
+    if request.GET.get("seen") == state:
+        return HttpResponse(status=204)
+    return render(request, "farmers/partials/submission_status.html", {"submission": submission, "state": state})
+
+
+def _status_state(submission) -> str:
+    return f"{submission.status}:{submission.quality_score}:{int(submission.needs_review)}"
+
+
+@farmer_required
+@require_GET
+def my_work(request):
+    page = Paginator(selectors.claims_of(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "farmers/work.html", {"page": page, "now": timezone.now()})
+
+
+# ---- Earnings and withdrawals ------------------------------------------------------------------
+
+
+def withdrawal_submit(request, form: WithdrawalForm):
+    """Request a withdrawal from a bound form; errors go next to the fields. Shared with the
+    ambassador dashboard (ambassadors withdraw their commissions the same way)."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        withdrawal = withdrawal_request(
+            user=request.user, token=data["token"], amount=data["amount"], address=data["address"]
+        )
+    except ValidationError as error:
+        for field, problems in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, problems)
+        return None
+    except InsufficientFunds as error:
+        form.add_error("amount", error.message)
+        return None
+    except ApplicationError as error:
+        form.add_error(None, error.message)
+        return None
+    messages.success(
+        request,
+        f"Withdrawal of {withdrawal.token.money(withdrawal.amount)} requested to {withdrawal.address}. "
+        "Staff send it shortly; its status is below.",
+    )
+    return withdrawal
+
+
+def _earnings(request, form: WithdrawalForm, *, status: int = 200):
+    user = request.user
+    profile = reputation_profile(user)
+    history = Paginator(selectors.settled_submissions_of(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    withdrawals = Paginator(withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage"))
+    return render(
+        request,
+        "farmers/earnings.html",
+        {
+            "balances": user_balances(user),
+            "totals": selectors.earnings_totals(user),
+            "history": history,
+            "withdrawals": withdrawals,
+            "form": form,
+            "profile": profile,
+            "parts": reputation_parts(profile.breakdown),
+            "hints": reputation_hints(profile.breakdown),
+            "reputation_history": reputation_history(user),
+        },
+        status=status,
+    )
+
+
+@farmer_required
+@require_GET
+def earnings(request):
+    return _earnings(request, WithdrawalForm())
+
+
+@farmer_required
+@require_POST
+def withdrawal_create(request):
+    form = WithdrawalForm(request.POST)
+    if withdrawal_submit(request, form) is not None:
+        return redirect("farmers:earnings")
+    return _earnings(request, form, status=400)
