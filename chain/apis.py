@@ -52,7 +52,7 @@ class WalletListLinkApi(ListAPIView):
 
     @extend_schema_serializer(component_name="WalletLink")
     class InputSerializer(serializers.Serializer):
-        chain = serializers.ChoiceField(choices=ChainKind.values)
+        chain = serializers.ChoiceField(choices=ChainKind.choices)
         message = serializers.CharField(max_length=4096, trim_whitespace=False)
         signature = serializers.CharField(max_length=200)
 
@@ -75,7 +75,7 @@ class WalletNonceApi(APIView):
 
     @extend_schema_serializer(component_name="WalletNonceRequest")
     class InputSerializer(serializers.Serializer):
-        chain = serializers.ChoiceField(choices=ChainKind.values)
+        chain = serializers.ChoiceField(choices=ChainKind.choices)
         address = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
     @extend_schema_serializer(component_name="WalletNonce")
