@@ -12,10 +12,11 @@ The caller has already recorded the work durably (a status column, an outbox row
 intent, the message only a nudge. So a broker that is down or slow must not turn an accepted
 request into an error: the failure is logged and the app's sweeper sends the task again later.
 
-`wake_up_on_commit` is the one coalesced variant: for a task that drains everything waiting
-(the batch processor, the reputation refresh), one message per window serves every request of
-that window. The task clears the mark (`wake_up_clear`) once it has drained the queue, then
-looks once more, so nothing committed meanwhile waits for the sweeper.
+`wake_up_on_commit` (and `wake_up`, for a task that sends itself again) is the one coalesced
+variant: for a task that drains everything waiting (the batch processor, the reputation
+refresh), one message per window serves every request of that window. The task clears the
+mark (`wake_up_clear`) once it has drained the queue, then looks once more, so nothing
+committed meanwhile waits for the sweeper.
 """
 
 from __future__ import annotations
@@ -61,18 +62,19 @@ def queue_on_commit(task_name: str, *args, **kwargs) -> None:
     transaction.on_commit(lambda: queue_now(task_name, *args, **kwargs))
 
 
+def wake_up(task_name: str, *, key: str, window_seconds: int) -> None:
+    """Make sure the draining task `task_name` runs: at most one message per `window_seconds`
+    (marked by the cache `key`). If the broker refuses, the mark is cleared so the next caller
+    tries again. Sends now: from a service, use `wake_up_on_commit`."""
+    if not cache.add(key, 1, timeout=window_seconds):
+        return  # a wake-up sent in this window will see the committed rows
+    if not queue_now(task_name):
+        cache.delete(key)
+
+
 def wake_up_on_commit(task_name: str, *, key: str, window_seconds: int) -> None:
-    """After commit, make sure the draining task `task_name` runs: at most one message per
-    `window_seconds` (marked by the cache `key`). If the broker refuses, the mark is cleared
-    so the next request tries again."""
-
-    def wake_up_on_commit_send() -> None:
-        if not cache.add(key, 1, timeout=window_seconds):
-            return  # a wake-up sent in this window will see the committed rows
-        if not queue_now(task_name):
-            cache.delete(key)
-
-    transaction.on_commit(wake_up_on_commit_send)
+    """`wake_up` once the current transaction commits."""
+    transaction.on_commit(lambda: wake_up(task_name, key=key, window_seconds=window_seconds))
 
 
 def wake_up_clear(key: str) -> None:

@@ -193,7 +193,7 @@ def test_the_checks_catch_a_response_that_breaks_its_schema_and_a_server_error(a
     """The run above can fail: a wrong field type and an exception are both reported."""
     from rest_framework.response import Response
 
-    from accounts.apis import MeApi
+    from web.apis import MeApi
 
     operation = api_schema["/api/v1/me/"]["GET"]
     headers = {"Authorization": f"Token {api_token_for(world.users['farmer'])}"}
