@@ -28,7 +28,8 @@ def _always_deadlocked(**kwargs):
 @pytest.fixture
 def busy(monkeypatch):
     # The service as the API and the page call it, with every retry lost.
-    from pools import apis, views
+    from pools import views
+    from pools.apis import factories as apis
 
     monkeypatch.setattr(apis, "factory_rate_change", lambda **kwargs: _raise_busy())
     monkeypatch.setattr(views, "factory_rate_change", lambda **kwargs: _raise_busy())
@@ -63,7 +64,7 @@ def test_the_page_answers_503_with_retry_after(busy):
 
 
 def test_a_deadlock_outside_any_retry_is_a_503_too(monkeypatch, as_user):
-    from pools import apis
+    from pools.apis import factories as apis
 
     monkeypatch.setattr(apis, "factory_rate_change", _always_deadlocked)
     factory = funded_factory(CreatorFactory(), deposit="1")
