@@ -108,3 +108,18 @@ def withdrawal_wallet(user, *, chain: str = "solana") -> str:
 
     wallet, _ = sign_in_wallet(user, chain=chain, now=timezone.now() - timedelta(days=7))
     return wallet.address
+
+
+def withdraw_through_shared_wallet(user, *, key, token, amount: str):
+    """One wallet passed from hand to hand, as a ring would (an address has one active link at
+    a time): `user` links the wallet of `key` (a week ago, past its cooldown), withdraws
+    `amount` of `token` to it, and unlinks it for the next one."""
+    from django.utils import timezone
+
+    from accounts.services import withdrawal_request
+    from chain.services import wallet_unlink
+
+    wallet, _ = sign_in_wallet(user, key=key, now=timezone.now() - timedelta(days=7))
+    withdrawal = withdrawal_request(user=user, token=token, amount=amount, address=wallet.address)
+    wallet_unlink(user=user, wallet_id=wallet.pk)
+    return withdrawal

@@ -10,21 +10,23 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from solders.keypair import Keypair
 
-from accounts.services import withdrawal_request
 from farmers.selectors import reputation_of
 from farmers.services import reputation_recompute
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_deposits_account
 from referrals.services import ambassador_create
-from tests.factories import CreatorFactory, FarmerFactory
+from tests.factories import CreatorFactory, FarmerFactory, withdraw_through_shared_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 from web.signup import user_signup
 
 pytestmark = pytest.mark.django_db
 
-WALLET = "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
+# The ring's one wallet (a fixed key: its address appears in what staff see).
+KEY = Keypair.from_seed(bytes([7]) * 32)
+WALLET = str(KEY.pubkey())
 NEWCOMER = Decimal("50.00")
 
 
@@ -63,9 +65,9 @@ def test_work_for_a_creator_sharing_the_farmers_wallet_counts_for_nothing():
     creator, farmer = CreatorFactory(), FarmerFactory()
     own = funded_factory(creator, reward="0.2", deposit="10")
     settle(own, farmer, "0.9")
-    withdrawal_request(user=farmer, token=usdc, amount="0.1", address=WALLET)
+    withdraw_through_shared_wallet(farmer, key=KEY, token=usdc, amount="0.1")
     _credit_usdc(creator, 1_000_000)
-    withdrawal_request(user=creator, token=usdc, amount="1", address=WALLET)
+    withdraw_through_shared_wallet(creator, key=KEY, token=usdc, amount="1")
 
     assert _perfect_work(own, farmer) == NEWCOMER
 

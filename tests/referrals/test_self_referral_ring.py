@@ -7,14 +7,14 @@ Independent referrals are unaffected."""
 from decimal import Decimal
 
 import pytest
+from solders.keypair import Keypair
 
-from accounts.services import withdrawal_request
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, treasury_account, world_deposits_account
 from referrals.models import Referral
 from referrals.selectors import referrals_linked
 from referrals.services import ambassador_set_tier, referral_attach
-from tests.factories import CreatorFactory, FarmerFactory
+from tests.factories import CreatorFactory, FarmerFactory, withdraw_through_shared_wallet
 from tests.money_helpers import assert_audit_clean
 from tests.referrals.conftest import make_ambassador
 from tests.referrals.test_commission_at_settlement import (
@@ -26,8 +26,10 @@ from tests.referrals.test_commission_at_settlement import (
 
 pytestmark = pytest.mark.django_db
 
-WALLET = "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
-OTHER_WALLET = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+# The ring's one wallet (a fixed key: its address appears in what staff see).
+KEY = Keypair.from_seed(bytes([7]) * 32)
+WALLET = str(KEY.pubkey())
+OTHER_KEY = Keypair.from_seed(bytes([9]) * 32)
 
 
 def _usdc():
@@ -62,10 +64,10 @@ def test_once_linked_the_ring_earns_no_commission_and_is_flagged(ring):
     settle_at_full_quality(claimed_and_submitted(farmer, creator))
     assert usdc_balance(ambassador.user) == 20_000  # 5% on each side, before anything links them
 
-    withdrawal_request(user=ambassador.user, token=_usdc(), amount="0.01", address=WALLET)
-    withdrawal_request(user=farmer, token=_usdc(), amount="0.1", address=WALLET)
+    withdraw_through_shared_wallet(ambassador.user, key=KEY, token=_usdc(), amount="0.01")
+    withdraw_through_shared_wallet(farmer, key=KEY, token=_usdc(), amount="0.1")
     _credit_usdc(creator, 1_000_000)
-    withdrawal_request(user=creator, token=_usdc(), amount="0.5", address=WALLET)
+    withdraw_through_shared_wallet(creator, key=KEY, token=_usdc(), amount="0.5")
     linked = referrals_linked(Referral.objects.select_related("ambassador").filter(ambassador=ambassador))
     assert linked == {
         farmer.pk: f"withdrawals to the same wallet {WALLET}",
@@ -89,9 +91,9 @@ def test_a_wallet_shared_with_a_stranger_flags_nothing(ring):
     stranger = FarmerFactory()
     _credit_usdc(stranger, 1_000_000)
 
-    withdrawal_request(user=farmer, token=_usdc(), amount="0.1", address=OTHER_WALLET)
-    withdrawal_request(user=stranger, token=_usdc(), amount="0.5", address=OTHER_WALLET)
-    withdrawal_request(user=ambassador.user, token=_usdc(), amount="0.01", address=WALLET)
+    withdraw_through_shared_wallet(farmer, key=OTHER_KEY, token=_usdc(), amount="0.1")
+    withdraw_through_shared_wallet(stranger, key=OTHER_KEY, token=_usdc(), amount="0.5")
+    withdraw_through_shared_wallet(ambassador.user, key=KEY, token=_usdc(), amount="0.01")
 
     assert referrals_linked(Referral.objects.select_related("ambassador")) == {}
     before = usdc_balance(ambassador.user)
@@ -107,8 +109,8 @@ def test_staff_see_the_ring_in_the_referrals_admin(ring, staff):
     ambassador, farmer, _creator = ring
     _credit_usdc(ambassador.user, 1_000_000)
     _credit_usdc(farmer, 1_000_000)
-    withdrawal_request(user=ambassador.user, token=_usdc(), amount="0.5", address=WALLET)
-    withdrawal_request(user=farmer, token=_usdc(), amount="0.5", address=WALLET)
+    withdraw_through_shared_wallet(ambassador.user, key=KEY, token=_usdc(), amount="0.5")
+    withdraw_through_shared_wallet(farmer, key=KEY, token=_usdc(), amount="0.5")
     client = Client()
     client.force_login(staff)
 
