@@ -20,6 +20,7 @@ from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
+from .locks import withdrawal_lock
 from .models import User, Withdrawal
 from .usernames import username_problems, username_skeleton
 
@@ -122,11 +123,7 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
 
 
 def _lock_pending(withdrawal: Withdrawal) -> Withdrawal:
-    # Its own row only (ledger/locks.py): a joined token or user row locked FOR UPDATE would
-    # queue every withdrawal in that token, and block the foreign-key checks on the user.
-    withdrawal = (
-        Withdrawal.objects.select_for_update(of=("self",)).select_related("token", "user").get(pk=withdrawal.pk)
-    )
+    withdrawal = withdrawal_lock(withdrawal.pk)
     if withdrawal.status != Withdrawal.Status.PENDING:
         raise Conflict(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
     return withdrawal

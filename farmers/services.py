@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from core.queue import wake_up_on_commit
 
+from .locks import farmer_profile_lock
 from .models import FarmerProfile, ReputationSnapshot
 from .reputation import MAX_HISTORY, NEWCOMER_REPUTATION, WorkRecord, reputation_compute
 
@@ -41,9 +42,7 @@ def reputation_recompute(*, farmer_id: int) -> FarmerProfile:
     same work gives the same score, and a snapshot is added only when the inputs changed (a new
     settlement, or a corrected score). The profile row lock serializes concurrent recomputes.
     """
-    profile, _ = FarmerProfile.objects.select_for_update().get_or_create(
-        user_id=farmer_id, defaults={"reputation": NEWCOMER_REPUTATION}
-    )
+    profile = farmer_profile_lock(farmer_id, defaults={"reputation": NEWCOMER_REPUTATION})
     work = _work(farmer_id)
     reputation, breakdown = reputation_compute(record for _, _, record in work)
     profile.reputation = reputation

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import Deposit, Factory, Submission
+from .models import Deposit, EconomicsConfig, Factory, Submission
 
 
 def factory_lock(factory_id: int, *, related: Iterable[str] = ("token",)) -> Factory:
@@ -61,3 +61,10 @@ def submissions_lock_waiting(condition, *, limit: int) -> list[int]:
 def deposit_lock(deposit_id: int) -> Deposit:
     """One deposit, locked (its factory and token read), after its factory (`factory_lock`)."""
     return Deposit.objects.select_for_update(of=("self",)).select_related("factory", "token").get(pk=deposit_id)
+
+
+def economics_config_lock() -> EconomicsConfig:
+    """The economics settings row, created with its defaults when missing, locked. Taken after
+    the commission tiers (`referrals.locks.commission_tiers_lock`) by the settings editor."""
+    EconomicsConfig.objects.get_or_create(id=1)
+    return EconomicsConfig.objects.select_for_update().get(id=1)

@@ -28,6 +28,7 @@ from core.money import parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
+from .locks import ambassador_lock, ambassadors_lock_all, commission_tiers_lock
 from .models import Ambassador, CommissionDay, CommissionTier, Referral, TierChange, Unstake
 from .selectors import STAKE_TOKEN, TIERS, platform_economics, tier_for_stake
 
@@ -131,7 +132,7 @@ def stake_tiers_refresh(*, actor=None) -> int:
     token = _stake_token()
     staked = dict(Account.objects.filter(kind=Account.Kind.USER_STAKE, token=token).values_list("holder", "balance"))
     changed = 0
-    for ambassador in Ambassador.objects.select_for_update().order_by("pk"):
+    for ambassador in ambassadors_lock_all():
         before = ambassador.stake_tier
         _stake_tier_set(
             ambassador,
@@ -152,7 +153,7 @@ def ambassador_set_tier(*, ambassador: Ambassador, tier: int | None, actor) -> A
         raise Forbidden("Only staff can set an ambassador's tier.")
     if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int) or tier not in (0, *TIERS)):
         raise ValidationError({"tier": [f"A tier is a whole number from 0 to {TIERS[-1]}, or empty."]})
-    ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
+    ambassador = ambassador_lock(ambassador.pk)
     if ambassador.tier_override == tier:
         return ambassador
     old_tier = ambassador.tier
@@ -180,7 +181,7 @@ def stake(*, ambassador: Ambassador, amount, request_key: str | None = None) -> 
     `request_key` (e.g. a form's one-time token) makes a repeated request a no-op; without it
     every call is a new stake. Refused whole (409) when the balance does not cover `amount`.
     """
-    ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
+    ambassador = ambassador_lock(ambassador.pk)
     token = _stake_token()
     units = parse_amount(amount, decimals=token.decimals)
     accounts = _accounts(ambassador, token)
@@ -203,7 +204,7 @@ def unstake(*, ambassador: Ambassador, amount) -> Unstake:
     unbonding account for `EconomicsConfig.unstake_cooldown_hours` before returning to the
     balance (`unstakes_release_due`)."""
 
-    ambassador = Ambassador.objects.select_for_update().get(pk=ambassador.pk)
+    ambassador = ambassador_lock(ambassador.pk)
     token = _stake_token()
     units = parse_amount(amount, decimals=token.decimals)
     accounts = _accounts(ambassador, token)
@@ -317,7 +318,7 @@ def commission_tier_update(
     changes). Recorded in the staff audit trail; a save that changes nothing records nothing."""
     if not getattr(actor, "is_staff", False):
         raise Forbidden("Only staff can change the commission tiers.")
-    locked = list(CommissionTier.objects.select_for_update().order_by("tier"))
+    locked = commission_tiers_lock()
     tier = next(row for row in locked if row.tier == tier.tier)
     commission_tier_validate(tier=tier, commission_rate=commission_rate, stake_threshold=stake_threshold)
     threshold_changed = tier.stake_threshold != stake_threshold

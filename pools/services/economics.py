@@ -11,9 +11,10 @@ from django.db import transaction
 from audit.models import StaffAction
 from audit.services import staff_action_record
 from core.exceptions import Forbidden
-from referrals.models import CommissionTier
+from referrals.locks import commission_tiers_lock
 from referrals.services import commission_rates_validate
 
+from ..locks import economics_config_lock
 from ..models import EconomicsConfig
 
 ECONOMICS_FIELDS = ("platform_fee_rate", "quality_threshold", "default_claim_timeout_minutes", "unstake_cooldown_hours")
@@ -38,11 +39,8 @@ def economics_config_update(
     changes nothing records nothing."""
     if not getattr(actor, "is_staff", False):
         raise Forbidden("Only staff can change the economics settings.")
-    tier_rates = list(
-        CommissionTier.objects.select_for_update().order_by("tier").values_list("commission_rate", flat=True)
-    )
-    EconomicsConfig.objects.get_or_create(id=1)
-    config = EconomicsConfig.objects.select_for_update().get(id=1)
+    tier_rates = [tier.commission_rate for tier in commission_tiers_lock()]
+    config = economics_config_lock()
     before = _economics_state(config)
     config.platform_fee_rate = platform_fee_rate
     config.quality_threshold = quality_threshold
