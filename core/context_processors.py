@@ -4,4 +4,7 @@ from django.conf import settings
 
 
 def site(request):
-    return {"site_name": settings.FORGE_SITE_NAME}
+    # `site_title` is what the layout shows: Django's auth views (login, password change) put
+    # their own `site_name` in the context (the request's host, "127.0.0.1:8000"), which
+    # would override this one on exactly those pages.
+    return {"site_name": settings.FORGE_SITE_NAME, "site_title": settings.FORGE_SITE_NAME}
