@@ -262,8 +262,14 @@ def factory_detail(request, pk: int):
         "hint": factory_low_participation(factory, participation, available=summary.available),
         "needs_funding": factory.status != Factory.Status.CLOSED and summary.available < factory.reward,
         "page_obj": _page(request, factory_submissions_for_creator(factory)),
-        **_charts(factory, participation),
     }
+    # Before the first claim the charts would be empty axes: the page says what comes next
+    # instead (fund a draft; wait for farmers on an open factory).
+    context["no_activity"] = factory.status == Factory.Status.DRAFT or not (
+        factory.in_flight_count or context["page_obj"].paginator.count or participation.claims
+    )
+    if not context["no_activity"]:
+        context.update(_charts(factory, participation))
     return render(request, "pools/factory_detail.html", context)
 
 
