@@ -242,6 +242,8 @@ FORGE_GRADER_HTTP_KEY = env("FORGE_GRADER_HTTP_KEY", default="")
 FORGE_GRADER_HTTP_TIMEOUT = env.float("FORGE_GRADER_HTTP_TIMEOUT", default=10.0)
 FORGE_GRADER_HTTP_RETRIES = env.int("FORGE_GRADER_HTTP_RETRIES", default=2)
 # Scores whose confidence is below this go to staff review instead of being paid automatically.
+# What farmers are told a staff review of a held submission takes (the submission page).
+FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.0)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
