@@ -243,12 +243,12 @@ def withdrawal_submit(request, form: WithdrawalForm):
 
 
 def _focus_first_error(form) -> None:
-    """Autofocus the first field with an error: the page opens scrolled to it, even when the
-    form sits below the fold."""
-    for name, field in form.fields.items():
-        if name in form.errors:
-            field.widget.attrs["autofocus"] = True
-            return
+    """Autofocus the first field with an error (the first field for an error of the whole
+    form): the page opens scrolled to the form, even when it sits below the fold. (Not a URL
+    fragment: browsers skip autofocus on a page opened at a fragment.)"""
+    names = [name for name in form.fields if name in form.errors] or list(form.fields)[:1]
+    for name in names[:1]:
+        form.fields[name].widget.attrs["autofocus"] = True
 
 
 def _earnings(request, form: WithdrawalForm, *, status: int = 200):
