@@ -297,7 +297,9 @@ def test_staff_change_the_ambassadors_tier_and_the_next_settlement_pays_the_new_
     rosa = new_page()
     log_in(rosa, "rosa")
     rosa.goto("/ambassador/")
-    expect(rosa.get_by_text("Tier 3 · commission 3% of each gross payout (set by staff)")).to_be_visible()
+    expect(
+        rosa.get_by_text(re.compile(r"^Tier 3 \(set by staff\) · commission 3% of each gross payout, on each side"))
+    ).to_be_visible()
     expect(rosa.get_by_text(f"Earned so far: {usdc(commission)}.")).to_be_visible()
     shot(rosa, "staff-3-ambassador-commission")
 

@@ -102,3 +102,23 @@ def test_admin_changelists_fit_a_1280_pixel_screen(new_page):
         if href == "/admin/pools/submission/":
             shot(page, "problems-admin-submissions")
     assert not cut, "changelists cut off at 1280 px:\n" + "\n".join(cut)
+
+
+def test_a_creator_reads_scores_as_percentages_beside_the_charts(new_page):
+    creator = CreatorFactory(username="cora")
+    factory = funded_factory(creator, title="Budget 2026 spreadsheet", reward="0.2", deposit="10", target_count=10)
+    for score in ("0.9022", "0.98", "0.4"):
+        settle(factory, FarmerFactory(), score)
+
+    page = new_page()
+    log_in(page, "cora")
+    page.goto(f"/creator/factories/{factory.pk}/")
+    submissions = page.locator("#submissions")
+    expect(submissions).to_contain_text("90.2%")
+    expect(submissions).to_contain_text("98%")
+    expect(submissions).not_to_contain_text("0.9022")
+    expect(page.locator("#quality-chart")).to_be_visible()
+    page.get_by_role("heading", name="Quality and spend").evaluate(
+        "element => element.scrollIntoView({block: 'start'})"
+    )
+    shot(page, "creator-charts-and-submissions")
