@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test lint format worker beat bench bench-quick migrate seed clean db-stop
+.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# The quality agent on the shared labelled corpus (docs/quality-agent.md, issue 16). Grading
+# reads no table, but Django's settings want a DATABASE_URL.
+grade-eval: $(STAMP)
+	$(WITH_DB) $(BIN)/python manage.py grade_eval ../shared/corpus/miniwob-dev.jsonl
 
 # Stops the embedded PostgreSQL (its data stays in .venv/pgdata; the next command restarts it).
 db-stop:

@@ -1,7 +1,7 @@
-"""`make bench`: run the four benchmarks of docs/performance.md in sequence, write
+"""`make bench`: run the benchmarks of docs/performance.md in sequence, write
 bench/results/<name>.json, and regenerate the results table in docs/performance.md.
 
-    python -m bench.run [--quick] [--only settlement,claims,pages,intake]
+    python -m bench.run [--quick] [--only settlement,claims,pages,intake,evidence]
 
 Each benchmark runs in its own Python process (each sets Django up on its own fresh database),
 so one crashing does not hide the others' numbers; the exit status is 1 if any crashed.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, ROOT, machine, write_result
 
-BENCHMARKS = ("settlement", "claims", "pages", "intake")
+BENCHMARKS = ("settlement", "claims", "pages", "intake", "evidence")
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
@@ -42,6 +42,10 @@ def run_one(name: str, quick: bool) -> dict:
         from bench import intake
 
         return intake.run(quick=quick)
+    if name == "evidence":
+        from bench import evidence
+
+        return evidence.run(quick=quick) | {"quick": quick}
     raise ValueError(name)
 
 
@@ -89,6 +93,19 @@ def table_rows(results: dict[str, dict]) -> list[str]:
             f"p99 {api['p99_ms']} ms, errors {sum(api['errors'].values())} | bare JSON endpoint: "
             f"{bare['per_second']}/s, p50 {bare['p50_ms']} ms, p99 {bare['p99_ms']} ms; ratio "
             f"{intake['ratio_to_bare']} | ≥ 0.5 of bare, no errors | {_yes(intake['met'])} |"
+        )
+    evidence = results.get("evidence")
+    if evidence:
+        record, one, large = evidence["recording"], evidence["one_worker"], evidence["large_video"]
+        rows.append(
+            f"| 5. Evidence grading | {record['minutes']:g} min of {record['width']}x{record['height']} at "
+            f"{record['fps']} fps ({record['video_mib']} MiB): {one['cpu_seconds']} s CPU in one worker "
+            f"({evidence['cpu_seconds_per_minute']} s per minute, "
+            f"{evidence['cpu_seconds_for_3_minutes']} s for 3 min), "
+            f"peak +{one['peak_rss_growth_mib']} MiB; {large['video_mib']} MiB video sampled at "
+            f"+{large['peak_rss_growth_mib']} MiB | two workers: {evidence['two_worker_speedup']}x one "
+            f"(load average {evidence.get('load_average', ['?'])[0]}) "
+            f"| ≤ 10 s of one core for 3 min | {_yes(evidence['met'])} |"
         )
     return rows
 

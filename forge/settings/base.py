@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "datasets",
     "referrals",
     "farmers",
+    "evidence",
 ]
 
 MIDDLEWARE = [
@@ -236,15 +237,23 @@ AXES_RESET_ON_SUCCESS = True
 # Confirm deposits on receipt (demo/local) or wait for staff/the payment service (production).
 FORGE_DEPOSITS_AUTOCONFIRM = env.bool("FORGE_DEPOSITS_AUTOCONFIRM", default=False)
 # rules (built-in agent) | http (outside grading service) | manual (review endpoint only)
+# | judge (rules + a model judge as second opinion)
 FORGE_GRADER = env("FORGE_GRADER", default="rules")
 FORGE_GRADER_HTTP_URL = env("FORGE_GRADER_HTTP_URL", default="")
 FORGE_GRADER_HTTP_KEY = env("FORGE_GRADER_HTTP_KEY", default="")
 FORGE_GRADER_HTTP_TIMEOUT = env.float("FORGE_GRADER_HTTP_TIMEOUT", default=10.0)
 FORGE_GRADER_HTTP_RETRIES = env.int("FORGE_GRADER_HTTP_RETRIES", default=2)
-# Scores whose confidence is below this go to staff review instead of being paid automatically.
+# FORGE_GRADER=judge: an OpenAI-compatible chat-completions endpoint (base URL or full path).
+FORGE_GRADER_JUDGE_URL = env("FORGE_GRADER_JUDGE_URL", default="")
+FORGE_GRADER_JUDGE_KEY = env("FORGE_GRADER_JUDGE_KEY", default="")
+FORGE_GRADER_JUDGE_MODEL = env("FORGE_GRADER_JUDGE_MODEL", default="default")
+FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.0)
+FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # What farmers are told a staff review of a held submission takes (the submission page).
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
-FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.0)
+# Scores whose confidence is below this go to staff review instead of being paid automatically.
+# 0.4: a grade the agent could not back with evidence (docs/quality-agent.md) waits for a person.
+FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside

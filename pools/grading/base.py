@@ -9,6 +9,7 @@ confidence, a JSON-serialisable breakdown and human-readable reasons.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 SCORE_PLACES = Decimal("0.0001")
@@ -19,7 +20,8 @@ ONE = Decimal("1")
 GRADER_RULES = "rules"
 GRADER_HTTP = "http"
 GRADER_MANUAL = "manual"
-GRADERS = (GRADER_RULES, GRADER_HTTP, GRADER_MANUAL)
+GRADER_JUDGE = "judge"
+GRADERS = (GRADER_RULES, GRADER_HTTP, GRADER_MANUAL, GRADER_JUDGE)
 
 
 class GraderUnavailable(Exception):
@@ -36,17 +38,34 @@ class ManualGradingOnly(Exception):
 
 @dataclass(frozen=True)
 class TaskContext:
-    """The part of a factory a grader needs: what was asked and how long it should take."""
+    """The part of a factory a grader needs: what was asked and how long it should take.
+
+    `checks`: the factory's success checks (`pools.grading.checks.Check`), or None to have the
+    agent propose them from the instructions. `claimed_at`/`submitted_at`: the server's clock at
+    claim and submission (timezone-aware), when known; the recording must fall between them.
+    """
 
     title: str
     instructions: str
     expected_minutes: int  # >= 1
+    checks: tuple | None = None
+    claimed_at: datetime | None = None
+    submitted_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.expected_minutes, bool) or not isinstance(self.expected_minutes, int):
             raise TypeError("expected_minutes must be an int")
         if self.expected_minutes < 1:
             raise ValueError("expected_minutes must be at least 1")
+        if self.checks is not None:
+            if isinstance(self.checks, list):
+                object.__setattr__(self, "checks", tuple(self.checks))  # hashable: graders cache per task
+            if not isinstance(self.checks, tuple):
+                raise TypeError("checks must be a tuple of Check or None")
+        for name in ("claimed_at", "submitted_at"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise ValueError(f"{name} must be a timezone-aware datetime")
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,10 @@ class GradeResult:
     breakdown: dict = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     grader: str = GRADER_RULES
+    # Why the grader itself wants a person to look before money moves (e.g. a model judge that
+    # disagrees with the checks). Callers hold the submission when this is non-empty.
+    hold_reasons: tuple[str, ...] = ()
+    rubric_version: int | None = None  # the rules grader's RUBRIC_VERSION; None for others
 
     def __post_init__(self) -> None:
         # Settlement trusts these invariants; a grader bug must fail loudly, not pay wrongly.

@@ -59,6 +59,15 @@ def grade(
             "expected_minutes": task.expected_minutes,
         },
     }
+    return _parse_response(post_with_retries(url, payload, api_key=api_key, timeout=timeout, retries=retries))
+
+
+def post_with_retries(url: str, payload: dict, *, api_key: str, timeout: float, retries: int) -> httpx.Response:
+    """POST JSON; a 200 response, or GraderUnavailable (transient) / GraderResponseInvalid (4xx).
+
+    Shared by the outside grading service and the model judge: the same timeouts, retries and
+    backoff, the same split between "ask again later" and "asking again will not help".
+    """
     headers = {"Accept": "application/json"}
     if api_key:
         # "Bearer " with nothing after it is not even a legal header value; send none instead.
@@ -84,7 +93,7 @@ def grade(
                         f"Grading service answered HTTP {response.status_code}: {response.text[:200]}"
                     )
                 else:
-                    return _parse_response(response)
+                    return response
             logger.warning("grading service attempt %d/%d %s", attempt + 1, attempts, last_problem)
     raise GraderUnavailable(f"Grading service unavailable: {last_problem} ({attempts} attempts).")
 

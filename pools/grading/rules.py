@@ -1,50 +1,72 @@
 """The built-in Data Quality Agent: a deterministic, documented rubric (FORGE_GRADER=rules).
 
-Three weighted sub-scores, each in [0, 1] (docs/quality-agent.md explains every number):
+It pays for work that was done, read from what the recording shows, not from the words it uses.
+docs/quality-agent.md explains every number with a worked example. In order:
 
-- **outcome** (0.4): was the task's goal reached? A final state that names what the task
-  asked for, steps that touch the task's keywords, enough real (non-wait) actions.
-- **process** (0.35): were the actions about the task, with little noise? Share of actions
-  whose target/text/url mention task keywords; penalties for long idle gaps, a high share of
-  `wait` steps and runs of identical consecutive actions.
-- **efficiency** (0.25): duration against the factory's expected time. Best between 0.3x
-  and 1.5x; very fast (< 10 %) is suspicious and scores low; far over scores lower.
+1. **checks** (`checks.py`): the task's success checks (the factory's, or proposed from the
+   instructions) are evaluated against the final state, the typed text, the step targets and
+   urls. A **required check that fails fails the outcome**.
+2. **integrity**: named anti-gaming features, each computed from the recording alone (or the
+   server's claim window): `instructions_echoed`, `keyword_stuffing`, `robotic_timing`,
+   `impossible_speed`, `time_out_of_order`, `wrong_app`, `outside_claim_window`,
+   `only_waiting`, `fabricated_state`. Any one of them fails the demonstration.
+3. **work** = outcome x (0.5 + 0.3 process + 0.2 efficiency), each sub-score in [0, 1]:
+   - outcome (a factor: tidy work that reaches nothing earns nothing): share of checks passed
+     (required count double); with only optional checks or none, steps about the task count
+     too; plus a final state being present;
+   - process: share of actions about the task (they name a task keyword or check value) and
+     the absence of noise (idle gaps, waits, runs of identical actions);
+   - efficiency: duration judged against the task. Slow is judged against the factory's
+     expected time; fast against the smaller of that and the time a person needs for the
+     actions recorded (a one-click task done in one click in 3 s is not "too fast").
+4. **gate**: a failed required check, a near-miss value or an integrity flag multiplies the
+   work by `FAILED_GATE_FACTOR` (0.2), so it lands under any quality threshold above 0.2 and
+   nothing is paid; the breakdown names what failed.
 
-score = sum(weight * sub-score), rounded down to 4 places (never over-pay). Confidence is
-lower for short demonstrations, tasks without keywords, a missing final state, suspicious
-speed, and when the sub-scores disagree.
+score = gate x work, rounded down to 4 places (never over-pay). Confidence falls when evidence is
+missing (no check to verify, no final state, fewer actions than the task needs, steps that never
+touch the task); a confidence under FORGE_REVIEW_BELOW_CONFIDENCE holds the grade for review.
 
-Internal arithmetic is float (fast; the benchmark grades 100,000 demonstrations) in a fixed
-order, so the same input gives the same output on every run and in every process: nothing
-is summed in set-iteration order, and every listed keyword is sorted. Sub-scores are turned
-into 4-place Decimals before the weighted sum, so the breakdown adds up exactly.
+Internal arithmetic is float in a fixed order, so the same input gives the same output in every
+process: nothing is summed in set-iteration order and every listed keyword is sorted.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from datetime import datetime
+import statistics
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
+from . import checks as checks_module
 from .base import GRADER_RULES, GradeResult, TaskContext, format_decimal, quantize_score
 
-RUBRIC_VERSION = 1
+RUBRIC_VERSION = 2
+AGENT_NAME = "forge-rules"
 
-# ---- weights (sum to 1) --------------------------------------------------------------------
-OUTCOME_WEIGHT = Decimal("0.4")
-PROCESS_WEIGHT = Decimal("0.35")
-EFFICIENCY_WEIGHT = Decimal("0.25")
-assert OUTCOME_WEIGHT + PROCESS_WEIGHT + EFFICIENCY_WEIGHT == 1
+# ---- work = outcome x (BASE + PROCESS_WEIGHT x process + EFFICIENCY_WEIGHT x efficiency) --------
+# The outcome is a factor, not a term: tidy, quick work that reaches nothing earns nothing.
+# How it was done can take off up to half of what the outcome earned.
+WORK_BASE = Decimal("0.5")
+PROCESS_WEIGHT = Decimal("0.3")
+EFFICIENCY_WEIGHT = Decimal("0.2")
+assert WORK_BASE + PROCESS_WEIGHT + EFFICIENCY_WEIGHT == 1
+OUTCOME_WEIGHT = Decimal("1")  # the outcome multiplies the rest
+# A failed required check or an integrity flag: the work score is multiplied by this.
+FAILED_GATE_FACTOR = Decimal("0.2")
+GATE_WEIGHT_LABEL = "×"  # the gate multiplies the work: shown in the breakdown's weight column
 
 # ---- outcome: parts (sum to 1) ---------------------------------------------------------------
-OUTCOME_FINAL_STATE_PRESENT = 0.35  # a non-blank final_state
-OUTCOME_FINAL_STATE_COVERAGE = 0.25  # share of task keywords the final state mentions
-OUTCOME_STEPS_COVERAGE = 0.25  # share of task keywords the steps mention
-OUTCOME_SUBSTANCE = 0.15  # enough non-wait actions to have done anything
-# Below this many non-wait actions the substance part is scaled down linearly.
-SUBSTANTIAL_ACTION_COUNT = 5
-# Coverage when the task has no keywords: unknowable, so neither reward nor punish.
+OUTCOME_FINAL_STATE_PRESENT = 0.15  # a non-blank final_state
+OUTCOME_EVIDENCE = 0.85  # checks passed, or (without checks) keywords shown
+# Without (required) checks: steps about the task are worth this much evidence; the rest is
+# the share of the task's keywords the steps or the final state show.
+NO_CHECKS_RELEVANT_EVIDENCE = 0.6
+REQUIRED_CHECK_WEIGHT = 2.0
+OPTIONAL_CHECK_WEIGHT = 1.0
+# Coverage when the task has no keywords and no checks: unknowable, neither reward nor punish.
 NEUTRAL_COVERAGE = 0.5
 
 # ---- process: relevance half + cleanliness half ---------------------------------------------------
@@ -53,44 +75,74 @@ PROCESS_RELEVANCE_SHARE = 0.5
 # actions mentioning the task is already a fully focused demonstration.
 RELEVANT_SHARE_FOR_FULL_MARKS = 0.5
 # A gap between events longer than this is idle time (its excess over the threshold counts).
-# Longer tasks get more thinking time: the threshold grows with the expected duration.
 IDLE_GAP_MIN_SECONDS = 30.0
 IDLE_GAP_EXPECTED_FRACTION = 0.05
-# Noise penalties, each saturating at 1 when its share reaches the given value.
 IDLE_PENALTY_WEIGHT = 0.4
-IDLE_SHARE_FOR_FULL_PENALTY = 0.5  # half of the time idle
+IDLE_SHARE_FOR_FULL_PENALTY = 0.5
 WAIT_PENALTY_WEIGHT = 0.3
-WAIT_SHARE_FOR_FULL_PENALTY = 0.5  # half of the steps are waits
+WAIT_SHARE_FOR_FULL_PENALTY = 0.5
 REPEAT_PENALTY_WEIGHT = 0.3
-REPEAT_SHARE_FOR_FULL_PENALTY = 0.3  # 30 % of the steps are pointless repeats
+REPEAT_SHARE_FOR_FULL_PENALTY = 0.3
 # A double-click or "Tab, Tab" is normal: only identical actions beyond the 2nd in a row count.
 REPEAT_FREE_RUN_LENGTH = 2
-# Scrolling repeats by nature and waits are counted separately.
 REPEAT_EXEMPT_ACTIONS = frozenset({"scroll", "wait"})
 
-# ---- efficiency: ratio = duration / expected duration --------------------------------------------
-SUSPICIOUS_RATIO = 0.1  # faster than this is probably not a real demonstration
-SUSPICIOUS_SCORE = 0.2  # score at SUSPICIOUS_RATIO, falling linearly to 0 at ratio 0
+# ---- efficiency -------------------------------------------------------------------------------------
+SUSPICIOUS_RATIO = 0.1  # faster than this share of the reference time is suspicious
+SUSPICIOUS_SCORE = 0.2
 BEST_RATIO_LOW = 0.3
 BEST_RATIO_HIGH = 1.5
 SLOW_RATIO = 4.0  # from BEST_RATIO_HIGH to here the score eases from 1 down to SLOW_SCORE
 SLOW_SCORE = 0.2  # beyond SLOW_RATIO: SLOW_SCORE * SLOW_RATIO / ratio
+# Seconds a person typically needs per action: what "fast" is judged against.
+TYPICAL_SECONDS = {"click": 2.0, "key": 0.6, "navigate": 3.0, "scroll": 1.0, "type": 1.0, "wait": 0.0}
+TYPICAL_SECONDS_PER_CHARACTER = 0.2
+# And the least a person can possibly need (impossible_speed when the recording is faster).
+MIN_HUMAN_SECONDS = {"click": 0.05, "key": 0.02, "navigate": 0.1, "scroll": 0.0, "type": 0.05, "wait": 0.0}
+MIN_HUMAN_SECONDS_PER_CHARACTER = 0.02  # 50 characters a second
+# Identical gaps between many actions, faster than a person reads: a script, not a person.
+ROBOTIC_MIN_INTERVALS = 8
+ROBOTIC_MAX_SPREAD = 0.01  # (max gap - min gap) / mean gap
+ROBOTIC_MAX_INTERVAL_SECONDS = 2.0
+REGULAR_TIMING_CONFIDENCE = 0.85  # identical but slow gaps: odd, not proof
+
+# ---- integrity ---------------------------------------------------------------------------------------
+ECHO_SHINGLE_WORDS = 4
+ECHO_MIN_SHARE = 0.6  # most of the instructions' 4-word runs reproduced (a summary restates values, not prose)
+ECHO_MIN_SHINGLES = 3
+STUFFING_MIN_WORDS = 3  # typed words that are not check values
+STUFFING_MIN_SHARE = 0.8  # ... and this share of them are the task's own keywords
+STUFFING_MIN_DISTINCT = 4  # ... at least this many different ones
+STUFFING_MIN_VOCABULARY_SHARE = 0.5  # ... and at least half of the task's keywords
+ONLY_WAITING_ACTIONS = frozenset({"wait", "scroll"})
+CLAIM_WINDOW_TOLERANCE_SECONDS = 120  # recorder and server clocks disagree a little
+STEP_TIME_TOLERANCE_SECONDS = 1.0  # a step stamped this far past ended_at is still fine
+SPEED_TOLERANCE_SECONDS = 0.2  # recorder rounding when comparing with the least human time
+
+# App kinds: a task that names one must be recorded in it (no per-task lists, only kinds).
+APP_KINDS = {
+    "spreadsheet": ("spreadsheet", "sheets", "excel", "calc", "xlsx", "csv"),
+    "document": ("document", "docs", "word", "writer", "docx"),
+    "presentation": ("presentation", "slides", "powerpoint", "impress", "keynote"),
+    "calendar": ("calendar",),
+    "email": ("email", "gmail", "outlook", "inbox", "mail"),
+    "terminal": ("terminal", "shell", "bash", "console"),
+}
 
 # ---- confidence: a product of factors in (0, 1] --------------------------------------------------
-CONFIDENT_STEP_COUNT = 10
-FEW_STEPS_CONFIDENCE_FLOOR = 0.4  # confidence factor for a 0-step demonstration
+FEW_ACTIONS_CONFIDENCE_FLOOR = 0.4  # factor for no action at all
+NO_CHECKS_CONFIDENCE = 0.8
 NO_KEYWORDS_CONFIDENCE = 0.6
 NO_FINAL_STATE_CONFIDENCE = 0.85
 SUSPICIOUS_SPEED_CONFIDENCE = 0.6
-DISAGREEMENT_CONFIDENCE_PENALTY = 0.3  # times (max sub-score - min sub-score)
+IRRELEVANT_STEPS_CONFIDENCE = 0.5
+DISAGREEMENT_CONFIDENCE_PENALTY = 0.3
 
 # ---- keywords ----------------------------------------------------------------------------------
 _WORD_RE = re.compile(r"[a-z0-9]+")
 MIN_KEYWORD_CHARS = 2
-MAX_LISTED_KEYWORDS = 8  # in the "Never mentioned" reason
+MAX_LISTED_KEYWORDS = 8
 STEP_TEXT_FIELDS = ("target", "text", "url", "key")
-# English function words, plus verbs every instruction uses ("create", "open", "click") and
-# URL noise: they match everything and so say nothing about relevance.
 _STOP_WORDS_TEXT = """
     a an and are as at be been but by can could do does done for from had has have he her his how
     i if in into is it its let me my no not now of off on once only onto or our out over own
@@ -106,15 +158,20 @@ STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     """Grade a demonstration that passed `demonstration_validate` against its factory's task."""
     keywords = _task_keywords(task)
+    task_checks = (
+        task.checks if task.checks is not None else checks_module.checks_propose(task.title, task.instructions)
+    )
     expected_seconds = task.expected_minutes * 60.0
     steps = demonstration.get("steps") or []
     step_count = len(steps)
     duration = _duration_seconds(demonstration)
     idle_gap_seconds = max(IDLE_GAP_MIN_SECONDS, expected_seconds * IDLE_GAP_EXPECTED_FRACTION)
+    value_words = _check_value_words(task_checks)
+    relevance_words = keywords | value_words
 
-    # One pass over the steps collects everything the three sub-scores need.
+    # One pass over the steps collects everything the sub-scores and features need.
     covered_by_steps: set[str] = set()
-    action_count = 0  # non-wait steps
+    action_count = 0  # steps that are neither waits nor scrolls
     relevant_action_count = 0
     wait_count = 0
     repeat_count = 0
@@ -122,27 +179,49 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     previous_t = 0.0
     previous_signature: tuple | None = None
     run_length = 0
+    out_of_order = False
+    typical_seconds = 0.0
+    least_seconds = 0.0
+    action_times: list[float] = []
+    typed_words: list[str] = []
+    type_or_key_count = 0
     for step in steps:
         action = step.get("action")
-        t = float(step.get("t") or 0)
+        t = step.get("t")
+        if t.__class__ is not float and (t.__class__ is not int):  # bool, None, text: not a time
+            t = 0.0
+        if t < previous_t:
+            out_of_order = True
         gap = t - previous_t
         if gap > idle_gap_seconds:
             idle_seconds += gap - idle_gap_seconds
         previous_t = max(previous_t, t)
+        text = step.get("text") or ""
+        typical_seconds += TYPICAL_SECONDS.get(action, 1.0) + (
+            TYPICAL_SECONDS_PER_CHARACTER * len(text) if action == "type" else 0.0
+        )
+        least_seconds += MIN_HUMAN_SECONDS.get(action, 0.0) + (
+            MIN_HUMAN_SECONDS_PER_CHARACTER * len(text) if action == "type" else 0.0
+        )
 
         if action == "wait":
             wait_count += 1
-        else:
+        elif action != "scroll":
             action_count += 1
+            action_times.append(t)
             relevant = False
             for field in STEP_TEXT_FIELDS:
                 value = step.get(field)
-                if value and keywords:
-                    matched = _matched_keywords(value, keywords)
+                if value and relevance_words:
+                    matched = _matched_keywords(value, relevance_words)
                     if matched:
                         relevant = True
-                        covered_by_steps |= matched
+                        covered_by_steps |= matched & keywords
             relevant_action_count += relevant
+            if action in ("type", "key"):
+                type_or_key_count += 1
+            if action == "type" and text:
+                typed_words.extend(_WORD_RE.findall(text.lower()))
 
         if action in REPEAT_EXEMPT_ACTIONS:
             previous_signature = None
@@ -164,11 +243,62 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     has_final_state = bool(final_state.strip())
     covered_by_final_state = _matched_keywords(final_state, keywords) if has_final_state else frozenset()
 
+    evidence = checks_module.evidence_of(demonstration)
+    check_results = checks_module.checks_evaluate(task_checks, evidence)
+    # A typed value that fails while nothing at all was typed is not "maybe not visible": the
+    # typing the task asks for was not done, so even an optional typed check fails the outcome.
+    nothing_typed = type_or_key_count == 0
+    failed_required = [
+        result
+        for result in check_results
+        if not result.passed
+        and (result.check.required or result.near_miss or (nothing_typed and result.check.kind == checks_module.TYPED))
+    ]
+
+    # ---- integrity features --------------------------------------------------------------------
+    flags: dict[str, str] = {}
+    if action_count == 0:
+        flags["only_waiting"] = "No action besides waiting or scrolling: nothing was done."
+    echo = _echo_share(task.instructions, evidence)
+    if echo:
+        flags["instructions_echoed"] = f"The task's instructions are copied into the {echo}."
+    stuffing = _stuffing(typed_words, keywords, value_words)
+    if stuffing:
+        flags["keyword_stuffing"] = stuffing
+    if out_of_order:
+        flags["time_out_of_order"] = "Step times go backwards: not a recording."
+    robotic, regular = _robotic(action_times)
+    if robotic:
+        flags["robotic_timing"] = robotic
+    if action_count and duration + SPEED_TOLERANCE_SECONDS < least_seconds:
+        flags["impossible_speed"] = (
+            f"{action_count} actions in {duration:.1f} s: faster than a person can act "
+            f"({least_seconds:.1f} s at least)."
+        )
+    if previous_t > duration + STEP_TIME_TOLERANCE_SECONDS:
+        flags["impossible_speed"] = "Steps are recorded after the recording ended."
+    wrong_app = _wrong_app(task, demonstration, evidence)
+    if wrong_app:
+        flags["wrong_app"] = wrong_app
+    window = _outside_claim_window(demonstration, task, duration)
+    if window:
+        flags["outside_claim_window"] = window
+    fabricated = _fabricated(check_results, type_or_key_count, relevant_action_count)
+    if fabricated:
+        flags["fabricated_state"] = fabricated
+
+    # ---- sub-scores ------------------------------------------------------------------------------
     outcome_score, outcome_reasons, outcome_metrics = _outcome(
-        keywords, has_final_state, covered_by_final_state, covered_by_steps, action_count
+        keywords,
+        check_results,
+        evidence.labels,
+        relevant_action_count / action_count if action_count else 0.0,
+        has_final_state,
+        covered_by_final_state,
+        covered_by_steps,
     )
     process_score, process_reasons, process_metrics = _process(
-        keywords,
+        relevance_words,
         action_count=action_count,
         relevant_action_count=relevant_action_count,
         step_count=step_count,
@@ -178,39 +308,77 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         idle_gap_seconds=idle_gap_seconds,
         duration=duration,
     )
-    ratio = duration / expected_seconds
-    efficiency_score, efficiency_reasons, efficiency_metrics = _efficiency(ratio, duration, task.expected_minutes)
+    fast_reference = max(1.0, min(expected_seconds, typical_seconds))
+    efficiency_score, efficiency_reasons, efficiency_metrics, suspicious = _efficiency(
+        duration, expected_seconds, fast_reference, task.expected_minutes
+    )
 
     sub_scores = {
         "outcome": quantize_score(outcome_score),
         "process": quantize_score(process_score),
         "efficiency": quantize_score(efficiency_score),
     }
-    score = quantize_score(
-        OUTCOME_WEIGHT * sub_scores["outcome"]
-        + PROCESS_WEIGHT * sub_scores["process"]
-        + EFFICIENCY_WEIGHT * sub_scores["efficiency"]
-    )
+    work = work_score(sub_scores)
+    gate_reasons = [
+        f"Wrong value for {result.check.label()}: {result.near_miss!r} was typed."
+        if result.near_miss
+        else f"Required check failed: {result.check.label()}."
+        if result.check.required
+        else f"Nothing was typed for {result.check.label()}."
+        for result in failed_required
+    ]
+    gate_reasons += list(flags.values())
+    gate_factor = FAILED_GATE_FACTOR if gate_reasons else Decimal(1)
+    score = quantize_score(gate_factor * work)
+
     confidence, confidence_reasons = _confidence(
-        step_count=step_count,
+        action_count=action_count,
+        needed_actions=max(1, len(check_results)),
+        has_checks=bool(check_results),
         has_keywords=bool(keywords),
         has_final_state=has_final_state,
-        suspicious=ratio < SUSPICIOUS_RATIO,
+        suspicious=suspicious,
+        irrelevant=bool(relevance_words) and action_count > 0 and relevant_action_count == 0,
+        regular_timing=regular,
         sub_scores=[outcome_score, process_score, efficiency_score],
     )
 
+    # Every part has a score, a weight and reasons, so pages can show each as a row (the dataset
+    # preview, the farmer's status); the gate multiplies, hence its weight label GATE_WEIGHT_LABEL.
+    outcome_part = _part(sub_scores["outcome"], OUTCOME_WEIGHT, outcome_reasons, outcome_metrics)
+    outcome_part["checks"] = [
+        {
+            "check": result.check.label(),
+            "kind": result.check.kind,
+            "required": result.check.required,
+            "origin": result.check.origin,
+            "passed": result.passed,
+            "where": result.where,
+            "near_miss": result.near_miss,
+        }
+        for result in check_results
+    ]
     breakdown = {
-        "outcome": _part(sub_scores["outcome"], OUTCOME_WEIGHT, outcome_reasons, outcome_metrics),
+        "outcome": outcome_part,
         "process": _part(sub_scores["process"], PROCESS_WEIGHT, process_reasons, process_metrics),
         "efficiency": _part(sub_scores["efficiency"], EFFICIENCY_WEIGHT, efficiency_reasons, efficiency_metrics),
+        "gate": {
+            "score": str(gate_factor),
+            "weight": GATE_WEIGHT_LABEL,
+            "reasons": gate_reasons or ["No required check failed and no integrity feature fired."],
+            "flags": dict(sorted(flags.items())),
+            "echo": echo or "no",
+            "agent": {"name": AGENT_NAME, "rubric_version": str(RUBRIC_VERSION), "grader": GRADER_RULES},
+        },
     }
-    reasons = [*outcome_reasons, *process_reasons, *efficiency_reasons, *confidence_reasons]
+    reasons = [*gate_reasons, *outcome_reasons, *process_reasons, *efficiency_reasons, *confidence_reasons]
     return GradeResult(
         score=score,
         confidence=quantize_score(confidence),
         breakdown=breakdown,
         reasons=reasons,
         grader=GRADER_RULES,
+        rubric_version=RUBRIC_VERSION,
     )
 
 
@@ -219,58 +387,68 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
 
 def _outcome(
     keywords: frozenset[str],
+    check_results,
+    labels_acted_on: frozenset[str],
+    relevant_share: float,
     has_final_state: bool,
-    covered_by_final_state: frozenset[str] | set[str],
+    covered_by_final_state: frozenset[str],
     covered_by_steps: set[str],
-    action_count: int,
 ) -> tuple[float, list[str], dict]:
     reasons: list[str] = []
-    if keywords:
+    metrics: dict = {"final_state": "yes" if has_final_state else "no"}
+    required_checks = [result for result in check_results if result.check.required]
+    # Steps about the task, as a share of what a focused demonstration shows (1 = focused).
+    relevant = min(1.0, relevant_share / RELEVANT_SHARE_FOR_FULL_MARKS)
+    if check_results:
+        total = passed = 0.0
+        for result in check_results:
+            weight = REQUIRED_CHECK_WEIGHT if result.check.required else OPTIONAL_CHECK_WEIGHT
+            total += weight
+            passed += weight * result.passed
+        evidence = passed / total
+        passed_count = sum(result.passed for result in check_results)
+        reasons.append(f"{passed_count} of {len(check_results)} success checks passed.")
+        for result in check_results:
+            if not result.passed and not result.check.required:
+                reasons.append(f"Optional check not met: {result.check.label()}.")
+        contradicted = bool(labels_acted_on) and any(
+            not result.passed
+            and result.check.kind == checks_module.ACTED_ON
+            and len(result.check.value) >= checks_module.MIN_REQUIRED_QUOTED_CHARS
+            for result in check_results
+        )
+        if not required_checks and not contradicted:
+            # Optional checks may simply not be visible in a recording: steps about the task
+            # are evidence too, as for a task without checks. Not when the steps clicked
+            # named controls and none was the one asked for (contradicted).
+            evidence = max(evidence, NO_CHECKS_RELEVANT_EVIDENCE * relevant)
+        metrics["checks_passed"] = f"{passed_count}/{len(check_results)}"
+        metrics["check_share"] = format_decimal(passed / total)
+    elif keywords:
         final_coverage = len(covered_by_final_state) / len(keywords)
         steps_coverage = len(covered_by_steps) / len(keywords)
-    else:
-        final_coverage = NEUTRAL_COVERAGE if has_final_state else 0.0
-        steps_coverage = NEUTRAL_COVERAGE
-    substance = min(1.0, action_count / SUBSTANTIAL_ACTION_COUNT)
-
-    if has_final_state:
-        if keywords:
-            reasons.append(
-                f"Final state given; it mentions {len(covered_by_final_state)} of {len(keywords)} task keywords."
-            )
-        else:
-            reasons.append("Final state given.")
-    else:
-        reasons.append("No final state: nothing shows that the task's goal was reached.")
-    if keywords:
+        evidence = NO_CHECKS_RELEVANT_EVIDENCE * relevant + (1 - NO_CHECKS_RELEVANT_EVIDENCE) * max(
+            steps_coverage, final_coverage
+        )
+        reasons.append("No success checks for this task: judged by the steps that are about it.")
         missing = sorted(keywords - covered_by_steps - covered_by_final_state)
-        reasons.append(f"The steps mention {len(covered_by_steps)} of {len(keywords)} task keywords.")
         if missing:
             shown = ", ".join(missing[:MAX_LISTED_KEYWORDS])
             more = len(missing) - MAX_LISTED_KEYWORDS
             reasons.append(f"Never mentioned: {shown}" + (f" and {more} more." if more > 0 else "."))
+        metrics["final_state_keyword_coverage"] = format_decimal(final_coverage)
+        metrics["steps_keyword_coverage"] = format_decimal(steps_coverage)
     else:
-        reasons.append("The task's instructions have no keywords to check the steps against.")
-    if action_count < SUBSTANTIAL_ACTION_COUNT:
-        reasons.append(f"Only {action_count} actions besides waiting.")
-
-    score = (
-        OUTCOME_FINAL_STATE_PRESENT * (1.0 if has_final_state else 0.0)
-        + OUTCOME_FINAL_STATE_COVERAGE * final_coverage
-        + OUTCOME_STEPS_COVERAGE * steps_coverage
-        + OUTCOME_SUBSTANCE * substance
-    )
-    metrics = {
-        "final_state": "yes" if has_final_state else "no",
-        "final_state_keyword_coverage": format_decimal(final_coverage),
-        "steps_keyword_coverage": format_decimal(steps_coverage),
-        "actions": str(action_count),
-    }
+        evidence = NEUTRAL_COVERAGE
+        reasons.append("The task has no success checks and no keywords to check the recording against.")
+    if not has_final_state:
+        reasons.append("No final state: nothing shows that the task's goal was reached.")
+    score = OUTCOME_FINAL_STATE_PRESENT * (1.0 if has_final_state else 0.0) + OUTCOME_EVIDENCE * evidence
     return score, reasons, metrics
 
 
 def _process(
-    keywords: frozenset[str],
+    relevance_words: frozenset[str],
     *,
     action_count: int,
     relevant_action_count: int,
@@ -282,14 +460,14 @@ def _process(
     duration: float,
 ) -> tuple[float, list[str], dict]:
     reasons: list[str] = []
-    if not keywords:
+    if not relevance_words:
         relevant_share = NEUTRAL_COVERAGE
     elif action_count:
         relevant_share = relevant_action_count / action_count
     else:
         relevant_share = 0.0
     relevance = min(1.0, relevant_share / RELEVANT_SHARE_FOR_FULL_MARKS)
-    if keywords:
+    if relevance_words:
         reasons.append(f"{relevant_action_count} of {action_count} actions relate to the task.")
 
     idle_share = idle_seconds / duration if duration > 0 else 0.0
@@ -323,25 +501,46 @@ def _process(
     return score, reasons, metrics
 
 
-def _efficiency(ratio: float, duration: float, expected_minutes: int) -> tuple[float, list[str], dict]:
-    score = efficiency_curve(ratio)
-    reasons = [f"Took {_format_duration(duration)} for a task expected to take {expected_minutes} min ({ratio:.2f}x)."]
-    if ratio < SUSPICIOUS_RATIO:
-        reasons.append(f"Under {SUSPICIOUS_RATIO:.0%} of the expected time: suspiciously fast.")
-    elif ratio < BEST_RATIO_LOW:
-        reasons.append("Much faster than expected.")
-    elif ratio > BEST_RATIO_HIGH:
+def _efficiency(
+    duration: float, expected_seconds: float, fast_reference: float, expected_minutes: int
+) -> tuple[float, list[str], dict, bool]:
+    """Slow is judged against the factory's expected time; fast against what the actions need."""
+    slow_ratio = duration / expected_seconds
+    fast_ratio = duration / fast_reference
+    suspicious = fast_ratio < SUSPICIOUS_RATIO
+    if slow_ratio > BEST_RATIO_HIGH:
+        score = efficiency_curve(slow_ratio)
+    else:
+        score = efficiency_curve(min(fast_ratio, BEST_RATIO_HIGH))
+    reasons = [
+        f"Took {_format_duration(duration)} for a task expected to take {expected_minutes} min ({slow_ratio:.2f}x); "
+        f"the recorded actions need about {_format_duration(fast_reference)}."
+    ]
+    if suspicious:
+        reasons.append(f"Under {SUSPICIOUS_RATIO:.0%} of the time its actions need: suspiciously fast.")
+    elif fast_ratio < BEST_RATIO_LOW:
+        reasons.append("Much faster than its actions usually take.")
+    elif slow_ratio > BEST_RATIO_HIGH:
         reasons.append("Slower than expected.")
     metrics = {
         "duration_seconds": format_decimal(duration, 1),
         "expected_seconds": str(expected_minutes * 60),
-        "ratio": format_decimal(ratio),
+        "actions_need_seconds": format_decimal(fast_reference, 1),
+        "ratio": format_decimal(slow_ratio),
+        "fast_ratio": format_decimal(fast_ratio),
     }
-    return score, reasons, metrics
+    return score, reasons, metrics, suspicious
+
+
+def work_score(sub_scores: dict[str, Decimal]) -> Decimal:
+    """outcome x (0.5 + 0.3 process + 0.2 efficiency), from the 4-place sub-scores (exact)."""
+    return sub_scores["outcome"] * (
+        WORK_BASE + PROCESS_WEIGHT * sub_scores["process"] + EFFICIENCY_WEIGHT * sub_scores["efficiency"]
+    )
 
 
 def efficiency_curve(ratio: float) -> float:
-    """Efficiency for duration/expected: continuous, smooth between the breakpoints, in [0, 1]."""
+    """Efficiency for duration/reference: continuous, smooth between the breakpoints, in [0, 1]."""
     if ratio < SUSPICIOUS_RATIO:
         return SUSPICIOUS_SCORE * max(0.0, ratio) / SUSPICIOUS_RATIO
     if ratio < BEST_RATIO_LOW:
@@ -356,23 +555,178 @@ def efficiency_curve(ratio: float) -> float:
 
 
 def _confidence(
-    *, step_count: int, has_keywords: bool, has_final_state: bool, suspicious: bool, sub_scores: list[float]
+    *,
+    action_count: int,
+    needed_actions: int,
+    has_checks: bool,
+    has_keywords: bool,
+    has_final_state: bool,
+    suspicious: bool,
+    irrelevant: bool,
+    regular_timing: bool,
+    sub_scores: list[float],
 ) -> tuple[float, list[str]]:
     reasons: list[str] = []
-    confidence = FEW_STEPS_CONFIDENCE_FLOOR + (1 - FEW_STEPS_CONFIDENCE_FLOOR) * min(
-        1.0, step_count / CONFIDENT_STEP_COUNT
-    )
-    if step_count < CONFIDENT_STEP_COUNT:
-        reasons.append(f"Low confidence: only {step_count} steps to judge.")
+    confidence = 1.0
+    # Few actions are thin evidence only against what the task needs (one per check, at least one).
+    if action_count < needed_actions:
+        confidence *= FEW_ACTIONS_CONFIDENCE_FLOOR + (1 - FEW_ACTIONS_CONFIDENCE_FLOOR) * (
+            action_count / needed_actions
+        )
+        reasons.append(f"Low confidence: only {action_count} actions for a task that needs about {needed_actions}.")
+    if not has_checks:
+        confidence *= NO_CHECKS_CONFIDENCE
+        reasons.append("Lower confidence: no success check to verify the outcome.")
     if not has_keywords:
         confidence *= NO_KEYWORDS_CONFIDENCE
     if not has_final_state:
         confidence *= NO_FINAL_STATE_CONFIDENCE
     if suspicious:
         confidence *= SUSPICIOUS_SPEED_CONFIDENCE
+    if irrelevant:
+        confidence *= IRRELEVANT_STEPS_CONFIDENCE
+        reasons.append("Lower confidence: no step touches the task.")
+    if regular_timing:
+        confidence *= REGULAR_TIMING_CONFIDENCE
+        reasons.append("Lower confidence: every step is exactly equally spaced.")
     # Outcome high but process low (or the reverse) is exactly the case a human should look at.
     confidence *= 1 - DISAGREEMENT_CONFIDENCE_PENALTY * (max(sub_scores) - min(sub_scores))
     return confidence, reasons
+
+
+# ---- integrity features -------------------------------------------------------------------------
+
+
+def _echo_share(instructions: str, evidence) -> str:
+    """Where the instructions were copied to ("final state", "typed text", "steps"), or ""."""
+    shingles, content_words, first_words = _instruction_shingles(instructions)
+    if len(shingles) < ECHO_MIN_SHINGLES:
+        return ""
+    needed = max(ECHO_MIN_SHINGLES, ECHO_MIN_SHARE * len(shingles))
+    size = ECHO_SHINGLE_WORDS
+    for name, haystack in (
+        ("final state", evidence.final_state),
+        ("typed text", evidence.typed),
+        ("steps", " ".join(evidence.step_texts)),
+    ):
+        if not haystack:
+            continue
+        haystack_words = _WORD_RE.findall(haystack)
+        # Cheap first: an echo of most of the 4-word runs needs most of the content words.
+        if len(content_words.intersection(haystack_words)) < ECHO_MIN_SHARE * len(content_words):
+            continue
+        found = {
+            run
+            for index, word in enumerate(haystack_words[: len(haystack_words) - size + 1])
+            if word in first_words and (run := tuple(haystack_words[index : index + size])) in shingles
+        }
+        if len(found) >= needed:
+            return name
+    return ""
+
+
+@lru_cache(maxsize=4096)
+def _instruction_shingles(instructions: str) -> tuple[frozenset[tuple[str, ...]], frozenset[str], frozenset[str]]:
+    """(4-word runs, content words, words that start a run) of the first paragraph."""
+    words = _WORD_RE.findall(instructions.strip().split("\n\n")[0].lower())
+    size = ECHO_SHINGLE_WORDS
+    shingles = frozenset(tuple(words[index : index + size]) for index in range(len(words) - size + 1))
+    content = frozenset(word for word in words if word not in STOP_WORDS) or frozenset(words)
+    return shingles, content, frozenset(run[0] for run in shingles)
+
+
+def _stuffing(typed_words: list[str], keywords: frozenset[str], value_words: frozenset[str]) -> str:
+    """Typed text that is only the task's own words, most of its vocabulary, beyond its values.
+
+    Typing the three headers a task names is the work; typing most of the task's vocabulary
+    into fields, and little else, is stuffing.
+    """
+    extra = [stem for stem in map(_stem, typed_words) if stem and stem not in value_words and not stem.isdigit()]
+    if len(extra) < STUFFING_MIN_WORDS:
+        return ""
+    vocabulary = keywords - value_words
+    task_words = [stem for stem in extra if stem in vocabulary]
+    distinct = len(set(task_words))
+    if (
+        len(task_words) >= STUFFING_MIN_SHARE * len(extra)
+        and distinct >= STUFFING_MIN_DISTINCT
+        and distinct >= STUFFING_MIN_VOCABULARY_SHARE * len(vocabulary)
+    ):
+        return (
+            f"{len(task_words)} of {len(extra)} typed words are the task's own keywords "
+            f"({distinct} of its {len(vocabulary)} besides the values it asks for): stuffing, not work."
+        )
+    return ""
+
+
+def _robotic(action_times: list[float]) -> tuple[str, bool]:
+    """(flag reason, regular): identical fast gaps are a script; identical slow gaps only odd."""
+    gaps = [later - earlier for earlier, later in itertools.pairwise(action_times)]
+    if len(gaps) < ROBOTIC_MIN_INTERVALS:
+        return "", False
+    mean = statistics.fmean(gaps)
+    if mean <= 0:
+        return "Every action at the same instant: a script, not a person.", True
+    if (max(gaps) - min(gaps)) / mean > ROBOTIC_MAX_SPREAD:
+        return "", False
+    if mean < ROBOTIC_MAX_INTERVAL_SECONDS:
+        return f"{len(gaps)} gaps between actions all {mean:.2f} s: a script, not a person.", True
+    return "", True
+
+
+def _wrong_app(task: TaskContext, demonstration: dict, evidence) -> str:
+    wanted = _app_kinds(f"{task.title} {task.instructions}")
+    if not wanted:
+        return ""
+    recorded_app = evidence.app
+    seen = _app_kinds(f"{recorded_app} {evidence.urls}")
+    if not seen:
+        return ""
+    if wanted & seen:
+        return ""
+    return (
+        f"The task is about a {'/'.join(sorted(wanted))} but the recording is in a {'/'.join(sorted(seen))} "
+        f"({recorded_app or evidence.urls[:80]})."
+    )
+
+
+@lru_cache(maxsize=4096)
+def _app_kinds(text: str) -> frozenset[str]:
+    words = {_stem(word) or word for word in _WORD_RE.findall(text.lower())}
+    return frozenset(kind for kind, names in APP_KINDS.items() if any(name in words for name in names))
+
+
+def _outside_claim_window(demonstration: dict, task: TaskContext, duration: float) -> str:
+    claimed_at, submitted_at = task.claimed_at, task.submitted_at
+    if claimed_at is None and submitted_at is None:
+        return ""
+    started = _parse_time(demonstration.get("started_at"))
+    ended = _parse_time(demonstration.get("ended_at"))
+    if started is None or ended is None:
+        return "The recording has no usable start and end time to place in the claim window."
+    tolerance = timedelta(seconds=CLAIM_WINDOW_TOLERANCE_SECONDS)
+    if claimed_at is not None and started < claimed_at - tolerance:
+        return f"Recorded from {started.isoformat()}, before the task was claimed ({claimed_at.isoformat()})."
+    if submitted_at is not None and ended > submitted_at + tolerance:
+        return f"Recorded until {ended.isoformat()}, after it was submitted ({submitted_at.isoformat()})."
+    if claimed_at is not None and submitted_at is not None:
+        window = (submitted_at - claimed_at).total_seconds()
+        if duration > window + CLAIM_WINDOW_TOLERANCE_SECONDS:
+            return f"Declares {duration:.0f} s of work in a claim that lasted {window:.0f} s."
+    return ""
+
+
+def _fabricated(check_results, type_or_key_count: int, relevant_action_count: int) -> str:
+    """The final state claims what no step produced."""
+    only_final = [result for result in check_results if result.passed and result.where == checks_module.FINAL_STATE]
+    if not only_final:
+        return ""
+    typed_claims = [result for result in only_final if result.check.kind == checks_module.TYPED]
+    if typed_claims and type_or_key_count == 0:
+        return f"The final state shows typed values ({typed_claims[0].check.value!r}) but nothing was typed."
+    if relevant_action_count == 0:
+        return "The final state shows the task's values but no step touched the task."
+    return ""
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -380,17 +734,23 @@ def _confidence(
 
 @lru_cache(maxsize=4096)
 def _task_keywords(task: TaskContext) -> frozenset[str]:
-    # TaskContext is frozen and hashable: a factory's many demonstrations tokenise it once.
-    return _matched_keywords(f"{task.title} {task.instructions}", None)
+    # The first paragraph states the task; later paragraphs describe the setting.
+    return _matched_keywords(f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}", None)
 
 
-@lru_cache(maxsize=8192)  # bounded: texts may be 2,000 characters long
+@lru_cache(maxsize=4096)
+def _check_value_words(task_checks: tuple) -> frozenset[str]:
+    words = set()
+    for check in task_checks:
+        for value in (check.value, *check.values):
+            words |= _matched_keywords(value, None)
+            words |= {word for word in _WORD_RE.findall(value.lower()) if word.isdigit()}
+    return frozenset(words)
+
+
+@lru_cache(maxsize=8192)
 def _matched_keywords(text: str, keywords: frozenset[str] | None) -> frozenset[str]:
-    """Keywords of `text` (all of them when `keywords` is None, else those in `keywords`).
-
-    Cached: recordings repeat the same targets ("Cell A1", "Tab") across steps and farmers,
-    and frozensets cache their hash, so a hit costs one dictionary lookup.
-    """
+    """Keywords of `text` (all of them when `keywords` is None, else those in `keywords`)."""
     found = set()
     for word in _WORD_RE.findall(text.lower()):
         stem = _stem(word)
@@ -411,11 +771,20 @@ def _stem(word: str) -> str:
     return word
 
 
-def _duration_seconds(demonstration: dict) -> float:
+def _parse_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
     try:
-        started = datetime.fromisoformat(demonstration["started_at"])
-        ended = datetime.fromisoformat(demonstration["ended_at"])
-    except (KeyError, TypeError, ValueError):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _duration_seconds(demonstration: dict) -> float:
+    started = _parse_time(demonstration.get("started_at"))
+    ended = _parse_time(demonstration.get("ended_at"))
+    if started is None or ended is None:
         return 0.0
     return max(0.0, (ended - started).total_seconds())
 

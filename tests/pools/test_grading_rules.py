@@ -80,8 +80,10 @@ def test_a_clean_complete_demonstration_scores_as_good():
 
 
 def test_a_wandering_idle_but_finished_demonstration_scores_as_mediocre():
+    # Rubric v2: the goal was reached (every check passes), so it is paid, but the idling and
+    # repeats take a clear share off what a clean recording earns.
     result = grade_example("mediocre")
-    assert Decimal("0.5") <= result.score < Decimal("0.75")
+    assert Decimal("0.5") <= result.score <= grade_example("good").score - Decimal("0.15")
     assert any("Idle for" in reason for reason in result.reasons)
     assert any("repeated" in reason for reason in result.reasons)
 
@@ -90,13 +92,16 @@ def test_random_clicks_and_waits_without_a_final_state_score_as_junk():
     result = grade_example("junk")
     assert result.score < Decimal("0.5")
     assert any("No final state" in reason for reason in result.reasons)
-    assert any("suspiciously fast" in reason for reason in result.reasons)
+    # Rubric v2 judges speed against the actions recorded (16 s for ~27 s of actions is not
+    # "suspicious"); what makes it junk is that none of the task's checks is met.
+    assert any("0 of 5 success checks passed" in reason for reason in result.reasons)
 
 
 def test_the_examples_rank_good_over_mediocre_over_junk_on_every_sub_score_that_matters():
     good, mediocre, junk = (grade_example(name) for name in ("good", "mediocre", "junk"))
     assert good.score > mediocre.score > junk.score
-    assert sub_score(good, "outcome") > sub_score(mediocre, "outcome") > sub_score(junk, "outcome")
+    # Both good and mediocre reach the goal (rubric v2: the outcome is what was reached).
+    assert sub_score(good, "outcome") >= sub_score(mediocre, "outcome") > sub_score(junk, "outcome")
     assert sub_score(good, "process") > sub_score(mediocre, "process") > sub_score(junk, "process")
 
 
@@ -104,20 +109,16 @@ def test_the_examples_rank_good_over_mediocre_over_junk_on_every_sub_score_that_
 
 
 def test_weights_sum_to_one():
-    assert rules.OUTCOME_WEIGHT + rules.PROCESS_WEIGHT + rules.EFFICIENCY_WEIGHT == 1
-    parts = (
-        rules.OUTCOME_FINAL_STATE_PRESENT,
-        rules.OUTCOME_FINAL_STATE_COVERAGE,
-        rules.OUTCOME_STEPS_COVERAGE,
-        rules.OUTCOME_SUBSTANCE,
-    )
-    assert sum(parts) == pytest.approx(1)
+    assert rules.WORK_BASE + rules.PROCESS_WEIGHT + rules.EFFICIENCY_WEIGHT == 1
+    assert pytest.approx(1) == rules.OUTCOME_FINAL_STATE_PRESENT + rules.OUTCOME_EVIDENCE
 
 
 @pytest.mark.parametrize("name", ["good", "mediocre", "junk"])
 def test_the_score_is_the_weighted_sum_of_the_breakdown_rounded_down(name):
+    # Rubric v2: gate x outcome x (0.5 + 0.3 process + 0.2 efficiency), from the breakdown.
     result = grade_example(name)
-    weighted = sum(Decimal(part["weight"]) * Decimal(part["score"]) for part in result.breakdown.values())
+    sub_scores = {part: Decimal(result.breakdown[part]["score"]) for part in ("outcome", "process", "efficiency")}
+    weighted = Decimal(result.breakdown["gate"]["score"]) * rules.work_score(sub_scores)
     assert result.score == quantize_score(weighted)
     assert result.score <= weighted
     assert result.score.as_tuple().exponent == -4
@@ -128,7 +129,8 @@ def test_the_score_is_the_weighted_sum_of_the_breakdown_rounded_down(name):
 def test_the_breakdown_is_json_with_numbers_written_as_strings(name):
     result = grade_example(name)
     text = json.dumps(result.breakdown, allow_nan=False)
-    assert set(result.breakdown) == {"outcome", "process", "efficiency"}
+    assert set(result.breakdown) == {"outcome", "process", "efficiency", "gate"}
+    assert result.breakdown["gate"]["agent"]["rubric_version"] == str(rules.RUBRIC_VERSION)
     assert_no_json_numbers(json.loads(text))
     for part in result.breakdown.values():
         assert Decimal(part["score"]) == Decimal(part["score"]).quantize(Decimal("0.0001"))
@@ -287,10 +289,11 @@ def test_actions_unrelated_to_the_task_lower_the_process_score():
 
 @pytest.mark.parametrize(
     ("seconds", "expected"),
-    [(60, "1.0000"), (2, "0.0222"), (9 * 60, "0.4816")],
+    [(60, "1.0000"), (9 * 60, "0.4816")],
 )
 def test_efficiency_compares_the_duration_with_the_expected_time(seconds, expected):
-    # TASK expects 3 minutes: 1 min is in the best band, 2 s is suspicious, 9 min is 3x over.
+    # TASK expects 3 minutes: 1 min is in the best band, 9 min is 3x over. (Rubric v2 judges
+    # "too fast" against the actions recorded, not the expected time: see the quick-task tests.)
     steps = [step for step in clean_steps() if step["t"] <= seconds]
     result = rules.grade(demonstration(steps, seconds=seconds, final_state=FINAL_STATE), task=TASK)
     assert result.breakdown["efficiency"]["score"] == expected
@@ -322,7 +325,7 @@ def test_few_steps_lower_the_confidence():
     many = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
     few = rules.grade(demonstration(clean_steps()[:3], seconds=60, final_state=FINAL_STATE), task=TASK)
     assert few.confidence < many.confidence
-    assert any("only 3 steps" in reason for reason in few.reasons)
+    assert any("only 3 actions" in reason for reason in few.reasons)
 
 
 def test_a_task_without_keywords_lowers_the_confidence():

@@ -277,8 +277,9 @@ def _rules_confidence() -> Decimal:
 def test_a_low_confidence_score_is_held_for_review_and_not_paid(
     settings, factory, farmer, staff, as_user, django_capture_on_commit_callbacks
 ):
+    # A review line just above the grader's confidence holds the grade, whatever it is (rubric
+    # v2 backs this demonstration fully: confidence 1, so the line is 1.0001).
     confidence = _rules_confidence()
-    assert confidence < 1
     settings.FORGE_REVIEW_BELOW_CONFIDENCE = float(confidence + Decimal("0.0001"))
     settings.FORGE_SWEEP_AFTER_SECONDS = 0
     claim = claim_create(factory=factory, farmer=farmer)

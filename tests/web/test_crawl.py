@@ -35,7 +35,6 @@ from pools.services.factories import factory_close, factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
 from referrals.models import Ambassador
-from tests.factories import demonstration
 from tests.pools.dataset_support import PNG, declared
 
 pytestmark = pytest.mark.django_db
@@ -224,11 +223,29 @@ def demo_world() -> dict[str, User]:
 
 
 def submit(factory: Factory, farmer, *, attachments=()) -> Submission:
-    """Claim and submit; in a `db` test nothing scores it until the test does."""
+    """Claim and submit a recording of the calendar task; in a `db` test nothing scores it
+    until the test does. (The quality agent refuses a spreadsheet recording for a calendar
+    task, and the creator's dataset only lists accepted work, with its attachment link.)"""
     claim = claim_create(factory=factory, farmer=farmer)
     return submission_create(
-        claim_id=claim.pk, farmer=farmer, demonstration={**demonstration(), "attachments": list(attachments)}
+        claim_id=claim.pk, farmer=farmer, demonstration={**calendar_demonstration(), "attachments": list(attachments)}
     )
+
+
+def calendar_demonstration() -> dict:
+    return {
+        "started_at": "2026-11-20T10:00:00+00:00",
+        "ended_at": "2026-11-20T10:01:10+00:00",
+        "steps": [
+            {"t": 1.3, "action": "navigate", "url": "https://calendar.example.com/week"},
+            {"t": 6.8, "action": "click", "target": "Tomorrow, 10:00"},
+            {"t": 11.2, "action": "type", "target": "Event title", "text": "Planning"},
+            {"t": 16.9, "action": "type", "target": "Time", "text": "10:00-11:00"},
+            {"t": 24.5, "action": "click", "target": 'room "Everest"'},
+            {"t": 29.1, "action": "click", "target": 'button "Save"'},
+        ],
+        "final_state": "Event Planning tomorrow 10:00-11:00, room Everest booked.",
+    }
 
 
 def client_for(user) -> Client:

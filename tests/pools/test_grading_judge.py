@@ -1,0 +1,210 @@
+"""The model judge (FORGE_GRADER=judge) against a real OpenAI-compatible HTTP server on 127.0.0.1.
+
+The deterministic checks always bind, disagreement holds for review, and transport failures
+and bad answers are handled as the `http` grader handles them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade, judge, rules
+
+TASK = TaskContext(
+    title="Rename the report",
+    instructions='Open the shared drive and rename the file "draft-7.docx" to "Q3 Report.docx".',
+    expected_minutes=2,
+)
+GOOD = {
+    "started_at": "2026-04-02T10:00:00+00:00",
+    "ended_at": "2026-04-02T10:00:40+00:00",
+    "steps": [
+        {"t": 1.5, "action": "navigate", "url": "https://drive.example.com/shared"},
+        {"t": 6.2, "action": "click", "target": 'file "draft-7.docx"'},
+        {"t": 9.8, "action": "key", "key": "F2"},
+        {"t": 14.1, "action": "type", "target": "Name", "text": "Q3 Report.docx"},
+        {"t": 15.7, "action": "key", "key": "Enter"},
+    ],
+    "final_state": "Shared drive: Q3 Report.docx (renamed)",
+}
+WRONG_NAME = {**GOOD, "steps": [*GOOD["steps"][:3], {**GOOD["steps"][3], "text": "Q4 Report.docx"}, GOOD["steps"][4]]}
+WRONG_NAME["final_state"] = "Shared drive: Q4 Report.docx (renamed)"
+TIMEOUT = 0.3
+SLOW_SECONDS = 0.8
+
+
+def completion(content) -> dict:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+    }
+
+
+def answer(done: bool, score: float, confidence: float = 0.9) -> str:
+    return json.dumps(
+        {"task_done": done, "quality_score": score, "confidence": confidence, "reasons": ["looked at it"]}
+    )
+
+
+ROUTES = {
+    "/done/chat/completions": (200, completion(answer(True, 0.95))),
+    "/not-done/chat/completions": (200, completion(answer(False, 0.1))),
+    "/lukewarm/chat/completions": (200, completion(answer(True, 0.55))),
+    "/not-json/chat/completions": (200, completion("the task looks done to me")),
+    "/schema/chat/completions": (200, completion(json.dumps({"quality_score": 0.9}))),
+    "/range/chat/completions": (200, completion(answer(True, 1.7))),
+    "/not-completion/chat/completions": (200, {"result": "ok"}),
+    "/denied/chat/completions": (401, {"error": "bad key"}),
+}
+
+
+class FakeModelServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.requests: Counter[str] = Counter()
+        self.last_body: dict | None = None
+        self.last_headers: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeModelServer
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            self.server.requests[self.path] += 1
+            count = self.server.requests[self.path]
+            self.server.last_body = json.loads(raw)
+            self.server.last_headers = {name.lower(): value for name, value in self.headers.items()}
+        if self.path == "/flaky/chat/completions":
+            status, body = (503, {"error": "busy"}) if count == 1 else (200, completion(answer(True, 0.9)))
+        elif self.path == "/slow/chat/completions":
+            time.sleep(SLOW_SECONDS)
+            status, body = 200, completion(answer(True, 0.9))
+        else:
+            status, body = ROUTES.get(self.path, (404, {"error": "no route"}))
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client timed out first
+            pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    fake = FakeModelServer()
+    thread = threading.Thread(target=fake.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.shutdown()
+    fake.server_close()
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr("pools.grading.http.BACKOFF_BASE_SECONDS", 0.01)
+
+
+def judged(server, path: str, demonstration: dict = GOOD, retries: int = 1):
+    return judge.grade(
+        demonstration, task=TASK, url=server.url(path), api_key="k", model="m", timeout=TIMEOUT, retries=retries
+    )
+
+
+def test_a_judge_that_agrees_with_the_checks_pays(server):
+    result = judged(server, "/done")
+    assert result.grader == "judge"
+    assert result.score == Decimal("0.9500")
+    assert result.hold_reasons == ()
+    assert result.breakdown["judge"]["binding"] == "judge"
+    assert result.breakdown["judge"]["rules_score"] == str(rules.grade(GOOD, task=TASK).score)
+
+
+def test_a_judge_cannot_pay_what_a_required_check_refuses(server):
+    deterministic = rules.grade(WRONG_NAME, task=TASK)
+    assert deterministic.breakdown["gate"]["score"] != "1"
+    result = judged(server, "/done", WRONG_NAME)
+    assert result.score == deterministic.score < Decimal("0.5")
+    assert result.breakdown["judge"]["binding"] == "rules"
+    assert result.hold_reasons  # the judge would pay: a person looks
+
+
+def test_a_judge_that_says_not_done_while_the_checks_pass_holds_for_review(server):
+    result = judged(server, "/not-done")
+    assert result.score < Decimal("0.5")
+    assert any("disagree" in reason for reason in result.hold_reasons)
+
+
+def test_a_large_score_difference_holds_even_when_both_would_pay(server):
+    result = judged(server, "/lukewarm")
+    assert Decimal("0.5") <= result.score
+    assert any("more than" in reason for reason in result.hold_reasons)
+
+
+def test_the_request_is_a_chat_completion_with_a_json_schema_the_log_and_the_checks(server):
+    judged(server, "/done")
+    body = server.last_body
+    assert server.last_headers["authorization"] == "Bearer k"
+    assert body["model"] == "m" and body["temperature"] == 0
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == judge.ANSWER_SCHEMA
+    user = body["messages"][-1]["content"]
+    assert '"success_checks"' in user and "Q3 Report.docx" in user
+    assert '"action": "type"' in user
+
+
+def test_a_base_url_or_the_full_endpoint_both_work():
+    assert judge.chat_completions_url("http://h/v1/") == "http://h/v1/chat/completions"
+    assert judge.chat_completions_url("http://h/v1/chat/completions") == "http://h/v1/chat/completions"
+
+
+def test_a_5xx_is_retried_then_answered(server):
+    assert judged(server, "/flaky", retries=2).score == Decimal("0.9000")
+    assert server.requests["/flaky/chat/completions"] == 2
+
+
+def test_timeouts_are_retried_then_unavailable(server):
+    with pytest.raises(GraderUnavailable, match="timed out"):
+        judged(server, "/slow", retries=1)
+    assert server.requests["/slow/chat/completions"] == 2
+
+
+@pytest.mark.parametrize("path", ["/not-json", "/schema", "/range", "/not-completion", "/denied"])
+def test_bad_answers_are_invalid_at_once(server, path):
+    with pytest.raises(GraderResponseInvalid):
+        judged(server, path, retries=3)
+    assert server.requests[f"{path}/chat/completions"] == 1
+
+
+def test_no_url_is_unavailable():
+    with pytest.raises(GraderUnavailable, match="FORGE_GRADER_JUDGE_URL"):
+        judge.grade(GOOD, task=TASK, url="", api_key="", model="m", timeout=1, retries=0)
+
+
+def test_the_configured_judge_is_used(settings, server):
+    settings.FORGE_GRADER = "judge"
+    settings.FORGE_GRADER_JUDGE_URL = server.url("/done")
+    settings.FORGE_GRADER_JUDGE_TIMEOUT = TIMEOUT
+    assert grade(GOOD, task=TASK).grader == "judge"
