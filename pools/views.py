@@ -18,6 +18,7 @@ from core import charts
 from core.exceptions import ApplicationError
 from core.money import format_amount
 from core.pages import role_required, show_service_error
+from core.templatetags.forge_tags import amount
 
 from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
 from .models import Deposit, Factory
@@ -213,7 +214,7 @@ def _charts(factory: Factory, participation) -> dict:
     token = factory.token
 
     def money_text(units):
-        return format_amount(int(units), decimals=token.decimals, trim=True)
+        return amount(units, token)  # grouped for reading, like the rest of the page
 
     threshold = economics_config().quality_threshold
     quality = charts.histogram(

@@ -299,7 +299,7 @@ def test_the_demo_ambassador_has_a_stake_a_tier_and_commissions_on_both_sides(cl
 
     client.force_login(carol.user)
     page = text(client.get(reverse("referrals:dashboard")))
-    assert 'Staked: <strong class="money">20 CLONES</strong>' in page
+    assert 'Staked: <strong class="money">10 CLONES</strong>' in page
     assert "Commissions by side" in page
     assert "No commissions yet" not in page
 

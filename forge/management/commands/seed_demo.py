@@ -4,7 +4,7 @@ Creates a staff login, two creators, three farmers, an ambassador who referred a
 a creator, funded factories in each token, and a few settled submissions, all through the
 same services the product uses, so the ledger audit is clean afterwards.
 
-The ambassador (carol) has something to show: she farms the CLONES factory and stakes what
+The ambassador (carol) has something to show: she farms the CLONES factory and stakes 10 CLONES of what
 she earned, staff set her tier to 2 (audited; a real stake for tier 2 is 2 million CLONES),
 and the settlements of the farmer (dave) and the creator (alice) she referred pay her both
 commissions, the farmer side and the creator side.
@@ -19,7 +19,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from core.money import format_amount, parse_amount
 from ledger.audit import ledger_audit
+from ledger.models import Account, Token
+from ledger.services import account_get
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_confirm, deposit_create
 from pools.services.factories import factory_create
@@ -31,7 +34,7 @@ from web.signup import user_signup
 DEMO_PASSWORD = "forge-demo-2026"
 STAFF_USERNAME = "admin"
 AMBASSADOR_TIER = 2  # set by staff: the demo has no 2 million CLONES to stake
-AMBASSADOR_STAKE = "20"  # CLONES, out of what carol earned on the CLONES factory
+AMBASSADOR_STAKE = "10"  # CLONES, out of what carol earned on the CLONES factory
 
 FACTORIES = [
     # creator, title, token, reward, deposit, category, min_reputation, instructions
@@ -161,7 +164,16 @@ class Command(BaseCommand):
                     if not submission.needs_review:
                         submission_settle(submission_id=submission.pk)
         if settings.FORGE_GRADER != "manual":
-            stake(ambassador=ambassador, amount=AMBASSADOR_STAKE, request_key="demo-stake")
+            clones = Token.objects.get(symbol="CLONES")
+            earned = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{carol.pk}", token=clones).balance
+            # 10 CLONES, or what she earned if the grader paid her less (stake moves her own money).
+            units = min(parse_amount(AMBASSADOR_STAKE, decimals=clones.decimals), earned)
+            if units:
+                stake(
+                    ambassador=ambassador,
+                    amount=format_amount(units, decimals=clones.decimals),
+                    request_key="demo-stake",
+                )
 
     def _print_logins(self):
         password = os.environ.get("DEMO_PASSWORD_HINT", DEMO_PASSWORD)
