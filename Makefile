@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop
+.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 migrate: $(STAMP)
 	$(WITH_DB) $(BIN)/python manage.py migrate --noinput
+
+# A release: migrate, collectstatic, check --deploy (production settings unless overridden).
+deploy: $(STAMP)
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-forge.settings.production} $(BIN)/python manage.py deploy
 
 seed: migrate
 	$(WITH_DB) $(BIN)/python manage.py seed_demo

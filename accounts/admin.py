@@ -12,17 +12,42 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
 from core.exceptions import ApplicationError
 
 from .models import User, Withdrawal
-from .services import withdrawal_mark_sent, withdrawal_reject
+from .services import LOOKS_TAKEN, username_lookalike_exists, withdrawal_mark_sent, withdrawal_reject
+
+
+class _NoLookalikes:
+    """Staff may not create or rename a user into a look-alike of another either (the unique
+    skeleton would otherwise refuse it with a 500)."""
+
+    def clean_username(self):
+        clean = getattr(super(), "clean_username", None)
+        username = clean() if clean else self.cleaned_data["username"]
+        if username_lookalike_exists(username, exclude_pk=self.instance.pk):
+            raise ValidationError(LOOKS_TAKEN)
+        return username
+
+
+class UserCreateAdminForm(_NoLookalikes, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+
+
+class UserChangeAdminForm(_NoLookalikes, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    add_form = UserCreateAdminForm
+    form = UserChangeAdminForm
     list_display = ("username", "email", "role", "is_staff", "is_active", "date_joined")
     list_filter = ("role", "is_staff", "is_superuser", "is_active")
     search_fields = ("username", "email", "first_name", "last_name")

@@ -5,10 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from core.api import amount_str
+from core.api import FailOpenScopedRateThrottle, amount_str
 from core.exceptions import ApplicationError
 
 from .selectors import user_balances
@@ -18,7 +17,7 @@ from .services import api_token_for, api_token_revoke, api_token_rotate
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "token"
 
     @extend_schema_serializer(component_name="Credentials")

@@ -15,6 +15,9 @@ class User(AbstractUser):
         GRADER = "grader", "Grading service"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.FARMER)
+    # What the username looks like (accounts/usernames.py): unique, so no two names look alike.
+    # Null for the few existing users whose look-alike registered first (kept as they are).
+    username_skeleton = models.CharField(max_length=600, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         constraints = [
@@ -22,6 +25,18 @@ class User(AbstractUser):
                 condition=models.Q(role__in=["creator", "farmer", "grader"]), name="user_role_valid"
             ),
         ]
+
+    def save(self, *args, **kwargs):
+        # Derived from the username, like a normalised copy of it, wherever a user is saved
+        # (registration, admin, createsuperuser); not on saves that leave the username alone.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "username" in update_fields:
+            from .usernames import username_skeleton
+
+            self.username_skeleton = username_skeleton(self.username)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "username_skeleton"}
+        super().save(*args, **kwargs)
 
     @property
     def is_creator(self) -> bool:

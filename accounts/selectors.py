@@ -29,9 +29,26 @@ def user_balances(user) -> list[dict]:
     return [{"token": token, **rows[token.pk]} for token in Token.objects.filter(enabled=True)]
 
 
+def users_sharing_a_wallet_with(user_id: int, *, address: str | None = None) -> set[int]:
+    """Other users who asked for a withdrawal to an address this user also used (or to
+    `address`): one person's accounts, most likely (docs/reputation.md, docs/referrals.md)."""
+    addresses = [address] if address else Withdrawal.objects.filter(user_id=user_id).values("address")
+    return set(
+        Withdrawal.objects.filter(address__in=addresses).exclude(user_id=user_id).values_list("user_id", flat=True)
+    )
+
+
 def withdrawals_of(user) -> QuerySet[Withdrawal]:
     return Withdrawal.objects.filter(user=user).select_related("token").order_by("-created_at", "-id")
 
 
 def pending_withdrawals_exist(user) -> bool:
     return Withdrawal.objects.filter(user=user, status=Withdrawal.Status.PENDING).exists()
+
+
+def withdrawal_addresses_by_user(user_ids) -> dict[int, set[str]]:
+    """{user id: every address the user asked for a withdrawal to} for these users."""
+    result: dict[int, set[str]] = defaultdict(set)
+    for user_id, address in Withdrawal.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "address"):
+        result[user_id].add(address)
+    return dict(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -18,10 +19,17 @@ from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
 from .models import User, Withdrawal
+from .usernames import username_problems, username_skeleton
 
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
+LOOKS_TAKEN = "This username is taken, or looks like one that is (e.g. a Cyrillic letter or 1/l/I swapped)."
 SOLANA_ADDRESS_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")  # base58, 32-byte keys
 EVM_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def username_lookalike_exists(username: str, *, exclude_pk: int | None = None) -> bool:
+    """Whether another user's name looks like `username` (same skeleton: accounts/usernames.py)."""
+    return User.objects.filter(username_skeleton=username_skeleton(username)).exclude(pk=exclude_pk).exists()
 
 
 def user_account(user, kind: str, token: Token) -> Account:
@@ -33,11 +41,16 @@ def user_register(*, username: str, password: str, role: str, email: str = "", e
     """Create a creator or farmer account (web.signup.user_signup adds what other apps keep
     about a new user: the farmer profile, the ambassador who referred them)."""
     errors = dict(errors or {})  # the caller's own field errors, reported with these
-    username = (username or "").strip()
+    # NFC: "é" typed as one character or as "e" + accent is one name.
+    username = unicodedata.normalize("NFC", (username or "").strip())
     if not USERNAME_RE.match(username):
         errors["username"] = ["3 to 150 letters, digits and @/./+/-/_ only."]
+    elif problems := username_problems(username):
+        errors["username"] = problems
     elif User.objects.filter(username__iexact=username).exists():
         errors["username"] = ["This username is taken."]
+    elif username_lookalike_exists(username):
+        errors["username"] = [LOOKS_TAKEN]
     if role not in (User.Role.CREATOR, User.Role.FARMER):
         errors["role"] = ['Choose "creator" or "farmer".']
     candidate = User(username=username, email=email, role=role)
@@ -51,8 +64,8 @@ def user_register(*, username: str, password: str, role: str, email: str = "", e
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=password, email=email, role=role)
-    except IntegrityError:  # the same username registered concurrently
-        raise ValidationError({"username": ["This username is taken."]}) from None
+    except IntegrityError:  # the same username, or a look-alike, registered concurrently
+        raise ValidationError({"username": [LOOKS_TAKEN]}) from None
     return user
 
 
@@ -103,7 +116,11 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
 
 
 def _lock_pending(withdrawal: Withdrawal) -> Withdrawal:
-    withdrawal = Withdrawal.objects.select_for_update().select_related("token", "user").get(pk=withdrawal.pk)
+    # Its own row only (ledger/locks.py): a joined token or user row locked FOR UPDATE would
+    # queue every withdrawal in that token, and block the foreign-key checks on the user.
+    withdrawal = (
+        Withdrawal.objects.select_for_update(of=("self",)).select_related("token", "user").get(pk=withdrawal.pk)
+    )
     if withdrawal.status != Withdrawal.Status.PENDING:
         raise Conflict(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
     return withdrawal

@@ -56,8 +56,7 @@ def build(claims: int) -> list[tuple[int, str, bytes]]:
     from accounts.models import User
     from accounts.services import api_token_for
     from bench.settlement import _demonstration
-    from ledger.bulk import Posting, transactions_post_many
-    from ledger.services import Leg
+    from ledger.services import Leg, Posting, transactions_post
     from pools.models import Claim, Factory
     from pools.services.deposits import deposit_create
     from pools.services.factories import factory_create
@@ -99,7 +98,7 @@ def build(claims: int) -> list[tuple[int, str, bytes]]:
                     for i in range(count)
                 ]
             )
-            transactions_post_many(
+            transactions_post(
                 [
                     Posting(
                         key=f"claim:{c.pk}",

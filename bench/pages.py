@@ -3,7 +3,7 @@ farmer browse page, creator dashboard, factory detail, farmer earnings and ambas
 dashboard each run a constant number of SQL queries (at most 15) and answer with a p95 server
 time of at most 50 ms (Django's test client in this process, DEBUG off, after warm-up).
 
-`build` makes the data set in bulk (bulk_create + ledger.bulk.transactions_post_many: every
+`build` makes the data set in bulk (bulk_create + ledger.services.transactions_post: every
 deposit, claim reservation and settlement is a real keyed ledger transaction, and settlements
 add to the ambassadors' commission rollup through the function settle_rows uses, so the ledger
 audit stays clean). tests/bench/test_query_counts.py uses the same builder at small sizes.
@@ -65,9 +65,8 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
     from core.db import bulk_update_values
     from core.money import parse_amount
     from farmers.models import FarmerProfile
-    from ledger.bulk import Posting, accounts_get_many, transactions_post_many
     from ledger.models import Account, Token
-    from ledger.services import Leg
+    from ledger.services import Leg, Posting, accounts_get_many, transactions_post
     from pools.economics import settlement_shares
     from pools.models import Claim, Deposit, Factory, RateChange, Submission
     from pools.selectors import economics_config
@@ -183,7 +182,7 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
         )
         world = accounts_get_many([(Account.Kind.WORLD_DEPOSITS, "world", t.pk) for t in tokens.values()])
         for chunk in _chunks(deposits):
-            posted = transactions_post_many(
+            posted = transactions_post(
                 [
                     Posting(
                         key=f"deposit:{d.pk}",
@@ -236,7 +235,7 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
                     for (factory, farmer), submitted in zip(chunk, stamps, strict=True)
                 ]
             )
-            transactions_post_many(
+            transactions_post(
                 [
                     Posting(
                         key=f"claim:{c.pk}",
@@ -317,7 +316,7 @@ def build(*, factories: int, farmers: int, submissions: int, seed: int = 7, tag:
                 if row.factory_ambassador_commission:
                     legs.append(Leg(balance(row.factory_ambassador_id), row.factory_ambassador_commission))
                 postings.append(Posting(key=f"settle:{row.pk}", kind="settlement", legs=legs, memo=f"Settle {row.pk}"))
-            posted = transactions_post_many(postings)
+            posted = transactions_post(postings)
             for row, (status, submitted) in zip(rows, final, strict=True):
                 row.settlement_transaction = posted[f"settle:{row.pk}"]
                 row.status = status

@@ -54,9 +54,8 @@ def build(total: int) -> dict:
 
     from accounts.models import User
     from farmers.models import FarmerProfile
-    from ledger.bulk import Posting, transactions_post_many
     from ledger.models import Account
-    from ledger.services import Leg
+    from ledger.services import Leg, Posting, transactions_post
     from pools.models import Claim, Factory, Submission
     from pools.services.deposits import deposit_create
     from pools.services.factories import factory_create
@@ -120,7 +119,7 @@ def build(total: int) -> dict:
                 for i in range(count)
             ]
         )
-        transactions_post_many(
+        transactions_post(
             [
                 Posting(
                     key=f"claim:{c.pk}",

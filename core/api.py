@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
+from rest_framework.throttling import ScopedRateThrottle
 
 from core.money import format_amount
+
+logger = logging.getLogger(__name__)
+
+
+class FailOpenScopedRateThrottle(ScopedRateThrottle):
+    """DRF's scoped throttle, letting the request through when the cache (Redis) cannot be
+    reached, instead of failing it with a 500.
+
+    Failing open is the choice for every scope we throttle (register, token, claims,
+    submissions): a rate limit protects capacity, and a Redis outage must not stop farmers
+    from working. Guessing passwords stays bounded while the cache is down: django-axes counts
+    failed logins in PostgreSQL (docs/security.md, "Brute force and floods")."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # redis-py's ConnectionError/TimeoutError, or any cache backend's
+            logger.warning("throttle %r skipped: the cache is unreachable", self.scope, exc_info=True)
+            return True
 
 
 class IsCreator(BasePermission):
@@ -66,9 +88,14 @@ def amount_str(units: int | None, token) -> str | None:
 
 class AmountStringField(serializers.CharField):
     """Money in: a decimal string (validated and parsed by the service with the token's decimals).
-    Numbers are refused so that no float ever carries money."""
+    Numbers are refused so that no float ever carries money. Not trimmed: " 1 " is outside the
+    amount grammar (core.money.AMOUNT_GRAMMAR) and the parser says so."""
 
     default_error_messages = {"invalid": 'Send amounts as a decimal string, e.g. "0.2".'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

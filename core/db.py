@@ -10,18 +10,29 @@ join on a record set is linear and takes one parameter.
 Values are exact in JSON: integers stay integers (PostgreSQL reads JSON numbers as `numeric`),
 decimals travel as strings, timestamps as ISO 8601 with their microseconds and offset, and the
 content of a JSON column as its JSON text, encoded as the JSONField would encode it.
+
+`atomic_with_retry` / `run_with_retry`: the bounded retry of a transaction that PostgreSQL
+aborts as a deadlock or serialization victim (the lock order that makes that rare is written in
+ledger/locks.py); past the attempts, `TransactionBusy` (503 with `Retry-After`).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import logging
+import random
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import OperationalError, connection, models, transaction
+
+logger = logging.getLogger(__name__)
 
 
 def _scalar(value):
@@ -100,3 +111,67 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows_json(rows)])
+
+
+# ---- The retry of a deadlock victim --------------------------------------------------------
+
+# PostgreSQL aborts one side of a deadlock or a serialization conflict: the whole transaction
+# can simply run again (its postings are keyed, so nothing is paid twice).
+TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+ATTEMPTS = 4
+BACKOFF_SECONDS = 0.05
+RETRY_AFTER_SECONDS = 2
+T = TypeVar("T")
+
+
+class TransactionBusy(Exception):
+    """Every attempt lost a deadlock or a serialization conflict: nothing was written, and the
+    same request may simply be sent again. Not an `ApplicationError` (nothing was refused), so
+    no page or API view turns it into a form error: `core.middleware.ServiceErrorPagesMiddleware`
+    answers every request 503 with `Retry-After`."""
+
+    message = "The service is busy right now and nothing was changed; please try again in a moment."
+
+    def __init__(self):
+        super().__init__(self.message)
+
+
+def is_transient(error: BaseException) -> bool:
+    """A deadlock victim or a serialization failure (worth running again, whole)."""
+    return isinstance(error, OperationalError) and getattr(error.__cause__, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def run_with_retry(unit: Callable[[], T], *, attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS) -> T:
+    """Run `unit()` in its own durable transaction, and again, whole, when PostgreSQL aborts
+    it for a deadlock or a serialization failure; `TransactionBusy` once `attempts` are
+    spent. Call it outside any transaction: a retry inside an outer transaction cannot
+    recover (the outer one is aborted), so `atomic_with_retry` only retries when outermost."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(durable=True):
+                return unit()
+        except OperationalError as error:
+            if not is_transient(error):
+                raise
+            if attempt == attempts:
+                logger.warning("transaction lost %d times (%s); answering busy", attempts, error.__cause__.sqlstate)
+                raise TransactionBusy() from error
+            logger.info("transaction lost a deadlock (attempt %d of %d); running it again", attempt, attempts)
+        time.sleep(backoff * attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def atomic_with_retry(function: Callable[..., T]) -> Callable[..., T]:
+    """`@transaction.atomic` for a write use case that may be the outermost transaction (called
+    by a view, a task or a command): outermost, it runs in a durable transaction retried
+    whole on a deadlock (`run_with_retry`); called inside another transaction, it is a plain
+    savepoint and the outermost caller's retry covers it."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():
+                return function(*args, **kwargs)
+        return run_with_retry(lambda: function(*args, **kwargs))
+
+    return wrapper

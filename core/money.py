@@ -25,6 +25,15 @@ from django.core.exceptions import ValidationError
 MAX_WHOLE_UNITS = 10**12
 MAX_DIGITS = 39
 
+# The one way to write an amount: ASCII digits, optionally a point and more digits (at most the
+# token's decimals of them). No sign, exponent, separators, spaces, or a bare leading or
+# trailing point: "1e3", "+1", " 1 ", "1." and ".5" are refused, not guessed at.
+AMOUNT_GRAMMAR = r"^[0-9]+(\.[0-9]+)?$"
+AMOUNT_RE = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+AMOUNT_FORMAT_HINT = (
+    f'Write amounts as digits with an optional decimal point and digits, e.g. "0.2" ({AMOUNT_GRAMMAR}).'
+)
+
 # What `Decimal()` would also accept but an amount must not be: "1_000", non-ASCII digits.
 _NOT_PLAIN = re.compile(r"[^0-9eE.+-]")
 
@@ -54,9 +63,11 @@ def _scaled(number: Decimal, places: int) -> int:
 def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: bool = False) -> int:
     """Turn user input ("0.2", "1.500000", Decimal) into base units, refusing anything inexact.
 
-    Floats are refused: they cannot carry an exact decimal amount. More fractional digits
-    than the token allows is an error, never a silent rounding (so "0.10" is refused for a
-    one-decimal token: the rule is about the digits sent, as the API contract states it).
+    Text must follow AMOUNT_GRAMMAR, whitespace included (the forms and serializers pass it
+    untrimmed). Floats are refused: they cannot carry an exact decimal amount. More fractional
+    digits than the token allows is an error, never a silent rounding (so "0.10" is refused
+    for a one-decimal token: the rule is about the digits sent, as the API contract states it).
+    Ints and Decimals come from our own code, not from a person, and skip the grammar.
     """
     if isinstance(value, bool | float):
         raise ValidationError({field: ['Send amounts as a decimal string, e.g. "0.2".']})
@@ -66,23 +77,30 @@ def parse_amount(value, *, decimals: int, field: str = "amount", allow_zero: boo
         text = value.strip()
         if not text:
             raise ValidationError({field: ["An amount is required."]})
-        number = _decimal_from_text(text, original=value, field=field)
+        try:
+            number = _decimal_from_text(text, original=value, field=field)
+        except ValidationError:
+            raise ValidationError({field: [f'"{value[:40]}" is not a number. {AMOUNT_FORMAT_HINT}']}) from None
     elif isinstance(value, Decimal):
         number = value
     else:
         raise ValidationError({field: ['Send amounts as a decimal string, e.g. "0.2".']})
 
+    # The clearest reason first: sign and size say more than the spelling does.
     if not number.is_finite():
         raise ValidationError({field: ["An amount must be a finite number."]})
+    if number < 0:
+        raise ValidationError({field: ["An amount cannot be negative."]})
+    if number >= MAX_WHOLE_UNITS:
+        raise ValidationError({field: [f"An amount must be below {MAX_WHOLE_UNITS:,}."]})
+    if isinstance(value, str) and not AMOUNT_RE.fullmatch(value):
+        # Decimal() read it (it reads "1e3", "+1", " 1 ", "1.", ".5"); the grammar does not.
+        raise ValidationError({field: [f'"{value[:40]}" is not a plain amount. {AMOUNT_FORMAT_HINT}']})
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > decimals:
         raise ValidationError({field: [f"At most {decimals} decimal places are allowed for this token."]})
-    if number < 0:
-        raise ValidationError({field: ["An amount cannot be negative."]})
     if number == 0 and not allow_zero:
         raise ValidationError({field: ["An amount must be greater than zero."]})
-    if number >= MAX_WHOLE_UNITS:
-        raise ValidationError({field: [f"An amount must be below {MAX_WHOLE_UNITS:,}."]})
     # The exponent check above makes this exact (no fractional base units are dropped).
     return _scaled(number, decimals)
 

@@ -65,11 +65,16 @@ def queue_on_commit(task_name: str, *args, **kwargs) -> None:
 def wake_up(task_name: str, *, key: str, window_seconds: int) -> None:
     """Make sure the draining task `task_name` runs: at most one message per `window_seconds`
     (marked by the cache `key`). If the broker refuses, the mark is cleared so the next caller
-    tries again. Sends now: from a service, use `wake_up_on_commit`."""
-    if not cache.add(key, 1, timeout=window_seconds):
-        return  # a wake-up sent in this window will see the committed rows
+    tries again. Sends now: from a service, use `wake_up_on_commit`. An unreachable cache
+    (Redis down) must not fail the request that committed: the message is then sent without
+    coalescing."""
+    try:
+        if not cache.add(key, 1, timeout=window_seconds):
+            return  # a wake-up sent in this window will see the committed rows
+    except Exception:
+        logger.warning("the cache is unreachable; sending %s without coalescing", task_name)
     if not queue_now(task_name):
-        cache.delete(key)
+        wake_up_clear(key)
 
 
 def wake_up_on_commit(task_name: str, *, key: str, window_seconds: int) -> None:
@@ -78,5 +83,9 @@ def wake_up_on_commit(task_name: str, *, key: str, window_seconds: int) -> None:
 
 
 def wake_up_clear(key: str) -> None:
-    """Called by the draining task when the queue is empty: the next request sends a message."""
-    cache.delete(key)
+    """Called by the draining task when the queue is empty: the next request sends a message.
+    With the cache unreachable the mark expires by itself (`window_seconds`)."""
+    try:
+        cache.delete(key)
+    except Exception:
+        logger.warning("the cache is unreachable; the wake-up mark %s expires by itself", key)

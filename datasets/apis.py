@@ -9,19 +9,16 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.exceptions import NotFound
+from pools.access import access_factory
 from pools.apis import DatasetAttachmentSerializer
 from pools.models import Submission
 
+from .access import access_export
+
 
 def _dataset_factory(request, pk: int):
-    """The factory for its owner and staff; a 404 for everyone else (no hint it exists)."""
-    from .selectors import factory_for_dataset
-
-    factory = factory_for_dataset(request.user, pk)
-    if factory is None:
-        raise NotFound("No such factory.")
-    return factory
+    """The factory for its owner and staff; a 404 for everyone else (pools.access)."""
+    return access_factory(request.user, pk, need="dataset")
 
 
 class DatasetDemonstrationSerializer(serializers.Serializer):
@@ -161,12 +158,7 @@ class FactoryExportListCreateApi(ListAPIView):
 
 
 def _export_for(request, pk: int):
-    from .selectors import export_for_user
-
-    export = export_for_user(request.user, pk)
-    if export is None:
-        raise NotFound("No such export.")
-    return export
+    return access_export(request.user, pk)
 
 
 class ExportDetailApi(APIView):

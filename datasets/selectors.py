@@ -9,7 +9,6 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 
 from pools.models import Attachment, Factory, Submission
-from pools.selectors import factory_queryset
 
 from .models import Alert, Export
 
@@ -275,22 +274,6 @@ def farmer_pseudonym(factory_id: int, farmer_id: int) -> str:
 
 def exports_of_factory(factory: Factory, *, limit: int = 10):
     return Export.objects.filter(factory=factory).order_by("-created_at", "-id")[:limit]
-
-
-def export_for_user(user, export_id: int):
-    """An export its factory's owner or staff may see; None for anyone else (a 404)."""
-    export = Export.objects.select_related("factory").filter(pk=export_id).first()
-    if export is None or not (user.is_staff or export.factory.creator_id == user.pk):
-        return None
-    return export
-
-
-def factory_for_dataset(user, factory_id: int) -> Factory | None:
-    """The factory when `user` owns it or is staff; None otherwise (answered as a 404)."""
-    factory = factory_queryset().filter(pk=factory_id).first()
-    if factory is None or not (user.is_authenticated and (user.is_staff or factory.creator_id == user.pk)):
-        return None
-    return factory
 
 
 def alerts_unread(user, *, limit: int = 10):

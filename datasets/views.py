@@ -15,7 +15,9 @@ from django.views.decorators.http import require_POST
 from core.exceptions import ApplicationError
 from core.pages import show_service_error
 from pools.selectors import economics_config
-from pools.views import _own_factory, _page, creator_required
+from pools.views import _factory, _page, creator_required
+
+from .access import access_export
 
 # ---- Dataset pages: browse, preview, export (docs/datasets.md) -----------------------------
 
@@ -115,7 +117,7 @@ def factory_dataset(request, pk: int):
     """The factory's dataset: filters, the list (pseudonymous farmers), and exports."""
     from .selectors import dataset_page_queryset, exports_of_factory, farmer_pseudonym
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     filters, filter_errors = _dataset_filters(request)
     page_obj = _page(request, dataset_page_queryset(factory, filters))
     rows = [(submission, farmer_pseudonym(factory.pk, submission.farmer_id)) for submission in page_obj]
@@ -146,7 +148,7 @@ def factory_export_start(request, pk: int):
     from .selectors import dataset_filters_parse
     from .services.exports import export_request
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     filter_query = request.POST.get("filter_query", "")
     query = QueryDict(mutable=True)
     for name, values in parse_qs(filter_query).items():
@@ -172,13 +174,8 @@ def factory_export_start(request, pk: int):
 
 
 def _own_export(request, pk: int, export_id: int):
-    from .models import Export
-
-    factory = _own_factory(request, pk)
-    export = Export.objects.filter(pk=export_id, factory=factory).first()
-    if export is None:
-        raise Http404("No such export.")
-    return factory, export
+    factory = _factory(request, pk, need="dataset")
+    return factory, access_export(request.user, export_id, factory_id=factory.pk)
 
 
 @creator_required
@@ -207,7 +204,7 @@ def factory_demonstration(request, pk: int, submission_id: int):
     the creator; it is only kept out of the dataset)."""
     from .selectors import dataset_submission, farmer_pseudonym, submission_in_dataset
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     submission = dataset_submission(factory, submission_id)
     if submission is None:
         raise Http404("No such demonstration.")
@@ -254,7 +251,7 @@ def factory_attachment_download(request, pk: int, submission_id: int, attachment
     from pools.apis import attachment_file_response
     from pools.models import Attachment
 
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="dataset")
     attachment = Attachment.objects.filter(
         pk=attachment_id, submission_id=submission_id, submission__factory=factory
     ).first()

@@ -1,35 +1,52 @@
-"""Posting to the ledger. `transaction_post` is the only code that writes ledger rows.
+"""Posting to the ledger: the one writer of ledger rows (transactions and entries).
 
-Rules it enforces (docs/ledger.md):
+A single posting is a batch of one (pgledger: `create_transfer` is `create_transfers` of one):
+`transaction_post` calls `transactions_post([posting])`, so every posting in the project runs
+the same statements and the same rules (docs/ledger.md):
+
 - every leg is a non-zero integer amount in base units; legs sum to zero per token;
-- accounts are locked in primary-key order (no deadlocks between postings);
-- protected accounts never go negative (checked here for a clear error, and by a CHECK);
 - one transaction per idempotency key: the same key with the same legs returns the first
   transaction; the same key with different legs raises `IdempotencyConflict`;
-- a transaction is reversed at most once (`AlreadyReversed`).
+- a transaction is reversed at most once (`AlreadyReversed`);
+- **one overdraft rule**: after the posting (or the batch, one atomic unit) no account other
+  than `world_deposits` is negative. The check is on each account's net change over the unit,
+  so within one batch a debit covered by a credit in the same batch is accepted; refused
+  (`InsufficientFunds`) means nothing is written;
+- accounts are locked in primary-key order, last (see `transactions_write`/`balances_apply`).
+
+The statements, each taking its rows as one JSON parameter (`forge.db.with_rows`):
+
+    1 INSERT  the transactions, ON CONFLICT DO NOTHING RETURNING id (a key that exists, or a
+              second reversal of one transaction, is skipped and then compared)
+    1 SELECT  the transactions that already existed (only when some were skipped)
+    1 INSERT  every entry of the new transactions
+    SET CONSTRAINTS  the deferred checks (balance trigger, foreign keys) now, not at COMMIT
+    1 SELECT ... FOR NO KEY UPDATE  every account touched, in primary-key order (ledger/locks.py)
+    1 UPDATE  ledger_account: one delta per account, after the overdraft check
+
+The two halves are public (`transactions_write`, then `balances_apply`, in one database
+transaction) for a caller that locks its own rows in between (settlement locks the factories
+there). A caller that must write rows pointing at the transactions first reserves their ids
+(`transaction_ids_reserve`, `Posting.id`): the foreign keys are checked once they exist.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
+from core.db import rows_json, with_rows
 from core.exceptions import ApplicationError, Conflict
 
-from .models import Account, Entry, Token, Transaction
+from .locks import accounts_lock
+from .models import Account, Token, Transaction
 
 NEGATIVE_ALLOWED = {Account.Kind.WORLD_DEPOSITS}
-# PostgreSQL aborts one side of a deadlock or a serialization conflict: the whole unit of
-# work can simply run again (its postings are keyed, so nothing is paid twice).
-TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
-T = TypeVar("T")
 
 
 class LedgerError(ApplicationError):
@@ -123,11 +140,100 @@ def _fingerprint(kind: str, merged: list[tuple[Account, int]], reverses: Transac
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _existing(key: str, fingerprint: str) -> Transaction:
-    existing = Transaction.objects.get(idempotency_key=key)
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyConflict(key)
-    return existing
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One transaction to post: its idempotency key, kind and legs."""
+
+    key: str
+    kind: str
+    legs: Sequence[Leg]
+    memo: str = ""
+    id: int | None = None  # reserved with `transaction_ids_reserve`; None: taken at insert
+    actor_id: int | None = None
+    reverses: Transaction | None = None
+
+
+# The statements, each taking its rows as one JSON parameter (forge.db.rows_json). No conflict
+# target: a key that exists and a second reversal of one transaction are both skipped here and
+# told apart afterwards (`transactions_write`), with no savepoint.
+INSERT_TRANSACTIONS = with_rows(
+    "INSERT INTO ledger_transaction (id, idempotency_key, kind, fingerprint, memo, actor_id, reverses_id, created_at) "
+    "SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger_transaction', 'id'))), k, kd, f, m, actor, rev, %s "
+    "FROM {rows} AS v ON CONFLICT DO NOTHING RETURNING idempotency_key, id",
+    [
+        ("id", "bigint"),
+        ("k", "text"),
+        ("kd", "text"),
+        ("f", "text"),
+        ("m", "text"),
+        ("actor", "bigint"),
+        ("rev", "bigint"),
+    ],
+)
+INSERT_ENTRIES = with_rows(
+    "INSERT INTO ledger_entry (transaction_id, account_id, token_id, amount) SELECT * FROM {rows} AS v",
+    [("t", "bigint"), ("a", "bigint"), ("k", "bigint"), ("amount", "numeric")],
+)
+UPDATE_BALANCES = with_rows(
+    "UPDATE ledger_account AS a SET balance = a.balance + v.delta FROM {rows} AS v WHERE a.id = v.id "
+    "RETURNING a.id, a.balance",
+    [("id", "bigint"), ("delta", "numeric")],
+)
+
+
+def transaction_ids_reserve(count: int) -> list[int]:
+    """`count` fresh ids for transactions about to be posted (a key that turns out to exist
+    keeps its first transaction; its reserved id is simply never used)."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('ledger_transaction', 'id')) FROM generate_series(1, %s)", [count]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def accounts_get_many(specs: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str, int], Account]:
+    """{(kind, holder, token_id): Account} for every spec, creating the missing ones in bulk
+    (the set-based `account_get`)."""
+    wanted = set(specs)
+    if not wanted:
+        return {}
+    kinds, holders, tokens = ({spec[i] for spec in wanted} for i in range(3))
+
+    def load() -> dict[tuple[str, str, int], Account]:
+        found = Account.objects.filter(kind__in=kinds, holder__in=holders, token_id__in=tokens).only(
+            "id", "kind", "holder", "token_id", "balance"
+        )
+        return {(a.kind, a.holder, a.token_id): a for a in found if (a.kind, a.holder, a.token_id) in wanted}
+
+    accounts = load()
+    missing = wanted - accounts.keys()
+    if missing:
+        Account.objects.bulk_create(
+            [Account(kind=kind, holder=holder, token_id=token_id) for kind, holder, token_id in missing],
+            ignore_conflicts=True,  # created concurrently: fine, we read it back
+        )
+        accounts = load()
+    return accounts
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenBatch:
+    """What `transactions_write` wrote: {key: Transaction} (existing ones included) and the
+    balance change of every account, still to be applied by `balances_apply`."""
+
+    transactions: dict[str, Transaction]
+    deltas: dict[int, int]
+
+
+@transaction.atomic
+def transactions_post(postings: Sequence[Posting]) -> dict[str, Transaction]:
+    """Post every posting once per key, all or nothing; returns {key: Transaction} (existing
+    ones included). See the module docstring."""
+    batch = transactions_write(postings)
+    balances_apply(batch.deltas)
+    return batch.transactions
 
 
 @transaction.atomic
@@ -140,55 +246,114 @@ def transaction_post(
     actor=None,
     reverses: Transaction | None = None,
 ) -> Transaction:
-    """Post a balanced transaction once per `key`; see the module docstring."""
-    _check_names(key, kind)
-    merged = _normalise(legs)
-    fingerprint = _fingerprint(kind, merged, reverses)
+    """Post one balanced transaction once per `key`: a batch of one (`transactions_post`).
+    The caller's `Account` objects are brought up to date with the balances written."""
+    posting = Posting(key=key, kind=kind, legs=legs, memo=memo, actor_id=getattr(actor, "pk", None), reverses=reverses)
+    batch = transactions_write([posting])
+    balances = balances_apply(batch.deltas)
+    for leg in legs:
+        if leg.account.pk in balances:
+            leg.account.balance = balances[leg.account.pk]
+    return batch.transactions[key]
 
-    if Transaction.objects.filter(idempotency_key=key).exists():
-        return _existing(key, fingerprint)
-    try:
-        with transaction.atomic():
-            txn = Transaction.objects.create(
-                idempotency_key=key,
-                kind=kind,
-                fingerprint=fingerprint,
-                memo=memo[:255],
-                actor=actor,
-                reverses=reverses,
-            )
-    except IntegrityError:
-        # Another posting with this key committed first (the insert waited for it), or,
-        # the only other unique column, `reverses` already has its reversal.
-        if reverses is not None and not Transaction.objects.filter(idempotency_key=key).exists():
-            raise AlreadyReversed(reverses) from None
-        return _existing(key, fingerprint)
 
-    ids = [account.pk for account, _ in merged]
-    # FOR NO KEY UPDATE: exclusive among postings, but foreign-key checks of rows pointing at
-    # an account (new entries of another posting) do not wait for it.
-    locked = {
-        a.pk: a
-        for a in Account.objects.select_for_update(no_key=True)
-        .select_related("token")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    }
-    for account, amount in merged:
-        current = locked[account.pk]
-        new_balance = current.balance + amount
-        if new_balance < 0 and current.kind not in NEGATIVE_ALLOWED:
-            raise InsufficientFunds(current, -amount)
-        current.balance = new_balance
-    Account.objects.bulk_update([locked[pk] for pk in ids], ["balance"])
-    Entry.objects.bulk_create(
-        Entry(transaction=txn, account_id=account.pk, token_id=account.token_id, amount=amount)
-        for account, amount in merged
-    )
-    # Keep the caller's objects in step with what was written.
-    for account, _ in merged:
-        account.balance = locked[account.pk].balance
-    return txn
+def transactions_write(postings: Sequence[Posting]) -> WrittenBatch:
+    """The first half of `transactions_post`: write the transactions and their entries and
+    check them (balanced, consistent), locking no account. `balances_apply` must follow in the
+    same database transaction: a caller can lock other rows in between (the lock order is
+    theirs, then the accounts)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transactions_write runs inside a transaction, followed by balances_apply")
+    prepared = []
+    for posting in postings:
+        _check_names(posting.key, posting.kind)
+        merged = _normalise(posting.legs)
+        prepared.append((posting, merged, _fingerprint(posting.kind, merged, posting.reverses)))
+    keys = [posting.key for posting, _, _ in prepared]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate idempotency keys in one batch")
+    if not prepared:
+        return WrittenBatch({}, {})
+
+    now = timezone.now()
+    rows = [
+        (
+            posting.id,
+            posting.key,
+            posting.kind,
+            fingerprint,
+            posting.memo[:255],
+            posting.actor_id,
+            posting.reverses.pk if posting.reverses is not None else None,
+        )
+        for posting, _, fingerprint in prepared
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_TRANSACTIONS, [now, rows_json(rows)])
+        created = dict(cursor.fetchall())
+    skipped = [item for item in prepared if item[0].key not in created]
+    result = {}
+    if skipped:
+        result = {
+            txn.idempotency_key: txn
+            for txn in Transaction.objects.filter(idempotency_key__in=[p.key for p, _, _ in skipped])
+        }
+    for posting, _, fingerprint in skipped:
+        if posting.key not in result:
+            # Skipped, yet no transaction has this key: the other unique column, `reverses`,
+            # already has its reversal (the insert waited for a concurrent one to commit).
+            if posting.reverses is not None:
+                raise AlreadyReversed(posting.reverses)
+            raise IdempotencyConflict(posting.key)
+        if result[posting.key].fingerprint != fingerprint:
+            raise IdempotencyConflict(posting.key)
+
+    deltas: dict[int, int] = defaultdict(int)
+    entries = []
+    for posting, merged, fingerprint in prepared:
+        txn_id = created.get(posting.key)
+        if txn_id is None:
+            continue
+        for account, amount in merged:
+            deltas[account.pk] += amount
+            entries.append((txn_id, account.pk, account.token_id, amount))
+        txn = Transaction(
+            id=txn_id,
+            idempotency_key=posting.key,
+            kind=posting.kind,
+            fingerprint=fingerprint,
+            memo=posting.memo[:255],
+            actor_id=posting.actor_id,
+            reverses=posting.reverses,
+            created_at=now,
+        )
+        txn._state.adding, txn._state.db = False, connection.alias
+        result[posting.key] = txn
+    with connection.cursor() as cursor:
+        if entries:
+            cursor.execute(INSERT_ENTRIES, [rows_json(entries)])
+        # The checks PostgreSQL defers to COMMIT (the balance trigger, the foreign keys) run
+        # now, before the accounts are locked, so COMMIT has nothing left to check while they
+        # are held. Everything written so far in the database transaction must be consistent.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    return WrittenBatch(result, {pk: delta for pk, delta in deltas.items() if delta})
+
+
+def balances_apply(deltas: dict[int, int]) -> dict[int, int]:
+    """The second half: lock the accounts (primary-key order), refuse an overdraft of a
+    protected account (`InsufficientFunds`, nothing applied), apply every change in one
+    UPDATE. Returns {account id: new balance}."""
+    if not deltas:
+        return {}
+    locked = accounts_lock(deltas)  # the last locks of the lock order (ledger/locks.py)
+    for pk in sorted(deltas):
+        kind, balance = locked[pk]
+        if balance + deltas[pk] < 0 and kind not in NEGATIVE_ALLOWED:
+            raise InsufficientFunds(Account.objects.select_related("token").get(pk=pk), -deltas[pk])
+    with connection.cursor() as cursor:
+        cursor.execute(UPDATE_BALANCES, [rows_json(sorted(deltas.items()))])
+        return dict(cursor.fetchall())
 
 
 @transaction.atomic
@@ -207,21 +372,3 @@ def transaction_reverse(*, original: Transaction, key: str, memo: str = "", acto
         actor=actor,
         reverses=original,
     )
-
-
-def posting_retry(unit: Callable[[], T], *, attempts: int = 3, backoff: float = 0.05) -> T:
-    """Run `unit()` in its own (durable) transaction, and again, whole, when PostgreSQL aborts
-    it for a deadlock or a serialization failure. `transaction_post` locks accounts in
-    primary-key order, so postings alone never deadlock; a caller that first locks its own rows
-    (a factory, a submission) in another order than a concurrent caller can, and this is how it
-    recovers. The unit re-runs with the same idempotency keys, so a retry never pays twice.
-    Call it outside any transaction (a retry inside an outer transaction cannot recover)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            with transaction.atomic(durable=True):
-                return unit()
-        except OperationalError as error:
-            if getattr(error.__cause__, "sqlstate", None) not in TRANSIENT_SQLSTATES or attempt == attempts:
-                raise
-        time.sleep(backoff * attempt * (1 + random.random()))
-    raise AssertionError("unreachable")

@@ -10,20 +10,26 @@ from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from core.api import AmountStringField, GraderOnlyWhereAllowed, IsCreator, IsFarmer, IsStaffOrGrader, amount_str
+from core.api import (
+    AmountStringField,
+    FailOpenScopedRateThrottle,
+    GraderOnlyWhereAllowed,
+    IsCreator,
+    IsFarmer,
+    IsStaffOrGrader,
+    amount_str,
+)
 from core.exceptions import Forbidden, NotFound
 from ledger.models import Token
 
-from .models import Deposit, Factory, Submission
+from .access import access_factory, access_submission
+from .models import FACTORY_TERM_BOUNDS, Deposit, Factory, Submission
 from .selectors import (
     factory_list_for_user,
     factory_queryset,
-    factory_visible_to,
     pool_summary,
-    submission_for_user,
     submission_list_for_user,
     submission_queryset,
 )
@@ -108,22 +114,22 @@ class FactoryDetailSerializer(FactoryOutputSerializer):
         }
 
 
+def _bounded_integer(name: str, **kwargs) -> serializers.IntegerField:
+    """An integer term. Its bounds (pools.models.FACTORY_TERM_BOUNDS) are enforced by the
+    service, as for the pages, so that every field's error comes back in one answer (a bound
+    here would hide the reward's error); the schema states them."""
+    low, high = FACTORY_TERM_BOUNDS[name]
+    return serializers.IntegerField(required=False, help_text=f"{low:,} to {high:,}.", **kwargs)
+
+
 def _factory_for(request, pk: int) -> Factory:
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None or not factory_visible_to(request.user, factory):
-        raise NotFound("No such factory.")
-    return factory
+    return access_factory(request.user, pk, need="view")
 
 
 def _owned_factory(request, pk: int) -> Factory:
     """For the owner's actions: 404 when it does not exist, 403 when it is someone else's
     (checked before the body is validated, so a stranger learns nothing from field errors)."""
-    factory = factory_queryset().filter(pk=pk).first()
-    if factory is None:
-        raise NotFound("No such factory.")
-    if factory.creator_id != request.user.pk and not request.user.is_staff:
-        raise Forbidden("Only the factory's creator can do this.")
-    return factory
+    return access_factory(request.user, pk, need="owner")
 
 
 class FactoryListCreateApi(ListAPIView):
@@ -140,10 +146,10 @@ class FactoryListCreateApi(ListAPIView):
         tags = serializers.CharField(required=False, allow_blank=True, max_length=255)
         token = serializers.CharField(max_length=16)
         reward = AmountStringField(max_length=64)
-        target_count = serializers.IntegerField(required=False, allow_null=True)
-        expected_minutes = serializers.IntegerField(required=False, min_value=1, max_value=24 * 60)
-        claim_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=7 * 24 * 60)
-        per_farmer_limit = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        target_count = _bounded_integer("target_count", allow_null=True)
+        expected_minutes = _bounded_integer("expected_minutes")
+        claim_timeout_minutes = _bounded_integer("claim_timeout_minutes")
+        per_farmer_limit = _bounded_integer("per_farmer_limit", allow_null=True)
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
         )
@@ -281,15 +287,13 @@ class ClaimOutputSerializer(serializers.Serializer):
 
 class ClaimCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsFarmer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "claims"
 
     @extend_schema(request=None, responses={201: ClaimOutputSerializer})
     def post(self, request, pk: int):
         # Not filtered by visibility: a paused, full or closed factory answers 409, not 404.
-        factory = factory_queryset().filter(pk=pk).first()
-        if factory is None:
-            raise NotFound("No such factory.")
+        factory = access_factory(request.user, pk, need="claim")
         claim = claim_create(factory=factory, farmer=request.user)
         return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
 
@@ -340,7 +344,7 @@ _submission_output = SubmissionOutputSerializer()
 
 class SubmissionCreateApi(APIView):
     permission_classes = [IsAuthenticated, IsFarmer]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "submissions"
 
     class InputSerializer(serializers.Serializer):
@@ -383,10 +387,7 @@ def _size_checked_data(request):
 
 
 def _submission_for(request, pk: int) -> Submission:
-    submission = submission_for_user(request.user, pk)
-    if submission is None:
-        raise NotFound("No such submission.")
-    return submission
+    return access_submission(request.user, pk)
 
 
 class SubmissionDetailApi(APIView):

@@ -11,6 +11,7 @@ It is pure Python: it reads settings for two size limits and never touches the d
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -102,6 +103,10 @@ def demonstration_validate(data) -> dict:
         raise ValidationError({"demonstration": ["Object keys must be strings."]})
 
     errors = _Errors()
+    _check_storable_text(data, errors)
+    if errors:
+        # Reported alone: the rest would be judged on text that can never be stored anyway.
+        raise ValidationError(errors.by_path)
     result: dict = {}
 
     result["format_version"] = _validate_format_version(data.get("format_version"), errors)
@@ -379,6 +384,50 @@ def _check_plain_json(value, path: str, depth: int, errors: _Errors) -> None:
         elif not _is_scalar(item):
             errors.add(item_path, f"{type(item).__name__} is not a JSON value.")
             return
+
+
+# NUL: PostgreSQL's JSONB refuses \u0000 ("cannot be converted to text"). Lone surrogates
+# (U+D800-U+DFFF outside a pair; json.loads decodes "\ud800" to one) have no UTF-8 encoding.
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+_MAYBE_UNSTORABLE_IN_DUMP = re.compile(r"\\u0000|[\ud800-\udfff]")
+
+
+def _unstorable_text_message(text: str) -> str:
+    char = _UNSTORABLE_CHAR.search(text).group()
+    if char == "\x00":
+        return "Contains a NUL character (\\u0000), which cannot be stored; remove it."
+    return f"Contains a lone surrogate (\\u{ord(char):04x}), which is not valid Unicode text; remove it."
+
+
+def _check_storable_text(data: dict, errors: _Errors) -> None:
+    """Report every string and object key, at any depth, that PostgreSQL cannot store.
+
+    Paths as elsewhere (`steps[2].target`); a bad key is reported at the object holding it
+    (`demonstration` at the top). Iterative, for the reason `_check_plain_json` is. Strings
+    decoded by json.loads from a surrogate *pair* are one ordinary character and pass."""
+    try:
+        # One pass in C over the whole document; the walk below runs only to name the fields.
+        # (json.dumps writes NUL as the escape \u0000, lone surrogates as they are; a false
+        # alarm, e.g. a literal backslash-u0000 in some text, only costs the walk.)
+        if not _MAYBE_UNSTORABLE_IN_DUMP.search(json.dumps(data, ensure_ascii=False)):
+            return
+    except (TypeError, ValueError, RecursionError):
+        pass  # not plain JSON, or nested too deeply: the walk, and later checks, say where
+    stack: list[tuple[object, str]] = [(data, "")]
+    while stack and not errors.full:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE_CHAR.search(item):
+                errors.add(path, _unstorable_text_message(item))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _UNSTORABLE_CHAR.search(key):
+                    errors.add(path or "demonstration", "A key: " + _unstorable_text_message(key))
+                    # The path goes into the response, which must itself be valid UTF-8.
+                    key = _UNSTORABLE_CHAR.sub(lambda match: f"\\u{ord(match.group()):04x}", key)
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
 
 
 def _is_scalar(value) -> bool:

@@ -206,14 +206,6 @@ def claims_of(farmer) -> QuerySet[Claim]:
     return Claim.objects.filter(farmer=farmer).select_related("factory__token", "submission").order_by("-created_at")
 
 
-def claim_of(farmer, *, claim_id: int) -> Claim | None:
-    return Claim.objects.select_related("factory__token").filter(pk=claim_id, farmer=farmer).first()
-
-
-def submission_of(farmer, *, submission_id: int) -> Submission | None:
-    return Submission.objects.select_related("factory__token", "claim").filter(pk=submission_id, farmer=farmer).first()
-
-
 def open_claims_count(farmer) -> int:
     return Claim.objects.filter(farmer=farmer, status=Claim.Status.OPEN).count()
 

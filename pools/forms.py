@@ -3,7 +3,20 @@ services (pools.services.*) enforce the rules and their errors are shown next to
 
 from django import forms
 
-from .models import Factory
+from .models import FACTORY_TERM_BOUNDS, Factory
+
+
+def _bounds(name: str) -> dict:
+    """The browser's hint (min/max) from the one definition; the service enforces it and its
+    message shows next to the field with every other field's error."""
+    low, high = FACTORY_TERM_BOUNDS[name]
+    return {"min": low, "max": high}
+
+
+def _range(name: str) -> str:
+    low, high = FACTORY_TERM_BOUNDS[name]
+    return f"{low:,} to {high:,}"
+
 
 AMOUNT_ATTRS = {"inputmode": "decimal", "autocomplete": "off", "spellcheck": "false"}
 
@@ -28,24 +41,27 @@ class FactoryDetailsForm(forms.Form):
     target_count = forms.IntegerField(
         required=False,
         label="Target count",
-        help_text="Accepted demonstrations wanted: 10 to 100,000. Leave empty for an open target.",
-        widget=forms.NumberInput(attrs={"min": 10, "max": 100_000}),
+        help_text=f"Accepted demonstrations wanted: {_range('target_count')}. Leave empty for an open target.",
+        widget=forms.NumberInput(attrs=_bounds("target_count")),
     )
     expected_minutes = forms.IntegerField(
         label="Expected minutes per task",
         initial=10,
-        widget=forms.NumberInput(attrs={"min": 1}),
+        help_text=f"{_range('expected_minutes')}.",
+        widget=forms.NumberInput(attrs=_bounds("expected_minutes")),
     )
     claim_timeout_minutes = forms.IntegerField(
         label="Claim timeout (minutes)",
-        help_text="How long a farmer holds a claimed task before its reward returns to the pool.",
-        widget=forms.NumberInput(attrs={"min": 1}),
+        help_text="How long a farmer holds a claimed task before its reward returns to the pool: "
+        f"{_range('claim_timeout_minutes')}.",
+        widget=forms.NumberInput(attrs=_bounds("claim_timeout_minutes")),
     )
     per_farmer_limit = forms.IntegerField(
         required=False,
         label="Limit per farmer",
-        help_text="Most demonstrations one farmer may submit. Leave empty for no limit.",
-        widget=forms.NumberInput(attrs={"min": 1}),
+        help_text=f"Most demonstrations one farmer may submit ({_range('per_farmer_limit')}). "
+        "Leave empty for no limit.",
+        widget=forms.NumberInput(attrs=_bounds("per_farmer_limit")),
     )
     min_reputation = forms.DecimalField(
         label="Minimum reputation",
@@ -66,6 +82,7 @@ class FactoryCreateForm(FactoryDetailsForm):
     reward = forms.CharField(
         label="Reward per demonstration",
         max_length=64,
+        strip=False,  # the amount grammar (core.money) decides about spaces
         help_text="A decimal amount of the token, e.g. 0.2. A demonstration earns it times its quality score.",
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
     )
@@ -80,7 +97,7 @@ class FactoryCreateForm(FactoryDetailsForm):
 
 
 class FundForm(forms.Form):
-    amount = forms.CharField(max_length=64, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
+    amount = forms.CharField(max_length=64, strip=False, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
     tx_ref = forms.CharField(
         label="Transaction reference",
         max_length=128,
@@ -99,6 +116,7 @@ class RateForm(forms.Form):
     reward = forms.CharField(
         label="New reward per demonstration",
         max_length=64,
+        strip=False,
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
         help_text="Applies to new claims only: farmers who already claimed keep the reward they reserved.",
     )

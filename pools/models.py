@@ -16,6 +16,22 @@ from django.utils import timezone
 from ledger.fields import AmountField
 from ledger.models import Account, Token, Transaction
 
+# The bounds of a factory's integer terms, defined once: the model's validators (admin), the
+# API serializers, the page widgets and the service check (services/factories.py) read them.
+FACTORY_TERM_BOUNDS = {
+    "target_count": (10, 100_000),
+    "expected_minutes": (1, 24 * 60),
+    "claim_timeout_minutes": (1, 7 * 24 * 60),
+    "per_farmer_limit": (1, 100_000),
+}
+# A year: longer is a mistake, and far longer overflowed the date of every later unstake.
+UNSTAKE_COOLDOWN_HOURS_MAX = 365 * 24
+
+
+def _bounded(name: str) -> list:
+    low, high = FACTORY_TERM_BOUNDS[name]
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
 
 class EconomicsConfig(models.Model):
     """The platform's money rules (a single row, edited by staff). Defaults from economics.md."""
@@ -34,9 +50,13 @@ class EconomicsConfig(models.Model):
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
         help_text="Scores below this are paid nothing; the reward returns to the pool.",
     )
-    default_claim_timeout_minutes = models.PositiveIntegerField(default=60)
+    default_claim_timeout_minutes = models.PositiveIntegerField(
+        default=60, validators=_bounded("claim_timeout_minutes")
+    )
     unstake_cooldown_hours = models.PositiveIntegerField(
-        default=72, help_text="How long unstaked CLONES cool down before returning to the balance."
+        default=72,
+        validators=[MaxValueValidator(UNSTAKE_COOLDOWN_HOURS_MAX)],
+        help_text="How long unstaked CLONES cool down before returning to the balance.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,12 +96,12 @@ class Factory(models.Model):
     target_count = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(10), MaxValueValidator(100_000)],
+        validators=_bounded("target_count"),
         help_text="How many accepted demonstrations are wanted (10 to 100,000), or empty for open.",
     )
-    expected_minutes = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
-    claim_timeout_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
-    per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    expected_minutes = models.PositiveIntegerField(default=10, validators=_bounded("expected_minutes"))
+    claim_timeout_minutes = models.PositiveIntegerField(default=60, validators=_bounded("claim_timeout_minutes"))
+    per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=_bounded("per_farmer_limit"))
     min_reputation = models.DecimalField(
         max_digits=5,
         decimal_places=2,

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from core.money import parse_amount
 from farmers.reputation import WorkRecord
 from ledger.fields import AmountField
+from ledger.models import Token
 
 from .models import Claim, Deposit, EconomicsConfig, Factory, Submission
 
@@ -101,17 +104,6 @@ def submission_list_for_user(user):
     if user.role == "creator":
         return queryset.filter(factory__creator=user)
     return queryset.filter(farmer=user)
-
-
-def submission_for_user(user, pk: int) -> Submission | None:
-    """One submission if `user` may see it: its farmer, the factory's creator, staff, or the
-    grading service; None otherwise (the caller answers 404 either way)."""
-    submission = submission_queryset().filter(pk=pk).first()
-    if submission is None:
-        return None
-    if user.is_staff or user.role == "grader" or user.pk in (submission.farmer_id, submission.factory.creator_id):
-        return submission
-    return None
 
 
 def audit_pools() -> list[str]:
@@ -435,14 +427,38 @@ def commission_rollup_expected() -> dict[tuple, tuple[int, int]]:
 WORK_DEFAULT_THRESHOLD = "0.5"
 
 
+def _reputation_minimum_rewards() -> dict[str, int]:
+    """{token symbol: base units}: work paying less per demonstration counts for nothing."""
+    minimums = settings.FORGE_REPUTATION_MIN_REWARD
+    return {
+        token.symbol: parse_amount(minimums[token.symbol], decimals=token.decimals, allow_zero=True)
+        for token in Token.objects.filter(symbol__in=minimums)
+    }
+
+
+def _creators_linked_to(farmer_id: int) -> set[int]:
+    """Creators who are, by what we can see, the farmer under another account: a shared
+    withdrawal wallet, or a direct referral either way."""
+    from accounts.selectors import users_sharing_a_wallet_with
+    from referrals.selectors import users_referral_linked_to
+
+    return users_sharing_a_wallet_with(farmer_id) | users_referral_linked_to(farmer_id)
+
+
 def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, WorkRecord]]:
-    """(submission id, status, record) for the farmer's newest `limit` settled submissions,
-    newest first: the inputs of farmers.reputation (farmers.services reads them through
-    settings.FARMERS_WORK_RECORDS)."""
+    """(submission id, status, record) for the farmer's newest `limit` settled submissions
+    that count, newest first: the inputs of farmers.reputation (farmers.services reads them
+    through settings.FARMERS_WORK_RECORDS). Negligible-value work and work for a linked
+    creator (self-dealing) count for nothing: left out, as if never done (docs/reputation.md)."""
+    negligible = Q(pk__in=[])
+    for symbol, units in _reputation_minimum_rewards().items():
+        negligible |= Q(factory__token__symbol=symbol, claim__reward__lt=units)
     rows = (
         Submission.objects.filter(
             farmer_id=farmer_id, status__in=[Submission.Status.SETTLED, Submission.Status.REJECTED]
         )
+        .exclude(negligible)
+        .exclude(factory__creator_id__in=_creators_linked_to(farmer_id))
         .order_by("-settled_at", "-id")
         .values_list(
             "id",

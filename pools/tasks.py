@@ -13,34 +13,25 @@ from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
+from core.db import TransactionBusy
 from core.queue import wake_up_clear
 
-from .grading import GraderUnavailable
 from .models import Submission
 from .services.batch import batch_size, pending_exists, process_batch, waiting_filter
 from .services.claims import claims_expire_due
 from .services.settlement import NotReadyToSettle, submission_settle
-from .services.submissions import WAKE_UP_KEY, submission_score
+from .services.submissions import WAKE_UP_KEY
 
 logger = logging.getLogger(__name__)
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": 120, "soft_time_limit": 100}
-# A lost database connection or a deadlock victim rolled back whole: try again shortly.
+# A lost database connection or a deadlock victim rolled back whole (TransactionBusy: every
+# in-process retry lost, core/db.py): try again shortly.
+TRANSIENT = (OperationalError, TransactionBusy)
 RETRY = {"retry_backoff": 5, "retry_backoff_max": 300, "retry_jitter": True, "max_retries": 8}
 
 
-@shared_task(
-    name="pools.submission_process", autoretry_for=(GraderUnavailable, OperationalError), **RETRY, **MONEY_TASK
-)
-def submission_process_task(submission_id: int) -> str:
-    """Score a submission, then settle it unless it is held for review."""
-    submission = submission_score(submission_id=submission_id)
-    if submission.quality_score is None or submission.needs_review or submission.is_final:
-        return submission.status
-    return _settle(submission_id)
-
-
-@shared_task(name="pools.submission_settle", autoretry_for=(OperationalError,), **RETRY, **MONEY_TASK)
+@shared_task(name="pools.submission_settle", autoretry_for=TRANSIENT, **RETRY, **MONEY_TASK)
 def submission_settle_task(submission_id: int) -> str:
     return _settle(submission_id)
 
@@ -55,7 +46,7 @@ def _settle(submission_id: int) -> str:
         return Submission.objects.values_list("status", flat=True).get(pk=submission_id)
 
 
-@shared_task(name="pools.submissions_process_pending", autoretry_for=(OperationalError,), **RETRY, **MONEY_TASK)
+@shared_task(name="pools.submissions_process_pending", autoretry_for=TRANSIENT, **RETRY, **MONEY_TASK)
 def submissions_process_pending_task() -> int:
     """Score and settle one batch of waiting submissions, then pass the baton: another run
     while there is more (so every free worker joins in), or, when the queue is drained, clear

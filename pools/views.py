@@ -9,17 +9,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core import charts
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, Forbidden, NotFound
 from core.money import format_amount
 from core.pages import role_required, show_service_error
 from core.templatetags.forge_tags import amount
 
+from .access import access_factory
 from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
 from .models import Deposit, Factory
 from .selectors import (
@@ -47,15 +47,17 @@ from .services.factories import (
 
 PAGE_SIZE = 25
 SERVICE_ERRORS = (ValidationError, ApplicationError)
+# Who may not do this at all: answered as the 403/404 pages, as the API answers them, not as a
+# message next to the form.
+REFUSALS = (Forbidden, NotFound)
 creator_required = role_required("creator")
 
 
-def _own_factory(request, pk: int) -> Factory:
-    """The signed-in creator's factory; anyone else's is a 404 (never a hint it exists)."""
-    factory = factory_for_creator(request.user, pk)
-    if factory is None:
-        raise Http404("No such factory.")
-    return factory
+def _factory(request, pk: int, *, need: str) -> Factory:
+    """The factory as the API gives it for `need` (pools.access: someone else's is a 403 to
+    act on, a 404 to look at), with the pool totals the creator's pages show."""
+    factory = access_factory(request.user, pk, need=need)
+    return factory_for_creator(factory.creator, factory.pk)
 
 
 def _page(request, queryset, *, param: str = "page"):
@@ -85,6 +87,8 @@ def factory_create_page(request):
     if request.method == "POST" and form.is_valid():
         try:
             factory = factory_create(creator=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (core.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -95,11 +99,13 @@ def factory_create_page(request):
 
 @creator_required
 def factory_edit(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     form = FactoryDetailsForm(request.POST or None, initial=FactoryDetailsForm.initial_for(factory))
     if request.method == "POST" and form.is_valid():
         try:
             factory_update(factory=factory, actor=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (core.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -110,11 +116,13 @@ def factory_edit(request, pk: int):
 
 @creator_required
 def factory_fund(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     form = FundForm(request.POST or None, token=factory.token)
     if request.method == "POST" and form.is_valid():
         try:
             deposit = deposit_create(factory=factory, actor=request.user, **form.cleaned_data)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (core.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -143,12 +151,14 @@ def factory_fund(request, pk: int):
 
 @creator_required
 def factory_rate(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     current = format_amount(factory.reward, decimals=factory.token.decimals, trim=True)
     form = RateForm(request.POST or None, initial={"reward": current})
     if request.method == "POST" and form.is_valid():
         try:
             updated = factory_rate_change(factory=factory, reward=form.cleaned_data["reward"], actor=request.user)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (core.middleware)
         except SERVICE_ERRORS as error:
             show_service_error(request, error, form)
         else:
@@ -169,9 +179,11 @@ def _status_action(service, done: str):
     @creator_required
     @require_POST
     def view(request, pk: int):
-        factory = _own_factory(request, pk)
+        factory = _factory(request, pk, need="owner")
         try:
             service(factory=factory, actor=request.user)
+        except REFUSALS:
+            raise  # the 403/404 the API gives (core.middleware)
         except ApplicationError as error:
             show_service_error(request, error)
         else:
@@ -188,7 +200,7 @@ factory_resume_action = _status_action(factory_resume, "is active again.")
 @creator_required
 def factory_close_page(request, pk: int):
     """GET: what closing does, with a confirmation button. POST: close."""
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="owner")
     if request.method != "POST":
         summary = pool_summary_annotated(factory)
         return render(request, "pools/factory_close.html", {"factory": factory, "summary": summary})
@@ -197,10 +209,12 @@ def factory_close_page(request, pk: int):
         return redirect("pools:factory-detail", pk=factory.pk)
     try:
         factory_close(factory=factory, actor=request.user)
+    except REFUSALS:
+        raise  # the 403/404 the API gives (core.middleware)
     except ApplicationError as error:
         show_service_error(request, error)
     else:
-        closed = _own_factory(request, pk)
+        closed = _factory(request, pk, need="owner")
         returned = factory.token.money(closed.returned_to_creator - factory.returned_to_creator)
         text = f"“{factory.title}” is closed. {returned} returned to your balance."
         if closed.reserved_account.balance:
@@ -253,7 +267,7 @@ def _charts(factory: Factory, participation) -> dict:
 
 @creator_required
 def factory_detail(request, pk: int):
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="view")
     summary = pool_summary_annotated(factory)
     participation = factory_participation(factory)
     context = {
@@ -277,6 +291,6 @@ def factory_detail(request, pk: int):
 @creator_required
 def factory_submissions(request, pk: int):
     """The submissions table alone, for htmx to refresh it in place (live status)."""
-    factory = _own_factory(request, pk)
+    factory = _factory(request, pk, need="view")
     page_obj = _page(request, factory_submissions_for_creator(factory))
     return render(request, "pools/_submissions.html", {"factory": factory, "page_obj": page_obj})

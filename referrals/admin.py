@@ -155,7 +155,14 @@ class AmbassadorAdmin(admin.ModelAdmin):
 
 @admin.register(Referral)
 class ReferralAdmin(ReadOnlyAdmin):
-    list_display = ["user", "ambassador", "created_at"]
+    list_display = ["user", "ambassador", "created_at", "self_referral_ring"]
+
+    @admin.display(description="Self-referral ring (no commission)")
+    def self_referral_ring(self, referral) -> str:
+        from .selectors import referrals_linked
+
+        return referrals_linked([referral]).get(referral.user_id, "")
+
     search_fields = ["user__username", "ambassador__code", "ambassador__user__username"]
     list_select_related = ["user", "ambassador"]
     date_hierarchy = "created_at"

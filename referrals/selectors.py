@@ -51,13 +51,38 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
     """{user_id: the commission of whoever referred them} with the tiers and rates in force
     now, in one query; users nobody referred map to `Commission.none()`.
 
-    A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing."""
+    A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing. So
+    does the ambassador of a linked referral (a self-referral ring, `referrals_linked`): the
+    share stays with the platform."""
     rates = tier_rates() if rates is None else rates
     result = dict.fromkeys(user_ids, Commission.none())
-    for referral in Referral.objects.select_related("ambassador").filter(user_id__in=list(result)):
+    referrals = list(Referral.objects.select_related("ambassador").filter(user_id__in=list(result)))
+    linked = referrals_linked(referrals)
+    for referral in referrals:
         ambassador = referral.ambassador
-        result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rates.get(ambassador.tier, Decimal(0)))
+        rate = Decimal(0) if referral.user_id in linked else rates.get(ambassador.tier, Decimal(0))
+        result[referral.user_id] = Commission(user_id=ambassador.user_id, rate=rate)
     return result
+
+
+def referrals_linked(referrals) -> dict[int, str]:
+    """{referred user id: why} for the referrals (with their ambassadors loaded) whose
+    ambassador and referred user are, by what we can see, one person: they asked for
+    withdrawals to the same wallet (docs/referrals.md, "Self-referral rings"). One query."""
+    from accounts.selectors import withdrawal_addresses_by_user
+
+    referrals = list(referrals)
+    if not referrals:
+        return {}
+    addresses = withdrawal_addresses_by_user(
+        {referral.user_id for referral in referrals} | {referral.ambassador.user_id for referral in referrals}
+    )
+    linked = {}
+    for referral in referrals:
+        shared = addresses.get(referral.user_id, set()) & addresses.get(referral.ambassador.user_id, set())
+        if shared:
+            linked[referral.user_id] = f"withdrawals to the same wallet {min(shared)}"
+    return linked
 
 
 def commissions_for(
@@ -222,3 +247,10 @@ def audit_commission_rollup() -> list[str]:
                 "(farmer side, factory side)"
             )
     return mismatches[:20]
+
+
+def users_referral_linked_to(user_id: int) -> set[int]:
+    """The user's referrer and the users they referred (a direct referral either way)."""
+    referrer = Referral.objects.filter(user_id=user_id).values_list("ambassador__user_id", flat=True)
+    referred = Referral.objects.filter(ambassador__user_id=user_id).values_list("user_id", flat=True)
+    return set(referrer) | set(referred)

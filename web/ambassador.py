@@ -120,6 +120,7 @@ def referral_link(request, code: str) -> str:
 class StakeForm(forms.Form):
     amount = forms.CharField(
         max_length=40,
+        strip=False,
         label=f"Amount ({STAKE_TOKEN})",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )

@@ -6,10 +6,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.services import api_token_for
+from core.api import FailOpenScopedRateThrottle
 from farmers.selectors import reputation_of
 from referrals.selectors import ambassador_for_user
 
@@ -19,7 +19,7 @@ from .signup import user_signup
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "register"
 
     @extend_schema_serializer(component_name="Registration")

@@ -26,6 +26,7 @@ class BrowseForm(forms.Form):
     min_reward = forms.CharField(
         required=False,
         max_length=40,
+        strip=False,
         label="Minimum reward",
         help_text="In the chosen token, e.g. 0.5",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.5"}),
@@ -43,9 +44,9 @@ class BrowseForm(forms.Form):
     def clean(self):
         data = super().clean()
         data["token"] = self.tokens.get(data.get("token") or "")
-        text = (data.get("min_reward") or "").strip()
+        text = data.get("min_reward") or ""
         data["min_reward"] = None
-        if text:
+        if text.strip():
             if data["token"] is None:
                 self.add_error("min_reward", "Choose a token to filter by reward: rewards in different tokens differ.")
             else:
@@ -153,7 +154,7 @@ class DemonstrationForm(forms.Form):
 class WithdrawalForm(forms.Form):
     token = forms.ChoiceField(label="Token")
     amount = forms.CharField(
-        max_length=40, widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+        max_length=40, strip=False, widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
     )
     address = forms.CharField(
         max_length=128,

@@ -11,14 +11,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_balances, withdrawals_of
 from accounts.services import withdrawal_request
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, NotFound
 from core.money import parse_amount
 from core.pages import role_required
 from core.templatetags.forge_tags import money
@@ -26,7 +26,8 @@ from farmers.reputation import reputation_hints, reputation_parts
 from farmers.selectors import reputation_history, reputation_of, reputation_profile
 from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
-from pools.models import Claim, Factory
+from pools.access import access_claim, access_factory, access_submission
+from pools.models import Claim
 from pools.selectors import economics_config
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
@@ -70,6 +71,7 @@ def browse(request):
 def factory_preview(request, factory_id: int):
     """A factory before claiming: instructions, expected time, what a claim pays after the fee
     (the settlement formula) and how long a claim lasts. Reading it starts no timer."""
+    access_factory(request.user, factory_id, need="view")  # else the 404 every page and the API give
     reputation = reputation_of(request.user)
     factory = (
         selectors.factories_for_browse(reputation=reputation)
@@ -78,8 +80,8 @@ def factory_preview(request, factory_id: int):
         .filter(pk=factory_id)
         .first()
     )
-    if factory is None:
-        raise Http404("No such factory.")
+    if factory is None:  # visible (they worked on it) but no longer open to claims
+        raise NotFound("No such factory.")
     return render(
         request,
         "farmers/factory.html",
@@ -101,7 +103,8 @@ def demonstration_format(request):
 @farmer_required
 @require_POST
 def claim_start(request, factory_id: int):
-    factory = get_object_or_404(Factory.objects.exclude(status=Factory.Status.DRAFT), pk=factory_id)
+    # As the API: any factory that exists; claim_create says why one cannot be claimed.
+    factory = access_factory(request.user, factory_id, need="claim")
     try:
         claim = claim_create(factory=factory, farmer=request.user)
     except ApplicationError as error:
@@ -113,9 +116,7 @@ def claim_start(request, factory_id: int):
 
 @farmer_required
 def claim_detail(request, claim_id: int):
-    claim = selectors.claim_of(request.user, claim_id=claim_id)
-    if claim is None:
-        raise Http404("No such claim.")
+    claim = access_claim(request.user, claim_id)  # someone else's: the 404 the API gives
     if claim.status == Claim.Status.SUBMITTED:
         return redirect("farmers:submission", submission_id=claim.submission.pk)
     expired = claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now()
@@ -154,10 +155,8 @@ def _submit(request, claim: Claim, form: DemonstrationForm):
 
 
 def _own_submission(request, submission_id: int):
-    submission = selectors.submission_of(request.user, submission_id=submission_id)
-    if submission is None:
-        raise Http404("No such submission.")
-    return submission
+    """The farmer's submission; anyone else's is the 404 the API gives (pools.access)."""
+    return access_submission(request.user, submission_id)
 
 
 @farmer_required

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.middleware.ServiceAccountPagesMiddleware",
+    "core.middleware.ServiceErrorPagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -121,7 +122,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
@@ -139,12 +140,12 @@ REST_FRAMEWORK = {
         "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Signed in, and not the grading service unless the view allows it (forge/api.py).
+    # Signed in, and not the grading service unless the view allows it (core/api.py).
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "core.api.GraderOnlyWhereAllowed",
     ],
-    # JSON with a nesting limit (forge/api.py), forms, multipart (attachment uploads).
+    # JSON with a nesting limit (core/api.py), forms, multipart (attachment uploads).
     "DEFAULT_PARSER_CLASSES": [
         "core.api.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -267,6 +268,9 @@ FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
 FORGE_SITE_NAME = "Forge Pools"
+# Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
+# near-free factory of one's own must not buy a premium reputation.
+FORGE_REPUTATION_MIN_REWARD = {"USDC": "0.01", "SOL": "0.0001", "ETH": "0.000005", "CLONES": "1"}
 
 # ---- Datasets, attachments and alerts (docs/datasets.md) ---------------------------------
 # Attachment uploads must be one of these types (and the one the demonstration declared).

@@ -1,8 +1,7 @@
 """Claims: a farmer reserves one reward from a pool, then submits or lets it expire.
 
-Locking order everywhere in pools: factory row, then ledger accounts (inside
-`transaction_post`, in primary-key order). Claims on one factory are serialized by the
-factory row lock, so a pool never promises more than it holds.
+Claims on one factory are serialized by the factory row lock (pools/locks.py; the lock order
+is in ledger/locks.py), so a pool never promises more than it holds.
 """
 
 from __future__ import annotations
@@ -13,11 +12,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import atomic_with_retry
 from core.exceptions import Conflict, Forbidden
 from farmers.selectors import reputation_of
 from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 
+from ..locks import factory_lock
 from ..models import Claim, Factory
 from .factories import pool_return_to_creator
 
@@ -31,12 +32,12 @@ def _pool_legs(factory: Factory, amount: int) -> list[Leg]:
     ]
 
 
-@transaction.atomic
+@atomic_with_retry
 def claim_create(*, factory: Factory, farmer) -> Claim:
     """Reserve the factory's current reward for `farmer`, or refuse with a clear reason."""
     if farmer.role != "farmer":
         raise Forbidden("Only farmers can claim tasks.")
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     money = factory.token.money
 
     if factory.status != Factory.Status.ACTIVE:
@@ -82,17 +83,16 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
     return claim
 
 
-@transaction.atomic
+@atomic_with_retry
 def claim_expire(*, claim_id: int, now=None) -> bool:
     """Return an overdue open claim's reservation to the pool. False when there is nothing to do
     (already submitted or expired, or not due yet): safe to call any number of times."""
     now = now or timezone.now()
     claim = Claim.objects.select_related("factory").get(pk=claim_id)
-    # FOR NO KEY UPDATE, not FOR UPDATE: it excludes every other writer of the factory row just
-    # the same, but not the KEY SHARE lock that a foreign key check takes. A submission for this
-    # claim holds the claim row and then checks its factory_id; with FOR UPDATE here (waiting
-    # for that claim row next) the two deadlocked (tests/pools/test_submission_intake.py).
-    factory = Factory.objects.select_for_update(no_key=True).get(pk=claim.factory_id)
+    # The factory before the claim (the one exception to the order): FOR NO KEY UPDATE does not
+    # exclude the KEY SHARE lock a foreign key check takes, so a submission holding this claim
+    # and checking its factory_id never waits for it (tests/pools/test_submission_intake.py).
+    factory = factory_lock(claim.factory_id, related=())
     expired = Claim.objects.filter(pk=claim_id, status=Claim.Status.OPEN, expires_at__lte=now).update(
         status=Claim.Status.EXPIRED, closed_at=now
     )

@@ -10,11 +10,13 @@ from django.utils import timezone
 
 from audit.models import StaffAction
 from audit.services import staff_action_record
+from core.db import atomic_with_retry
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account
 from ledger.services import Leg, transaction_post, world_deposits_account
 
+from ..locks import deposit_lock, factory_lock
 from ..models import Deposit, Factory
 from .factories import pool_return_to_creator
 
@@ -32,14 +34,14 @@ def _clean_tx_ref(tx_ref) -> str:
     return text
 
 
-@transaction.atomic
+@atomic_with_retry
 def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
     """Record a deposit; confirm it at once when FORGE_DEPOSITS_AUTOCONFIRM is on."""
     if factory.creator_id != actor.pk:
         raise Forbidden("Only the factory's creator can fund it.")
     # The current status, not the caller's copy: a factory closed meanwhile takes no money.
     # The row lock also queues concurrent deposits to one factory behind each other.
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is closed and cannot be funded.")
     if not factory.token.enabled:
@@ -60,12 +62,12 @@ def deposit_create(*, factory: Factory, actor, amount, tx_ref) -> Deposit:
     return deposit
 
 
-@transaction.atomic
+@atomic_with_retry
 def deposit_confirm(*, deposit: Deposit, actor) -> Deposit:
     """Credit a pending deposit to its pool (idempotent: confirming twice credits once)."""
-    # Lock order as everywhere in pools: the factory row first, then the rows under it.
-    factory = Factory.objects.select_for_update().get(pk=deposit.factory_id)
-    deposit = Deposit.objects.select_for_update().select_related("factory", "token").get(pk=deposit.pk)
+    # The factory row first, then the deposit under it (pools/locks.py).
+    factory = factory_lock(deposit.factory_id, related=())
+    deposit = deposit_lock(deposit.pk)
     if deposit.status == Deposit.Status.CONFIRMED:
         return deposit
     if deposit.status == Deposit.Status.REJECTED:
@@ -101,7 +103,7 @@ def deposit_confirm(*, deposit: Deposit, actor) -> Deposit:
     return deposit
 
 
-@transaction.atomic
+@atomic_with_retry
 def deposit_reject(*, deposit: Deposit, actor) -> Deposit:
     updated = Deposit.objects.filter(pk=deposit.pk, status=Deposit.Status.PENDING).update(
         status=Deposit.Status.REJECTED, confirmed_by=actor, confirmed_at=timezone.now()

@@ -6,18 +6,19 @@ import uuid
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.models import StaffAction
 from audit.services import staff_action_record
+from core.db import atomic_with_retry
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
-from ..models import Factory, RateChange
+from ..locks import factory_lock
+from ..models import FACTORY_TERM_BOUNDS, Factory, RateChange
 from ..selectors import economics_config
 
 EDITABLE_FIELDS = (
@@ -32,6 +33,14 @@ EDITABLE_FIELDS = (
     "per_farmer_limit",
     "min_reputation",
 )
+
+
+TERM_MESSAGES = {
+    "target_count": "Target count must be between {low:,} and {high:,} (or empty for open).",
+    "expected_minutes": "Must be between {low:,} and {high:,} minutes.",
+    "claim_timeout_minutes": "Must be between {low:,} and {high:,} minutes.",
+    "per_farmer_limit": "Must be between {low:,} and {high:,}, or empty for no limit.",
+}
 
 
 def token_get_enabled(symbol: str, *, field: str = "token") -> Token:
@@ -57,15 +66,12 @@ def _clean_fields(values: dict) -> dict:
         errors["title"] = ["A title is required."]
     if "instructions" in values and not str(values["instructions"] or "").strip():
         errors["instructions"] = ["Instructions for farmers are required."]
-    target = values.get("target_count")
-    if target is not None and not 10 <= int(target) <= 100_000:
-        errors["target_count"] = ["Target count must be between 10 and 100,000 (or empty for open)."]
-    for name in ("expected_minutes", "claim_timeout_minutes"):
-        if name in values and values[name] is not None and int(values[name]) < 1:
-            errors[name] = ["Must be at least 1 minute."]
-    limit = values.get("per_farmer_limit")
-    if limit is not None and int(limit) < 1:
-        errors["per_farmer_limit"] = ["Must be at least 1, or empty for no limit."]
+    for name, (low, high) in FACTORY_TERM_BOUNDS.items():
+        value = values.get(name)
+        # Checked here, not only by the forms and serializers, so that no caller can send an
+        # integer past the column (a 500 from PostgreSQL) or a claim that lasts for years.
+        if value is not None and not low <= int(value) <= high:
+            errors[name] = [TERM_MESSAGES[name].format(low=low, high=high)]
     reputation = values.get("min_reputation")
     if reputation is not None and not Decimal(0) <= Decimal(reputation) <= Decimal(100):
         errors["min_reputation"] = ["Minimum reputation must be between 0 and 100."]
@@ -74,7 +80,7 @@ def _clean_fields(values: dict) -> dict:
     return values
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_create(*, creator, title: str, instructions: str, token: str, reward, **fields) -> Factory:
     """A new factory in `draft`; it turns `active` when its first deposit is confirmed."""
     _require_creator(creator)
@@ -121,7 +127,7 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     _require_owner(factory, actor)
     if factory.status == Factory.Status.CLOSED:
@@ -136,11 +142,11 @@ def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_rate_change(*, factory: Factory, reward, actor) -> Factory:
     """Set the reward for **new** claims; open claims keep the reward they reserved."""
     _require_owner(factory, actor)
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("A closed factory's rate cannot change.")
     new_reward = parse_amount(reward, decimals=factory.token.decimals, field="reward")
@@ -160,22 +166,22 @@ def _set_status(factory: Factory, actor, *, allowed_from: set[str], to: str, ver
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_pause(*, factory: Factory, actor) -> Factory:
     return _set_status(factory, actor, allowed_from={Factory.Status.ACTIVE}, to=Factory.Status.PAUSED, verb="paused")
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_resume(*, factory: Factory, actor) -> Factory:
     return _set_status(factory, actor, allowed_from={Factory.Status.PAUSED}, to=Factory.Status.ACTIVE, verb="resumed")
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_close(*, factory: Factory, actor) -> Factory:
     """Close for good: no new claims; what is available returns to the creator's balance now,
     and what in-flight claims still hold returns as each one expires or settles."""
     _require_owner(factory, actor)
-    factory = Factory.objects.select_for_update().get(pk=factory.pk)
+    factory = factory_lock(factory.pk, related=())
     if factory.status != Factory.Status.CLOSED:
         factory.status = Factory.Status.CLOSED
         factory.closed_at = timezone.now()
@@ -184,7 +190,7 @@ def factory_close(*, factory: Factory, actor) -> Factory:
     return factory
 
 
-@transaction.atomic
+@atomic_with_retry
 def factory_force_close(*, factory: Factory, actor, reason: str) -> Factory:
     """Staff close someone else's factory (abuse, a misleading task, a creator's request), as
     `factory_close` does for its owner: the available pool returns to the creator now, open
@@ -194,7 +200,7 @@ def factory_force_close(*, factory: Factory, actor, reason: str) -> Factory:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ["Say why the factory is being closed."]})
-    factory = Factory.objects.select_for_update().select_related("token").get(pk=factory.pk)
+    factory = factory_lock(factory.pk)
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is already closed.")
     before = _pool_state(factory)

@@ -1,8 +1,6 @@
-"""Cheating signals: work that should be looked at by staff before it is paid.
-
-- the same attachment (SHA-256) submitted before, by anyone, anywhere;
-- a near-identical event sequence (same normalised actions and targets) submitted before;
-- a demonstration far faster than the factory's expected time.
+"""Cheating signals of one demonstration: its sequence fingerprint (what makes two
+demonstrations "the same sequence of actions") and the too-fast rule. Which submissions are
+held, and with which messages, is decided in one place: `services/scoring.py`.
 """
 
 from __future__ import annotations
@@ -10,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-
-from ..models import Attachment, Submission
 
 # A demonstration shorter than this share of the expected time is suspicious.
 TOO_FAST_SHARE = 0.1
@@ -38,25 +34,7 @@ def _duration_seconds(demonstration: dict) -> float | None:
     return (ended - started).total_seconds()
 
 
-def integrity_flags(submission: Submission) -> list[str]:
-    flags = []
-    hashes = list(submission.attachments.values_list("sha256", flat=True))
-    if hashes and Attachment.objects.filter(sha256__in=hashes).exclude(submission_id=submission.pk).exists():
-        flags.append("An attachment identical to one already submitted.")
-    if (
-        submission.sequence_fingerprint
-        and Submission.objects.filter(sequence_fingerprint=submission.sequence_fingerprint)
-        .exclude(pk=submission.pk)
-        .exists()
-    ):
-        flags.append("The same sequence of actions was already submitted.")
-    too_fast = too_fast_flag(submission.demonstration, submission.factory.expected_minutes)
-    if too_fast:
-        flags.append(too_fast)
-    return flags
-
-
-def too_fast_flag(demonstration: dict, expected_minutes: int) -> str | None:
+def too_fast_hold(demonstration: dict, expected_minutes: int) -> str | None:
     """A reason when the demonstration took far less than the factory's expected time."""
     duration = _duration_seconds(demonstration)
     expected = expected_minutes * 60

@@ -22,20 +22,30 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from core.db import bulk_update_values, rows_json, with_rows
+from core.db import atomic_with_retry, bulk_update_values, rows_json, with_rows
 from core.exceptions import Conflict
 from core.queue import queue_on_commit
-from ledger.bulk import Posting, accounts_get_many, balances_apply, transaction_ids_reserve, transactions_write
 from ledger.models import Account
-from ledger.services import Leg, account_get, transaction_post, treasury_account
+from ledger.services import (
+    Leg,
+    Posting,
+    account_get,
+    accounts_get_many,
+    balances_apply,
+    transaction_ids_reserve,
+    transaction_post,
+    transactions_write,
+    treasury_account,
+)
 from referrals.selectors import commissions_for_many
 from referrals.services import SettledCommission, commission_rollup_add
 
 from ..economics import Shares, settlement_shares
+from ..locks import factories_lock, factory_lock, submission_lock
 from ..models import Factory, ScoreOverride, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
@@ -109,14 +119,8 @@ UPDATE_COUNTERS = with_rows(
 
 
 def _update_factory_counters(changes: dict[int, tuple[int, int]]) -> None:
-    """{factory_id: (in_flight delta, accepted delta)} in one statement on PostgreSQL."""
+    """{factory_id: (in_flight delta, accepted delta)} in one statement."""
     if not changes:
-        return
-    if connection.vendor != "postgresql":
-        for pk, (in_flight, accepted) in changes.items():
-            Factory.objects.filter(pk=pk).update(
-                in_flight_count=F("in_flight_count") + in_flight, accepted_count=F("accepted_count") + accepted
-            )
         return
     with connection.cursor() as cursor:
         cursor.execute(UPDATE_COUNTERS, [rows_json(sorted((pk, *delta) for pk, delta in changes.items()))])
@@ -220,10 +224,8 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
         counters[row.factory_id][0] -= 1
         counters[row.factory_id][1] += 1 if accepted else 0
 
-    fields = [*write_fields, *SETTLED_FIELDS]
-    written_early = connection.vendor == "postgresql"  # ids reserved: the rows can go first
-    if written_early:
-        bulk_update_values(Submission, rows, fields)
+    # The transaction ids are reserved: the rows can be written before the transactions.
+    bulk_update_values(Submission, rows, [*write_fields, *SETTLED_FIELDS])
     _refresh_reputations({row.farmer_id for row in rows})
 
     written = transactions_write(postings)
@@ -233,18 +235,11 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
         if posted != row.settlement_transaction_id:  # the key existed: its first transaction
             row.settlement_transaction_id = posted
             moved.append(row)
-    if not written_early:
-        bulk_update_values(Submission, rows, fields)
-    elif moved:
+    if moved:
         bulk_update_values(Submission, moved, ["settlement_transaction"])
 
     # The shared rows, locked from here to COMMIT: factories (pk order), then the accounts.
-    statuses = dict(
-        Factory.objects.select_for_update(of=("self",), no_key=True)
-        .filter(pk__in=factories)
-        .order_by("pk")
-        .values_list("pk", "status")
-    )
+    statuses = factories_lock(factories)
     balances_apply(written.deltas)
     # After the accounts: a rollup row is written only for an ambassador whose account is locked.
     commission_rollup_add(settled_commissions(rows), token_ids={pk: f.token_id for pk, f in factories.items()})
@@ -278,11 +273,13 @@ def _refresh_reputations(farmer_ids: set[int]) -> None:
     reputation_mark_for_refresh(farmer_ids=farmer_ids)
 
 
-@transaction.atomic
+@atomic_with_retry
 def submission_settle(*, submission_id: int) -> Submission:
     """Pay out one scored submission (see the module docstring). Idempotent."""
-    # Lock order everywhere: submission, factory, then ledger accounts.
-    submission = Submission.objects.select_for_update(of=("self",)).select_related("claim").get(pk=submission_id)
+    # Lock order everywhere (ledger/locks.py): submission, factory, then ledger accounts.
+    submission = submission_lock(submission_id)
+    if submission is None:
+        raise Submission.DoesNotExist(f"No submission {submission_id}.")
     if submission.is_final:
         return submission
     if submission.quality_score is None:
@@ -297,12 +294,12 @@ def _enqueue_reputation(farmer_id: int) -> None:
     queue_on_commit("farmers.reputation_recompute", farmer_id)
 
 
-@transaction.atomic
+@atomic_with_retry
 def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Submission:
     """A score changed after settlement: post the difference between the new and the old
     shares (same rates and ambassadors as the original settlement) as one transaction."""
-    submission = Submission.objects.select_for_update(of=("self",)).select_related("claim").get(pk=submission.pk)
-    factory = Factory.objects.select_for_update(of=("self",)).select_related("token").get(pk=submission.factory_id)
+    submission = submission_lock(submission.pk)
+    factory = factory_lock(submission.factory_id)
     terms = submission.settlement_terms
     new = settlement_shares(
         reward=submission.claim.reward,

@@ -1,5 +1,5 @@
-"""Demonstrations: submit (durable intent to score), score with the Data Quality Agent, and
-staff/grading-service review.
+"""Demonstrations: submit (durable intent to score), score one now (a batch of one through
+`services/scoring.py`, the one scoring service), and staff/grading-service review.
 
 The status column is the durable record of what is left to do: `submitted` needs scoring,
 `scoring` with a score and no review hold needs settling. The sweeper (tasks.py) re-enqueues
@@ -13,29 +13,24 @@ from contextlib import nullcontext
 from decimal import Decimal
 from functools import cache as cache_once
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from audit.models import StaffAction
 from audit.services import staff_action_record
+from core.db import atomic_with_retry
 from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from core.money import parse_rate
 from core.queue import queue_on_commit, wake_up_on_commit
 from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
-from ..grading import GRADER_MANUAL, GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
-from .integrity import integrity_flags, sequence_fingerprint
+from .integrity import sequence_fingerprint
+from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
-
-
-# After this many failed scoring attempts (grader down or answering nonsense) a submission is
-# held for staff review instead of being retried by the sweeper forever.
-MAX_SCORING_ATTEMPTS = 20
 
 
 # At most one wake-up message per this many seconds: the batch processor drains everything
@@ -57,12 +52,11 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     """Accept a demonstration for an open claim; scoring starts after commit.
 
     Validation comes first and writes nothing. Then the claim is closed and the submission
-    inserted together: on PostgreSQL in one statement (`_claim_submit_sql`: the conditional
-    UPDATE of the claim row is the lock, so of two concurrent submissions for one claim exactly
-    one matches; the other waits for the row, sees it `submitted`, and is refused), elsewhere in
-    one transaction (`_claim_submit_orm`). The Submission returned is the row as written, with
-    its claim and its factory's token loaded (what the API answers with), without reading it
-    back.
+    inserted together in one statement (`_claim_submit_sql`: the conditional UPDATE of the
+    claim row is the lock, so of two concurrent submissions for one claim exactly one matches;
+    the other waits for the row, sees it `submitted`, and is refused). The Submission returned
+    is the row as written, with its claim and its factory's token loaded (what the API answers
+    with), without reading it back.
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
@@ -72,13 +66,9 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
         submitted_at=now,
     )
     declared = cleaned.get("attachments") or []
-    one_statement = _one_statement()
-    # One statement commits on its own; attachments (and the ORM path) need a transaction.
-    with transaction.atomic() if declared or not one_statement else nullcontext():
-        if one_statement:
-            _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
-        else:
-            _claim_submit_orm(submission, claim_id=claim_id, farmer=farmer, now=now)
+    # One statement commits on its own; attachments need a transaction with it.
+    with transaction.atomic() if declared else nullcontext():
+        _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
         if declared:
             Attachment.objects.bulk_create(
                 Attachment(
@@ -94,12 +84,6 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     return submission
 
 
-def _one_statement() -> bool:
-    """PostgreSQL closes the claim and inserts the submission in one statement; other databases
-    (the zero-setup SQLite demo) go through the ORM in a transaction."""
-    return connection.vendor == "postgresql"
-
-
 def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
     """Why `claim` cannot take a submission from `farmer` (checked in this order)."""
     if claim is None or (claim.farmer_id != farmer.pk and not farmer.is_staff):
@@ -111,28 +95,6 @@ def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
         return Conflict("This claim has expired; its reward went back to the pool.")
     # Unreachable while a claim never goes back to open: the statement found nothing to close.
     return Conflict("This claim cannot take a submission now; try again.")
-
-
-def _claim_submit_orm(submission: Submission, *, claim_id: int, farmer, now) -> None:
-    """Lock the claim, check it, insert the submission, close the claim (inside a transaction)."""
-    # Lock the claim row only (not the joined factory). Inserting the submission then takes a
-    # KEY SHARE lock on the factory (its foreign key check), which claim_expire's lock (FOR NO
-    # KEY UPDATE on the factory, then this claim) does not block: no deadlock.
-    claim = Claim.objects.select_for_update(of=("self",)).select_related("factory__token").filter(pk=claim_id).first()
-    if (
-        claim is None
-        or (claim.farmer_id != farmer.pk and not farmer.is_staff)
-        or claim.status != Claim.Status.OPEN
-        or claim.expires_at <= now
-    ):
-        raise _claim_refusal(claim, farmer=farmer, now=now)
-    submission.claim = claim
-    submission.factory = claim.factory
-    submission.farmer_id = claim.farmer_id
-    submission.save(force_insert=True)
-    claim.status = Claim.Status.SUBMITTED
-    claim.closed_at = now
-    claim.save(update_fields=["status", "closed_at"])
 
 
 def _insert_fields() -> list:
@@ -216,65 +178,15 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
 
 
 def submission_score(*, submission_id: int) -> Submission:
-    """Score a submission once with the configured grader, outside any long transaction.
-
-    Idempotent: a submission that already has a score, is final or is held for review is
-    returned as it is. With the manual grader nothing happens (scores arrive through review).
-    Raises GraderUnavailable for the task to retry; after MAX_SCORING_ATTEMPTS failures the
-    submission is held for staff review instead.
-    """
-    submission = Submission.objects.select_related("factory").get(pk=submission_id)
-    if submission.quality_score is not None or submission.is_final or submission.needs_review:
-        return submission
-    if settings.FORGE_GRADER == GRADER_MANUAL:
-        return submission  # stays `submitted` until a review arrives
-    # Every write below is a compare-and-swap on "not scored yet", so a review that lands
-    # while the grader works is never overwritten.
-    unscored = Submission.objects.filter(pk=submission_id, quality_score__isnull=True, needs_review=False)
-    unscored.update(status=Submission.Status.SCORING, scoring_attempts=F("scoring_attempts") + 1)
-    try:
-        result = grade(
-            submission.demonstration,
-            task=TaskContext(
-                title=submission.factory.title,
-                instructions=submission.factory.instructions,
-                expected_minutes=submission.factory.expected_minutes,
-            ),
-        )
-    except ManualGradingOnly:  # FORGE_GRADER changed under a running worker
-        return submission
-    except GraderUnavailable as error:
-        unscored.update(scoring_error=str(error)[:255])
-        attempts = Submission.objects.values_list("scoring_attempts", flat=True).get(pk=submission_id)
-        if attempts >= MAX_SCORING_ATTEMPTS:
-            unscored.update(
-                needs_review=True,
-                review_reasons=[f"The grader failed {attempts} times; last error: {str(error)[:200]}"],
-            )
-        raise
-
-    hold_reasons = []
-    threshold = settings.FORGE_REVIEW_BELOW_CONFIDENCE
-    if threshold and result.confidence < Decimal(str(threshold)):
-        hold_reasons.append(f"Low grader confidence ({result.confidence} < {threshold}).")
-    hold_reasons.extend(integrity_flags(submission))
-    unscored.update(
-        quality_score=result.score,
-        score_confidence=result.confidence,
-        score_breakdown=result.breakdown,
-        score_reasons=result.reasons,
-        graded_by=result.grader,
-        scored_at=timezone.now(),
-        scoring_error="",
-        needs_review=bool(hold_reasons),
-        review_reasons=hold_reasons,
-        status=Submission.Status.SCORING,
-    )
-    submission.refresh_from_db()
-    return submission
+    """Score one submission now: a batch of one through the scoring service
+    (`services/scoring.py`), with the holds and messages of every other path. A submission
+    already scored, held or final is returned as it is; a grader failure backs it off for
+    the batch processor to try again."""
+    submissions_score([submission_id])
+    return Submission.objects.get(pk=submission_id)
 
 
-@transaction.atomic
+@atomic_with_retry
 def submission_review(*, submission_id: int, reviewer, quality_score, reason: str = "") -> Submission:
     """A score from staff or the grading service. Before settlement it becomes the score and
     the submission settles (after commit); after settlement an adjusting transaction moves the
@@ -282,7 +194,7 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     if not (reviewer.is_staff or reviewer.role == "grader"):
         raise Forbidden("Only staff or the grading service can review scores.")
     score = parse_rate(quality_score, field="quality_score")
-    submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
+    submission = submission_lock(submission_id)
     if submission is None:
         raise NotFound("No such submission.")
     override = ScoreOverride.objects.create(

@@ -31,24 +31,28 @@ def test_the_same_settle_task_delivered_many_times_settles_once(start_worker, pu
     wait_for(lambda: broker_idle(publish_to_broker), message="the workers to take the wake-up")
     assert Submission.objects.get(pk=submission.pk).status == Submission.Status.SUBMITTED
 
-    # The review enqueues one settle task after it commits; four more copies follow it.
-    submission_review(submission_id=submission.pk, reviewer=StaffFactory(), quality_score="0.9")
-    for name in ("pools.submission_settle", "pools.submission_settle", "pools.submission_process"):
-        current_app.send_task(name, args=[submission.pk])
-    current_app.send_task("pools.submission_process", args=[submission.pk])
-
-    wait_for(lambda: Submission.objects.filter(pk=submission.pk, status="settled").exists(), message="the settlement")
-
     def completed() -> tuple[int, int]:
         settled = sum(worker.succeeded("pools.submission_settle") for worker in workers)
-        processed = sum(worker.succeeded("pools.submission_process") for worker in workers)
+        processed = sum(worker.succeeded("pools.submissions_process_pending") for worker in workers)
         return settled, processed
+
+    settled_before, processed_before = completed()  # the submission's wake-up
+    # The review enqueues one settle task after it commits; four more copies follow it (two
+    # settles, and two runs of the batch processor, which also settles what is ready).
+    submission_review(submission_id=submission.pk, reviewer=StaffFactory(), quality_score="0.9")
+    for name in ("pools.submission_settle", "pools.submission_settle"):
+        current_app.send_task(name, args=[submission.pk])
+    for _ in range(2):
+        current_app.send_task("pools.submissions_process_pending")
+
+    wait_for(lambda: Submission.objects.filter(pk=submission.pk, status="settled").exists(), message="the settlement")
+    expected = (settled_before + 3, processed_before + 2)
 
     # Every copy runs to completion (waited for by count: the broker looks idle for an instant
     # between a worker taking a message and recording it as unacknowledged)...
-    wait_for(lambda: completed() == (3, 2), message="every copy to be processed")
+    wait_for(lambda: completed() == expected, message="every copy to be processed")
     wait_for(lambda: broker_idle(publish_to_broker), message="the broker to be idle")
-    assert completed() == (3, 2)  # and no more
+    assert completed() == expected  # and no more
     # ...and one of them moved the money.
     assert Transaction.objects.filter(idempotency_key=f"settle:{submission.pk}").count() == 1
     assert Transaction.objects.filter(kind="settlement").count() == 1

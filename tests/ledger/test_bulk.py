@@ -1,4 +1,4 @@
-"""ledger.bulk.transactions_post_many, the batch twin of transaction_post: the same rows and
+"""ledger.services.transactions_post (transaction_post is a batch of one of it): the same rows and
 balances as posting one by one, once per key, all or nothing."""
 
 from __future__ import annotations
@@ -9,9 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.audit import ledger_audit
-from ledger.bulk import Posting, accounts_get_many, transactions_post_many
 from ledger.models import Account, Entry, Transaction
-from ledger.services import IdempotencyConflict, InsufficientFunds, Leg, transaction_post
+from ledger.services import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    Leg,
+    Posting,
+    accounts_get_many,
+    transaction_post,
+    transactions_post,
+)
 from tests.ledger.conftest import Kind, account, balance, deposit, key, row_counts
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +77,7 @@ def test_a_batch_writes_the_same_rows_and_balances_as_posting_one_by_one(wallets
         transaction.set_rollback(True)
     assert Transaction.objects.filter(idempotency_key__in=keys).count() == 0  # rolled back
 
-    result = transactions_post_many(postings)
+    result = transactions_post(postings)
 
     assert set(result) == set(keys)
     assert snapshot(accounts, keys) == one_by_one
@@ -111,7 +118,7 @@ def test_any_batch_that_posts_one_by_one_posts_identically_at_once(wallets, move
 
     with transaction.atomic():
         try:
-            transactions_post_many(postings)
+            transactions_post(postings)
         except InsufficientFunds:
             assert one_by_one is None
             assert snapshot(accounts, keys)[1] == {}
@@ -124,10 +131,10 @@ def test_any_batch_that_posts_one_by_one_posts_identically_at_once(wallets, move
 
 def test_posting_the_same_batch_again_returns_the_first_transactions_and_writes_nothing(wallets):
     postings = transfers(wallets, [("alice", "bob", 10), ("alice", "carol", 20)], key("again"))
-    first = transactions_post_many(postings)
+    first = transactions_post(postings)
     rows = row_counts()
 
-    second = transactions_post_many(postings)
+    second = transactions_post(postings)
 
     assert {k: t.pk for k, t in second.items()} == {k: t.pk for k, t in first.items()}
     assert row_counts() == rows
@@ -137,10 +144,10 @@ def test_posting_the_same_batch_again_returns_the_first_transactions_and_writes_
 
 def test_a_batch_mixing_posted_and_new_keys_posts_only_the_new_ones(wallets):
     prefix = key("mixed")
-    first = transactions_post_many(transfers(wallets, [("alice", "bob", 10)], prefix))
+    first = transactions_post(transfers(wallets, [("alice", "bob", 10)], prefix))
     both = transfers(wallets, [("alice", "bob", 10), ("alice", "carol", 20)], prefix)
 
-    result = transactions_post_many(both)
+    result = transactions_post(both)
 
     assert result[f"{prefix}:0"].pk == first[f"{prefix}:0"].pk
     assert balance(wallets["bob"]) == 10  # not twice
@@ -150,7 +157,7 @@ def test_a_batch_mixing_posted_and_new_keys_posts_only_the_new_ones(wallets):
 
 def test_the_single_path_accepts_a_key_the_batch_posted_with_the_same_legs(wallets):
     (posting,) = transfers(wallets, [("alice", "bob", 10)], key("cross"))
-    batch = transactions_post_many([posting])[posting.key]
+    batch = transactions_post([posting])[posting.key]
 
     again = transaction_post(key=posting.key, kind=posting.kind, legs=posting.legs)
 
@@ -160,12 +167,12 @@ def test_the_single_path_accepts_a_key_the_batch_posted_with_the_same_legs(walle
 
 def test_a_posted_key_with_a_changed_payload_is_a_conflict_and_the_batch_writes_nothing(wallets):
     prefix = key("conflict")
-    transactions_post_many(transfers(wallets, [("alice", "bob", 10)], prefix))
+    transactions_post(transfers(wallets, [("alice", "bob", 10)], prefix))
     rows = row_counts()
     changed = transfers(wallets, [("alice", "bob", 11), ("alice", "carol", 20)], prefix)
 
     with pytest.raises(IdempotencyConflict):
-        transactions_post_many(changed)
+        transactions_post(changed)
 
     assert row_counts() == rows
     assert balance(wallets["bob"]) == 10
@@ -174,10 +181,10 @@ def test_a_posted_key_with_a_changed_payload_is_a_conflict_and_the_batch_writes_
 
 def test_a_changed_kind_for_a_posted_key_is_a_conflict_too(wallets):
     (posting,) = transfers(wallets, [("alice", "bob", 10)], key("kind"))
-    transactions_post_many([posting])
+    transactions_post([posting])
 
     with pytest.raises(IdempotencyConflict):
-        transactions_post_many([Posting(key=posting.key, kind="other", legs=posting.legs)])
+        transactions_post([Posting(key=posting.key, kind="other", legs=posting.legs)])
 
 
 def test_one_overdrawing_posting_refuses_the_whole_batch(wallets):
@@ -186,7 +193,7 @@ def test_one_overdrawing_posting_refuses_the_whole_batch(wallets):
     postings = transfers(wallets, [("alice", "bob", 10), ("carol", "treasury", 1), ("alice", "bob", 5)], key("nsf"))
 
     with pytest.raises(InsufficientFunds):
-        transactions_post_many(postings)
+        transactions_post(postings)
 
     assert row_counts() == rows
     assert {name: balance(a) for name, a in wallets.items()} == before
@@ -197,7 +204,7 @@ def test_an_overdraft_on_any_token_refuses_the_batch(wallets):
     postings = transfers(wallets, [("alice", "bob", 10), ("alice_sol", "bob_sol", 5_001)], key("nsf-sol"))
 
     with pytest.raises(InsufficientFunds):
-        transactions_post_many(postings)
+        transactions_post(postings)
 
     assert row_counts() == rows
     assert balance(wallets["bob"]) == 0
@@ -208,7 +215,7 @@ def test_duplicate_keys_in_one_batch_are_refused_before_anything_is_written(wall
     (posting,) = transfers(wallets, [("alice", "bob", 10)], key("dup"))
 
     with pytest.raises(ValueError, match="duplicate"):
-        transactions_post_many([posting, posting])
+        transactions_post([posting, posting])
 
     assert row_counts() == rows
     assert balance(wallets["bob"]) == 0
@@ -216,7 +223,7 @@ def test_duplicate_keys_in_one_batch_are_refused_before_anything_is_written(wall
 
 def test_an_empty_batch_posts_nothing():
     rows = row_counts()
-    assert transactions_post_many([]) == {}
+    assert transactions_post([]) == {}
     assert row_counts() == rows
 
 
@@ -227,7 +234,7 @@ def test_legs_on_the_same_account_are_merged_as_the_single_path_merges_them(wall
         legs=[Leg(wallets["alice"], -7), Leg(wallets["alice"], -3), Leg(wallets["bob"], 10), Leg(wallets["carol"], 0)],
     )
 
-    txn = transactions_post_many([posting])[posting.key]
+    txn = transactions_post([posting])[posting.key]
 
     assert sorted((e.account_id, e.amount) for e in txn.entries.all()) == sorted(
         [(wallets["alice"].pk, -10), (wallets["bob"].pk, 10)]

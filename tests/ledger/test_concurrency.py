@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from django.db import OperationalError, connection, transaction
 
+from core.db import run_with_retry
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from ledger.services import (
@@ -16,7 +17,6 @@ from ledger.services import (
     IdempotencyConflict,
     InsufficientFunds,
     Leg,
-    posting_retry,
     transaction_post,
     transaction_reverse,
 )
@@ -180,7 +180,7 @@ def _lock_then_post(first: Account, second: Account, barrier: threading.Barrier 
     return transaction_post(key=key, kind="transfer", legs=[Leg(second, -5), Leg(first, 5)])
 
 
-def _opposite_order_postings(usdc, *, retry: bool) -> tuple[list, Account, Account]:
+def _opposite_order_postings(usdc, *, retry: bool, tries: int = 4) -> tuple[list, Account, Account]:
     left = account(Kind.USER_BALANCE, "user:left", usdc)
     right = account(Kind.USER_BALANCE, "user:right", usdc)
     deposit(left, 100)
@@ -196,7 +196,7 @@ def _opposite_order_postings(usdc, *, retry: bool) -> tuple[list, Account, Accou
             return _lock_then_post(first, second, barrier if len(attempts) == 1 else None, f"transfer:{index}")
 
         if retry:
-            return posting_retry(unit)
+            return run_with_retry(unit, attempts=tries)
         with transaction.atomic():
             return unit()
 
@@ -213,10 +213,19 @@ def test_a_deadlock_between_callers_surfaces_as_an_operational_error_without_ret
     assert Transaction.objects.filter(kind="transfer").count() == 1
 
 
-def test_posting_retry_reruns_a_deadlocked_unit_with_the_same_keys(usdc):
+def test_run_with_retry_reruns_a_deadlocked_unit_with_the_same_keys(usdc):
     results, left, right = _opposite_order_postings(usdc, retry=True)
 
     assert kinds_of(results) == {"Transaction": 2}, results
     assert Transaction.objects.filter(kind="transfer").count() == 2
     assert (balance(left), balance(right)) == (100, 100)
+    assert_audit_clean()
+
+
+def test_with_its_attempts_spent_the_loser_answers_busy_and_writes_nothing(usdc):
+    results, left, right = _opposite_order_postings(usdc, retry=True, tries=1)
+
+    assert sorted(kinds_of(results).elements()) == ["Transaction", "TransactionBusy"], results
+    assert Transaction.objects.filter(kind="transfer").count() == 1
+    assert balance(left) + balance(right) == 200
     assert_audit_clean()

@@ -22,14 +22,14 @@ from ledger.audit import ledger_audit
 from ledger.models import Account, Token, Transaction
 from pools.grading import GraderUnavailable
 from pools.models import Factory, Submission
-from pools.services import batch
+from pools.services import batch, scoring
 from pools.services import submissions as submissions_module
-from pools.services.batch import process_batch, score_batch, settle_batch, take_batch
+from pools.services.batch import process_batch, settle_batch, take_batch
 from pools.services.claims import claim_create
 from pools.services.factories import factory_close
+from pools.services.scoring import MAX_SCORING_ATTEMPTS, submissions_score
 from pools.services.settlement import submission_settle
 from pools.services.submissions import (
-    MAX_SCORING_ATTEMPTS,
     WAKE_UP_KEY,
     submission_create,
     submission_review,
@@ -206,14 +206,14 @@ def test_an_orphan_taken_by_one_worker_is_not_handed_to_another_while_it_is_bein
     assert second == []
 
 
-# ---- score_batch -----------------------------------------------------------------------------
+# ---- scoring (submissions_score) -------------------------------------------------------------------
 
 
 def test_score_grades_every_row_and_returns_those_ready_to_settle(factory):
     rows = [submit(factory) for _ in range(3)]
     taken = take_batch(limit=10)
 
-    ready = score_batch(taken)
+    ready = submissions_score(taken)
 
     assert sorted(ready) == sorted(taken)
     for row in Submission.objects.filter(pk__in=taken):
@@ -228,7 +228,7 @@ def test_score_grades_every_row_and_returns_those_ready_to_settle(factory):
 def test_a_row_reviewed_while_the_grader_works_keeps_the_reviewers_score(factory, monkeypatch):
     rows = [submit(factory) for _ in range(3)]
     taken = take_batch(limit=10)
-    real_grade = batch.grade
+    real_grade = scoring.grade
     calls = []
 
     def grade_while_a_reviewer_scores(demo, *, task):
@@ -237,9 +237,9 @@ def test_a_row_reviewed_while_the_grader_works_keeps_the_reviewers_score(factory
             reviewed(rows[1], "0.3100")
         return real_grade(demo, task=task)
 
-    monkeypatch.setattr(batch, "grade", grade_while_a_reviewer_scores)
+    monkeypatch.setattr(scoring, "grade", grade_while_a_reviewer_scores)
 
-    ready = score_batch(taken)
+    ready = submissions_score(taken)
 
     assert len(calls) == 3  # the batch read its rows before the review
     assert rows[1].pk not in ready
@@ -252,10 +252,10 @@ def test_a_row_reviewed_while_the_grader_works_keeps_the_reviewers_score(factory
 def test_scoring_a_batch_again_changes_nothing(factory):
     submit(factory)
     taken = take_batch(limit=10)
-    score_batch(taken)
+    submissions_score(taken)
     before = list(Submission.objects.values_list("pk", "quality_score", "scored_at"))
 
-    assert score_batch(taken) == []
+    assert submissions_score(taken) == []
     assert list(Submission.objects.values_list("pk", "quality_score", "scored_at")) == before
 
 
@@ -264,7 +264,7 @@ def test_a_replayed_sequence_is_scored_but_held_for_review(factory):
     first = submit(factory, demo=demo)
     copy = submit(factory, demo={**demo, "final_state": demo["final_state"] + " again"})
 
-    ready = score_batch(take_batch(limit=10))
+    ready = submissions_score(take_batch(limit=10))
 
     assert ready == []
     for row in Submission.objects.filter(pk__in=[first.pk, copy.pk]):
@@ -281,7 +281,7 @@ def test_one_submission_carrying_the_same_file_twice_is_not_a_duplicate_of_itsel
     demo = {**demonstration(), "attachments": [_attachment("a.webm", sha), _attachment("b.webm", sha)]}
     row = submit(factory, demo=demo)
 
-    ready = score_batch(take_batch(limit=10))
+    ready = submissions_score(take_batch(limit=10))
 
     scored = Submission.objects.get(pk=row.pk)
     assert scored.review_reasons == []
@@ -293,7 +293,7 @@ def test_a_file_seen_in_another_submission_is_held_for_review(factory):
     first = submit(factory, demo={**demonstration(), "attachments": [_attachment("a.webm", sha)]})
     second = submit(factory, demo={**demonstration(), "attachments": [_attachment("b.webm", sha)]})
 
-    assert score_batch(take_batch(limit=10)) == []
+    assert submissions_score(take_batch(limit=10)) == []
     for row in Submission.objects.filter(pk__in=[first.pk, second.pk]):
         assert any("attachment identical" in reason for reason in row.review_reasons)
 
@@ -302,7 +302,7 @@ def test_a_demonstration_far_faster_than_expected_is_held(creator):
     slow_factory = funded_factory(creator, reward="0.2", deposit="1", expected_minutes=60)
     row = submit(slow_factory, demo=demonstration(minutes=2))
 
-    assert score_batch(take_batch(limit=10)) == []
+    assert submissions_score(take_batch(limit=10)) == []
     assert any("expected minutes" in r for r in Submission.objects.get(pk=row.pk).review_reasons)
 
 
@@ -310,7 +310,7 @@ def test_low_grader_confidence_holds_the_row(factory, settings):
     settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # every grade is below it
     row = submit(factory)
 
-    assert score_batch(take_batch(limit=10)) == []
+    assert submissions_score(take_batch(limit=10)) == []
     assert any("confidence" in r for r in Submission.objects.get(pk=row.pk).review_reasons)
 
 
@@ -321,7 +321,7 @@ def _grader_down(monkeypatch):
     def down(demo, *, task):
         raise GraderUnavailable("grading service unavailable: connection refused")
 
-    monkeypatch.setattr(batch, "grade", down)
+    monkeypatch.setattr(scoring, "grade", down)
 
 
 def test_a_grader_failure_sends_the_row_back_to_wait_with_a_backoff(factory, monkeypatch):

@@ -16,8 +16,8 @@ from pools.models import Factory, ScoreOverride, Submission
 from pools.services.claims import claim_create
 from pools.services.factories import factory_close
 from pools.services.settlement import submission_settle
-from pools.services.submissions import submission_create
-from pools.tasks import submission_process_task, submissions_sweep_task
+from pools.services.submissions import submission_create, submission_score
+from pools.tasks import submissions_process_pending_task, submissions_sweep_task
 from tests.factories import demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -79,7 +79,7 @@ def test_with_the_manual_grader_a_submission_waits_for_review_then_settles(
 ):
     assert submitted.status == Submission.Status.SUBMITTED
     assert submitted.quality_score is None
-    submission_process_task.apply(args=[submitted.pk])  # a redelivery changes nothing either
+    submissions_process_pending_task.apply()  # a redelivered wake-up changes nothing either
     assert Submission.objects.get(pk=submitted.pk).status == Submission.Status.SUBMITTED
     assert balance(farmer) == 0
 
@@ -292,8 +292,9 @@ def test_a_low_confidence_score_is_held_for_review_and_not_paid(
     assert submission.needs_review is True
     assert "confidence" in submission.review_reasons[0].lower()
     assert submission.status == Submission.Status.SCORING
-    # Neither a redelivered task, the sweeper nor a direct settle pays it.
-    submission_process_task.apply(args=[submission.pk])
+    # Neither a redelivered task, scoring it again, the sweeper nor a direct settle pays it.
+    submissions_process_pending_task.apply()
+    assert submission_score(submission_id=submission.pk).needs_review
     assert submissions_sweep_task.apply().get() == 0
     with pytest.raises(Conflict, match="review"):
         submission_settle(submission_id=submission.pk)

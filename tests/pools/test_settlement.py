@@ -19,7 +19,7 @@ from pools.services.claims import claim_create
 from pools.services.factories import factory_close, factory_rate_change
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
-from pools.tasks import submission_process_task, submission_settle_task, submissions_sweep_task
+from pools.tasks import submission_settle_task, submissions_process_pending_task, submissions_sweep_task
 from referrals.services import ambassador_create, ambassador_set_tier, referral_attach
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -150,7 +150,7 @@ def test_settling_twice_posts_one_transaction():
     first = submission_settle(submission_id=submission.pk)
     second = submission_settle(submission_id=submission.pk)
     submission_settle_task.apply(args=[submission.pk])
-    submission_process_task.apply(args=[submission.pk])
+    submissions_process_pending_task.apply()
 
     assert Transaction.objects.count() == transactions_before + 1
     assert Transaction.objects.filter(idempotency_key=f"settle:{submission.pk}").count() == 1
@@ -266,7 +266,7 @@ def test_the_sweeper_settles_a_forgotten_submission_once(settings):
 
     assert submissions_sweep_task.apply().get() == 1  # eager: scored and settled in-process
     assert submissions_sweep_task.apply().get() == 0  # nothing left behind
-    submission_process_task.apply(args=[submission.pk])  # a late duplicate delivery
+    submissions_process_pending_task.apply()  # a late duplicate delivery
 
     submission.refresh_from_db()
     assert submission.status in (Submission.Status.SETTLED, Submission.Status.REJECTED)

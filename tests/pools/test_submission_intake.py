@@ -1,8 +1,7 @@
 """The intake hot path (`submission_create` and POST /api/v1/claims/{id}/submission/, benchmark
 4 of docs/performance.md): a fixed, small number of statements, an answer equal to what is
-stored, and the same guarantees on both write paths (PostgreSQL's single statement and the ORM
-transaction of other databases): one submission per claim, refusals that write nothing, no
-money moved, the processing wake-up coalesced."""
+stored, and the guarantees of its single statement: one submission per claim, refusals that
+write nothing, no money moved, the processing wake-up coalesced."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from django.utils import timezone
 from core.exceptions import Conflict, NotFound
 from ledger.models import Account, Transaction
 from pools.models import Attachment, Claim, Submission
-from pools.services import submissions
 from pools.services.claims import claim_create, claim_expire
 from pools.services.submissions import WAKE_UP_KEY, submission_create
 from pools.tasks import submissions_process_pending_task
@@ -30,12 +28,10 @@ pytestmark = pytest.mark.django_db
 ATTACHMENT = {"name": "screen.mp4", "content_type": "video/mp4", "size": 1234, "sha256": "ab" * 32}
 
 
-@pytest.fixture(params=["one statement", "orm"])
-def write_path(request, monkeypatch):
-    """Both ways of writing: PostgreSQL's single statement and the ORM's."""
-    if request.param == "orm":
-        monkeypatch.setattr(submissions, "_one_statement", lambda: False)
-    return request.param
+@pytest.fixture
+def write_path():
+    """The one way of writing (PostgreSQL everywhere: the ORM twin for SQLite is gone)."""
+    return "one statement"
 
 
 @pytest.fixture

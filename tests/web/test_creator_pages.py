@@ -111,16 +111,20 @@ def test_farmers_get_the_forbidden_page(client, creator, farmer):
     assert Factory.objects.get(pk=factory.pk).status == Factory.Status.ACTIVE
 
 
-def test_another_creators_factory_is_not_found(client, creator):
+def test_another_creators_factory_answers_as_the_api_does(client, creator):
+    """pools.access: looking at someone else's factory is a 404 (it is not visible to them),
+    acting on it a 403, on pages as in the API."""
     factory = funded_factory(creator, deposit="1")
     client.force_login(CreatorFactory())
 
-    for url in _pages(factory)[2:]:
-        assert client.get(url).status_code == 404, url
+    for name in ("pools:factory-detail", "pools:factory-submissions"):
+        assert client.get(reverse(name, args=[factory.pk])).status_code == 404, name
+    for name in ("pools:factory-edit", "pools:factory-fund", "pools:factory-rate", "pools:factory-close"):
+        assert client.get(reverse(name, args=[factory.pk])).status_code == 403, name
     for name in ("pools:factory-pause", "pools:factory-close", "pools:factory-rate", "pools:factory-fund"):
         assert (
             client.post(reverse(name, args=[factory.pk]), {"reward": "9", "amount": "9", "tx_ref": "x"}).status_code
-            == 404
+            == 403
         )
     factory.refresh_from_db()
     assert (factory.status, factory.reward) == (Factory.Status.ACTIVE, 200_000)

@@ -1,0 +1,215 @@
+"""Scoring: the one service that grades submissions and decides which are held for staff review.
+
+Every path that scores goes through here: the batch processor (`services/batch.py`, inline
+with the rules grader, or `take_batch` then `submissions_score` with a grader that calls out),
+`submission_score` for one submission (a batch of one: the demo seed, tests), and grader
+retries (a failure backs the row off; the batch processor takes it again when it is due).
+Staff and grading-service reviews do not grade: they set the score (`submission_review`) and
+settle through `services/settlement.py`.
+
+The holds, with one message each, applied to every graded row in this order:
+
+1. duplicates, found for the whole set in one query per kind: the same normalised sequence of
+   actions, or an attachment with the same SHA-256, in any *other* submission (one submission
+   carrying the same file twice is no copy);
+2. a demonstration far faster than the factory's expected time (`integrity.too_fast_hold`);
+3. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
+4. any `hold_reasons` the grader's result carries.
+
+A held row keeps its score and waits for a review; it is never paid without one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from core.db import bulk_update_values
+
+from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..locks import submissions_lock
+from ..models import Attachment, Factory, Submission
+from .integrity import too_fast_hold
+
+# After this many failed scoring attempts (grader down or answering nonsense) a submission is
+# held for staff review instead of being retried forever.
+MAX_SCORING_ATTEMPTS = 20
+
+HOLD_DUPLICATE_SEQUENCE = "The same sequence of actions was already submitted."
+HOLD_DUPLICATE_ATTACHMENT = "An attachment identical to one already submitted."
+
+
+def hold_low_confidence(confidence: Decimal, threshold: Decimal) -> str:
+    return f"Low grader confidence ({confidence} < {threshold})."
+
+
+def hold_grader_failed(attempts: int, error: str) -> str:
+    return f"The grader failed {attempts} times; last error: {error[:200]}"
+
+
+# What grading reads of a submission and of its factory.
+ROW_FIELDS = ("pk", "factory_id", "demonstration", "sequence_fingerprint")
+TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
+SCORE_FIELDS = [
+    "quality_score",
+    "score_confidence",
+    "score_breakdown",
+    "score_reasons",
+    "graded_by",
+    "scored_at",
+    "scoring_error",
+    "next_attempt_at",
+    "needs_review",
+    "review_reasons",
+]
+
+
+@dataclass
+class Grading:
+    """What `submissions_grade` made of a set of rows (nothing written yet)."""
+
+    scored: list[Submission] = field(default_factory=list)  # graded, ready to settle
+    held: list[Submission] = field(default_factory=list)  # graded, held for staff review
+    failed: dict[int, str] = field(default_factory=dict)  # grader failures: {id: error}
+
+    @property
+    def graded(self) -> list[Submission]:
+        return self.scored + self.held
+
+
+def duplicate_holds(rows: list[Submission]) -> dict[int, list[str]]:
+    """{submission id: duplicate holds} for a whole set: one query per kind of copy."""
+    holds: dict[int, list[str]] = defaultdict(list)
+    fingerprints = {row.sequence_fingerprint for row in rows if row.sequence_fingerprint}
+    # Submissions per fingerprint (the row itself is one of them): more than one is a copy.
+    repeated = set(
+        Submission.objects.filter(sequence_fingerprint__in=fingerprints)
+        .values("sequence_fingerprint")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("sequence_fingerprint", flat=True)
+    )
+    for row in rows:
+        if row.sequence_fingerprint in repeated:
+            holds[row.pk].append(HOLD_DUPLICATE_SEQUENCE)
+    files = list(
+        Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
+    )
+    if files:
+        # Submissions per file, not files: one submission carrying a file twice is no copy.
+        shared = set(
+            Attachment.objects.filter(sha256__in={sha for _, sha in files})
+            .values("sha256")
+            .annotate(n=Count("submission_id", distinct=True))
+            .filter(n__gt=1)
+            .values_list("sha256", flat=True)
+        )
+        for submission_id, sha in files:
+            if sha in shared and HOLD_DUPLICATE_ATTACHMENT not in holds[submission_id]:
+                holds[submission_id].append(HOLD_DUPLICATE_ATTACHMENT)
+    return holds
+
+
+def submissions_grade(rows: list[Submission], *, now) -> Grading:
+    """Grade `rows` (with ROW_FIELDS loaded) in memory and apply the holds: sets the score
+    fields, `needs_review` and `review_reasons` on each graded instance. No writes."""
+    grading = Grading()
+    if not rows:
+        return grading
+    duplicates = duplicate_holds(rows)
+    factories = Factory.objects.only(*TASK_FIELDS).in_bulk({row.factory_id for row in rows})
+    threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
+    tasks: dict[int, TaskContext] = {}
+    for row in rows:
+        factory = factories[row.factory_id]
+        task = tasks.get(factory.pk) or tasks.setdefault(
+            factory.pk,
+            TaskContext(
+                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
+            ),
+        )
+        try:
+            result = grade(row.demonstration, task=task)
+        except ManualGradingOnly:  # FORGE_GRADER changed under a running worker: scores come by review
+            continue
+        except GraderUnavailable as error:
+            grading.failed[row.pk] = str(error)[:255]
+            continue
+        holds = list(duplicates.get(row.pk, ()))
+        too_fast = too_fast_hold(row.demonstration, factory.expected_minutes)
+        if too_fast:
+            holds.append(too_fast)
+        if threshold and result.confidence < threshold:
+            holds.append(hold_low_confidence(result.confidence, threshold))
+        holds.extend(str(reason) for reason in getattr(result, "hold_reasons", ()) or ())
+        row.quality_score = result.score
+        row.score_confidence = result.confidence
+        row.score_breakdown = result.breakdown
+        row.score_reasons = result.reasons
+        row.graded_by = result.grader
+        row.scored_at = now
+        row.scoring_error = ""  # an earlier failure's message no longer applies
+        row.next_attempt_at = None
+        row.needs_review = bool(holds)
+        row.review_reasons = holds
+        (grading.held if holds else grading.scored).append(row)
+    return grading
+
+
+def submissions_score(submission_ids: list[int]) -> list[int]:
+    """Grade every unscored, unheld submission among `submission_ids` once, outside any long
+    transaction (a grader may call out), then write the scores in one short one; returns the
+    ids ready to settle. Idempotent: a row scored or reviewed meanwhile keeps its score
+    (compare-and-swap under the row lock)."""
+    rows = list(
+        Submission.objects.filter(
+            pk__in=submission_ids,
+            quality_score__isnull=True,
+            needs_review=False,
+            status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING],
+        ).only(*ROW_FIELDS)
+    )
+    if not rows:
+        return []
+    now = timezone.now()
+    grading = submissions_grade(rows, now=now)
+    with transaction.atomic():
+        still_open = set(
+            submissions_lock([row.pk for row in grading.graded], quality_score__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        graded = [row for row in grading.graded if row.pk in still_open]
+        for row in graded:
+            row.status = Submission.Status.SCORING
+        bulk_update_values(Submission, graded, [*SCORE_FIELDS, "status"])
+        if grading.failed:
+            grader_failures_back_off(grading.failed, now)
+    return [row.pk for row in grading.scored if row.pk in still_open]
+
+
+def grader_failures_back_off(failed: dict[int, str], now) -> None:
+    """The grader could not answer: wait (exponential backoff) and try again; after
+    MAX_SCORING_ATTEMPTS, hold for staff review instead of retrying forever."""
+    rows = list(
+        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only("pk", "scoring_attempts")
+    )
+    for row in rows:
+        row.scoring_attempts += 1
+        row.scoring_error = failed[row.pk]
+        row.status = Submission.Status.SUBMITTED
+        row.next_attempt_at = now + timedelta(seconds=min(5 * 2**row.scoring_attempts, 3600))
+        row.needs_review = row.scoring_attempts >= MAX_SCORING_ATTEMPTS
+        row.review_reasons = [hold_grader_failed(row.scoring_attempts, failed[row.pk])] if row.needs_review else []
+    bulk_update_values(
+        Submission,
+        rows,
+        ["scoring_attempts", "scoring_error", "status", "next_attempt_at", "needs_review", "review_reasons"],
+    )

@@ -1,0 +1,156 @@
+"""One scoring service (pools/services/scoring.py): the batch processor (rules grader, inline),
+the take-then-score path of a grader that calls out, and one submission scored on its own hold
+the same submission for the same reason with the same message, and pay none of them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ledger.models import Transaction
+from pools.models import Submission
+from pools.services import scoring
+from pools.services.batch import process_batch, take_batch
+from pools.services.claims import claim_create
+from pools.services.scoring import (
+    HOLD_DUPLICATE_ATTACHMENT,
+    HOLD_DUPLICATE_SEQUENCE,
+    hold_low_confidence,
+    submissions_score,
+)
+from pools.services.submissions import submission_create, submission_score
+from tests.factories import FarmerFactory, demonstration
+from tests.money_helpers import assert_audit_clean, funded_factory
+
+pytestmark = pytest.mark.django_db
+
+
+def batch_inline(submission: Submission) -> None:
+    process_batch(limit=100)
+
+
+def take_then_score(submission: Submission) -> None:
+    submissions_score(take_batch(limit=100))
+
+
+def one_submission(submission: Submission) -> None:
+    submission_score(submission_id=submission.pk)
+
+
+PATHS = [batch_inline, take_then_score, one_submission]
+
+
+def submit(factory, demo: dict) -> Submission:
+    farmer = FarmerFactory()
+    claim = claim_create(factory=factory, farmer=farmer)
+    return submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demo)
+
+
+def attachment(sha: str) -> dict:
+    return {"name": "screen.webm", "content_type": "video/webm", "size": 1000, "sha256": sha}
+
+
+def duplicate_sequence(creator, settings, monkeypatch):
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    demo = demonstration()
+    submit(factory, demo)
+    copy = submit(factory, {**demo, "final_state": demo["final_state"] + " again"})
+    return copy, [HOLD_DUPLICATE_SEQUENCE]
+
+
+def duplicate_attachment(creator, settings, monkeypatch):
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    submit(factory, {**demonstration(), "attachments": [attachment("ab" * 32)]})
+    copy = submit(factory, {**demonstration(), "attachments": [attachment("ab" * 32)]})
+    return copy, [HOLD_DUPLICATE_ATTACHMENT]
+
+
+def too_fast(creator, settings, monkeypatch):
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
+    return submit(factory, demonstration(minutes=2)), ["Done in 120 s against 60 expected minutes."]
+
+
+def low_confidence(creator, settings, monkeypatch):
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    submission = submit(factory, demonstration())
+    confidence = scoring.grade(submission.demonstration, task=_task(factory)).confidence
+    assert confidence < scoring.Decimal("1.01")
+    return submission, [hold_low_confidence(confidence, scoring.Decimal("1.01"))]
+
+
+def grader_hold(creator, settings, monkeypatch):
+    real_grade = scoring.grade
+
+    def grade_with_a_hold(demo, *, task):
+        result = real_grade(demo, task=task)
+        return replace(result, hold_reasons=("The grader flags a scripted recording.",))
+
+    monkeypatch.setattr(scoring, "grade", grade_with_a_hold)
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    return submit(factory, demonstration()), ["The grader flags a scripted recording."]
+
+
+def everything_at_once(creator, settings, monkeypatch):
+    """Several holds: one message each, always in the documented order."""
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
+    demo = {**demonstration(minutes=2), "attachments": [attachment("cd" * 32)]}
+    submit(factory, demo)
+    copy = submit(factory, {**demo, "final_state": "again"})
+    confidence = scoring.grade(copy.demonstration, task=_task(factory)).confidence
+    return copy, [
+        HOLD_DUPLICATE_SEQUENCE,
+        HOLD_DUPLICATE_ATTACHMENT,
+        "Done in 120 s against 60 expected minutes.",
+        hold_low_confidence(confidence, scoring.Decimal("1.01")),
+    ]
+
+
+def _task(factory):
+    return scoring.TaskContext(
+        title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
+    )
+
+
+@pytest.mark.parametrize(
+    "scenario", [duplicate_sequence, duplicate_attachment, too_fast, low_confidence, grader_hold, everything_at_once]
+)
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_holds_the_same_submission_with_the_same_messages(path, scenario, creator, settings, monkeypatch):
+    settings.FORGE_GRADER = "rules"
+    submission, expected = scenario(creator, settings, monkeypatch)
+
+    path(submission)
+
+    submission.refresh_from_db()
+    assert submission.quality_score is not None  # scored, but not trusted with money
+    assert submission.needs_review is True
+    assert submission.review_reasons == expected
+    assert submission.status == Submission.Status.SCORING
+    assert not Transaction.objects.filter(idempotency_key=f"settle:{submission.pk}").exists()
+    assert_audit_clean()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_scores_and_lets_clean_work_through(path, creator, settings):
+    settings.FORGE_GRADER = "rules"
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    submission = submit(factory, demonstration())
+
+    path(submission)
+
+    submission.refresh_from_db()
+    assert submission.quality_score is not None
+    assert (submission.needs_review, submission.review_reasons) == (False, [])
+
+
+def test_nothing_sends_a_task_that_does_not_exist_any_more():
+    """Reviews and retries go through the scoring service and `pools.submission_settle`; the
+    one-submission task nobody sent is gone."""
+    from celery import current_app
+
+    current_app.loader.import_default_modules()  # every app's tasks, as a worker loads them
+    assert "pools.submission_process" not in current_app.tasks
+    assert {"pools.submission_settle", "pools.submissions_process_pending"} <= set(current_app.tasks)
