@@ -4,6 +4,8 @@ pages (pools.views): the signed-in creator's own factory, anyone else's is a 404
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -44,6 +46,14 @@ def _clock(seconds) -> str:
     return f"{text}.{tenths}" if tenths else text
 
 
+def _readable(value) -> str:
+    """A recorded value for people: text as is, numbers and booleans as JSON writes them, and
+    objects or lists as compact JSON (never Python's repr: `{'a': 1}`, `True`, `None`)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
 def demonstration_timeline(demonstration: dict) -> list[dict]:
     """The steps as rows for people: time since the start, time since the previous step,
     the action and what it acted on (known fields named, the rest kept as `extra`)."""
@@ -66,10 +76,22 @@ def demonstration_timeline(demonstration: dict) -> list[dict]:
                 "key": step.get("key", ""),
                 "position": f"({step['x']}, {step['y']})" if "x" in step and "y" in step else "",
                 "scroll": f"Δ({step.get('dx', 0)}, {step.get('dy', 0)})" if "dx" in step or "dy" in step else "",
-                "extra": {key: value for key, value in step.items() if key not in known},
+                "extra": {key: _readable(value) for key, value in step.items() if key not in known},
             }
         )
     return rows
+
+
+def other_reasons(reasons, breakdown_rows: list[dict]) -> list[str]:
+    """The score's reasons not already shown beside a part of the breakdown (each reason once)."""
+    shown = {reason for row in breakdown_rows for reason in row["reasons"]}
+    seen: set[str] = set()
+    rest = []
+    for reason in (str(reason) for reason in reasons or []):
+        if reason not in shown and reason not in seen:
+            seen.add(reason)
+            rest.append(reason)
+    return rest
 
 
 def score_breakdown_rows(breakdown) -> list[dict]:
@@ -187,6 +209,7 @@ def factory_demonstration(request, pk: int, submission_id: int):
     if submission is None:
         raise Http404("No such demonstration.")
     demonstration = submission.demonstration or {}
+    breakdown = score_breakdown_rows(submission.score_breakdown)
     context = {
         "factory": factory,
         "submission": submission,
@@ -196,7 +219,11 @@ def factory_demonstration(request, pk: int, submission_id: int):
         "timeline": demonstration_timeline(demonstration),
         "started_at": _recorded_at(demonstration.get("started_at")),
         "duration": _recorded_duration(demonstration),
-        "breakdown": score_breakdown_rows(submission.score_breakdown),
+        "breakdown": breakdown,
+        "other_reasons": other_reasons(submission.score_reasons, breakdown),
+        "task": {name: _readable(value) for name, value in (demonstration.get("task") or {}).items()}
+        if isinstance(demonstration.get("task"), dict)
+        else {},
         "attachments": list(submission.attachments.all()),
         "back_query": request.GET.urlencode(),
     }

@@ -132,6 +132,73 @@ def factory_for_farmer(*, factory_id: int) -> Factory | None:
     return factories_open_to_farmers().filter(pk=factory_id).first()
 
 
+@dataclass(frozen=True, slots=True)
+class PayPreview:
+    """What one claim of a factory pays, before claiming: the same formula as settlement
+    (pools.economics.settlement_shares) at a perfect score and at the threshold."""
+
+    reward: int
+    fee_rate: Decimal
+    threshold: Decimal
+    net_at_best: int  # quality 100%: reward - fee
+    net_at_threshold: int  # the lowest score that pays
+
+
+def pay_preview(factory: Factory) -> PayPreview:
+    from .economics import settlement_shares
+    from .selectors import economics_config
+
+    config = economics_config()
+
+    def net(quality: Decimal) -> int:
+        return settlement_shares(
+            reward=factory.reward,
+            quality_score=quality,
+            quality_threshold=config.quality_threshold,
+            platform_fee_rate=config.platform_fee_rate,
+        ).farmer
+
+    return PayPreview(
+        reward=factory.reward,
+        fee_rate=config.platform_fee_rate,
+        threshold=config.quality_threshold,
+        net_at_best=net(Decimal(1)),
+        net_at_threshold=net(config.quality_threshold),
+    )
+
+
+# ---- Holds ------------------------------------------------------------------------------------
+
+GRADER_FAILED_PREFIX = "The grader failed"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldNotice:
+    """Why a submission waits for a person, in the farmer's words, and how long that takes."""
+
+    reasons: list[str]
+    review_hours: int
+
+
+def hold_notice(submission: Submission) -> HoldNotice | None:
+    """None unless the submission is held for review. The grader's own error text is staff's
+    business: the farmer reads that scoring failed and a person will score it."""
+    from django.conf import settings
+
+    if not submission.needs_review or submission.is_final:
+        return None
+    reasons = []
+    for reason in submission.review_reasons or []:
+        text = str(reason)
+        if text.startswith(GRADER_FAILED_PREFIX):
+            text = "The automatic scoring failed several times; a reviewer will score it by hand."
+        if text not in reasons:
+            reasons.append(text)
+    if not reasons:
+        reasons.append("A reviewer checks it before payment.")
+    return HoldNotice(reasons=reasons, review_hours=settings.FORGE_REVIEW_EXPECTED_HOURS)
+
+
 # ---- The farmer's own work ----------------------------------------------------------------
 
 

@@ -4,11 +4,13 @@ and the pools' cross-checks for the ledger audit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from core.money import parse_amount
 from farmers.reputation import WorkRecord
@@ -139,6 +141,10 @@ def audit_pools() -> list[str]:
 # submissions or claims: pages annotate and aggregate in the database instead of looping.
 
 SLOW_FILL_HOURS = 14 * 24  # a target further away than this at the current pace is "slow"
+# The low-participation hint waits this long after a factory is open and funded (the later of
+# its creation and its first deposit): the hint measures the last 24 hours, so before that
+# "no claim in 24 hours" would only mean "just published".
+PARTICIPATION_GRACE_HOURS = 24
 
 
 def factory_list_for_creator(creator):
@@ -350,8 +356,16 @@ def factory_similar_reward_median(factory: Factory) -> tuple[int | None, int]:
 def factory_low_participation(factory: Factory, participation: Participation, *, available: int):
     """A `ParticipationHint` when an active factory that farmers can see draws too few people:
     no claim in the last 24 hours, or a target more than SLOW_FILL_HOURS away at the current
-    pace. None otherwise (also when it cannot pay one reward: funding is the fix there)."""
+    pace. None otherwise: when it cannot pay one reward (funding is the fix there), and during
+    the first PARTICIPATION_GRACE_HOURS after it is open and funded (too early to judge)."""
     if factory.status != Factory.Status.ACTIVE or factory.is_full or available < factory.reward:
+        return None
+    first_deposit = Deposit.objects.filter(factory=factory).order_by("created_at").values_list("created_at", flat=True)
+    funded_at = first_deposit.first()
+    if funded_at is None:
+        return None
+    open_since = max(factory.created_at, funded_at)
+    if timezone.now() - open_since < timedelta(hours=PARTICIPATION_GRACE_HOURS):
         return None
     if participation.claims == 0:
         reason = "No farmer claimed a task in the last 24 hours."

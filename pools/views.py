@@ -17,6 +17,7 @@ from core import charts
 from core.exceptions import ApplicationError, Forbidden, NotFound
 from core.money import format_amount
 from core.pages import role_required, show_service_error
+from core.templatetags.forge_tags import amount
 
 from .access import access_factory
 from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
@@ -227,7 +228,7 @@ def _charts(factory: Factory, participation) -> dict:
     token = factory.token
 
     def money_text(units):
-        return format_amount(int(units), decimals=token.decimals, trim=True)
+        return amount(units, token)  # grouped for reading, like the rest of the page
 
     threshold = economics_config().quality_threshold
     quality = charts.histogram(
@@ -276,8 +277,14 @@ def factory_detail(request, pk: int):
         "hint": factory_low_participation(factory, participation, available=summary.available),
         "needs_funding": factory.status != Factory.Status.CLOSED and summary.available < factory.reward,
         "page_obj": _page(request, factory_submissions_for_creator(factory)),
-        **_charts(factory, participation),
     }
+    # Before the first claim the charts would be empty axes: the page says what comes next
+    # instead (fund a draft; wait for farmers on an open factory).
+    context["no_activity"] = factory.status == Factory.Status.DRAFT or not (
+        factory.in_flight_count or context["page_obj"].paginator.count or participation.claims
+    )
+    if not context["no_activity"]:
+        context.update(_charts(factory, participation))
     return render(request, "pools/factory_detail.html", context)
 
 

@@ -183,6 +183,20 @@ def ambassador_earnings(ambassador: Ambassador, *, since: date | None = None) ->
     ]
 
 
+def ambassador_earnings_by_side(ambassador: Ambassador) -> dict[str, tuple[int, int]]:
+    """{token symbol: (farmer side, creator side)} all commissions earned, in base units, from
+    the rollup: the farmer side on work by the farmers referred, the creator side on work in
+    the factories of the creators referred (economics.md)."""
+    sides = (
+        CommissionDay.objects.filter(user_id=ambassador.user_id)
+        .values("token__symbol")
+        .annotate(farmer=Sum("farmer_side"), factory=Sum("factory_side"))
+        .order_by()
+        .values_list("token__symbol", "farmer", "factory")
+    )
+    return {symbol: (int(farmer or 0), int(factory or 0)) for symbol, farmer, factory in sides}
+
+
 def ambassador_earnings_totals(ambassador: Ambassador) -> dict[str, int]:
     """{token symbol: all commissions earned, both sides} in base units, from the rollup."""
     totals = (

@@ -32,8 +32,9 @@ from ledger.services import InsufficientFunds
 from referrals.models import Ambassador, CommissionTier
 from referrals.selectors import (
     ambassador_earnings,
-    ambassador_earnings_totals,
+    ambassador_earnings_by_side,
     ambassador_for_user,
+    platform_economics,
     referred_users,
     stake_position,
     unstakes_pending,
@@ -63,20 +64,31 @@ def referral_counts(ambassador: Ambassador, *, with_total: bool = False) -> dict
 def commission_summary(
     ambassador: Ambassador, *, days: int = CHART_DAYS, today: date | None = None, tokens: dict | None = None
 ):
-    """(totals, charts): all-time commissions per token [{token, total}], and one line chart
+    """(totals, charts): all-time commissions per token [{token, total, farmer_side,
+    creator_side}], and one line chart
     per token of the commissions per day over the last `days` days (zeros included).
     `tokens` ({symbol: Token}, e.g. the enabled ones) saves reading them again."""
     today = today or timezone.localdate()
     start = today - timedelta(days=days - 1)
     # From the commission rollup: one total per token, and at most days x tokens rows.
-    totals = ambassador_earnings_totals(ambassador)
+    sides = ambassador_earnings_by_side(ambassador)
+    totals = {symbol: farmer + factory for symbol, (farmer, factory) in sides.items()}
     per_day: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for row in ambassador_earnings(ambassador, since=start):
         per_day[row["token"]][row["day"]] += row["farmer_side"] + row["factory_side"]
     tokens = dict(tokens or {})
     if set(totals) - set(tokens):  # a token not handed in (disabled since): read them
         tokens.update({token.symbol: token for token in Token.objects.filter(symbol__in=list(totals))})
-    summary = [{"token": tokens[symbol], "total": totals[symbol]} for symbol in sorted(totals) if totals[symbol]]
+    summary = [
+        {
+            "token": tokens[symbol],
+            "total": totals[symbol],
+            "farmer_side": sides[symbol][0],
+            "creator_side": sides[symbol][1],
+        }
+        for symbol in sorted(totals)
+        if totals[symbol]
+    ]
     result = []
     for row in summary:
         token = row["token"]
@@ -141,6 +153,7 @@ def _dashboard(request, *, stake_form=None, unstake_form=None, withdrawal_form=N
                 "counts": counts,
                 "referrals": referrals.get_page(request.GET.get("page")),
                 "tier_rate": rates.get(ambassador.tier, Decimal(0)),
+                "platform_fee_rate": platform_economics().platform_fee_rate,
                 "tiers": tiers,
                 "position": position,
                 "next_tier": next((tier for tier in tiers if tier.tier == position.next_tier), None),

@@ -72,6 +72,34 @@ class BrowseForm(forms.Form):
         }
 
 
+# Python's JSON parser messages, in plain words (the parser's own words name its internals).
+JSON_PROBLEMS = {
+    "Expecting value": "a value was expected here (text in double quotes, a number, true, false, null, "
+    "an object in { } or a list in [ ])",
+    "Expecting property name enclosed in double quotes": "a field name in double quotes was expected here, "
+    'e.g. "steps" (or there is a comma too many before a closing brace)',
+    "Expecting ',' delimiter": "a comma was expected here, between two fields or two list items",
+    "Expecting ':' delimiter": 'a colon was expected here, between a field name and its value, e.g. "t": 0',
+    "Extra data": "the demonstration should have ended before this point: paste one JSON object, nothing after it",
+    "Unterminated string starting at": "a text in double quotes starts here and is never closed",
+    "Invalid control character at": "a line break or tab sits inside a text in double quotes; write it as \\n or \\t",
+    "Invalid \\escape": "a backslash inside a text starts an unknown escape; write a backslash as \\\\",
+}
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """A JSON parse error for people: where (line and column) and what was expected there."""
+    problem = next(
+        (words for prefix, words in JSON_PROBLEMS.items() if error.msg.startswith(prefix)),
+        "the text could not be read as JSON",
+    )
+    return (
+        f"This is not valid JSON: at line {error.lineno}, column {error.colno}, {problem}. "
+        "A demonstration is one JSON object with started_at, ended_at and a list of steps, "
+        "as your recorder exports it."
+    )
+
+
 class DemonstrationForm(forms.Form):
     """A demonstration as JSON, pasted or uploaded as a recorder's .json export."""
 
@@ -113,8 +141,10 @@ class DemonstrationForm(forms.Form):
             return data
         try:
             data["parsed"] = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            self.add_error(field, f"This is not valid JSON: {error}.")
+        except json.JSONDecodeError as error:
+            self.add_error(field, json_problem(error))
+        except (ValueError, UnicodeDecodeError):
+            self.add_error(field, "This file is not UTF-8 text: upload the recorder's .json export as it was saved.")
         except RecursionError:
             self.add_error(field, "This JSON is nested far too deeply to be a demonstration.")
         data["source_field"] = field

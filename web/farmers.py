@@ -18,14 +18,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_balances, withdrawals_of
 from accounts.services import withdrawal_request
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, NotFound
+from core.money import parse_amount
 from core.pages import role_required
+from core.templatetags.forge_tags import money
 from farmers.reputation import reputation_hints, reputation_parts
 from farmers.selectors import reputation_history, reputation_of, reputation_profile
 from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
 from pools.access import access_claim, access_factory, access_submission
 from pools.models import Claim
+from pools.selectors import economics_config
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 
@@ -64,6 +67,40 @@ def browse(request):
 
 
 @farmer_required
+@require_GET
+def factory_preview(request, factory_id: int):
+    """A factory before claiming: instructions, expected time, what a claim pays after the fee
+    (the settlement formula) and how long a claim lasts. Reading it starts no timer."""
+    access_factory(request.user, factory_id, need="view")  # else the 404 every page and the API give
+    reputation = reputation_of(request.user)
+    factory = (
+        selectors.factories_for_browse(reputation=reputation)
+        .defer(None)
+        .select_related("token")
+        .filter(pk=factory_id)
+        .first()
+    )
+    if factory is None:  # visible (they worked on it) but no longer open to claims
+        raise NotFound("No such factory.")
+    return render(
+        request,
+        "farmers/factory.html",
+        {
+            "factory": factory,
+            "row": selectors.browse_rows([factory], reputation=reputation)[0],
+            "pay": selectors.pay_preview(factory),
+        },
+    )
+
+
+@farmer_required
+@require_GET
+def demonstration_format(request):
+    """What a demonstration looks like, for farmers pasting one (linked from the claim page)."""
+    return render(request, "farmers/format.html")
+
+
+@farmer_required
 @require_POST
 def claim_start(request, factory_id: int):
     # As the API: any factory that exists; claim_create says why one cannot be claimed.
@@ -89,7 +126,8 @@ def claim_detail(request, claim_id: int):
         if form.is_valid():
             submission = _submit(request, claim, form)
             if submission is not None:
-                messages.success(request, "Demonstration received: it is being scored now.")
+                # No flash message: the submission page's status block says "received, being
+                # scored" itself, and changes when the score comes (a message would not).
                 return redirect("farmers:submission", submission_id=submission.pk)
         status = 400
     return render(
@@ -125,11 +163,7 @@ def _own_submission(request, submission_id: int):
 @require_GET
 def submission_detail(request, submission_id: int):
     submission = _own_submission(request, submission_id)
-    return render(
-        request,
-        "farmers/submission.html",
-        {"submission": submission, "factory": submission.factory, "state": _status_state(submission)},
-    )
+    return render(request, "farmers/submission.html", {**_status_context(submission), "factory": submission.factory})
 
 
 @farmer_required
@@ -142,7 +176,16 @@ def submission_status(request, submission_id: int):
     state = _status_state(submission)
     if request.GET.get("seen") == state:
         return HttpResponse(status=204)
-    return render(request, "farmers/partials/submission_status.html", {"submission": submission, "state": state})
+    return render(request, "farmers/partials/submission_status.html", _status_context(submission))
+
+
+def _status_context(submission) -> dict:
+    return {
+        "submission": submission,
+        "state": _status_state(submission),
+        "hold": selectors.hold_notice(submission),
+        "threshold": economics_config().quality_threshold,
+    }
 
 
 def _status_state(submission) -> str:
@@ -160,9 +203,11 @@ def my_work(request):
 
 
 def withdrawal_submit(request, form: WithdrawalForm):
-    """Request a withdrawal from a bound form; errors go next to the fields. Shared with the
-    ambassador dashboard (ambassadors withdraw their commissions the same way)."""
+    """Request a withdrawal from a bound form; errors go next to the fields, and the first field
+    in error takes the focus (the browser scrolls it into view). Shared with the ambassador
+    dashboard (ambassadors withdraw their commissions the same way)."""
     if not form.is_valid():
+        _focus_first_error(form)
         return None
     data = form.cleaned_data
     try:
@@ -172,9 +217,18 @@ def withdrawal_submit(request, form: WithdrawalForm):
     except ValidationError as error:
         for field, problems in error.message_dict.items():
             form.add_error(field if field in form.fields else None, problems)
+        _focus_first_error(form)
         return None
     except InsufficientFunds as error:
-        form.add_error("amount", error.message)
+        # In the user's words, not the ledger's ("user: balance holds ..."): what they have
+        # and what they asked for, grouped for reading.
+        token = data["token"]
+        asked = parse_amount(data["amount"], decimals=token.decimals)
+        form.add_error(
+            "amount",
+            f"You have {money(error.account.balance, token)} available; you asked for {money(asked, token)}.",
+        )
+        _focus_first_error(form)
         return None
     except ApplicationError as error:
         form.add_error(None, error.message)
@@ -185,6 +239,15 @@ def withdrawal_submit(request, form: WithdrawalForm):
         "Staff send it shortly; its status is below.",
     )
     return withdrawal
+
+
+def _focus_first_error(form) -> None:
+    """Autofocus the first field with an error (the first field for an error of the whole
+    form): the page opens scrolled to the form, even when it sits below the fold. (Not a URL
+    fragment: browsers skip autofocus on a page opened at a fragment.)"""
+    names = [name for name in form.fields if name in form.errors] or list(form.fields)[:1]
+    for name in names[:1]:
+        form.fields[name].widget.attrs["autofocus"] = True
 
 
 def _earnings(request, form: WithdrawalForm, *, status: int = 200):

@@ -8,6 +8,8 @@ app_name = "farmers"
 
 urlpatterns = [
     path("", views.browse, name="browse"),
+    path("factories/<int:factory_id>/", views.factory_preview, name="factory"),
+    path("format/", views.demonstration_format, name="format"),
     path("factories/<int:factory_id>/claim/", views.claim_start, name="claim_start"),
     path("claims/<int:claim_id>/", views.claim_detail, name="claim"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),

@@ -13,20 +13,52 @@ from core.money import format_amount
 register = template.Library()
 
 
+def _grouped(text: str) -> str:
+    """Thousands separators in the whole part of an exact decimal string, for display only:
+    "-9955.42" -> "-9,955.42", "1000000" -> "1,000,000". Digits are never changed."""
+    sign = "-" if text.startswith("-") else ""
+    whole, dot, fraction = text.lstrip("-").partition(".")
+    return f"{sign}{int(whole):,}{dot}{fraction}"
+
+
 @register.filter
 def money(units, token):
-    """`{{ factory.reward|money:factory.token }}` -> "0.2 USDC" (exact, trailing zeros trimmed)."""
+    """`{{ factory.reward|money:factory.token }}` -> "0.2 USDC", "9,955.42 USDC" (exact, trailing
+    zeros trimmed, thousands grouped: display only, the API keeps plain decimal strings)."""
     if units is None or token is None:
         return "–"
-    return f"{format_amount(int(units), decimals=token.decimals, trim=True)} {token.symbol}"
+    return f"{_grouped(format_amount(int(units), decimals=token.decimals, trim=True))} {token.symbol}"
 
 
 @register.filter
 def amount(units, token):
-    """The number alone, exact: `{{ units|amount:token }}` -> "0.2"."""
+    """The number alone, exact, grouped for reading: `{{ units|amount:token }}` -> "1,000,000.2".
+    Not for form values (a grouped number does not parse back)."""
     if units is None or token is None:
         return ""
-    return format_amount(int(units), decimals=token.decimals, trim=True)
+    return _grouped(format_amount(int(units), decimals=token.decimals, trim=True))
+
+
+@register.filter
+def count(value):
+    """A whole number for reading: `{{ 1000000|count }}` -> "1,000,000"."""
+    if value is None or value == "":
+        return "–"
+    return f"{int(value):,}"
+
+
+@register.filter
+def score(value):
+    """A quality score (a Decimal in [0, 1]) as a percentage, like the threshold beside it:
+    `{{ 0.9022|score }}` -> "90.2%", 1 -> "100%", 0.5 -> "50%" (one decimal, trimmed)."""
+    if value is None or value == "":
+        return "–"
+    try:
+        number = (Decimal(str(value)) * 100).quantize(Decimal("0.1"))
+    except (ArithmeticError, ValueError):  # an outside grader's odd breakdown: shown as given
+        return str(value)
+    text = f"{number:f}"
+    return f"{text[:-2] if text.endswith('.0') else text}%"
 
 
 @register.filter
@@ -34,7 +66,10 @@ def percent(rate):
     """`{{ 0.1|percent }}` -> "10%" (rates are Decimals; trailing zeros trimmed)."""
     if rate is None:
         return "–"
-    value = (Decimal(str(rate)) * 100).normalize()
+    try:
+        value = (Decimal(str(rate)) * 100).normalize()
+    except (ArithmeticError, ValueError):
+        return str(rate)
     return f"{value:f}%"
 
 

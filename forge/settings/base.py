@@ -253,6 +253,8 @@ FORGE_GRADER_JUDGE_KEY = env("FORGE_GRADER_JUDGE_KEY", default="")
 FORGE_GRADER_JUDGE_MODEL = env("FORGE_GRADER_JUDGE_MODEL", default="default")
 FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.0)
 FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
+# What farmers are told a staff review of a held submission takes (the submission page).
+FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
 # Scores whose confidence is below this go to staff review instead of being paid automatically.
 # 0.4: a grade the agent could not back with evidence (docs/quality-agent.md) waits for a person.
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)

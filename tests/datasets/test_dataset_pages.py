@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
+from core.templatetags.forge_tags import percent, score
 from datasets.models import Export
 from datasets.selectors import farmer_pseudonym
 from tests.factories import CreatorFactory, FarmerFactory, demonstration
@@ -95,7 +96,7 @@ def test_the_preview_shows_the_timeline_notes_final_state_breakdown_and_attachme
     assert "Rent 1200" in html
     assert "Used the template from the shared drive." in html
     assert demo["final_state"] in html
-    assert "0.90" in html
+    assert "<dd>90%</dd>" in html  # the score as a percentage, like the threshold
     assert f"/creator/factories/{factory.pk}/dataset/{submission.pk}/attachments/{item.pk}/" in html
     download = page.get(f"/creator/factories/{factory.pk}/dataset/{submission.pk}/attachments/{item.pk}/")
     assert read_download(download) == PNG
@@ -201,7 +202,8 @@ def test_the_preview_shows_each_part_of_a_graded_score(factory, page, settings, 
 
     for part, values in submission.score_breakdown.items():
         assert f'<th scope="row">{part.capitalize()}</th>' in html
-        assert f">{values['score']}<" in html and f">{values['weight']}<" in html
+        # Scores and weights as percentages (0.9000 -> "90%"), as everywhere on the pages.
+        assert f">{score(values['score'])}<" in html and f">{percent(values['weight'])}<" in html
 
 
 def settled_by_rules(factory, capture):

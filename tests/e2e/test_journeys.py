@@ -23,6 +23,7 @@ from playwright.sync_api import expect
 
 from accounts.selectors import user_balances
 from core.money import format_amount
+from core.templatetags.forge_tags import score as score_percent
 from pools.models import Deposit, Factory, Submission
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
@@ -96,7 +97,7 @@ def claim_and_submit(page, factory: Factory, *, take: int, screenshot: str | Non
     if screenshot:
         shot(page, screenshot)
     page.get_by_role("button", name="Submit demonstration").click()
-    expect(page.get_by_text("Demonstration received: it is being scored now.")).to_be_visible()
+    expect(page.locator("#submission-status")).to_contain_text("Demonstration received.")
 
 
 def test_a_creator_signs_up_creates_funds_and_raises_the_rate_of_a_factory(new_page):
@@ -211,7 +212,7 @@ def test_a_farmer_invited_by_an_ambassador_is_scored_and_paid_live(new_page, liv
     # No worker yet: the page shows the demonstration waiting and keeps polling.
     status = farmer.locator("#submission-status [data-status]")
     expect(status).to_have_attribute("data-status", "submitted")
-    expect(farmer.get_by_text("The Data Quality Agent is scoring your demonstration.")).to_be_visible()
+    expect(farmer.get_by_text("The Data Quality Agent is scoring it now")).to_be_visible()
     farmer.evaluate("window.stayedOnThisPage = true")
     shot(farmer, "farmer-4-waiting-for-score")
 
@@ -233,7 +234,9 @@ def test_a_farmer_invited_by_an_ambassador_is_scored_and_paid_live(new_page, liv
     balances = farmer.get_by_role("table", name="Balances per token")
     expect(balances.get_by_role("row", name=re.compile("^USDC"))).to_contain_text(usdc(submission.farmer_reward))
     settled = farmer.get_by_role("table", name=re.compile("Your settled demonstrations"))
-    expect(settled.get_by_role("row").filter(has_text=TASK["title"])).to_contain_text(str(submission.quality_score))
+    expect(settled.get_by_role("row").filter(has_text=TASK["title"])).to_contain_text(
+        score_percent(submission.quality_score)
+    )
     shot(farmer, "farmer-6-earnings")
 
     farmer_usdc = next(row for row in user_balances(submission.farmer) if row["token"].symbol == "USDC")
@@ -294,7 +297,9 @@ def test_staff_change_the_ambassadors_tier_and_the_next_settlement_pays_the_new_
     rosa = new_page()
     log_in(rosa, "rosa")
     rosa.goto("/ambassador/")
-    expect(rosa.get_by_text("Tier 3 · commission 3% of each gross payout (set by staff)")).to_be_visible()
+    expect(
+        rosa.get_by_text(re.compile(r"^Tier 3 \(set by staff\) · commission 3% of each gross payout, on each side"))
+    ).to_be_visible()
     expect(rosa.get_by_text(f"Earned so far: {usdc(commission)}.")).to_be_visible()
     shot(rosa, "staff-3-ambassador-commission")
 

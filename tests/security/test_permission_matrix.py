@@ -185,6 +185,10 @@ PAGES = [
     Row("pools:alert-read", "POST",                      "302  403  403  302  302  403  302  403",
         lambda w: {"alert_id": w.alert.pk}),
     Row("farmers:browse", "GET",                         "302  200  200  403  403  200  403  403"),
+    # Reading a factory before claiming: any farmer, for a factory open to farmers.
+    Row("farmers:factory", "GET",                        "302  200  200  403  403  200  403  403",
+        lambda w: {"factory_id": w.factory.pk}),
+    Row("farmers:format", "GET",                         "302  200  200  403  403  200  403  403"),
     Row("farmers:claim_start", "POST",                   "302  302  302  403  403  302  403  403",
         lambda w: {"factory_id": w.factory.pk}),
     Row("farmers:claim", "GET",                          "302  200  404  403  403  404  403  403",

@@ -151,9 +151,9 @@ def test_the_tier_rate_stake_and_what_the_next_tier_needs(client, ambassador):
 
     page = text(response)
     assert "Tier <strong>1</strong> · commission <strong>1%</strong>" in page
-    assert 'Staked: <strong class="money">1200000 CLONES</strong>' in page
-    assert "tier 2</strong> (2%) at 2000000 CLONES staked" in page
-    assert "800000 CLONES</strong> more to go" in page
+    assert 'Staked: <strong class="money">1,200,000 CLONES</strong>' in page
+    assert "tier 2</strong> (2%) at 2,000,000 CLONES staked" in page
+    assert "800,000 CLONES</strong> more to go" in page
 
 
 def test_staking_from_the_page_moves_clones_and_raises_the_tier(client, ambassador):
@@ -250,6 +250,7 @@ def test_an_ambassador_cannot_withdraw_more_than_their_commissions(client, ambas
     )
 
     assert response.status_code == 400
-    assert "Insufficient funds" in response.context["form"].errors["amount"][0]
+    # In plain words, not the ledger's ("user: balance holds ..."): what there is, what was asked.
+    assert response.context["form"].errors["amount"] == ["You have 0 USDC available; you asked for 0.01 USDC."]
     assert not Withdrawal.objects.exists()
     assert_audit_clean()

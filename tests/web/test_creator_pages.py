@@ -17,6 +17,7 @@ from django.utils import timezone
 from core.templatetags.forge_tags import hours
 from ledger.models import Account
 from pools.models import Claim, Deposit, Factory, RateChange
+from pools.selectors import PARTICIPATION_GRACE_HOURS
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create, submission_review
 from tests.factories import CreatorFactory, FarmerFactory, demonstration
@@ -408,7 +409,7 @@ def test_the_detail_lists_submissions_with_scores_and_payouts(
 
     submissions = html[html.index('id="submissions"') :]
     assert "Settled" in submissions
-    assert "0.75" in submissions
+    assert "75%" in submissions  # the score as a percentage, like the threshold
     assert "0.15 USDC" in submissions  # gross = 0.2 x 0.75
     assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" data-localize="datetime">', submissions)
     assert 'hx-trigger="every 15s"' in submissions
@@ -484,8 +485,35 @@ def test_an_open_target_has_no_time_to_fill(creator_client, creator):
     assert "open target" in response.content.decode()
 
 
+def _opened_hours_ago(factory, hours: float) -> None:
+    """Move the factory's creation and deposits `hours` into the past (past the grace period)."""
+    moment = timezone.now() - timedelta(hours=hours)
+    Factory.objects.filter(pk=factory.pk).update(created_at=moment)
+    Deposit.objects.filter(factory=factory).update(created_at=moment)
+
+
+def test_no_low_participation_hint_in_the_grace_period_after_funding(creator_client, creator):
+    # Reported: "Participation is low" seconds after the first deposit. The hint measures the
+    # last 24 hours; it waits until the factory has been open and funded that long.
+    factory = funded_factory(creator, reward="0.1", deposit="1")
+    _opened_hours_ago(factory, PARTICIPATION_GRACE_HOURS - 1)
+
+    html = creator_client.get(reverse("pools:factory-detail", args=[factory.pk])).content.decode()
+    assert "Participation is low" not in html
+
+    # An old draft funded just now is as new: the grace period counts from the first deposit.
+    Factory.objects.filter(pk=factory.pk).update(created_at=timezone.now() - timedelta(days=30))
+    html = creator_client.get(reverse("pools:factory-detail", args=[factory.pk])).content.decode()
+    assert "Participation is low" not in html
+
+    _opened_hours_ago(factory, PARTICIPATION_GRACE_HOURS + 1)
+    html = creator_client.get(reverse("pools:factory-detail", args=[factory.pk])).content.decode()
+    assert "Participation is low" in html
+
+
 def test_low_participation_suggests_the_median_rate_of_similar_factories(creator_client, creator):
     factory = funded_factory(creator, reward="0.1", deposit="1", category="spreadsheets")
+    _opened_hours_ago(factory, PARTICIPATION_GRACE_HOURS + 1)
     others = CreatorFactory()
     for reward in ("0.2", "0.3", "0.5"):
         funded_factory(others, reward=reward, deposit="1", category="spreadsheets")
@@ -503,6 +531,7 @@ def test_low_participation_suggests_the_median_rate_of_similar_factories(creator
 
 def test_no_low_participation_hint_once_farmers_claim(creator_client, creator):
     factory = funded_factory(creator, reward="0.1", deposit="1")
+    _opened_hours_ago(factory, 48)
     claim_create(factory=factory, farmer=FarmerFactory())
 
     html = creator_client.get(reverse("pools:factory-detail", args=[factory.pk])).content.decode()
@@ -512,6 +541,7 @@ def test_no_low_participation_hint_once_farmers_claim(creator_client, creator):
 
 def test_old_claims_do_not_count_as_participation(creator_client, creator):
     factory = funded_factory(creator, reward="0.1", deposit="1")
+    _opened_hours_ago(factory, 48)
     claim = claim_create(factory=factory, farmer=FarmerFactory())
     Claim.objects.filter(pk=claim.pk).update(created_at=timezone.now() - timedelta(hours=30))
 

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Withdrawal
+from core.templatetags.forge_tags import score as score_percent
 from farmers.models import FarmerProfile
 from farmers.services import reputation_recompute
 from ledger.models import Account
@@ -354,7 +355,9 @@ def test_a_scored_and_settled_submission_stops_polling_and_shows_score_breakdown
 
     page = text(response)
     assert "hx-trigger" not in page
-    assert f"<strong>{submission.quality_score}</strong>" in page
+    # A percentage, like the threshold beside it (0.9 -> "90%"), never "0.9000" beside "50%".
+    assert f"<strong data-score>{score_percent(submission.quality_score)}</strong>" in page
+    assert "pays from 50%" in page
     assert "Score breakdown" in page
     for reason in submission.score_reasons[:2]:
         assert reason in page
@@ -438,7 +441,7 @@ def test_a_withdrawal_request_moves_the_amount_to_pending_and_is_listed(farmer_c
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"token": "USDC", "amount": "5", "address": SOLANA_ADDRESS}, "amount", "Insufficient funds"),
+        ({"token": "USDC", "amount": "5", "address": SOLANA_ADDRESS}, "amount", "available; you asked for 5 USDC."),
         ({"token": "USDC", "amount": "0", "address": SOLANA_ADDRESS}, "amount", "greater than zero"),
         ({"token": "USDC", "amount": "-0.1", "address": SOLANA_ADDRESS}, "amount", "cannot be negative"),
         ({"token": "USDC", "amount": "0.0000001", "address": SOLANA_ADDRESS}, "amount", "At most 6 decimal places"),

@@ -3,6 +3,11 @@
 Creates a staff login, two creators, three farmers, an ambassador who referred a farmer and
 a creator, funded factories in each token, and a few settled submissions, all through the
 same services the product uses, so the ledger audit is clean afterwards.
+
+The ambassador (carol) has something to show: she farms the CLONES factory and stakes 10 CLONES of what
+she earned, staff set her tier to 2 (audited; a real stake for tier 2 is 2 million CLONES),
+and the settlements of the farmer (dave) and the creator (alice) she referred pay her both
+commissions, the farmer side and the creator side.
 """
 
 from __future__ import annotations
@@ -14,17 +19,22 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from core.money import format_amount, parse_amount
 from ledger.audit import ledger_audit
+from ledger.models import Account, Token
+from ledger.services import account_get
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_confirm, deposit_create
 from pools.services.factories import factory_create
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
-from referrals.services import ambassador_create
+from referrals.services import ambassador_create, ambassador_set_tier, stake
 from web.signup import user_signup
 
 DEMO_PASSWORD = "forge-demo-2026"
 STAFF_USERNAME = "admin"
+AMBASSADOR_TIER = 2  # set by staff: the demo has no 2 million CLONES to stake
+AMBASSADOR_STAKE = "10"  # CLONES, out of what carol earned on the CLONES factory
 
 FACTORIES = [
     # creator, title, token, reward, deposit, category, min_reputation, instructions
@@ -111,9 +121,12 @@ class Command(BaseCommand):
         self._print_logins()
 
     def _seed(self):
-        User.objects.create_superuser(STAFF_USERNAME, "admin@forge.invalid", DEMO_PASSWORD, role=User.Role.CREATOR)
+        staff = User.objects.create_superuser(
+            STAFF_USERNAME, "admin@forge.invalid", DEMO_PASSWORD, role=User.Role.CREATOR
+        )
         carol = user_signup(username="carol", password=DEMO_PASSWORD, role="farmer")
         ambassador, _ = ambassador_create(user=carol)
+        ambassador_set_tier(ambassador=ambassador, tier=AMBASSADOR_TIER, actor=staff)
         creators = {
             "alice": user_signup(
                 username="alice", password=DEMO_PASSWORD, role="creator", referral_code=ambassador.code
@@ -139,7 +152,8 @@ class Command(BaseCommand):
             deposit_confirm(deposit=pending, actor=None)
             if min_rep:
                 continue
-            for index, farmer in enumerate(farmers):
+            workers = [*farmers, carol] if token == "CLONES" else farmers
+            for index, farmer in enumerate(workers):
                 claim = claim_create(factory=factory, farmer=farmer)
                 submission = submission_create(
                     claim_id=claim.pk, farmer=farmer, demonstration=_demonstration(number * 10 + index, instructions)
@@ -149,6 +163,17 @@ class Command(BaseCommand):
                     submission.refresh_from_db()
                     if not submission.needs_review:
                         submission_settle(submission_id=submission.pk)
+        if settings.FORGE_GRADER != "manual":
+            clones = Token.objects.get(symbol="CLONES")
+            earned = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{carol.pk}", token=clones).balance
+            # 10 CLONES, or what she earned if the grader paid her less (stake moves her own money).
+            units = min(parse_amount(AMBASSADOR_STAKE, decimals=clones.decimals), earned)
+            if units:
+                stake(
+                    ambassador=ambassador,
+                    amount=format_amount(units, decimals=clones.decimals),
+                    request_key="demo-stake",
+                )
 
     def _print_logins(self):
         password = os.environ.get("DEMO_PASSWORD_HINT", DEMO_PASSWORD)
@@ -156,5 +181,5 @@ class Command(BaseCommand):
             f"\nDemo logins (password for all: {password})\n"
             f"  staff:      {STAFF_USERNAME}  -> http://127.0.0.1:8000/admin/\n"
             "  creators:   alice, bob\n"
-            "  farmers:    dave, erin; carol is a farmer and an ambassador\n"
+            "  farmers:    dave, erin; carol is a farmer and an ambassador (a stake, tier 2, commissions)\n"
         )
