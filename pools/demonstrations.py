@@ -11,7 +11,6 @@ It is pure Python: it reads settings for two size limits and never touches the d
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import datetime
@@ -389,7 +388,6 @@ def _check_plain_json(value, path: str, depth: int, errors: _Errors) -> None:
 # NUL: PostgreSQL's JSONB refuses \u0000 ("cannot be converted to text"). Lone surrogates
 # (U+D800-U+DFFF outside a pair; json.loads decodes "\ud800" to one) have no UTF-8 encoding.
 _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
-_MAYBE_UNSTORABLE_IN_DUMP = re.compile(r"\\u0000|[\ud800-\udfff]")
 
 
 def _unstorable_text_message(text: str) -> str:
@@ -403,16 +401,10 @@ def _check_storable_text(data: dict, errors: _Errors) -> None:
     """Report every string and object key, at any depth, that PostgreSQL cannot store.
 
     Paths as elsewhere (`steps[2].target`); a bad key is reported at the object holding it
-    (`demonstration` at the top). Iterative, for the reason `_check_plain_json` is. Strings
-    decoded by json.loads from a surrogate *pair* are one ordinary character and pass."""
-    try:
-        # One pass in C over the whole document; the walk below runs only to name the fields.
-        # (json.dumps writes NUL as the escape \u0000, lone surrogates as they are; a false
-        # alarm, e.g. a literal backslash-u0000 in some text, only costs the walk.)
-        if not _MAYBE_UNSTORABLE_IN_DUMP.search(json.dumps(data, ensure_ascii=False)):
-            return
-    except (TypeError, ValueError, RecursionError):
-        pass  # not plain JSON, or nested too deeply: the walk, and later checks, say where
+    (`demonstration` at the top). Iterative, for the reason `_check_plain_json` is: no
+    recursion in Python or in C (a `json.dumps` fast path crashed the interpreter on a payload
+    nested 100,000 deep). Strings decoded by json.loads from a surrogate *pair* are one
+    ordinary character and pass."""
     stack: list[tuple[object, str]] = [(data, "")]
     while stack and not errors.full:
         item, path = stack.pop()
