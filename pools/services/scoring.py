@@ -34,8 +34,9 @@ from django.utils import timezone
 from core.db import bulk_update_values
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..grading.checks import checks_from_json
 from ..locks import submissions_lock
-from ..models import Attachment, Factory, Submission
+from ..models import Attachment, Claim, Factory, Submission
 from .integrity import too_fast_hold
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
@@ -55,8 +56,9 @@ def hold_grader_failed(attempts: int, error: str) -> str:
 
 
 # What grading reads of a submission and of its factory.
-ROW_FIELDS = ("pk", "factory_id", "demonstration", "sequence_fingerprint")
+ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint")
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
+CLAIM_FIELDS = ("pk", "factory_id", "terms")
 SCORE_FIELDS = [
     "quality_score",
     "score_confidence",
@@ -117,6 +119,32 @@ def duplicate_holds(rows: list[Submission]) -> dict[int, list[str]]:
     return holds
 
 
+def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
+    """{claim id: the task each row is graded against}: the terms frozen on its claim (one
+    query for the set). A claim without terms (none left after migration 0011; kept as a
+    fallback) is graded against its factory as it stands."""
+    claims = Claim.objects.only(*CLAIM_FIELDS).in_bulk({row.claim_id for row in rows})
+    bare = {claim.factory_id for claim in claims.values() if not claim.terms}
+    factories = Factory.objects.only(*TASK_FIELDS).in_bulk(bare) if bare else {}
+    tasks: dict[int, TaskContext] = {}
+    for claim in claims.values():
+        terms = claim.terms
+        if terms:
+            checks = terms.get("checks")
+            tasks[claim.pk] = TaskContext(
+                title=terms["title"],
+                instructions=terms["instructions"],
+                expected_minutes=int(terms["expected_minutes"]),
+                checks=checks_from_json(checks) if checks else None,
+            )
+        else:
+            factory = factories[claim.factory_id]
+            tasks[claim.pk] = TaskContext(
+                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
+            )
+    return tasks
+
+
 def submissions_grade(rows: list[Submission], *, now) -> Grading:
     """Grade `rows` (with ROW_FIELDS loaded) in memory and apply the holds: sets the score
     fields, `needs_review` and `review_reasons` on each graded instance. No writes."""
@@ -124,17 +152,10 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     if not rows:
         return grading
     duplicates = duplicate_holds(rows)
-    factories = Factory.objects.only(*TASK_FIELDS).in_bulk({row.factory_id for row in rows})
+    tasks = claim_tasks(rows)
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
-    tasks: dict[int, TaskContext] = {}
     for row in rows:
-        factory = factories[row.factory_id]
-        task = tasks.get(factory.pk) or tasks.setdefault(
-            factory.pk,
-            TaskContext(
-                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
-            ),
-        )
+        task = tasks[row.claim_id]
         try:
             result = grade(row.demonstration, task=task)
         except ManualGradingOnly:  # FORGE_GRADER changed under a running worker: scores come by review
@@ -143,7 +164,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             grading.failed[row.pk] = str(error)[:255]
             continue
         holds = list(duplicates.get(row.pk, ()))
-        too_fast = too_fast_hold(row.demonstration, factory.expected_minutes)
+        too_fast = too_fast_hold(row.demonstration, task.expected_minutes)
         if too_fast:
             holds.append(too_fast)
         if threshold and result.confidence < threshold:
