@@ -275,6 +275,9 @@ class Submission(models.Model):
     score_breakdown = models.JSONField(default=dict, blank=True)
     score_reasons = models.JSONField(default=list, blank=True)
     graded_by = models.CharField(max_length=16, blank=True)
+    # The agent version that gave the score (GradeResult.rubric_version: the rules rubric, also
+    # under the judge); None for an outside grader or a reviewer's score.
+    rubric_version = models.PositiveIntegerField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     scoring_attempts = models.PositiveIntegerField(default=0)
     # After a grader failure, not before this time (backoff; the batch path skips it until then).

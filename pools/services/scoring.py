@@ -65,6 +65,7 @@ SCORE_FIELDS = [
     "score_breakdown",
     "score_reasons",
     "graded_by",
+    "rubric_version",
     "scored_at",
     "scoring_error",
     "next_attempt_at",
@@ -175,6 +176,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         row.score_breakdown = result.breakdown
         row.score_reasons = result.reasons
         row.graded_by = result.grader
+        row.rubric_version = getattr(result, "rubric_version", None)
         row.scored_at = now
         row.scoring_error = ""  # an earlier failure's message no longer applies
         row.next_attempt_at = None

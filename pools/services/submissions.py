@@ -215,11 +215,20 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission.quality_score = score
     submission.score_confidence = Decimal(1)
     submission.graded_by = "manual"
+    submission.rubric_version = None  # a reviewer's score, no agent's
     submission.scored_at = timezone.now()
     submission.needs_review = False
     submission.status = Submission.Status.SCORING
     submission.save(
-        update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"]
+        update_fields=[
+            "quality_score",
+            "score_confidence",
+            "graded_by",
+            "rubric_version",
+            "scored_at",
+            "needs_review",
+            "status",
+        ]
     )
     _review_record(reviewer, submission, override, before)
     _enqueue_settle(submission.pk)
