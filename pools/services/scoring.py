@@ -12,9 +12,15 @@ The holds, with one message each, applied to every graded row in this order:
 1. duplicates, found for the whole set in one query per kind: the same normalised sequence of
    actions, or an attachment with the same SHA-256, in any *other* submission (one submission
    carrying the same file twice is no copy);
-2. a demonstration far faster than the factory's expected time (`integrity.too_fast_hold`);
-3. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
-4. any `hold_reasons` the grader's result carries.
+2. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
+3. any `hold_reasons` the grader's result carries.
+
+Speed is the grader's to judge, against the task (issue 16, point 6): robotic or impossible
+timing gates the score (nothing paid), while quick honest work (one click in 3 s) is paid. The
+fixed "under 10 % of the expected minutes" hold that used to sit here held such work.
+
+Each row is graded against the task terms frozen on its claim (`claim_tasks`), not the factory
+as it stands.
 
 A held row keeps its score and waits for a review; it is never paid without one.
 """
@@ -37,7 +43,6 @@ from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
-from .integrity import too_fast_hold
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
@@ -165,9 +170,6 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             grading.failed[row.pk] = str(error)[:255]
             continue
         holds = list(duplicates.get(row.pk, ()))
-        too_fast = too_fast_hold(row.demonstration, task.expected_minutes)
-        if too_fast:
-            holds.append(too_fast)
         if threshold and result.confidence < threshold:
             holds.append(hold_low_confidence(result.confidence, threshold))
         holds.extend(str(reason) for reason in getattr(result, "hold_reasons", ()) or ())
