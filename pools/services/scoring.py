@@ -61,9 +61,9 @@ def hold_grader_failed(attempts: int, error: str) -> str:
 
 
 # What grading reads of a submission and of its factory.
-ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint")
+ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint", "submitted_at")
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
-CLAIM_FIELDS = ("pk", "factory_id", "terms")
+CLAIM_FIELDS = ("pk", "factory_id", "terms", "created_at")
 SCORE_FIELDS = [
     "quality_score",
     "score_confidence",
@@ -127,14 +127,19 @@ def duplicate_holds(rows: list[Submission]) -> dict[int, list[str]]:
 
 def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
     """{claim id: the task each row is graded against}: the terms frozen on its claim (one
-    query for the set). A claim without terms (none left after migration 0011; kept as a
-    fallback) is graded against its factory as it stands."""
+    query for the set), and the server's claim window: claimed at the claim's creation,
+    submitted at the submission's server time (never the times the farmer declares). A claim
+    without terms (none left after migration 0011; kept as a fallback) is graded against its
+    factory as it stands."""
     claims = Claim.objects.only(*CLAIM_FIELDS).in_bulk({row.claim_id for row in rows})
+    window = bool(getattr(settings, "FORGE_GRADE_CLAIM_WINDOW", True))
+    submitted = {row.claim_id: row.submitted_at for row in rows}
     bare = {claim.factory_id for claim in claims.values() if not claim.terms}
     factories = Factory.objects.only(*TASK_FIELDS).in_bulk(bare) if bare else {}
     tasks: dict[int, TaskContext] = {}
     for claim in claims.values():
         terms = claim.terms
+        times = {"claimed_at": claim.created_at, "submitted_at": submitted[claim.pk]} if window else {}
         if terms:
             checks = terms.get("checks")
             tasks[claim.pk] = TaskContext(
@@ -142,11 +147,15 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
                 instructions=terms["instructions"],
                 expected_minutes=int(terms["expected_minutes"]),
                 checks=checks_from_json(checks) if checks else None,
+                **times,
             )
         else:
             factory = factories[claim.factory_id]
             tasks[claim.pk] = TaskContext(
-                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
+                title=factory.title,
+                instructions=factory.instructions,
+                expected_minutes=factory.expected_minutes,
+                **times,
             )
     return tasks
 
