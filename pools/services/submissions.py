@@ -27,7 +27,7 @@ from ledger.models import Token
 from ..demonstrations import demonstration_validate
 from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
-from .integrity import sequence_fingerprint
+from .integrity import sequence_fingerprint, signature_bands, similarity_signature
 from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,12 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
+    signature = similarity_signature(cleaned)
     submission = Submission(
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
+        similarity_signature=signature,
+        signature_bands=signature_bands(signature),
         submitted_at=now,
     )
     declared = cleaned.get("attachments") or []
@@ -138,6 +141,14 @@ def _claim_submit_statement() -> str:
     """  # noqa: S608 - identifiers from the models' metadata, values as parameters
 
 
+def _converted(fields, values) -> list:
+    """Raw column values as the ORM would load them (a JSON column arrives as text)."""
+    return [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
 def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> None:
     """Close the open claim and insert `submission` for it in one statement (PostgreSQL)."""
     low, high = connection.ops.integer_field_range(Claim._meta.pk.get_internal_type())
@@ -164,8 +175,11 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
     claim_fields = Claim._meta.concrete_fields
     db = connection.alias
     submission.pk = row[0]
-    claim = Claim.from_db(db, [f.attname for f in claim_fields], row[1 : 1 + len(claim_fields)])
-    token = Token.from_db(db, [f.attname for f in Token._meta.concrete_fields], row[1 + len(claim_fields) :])
+    claim = Claim.from_db(
+        db, [f.attname for f in claim_fields], _converted(claim_fields, row[1 : 1 + len(claim_fields)])
+    )
+    token_fields = Token._meta.concrete_fields
+    token = Token.from_db(db, [f.attname for f in token_fields], _converted(token_fields, row[1 + len(claim_fields) :]))
     # The factory as far as the answer needs it; any other field is loaded on access.
     factory = Factory.from_db(db, ["id", "token_id"], [claim.factory_id, token.pk])
     factory.token = token
