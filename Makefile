@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy
+.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint solc
 	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
+
+# solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
+# the tests install it themselves when missing).
+solc: $(STAMP)
+	$(BIN)/python -c "from tests.chain.evm import compiled_token; print('solc', compiled_token()['version'])"
 
 worker: $(STAMP)
 	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
@@ -70,4 +75,4 @@ db-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devdb.py stop; fi
 
 clean: db-stop
-	rm -rf $(VENV) staticfiles test-artifacts
+	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc

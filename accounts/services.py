@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token as ApiToken
 
 from audit.models import StaffAction
@@ -96,11 +98,15 @@ def wallet_address_validate(token: Token, address: str) -> str:
 
 @transaction.atomic
 def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawal:
-    """Move `amount` from the user's balance to pending withdrawal, for staff to send."""
+    """Move `amount` from the user's balance to pending withdrawal, for staff to send. The
+    address must be a wallet the user linked by signature on the token's chain, past its
+    cooldown: settings.ACCOUNTS_WITHDRAWAL_WALLET (chain.selectors.wallet_for_withdrawal, named in
+    settings because chain sits above accounts; docs/chain.md)."""
     if not token.enabled:
         raise ValidationError({"token": [f"{token.symbol} is disabled."]})
     units = parse_amount(amount, decimals=token.decimals)
     address = wallet_address_validate(token, address)
+    address = import_string(settings.ACCOUNTS_WITHDRAWAL_WALLET)(user=user, chain=token.chain, address=address).address
     withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
     transaction_post(
         key=f"withdrawal:{withdrawal.pk}",

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts import apis as accounts
+from chain import apis as chain
 from datasets import apis as datasets
 from ledger import apis as ledger
 from pools import apis as pools
@@ -47,4 +48,10 @@ urlpatterns = [
     path("ambassadors/<str:code>/", referrals.AmbassadorTierApi.as_view(), name="ambassador"),
     path("ledger/audit/", ledger.AuditApi.as_view(), name="ledger-audit"),
     path("treasury/", ledger.TreasuryApi.as_view(), name="treasury"),
+    path("wallets/", chain.WalletListLinkApi.as_view(), name="wallets"),
+    path("wallets/nonce/", chain.WalletNonceApi.as_view(), name="wallet-nonce"),
+    path("wallets/<int:pk>/", chain.WalletUnlinkApi.as_view(), name="wallet"),
+    path(
+        "factories/<int:pk>/chain-deposits/", chain.DepositIntentListCreateApi.as_view(), name="factory-chain-deposits"
+    ),
 ]

@@ -12,6 +12,7 @@ from web import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("", include("chain.urls")),  # /accounts/wallets/..., /creator/factories/<id>/chain-deposits/
     path("accounts/", include("web.accounts_urls")),
     path("creator/", include("web.creator_urls")),
     path("farm/", include("web.farmers_urls")),

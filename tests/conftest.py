@@ -69,6 +69,9 @@ def _ensure_reference_data() -> None:
         ("ETH", "Ether", 18, "evm"),
     ):
         Token.objects.get_or_create(symbol=symbol, defaults={"name": name, "decimals": decimals, "chain": chain})
+    from chain.models import ChainAsset  # chain migration 0003: ETH is the EVM chain's native coin
+
+    ChainAsset.objects.get_or_create(token=Token.objects.get(symbol="ETH"), defaults={"contract_address": ""})
     for tier in range(1, 6):
         CommissionTier.objects.get_or_create(
             tier=tier, defaults={"commission_rate": Decimal(tier) / 100, "stake_threshold": Decimal(tier * 1_000_000)}

@@ -78,3 +78,33 @@ def demonstration(
         "final_state": f"The {instructions_words[1]} {instructions_words[0]} is saved with all entries ({variant}).",
         "notes": "",
     }
+
+
+def sign_in_wallet(user, *, chain: str = "solana", key=None, now=None):
+    """Link a wallet to `user` the real way: a fresh key (or `key`: a solders Keypair or an
+    eth_account LocalAccount) signs the server's sign-in message. Returns (wallet, key)."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+    from solders.keypair import Keypair
+
+    from chain.services import wallet_link, wallet_nonce_issue
+
+    if chain == "evm":
+        key = key or Account.create()
+        fields = wallet_nonce_issue(user=user, chain="evm", address=key.address, now=now)
+        signature = "0x" + key.sign_message(encode_defunct(text=fields["message"])).signature.hex().removeprefix("0x")
+    else:
+        key = key or Keypair()
+        fields = wallet_nonce_issue(user=user, chain="solana", address=str(key.pubkey()), now=now)
+        signature = str(key.sign_message(fields["message"].encode()))
+    wallet, _ = wallet_link(user=user, chain=chain, message=fields["message"], signature=signature, now=now)
+    return wallet, key
+
+
+def withdrawal_wallet(user, *, chain: str = "solana") -> str:
+    """A wallet linked by signature and past its cooldown (linked a week ago): the address a
+    withdrawal may go to."""
+    from django.utils import timezone
+
+    wallet, _ = sign_in_wallet(user, chain=chain, now=timezone.now() - timedelta(days=7))
+    return wallet.address

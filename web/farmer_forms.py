@@ -129,7 +129,10 @@ class WithdrawalForm(forms.Form):
     address = forms.CharField(
         max_length=128,
         label="Wallet address",
-        help_text="A Solana address for CLONES, USDC and SOL; an 0x address for ETH.",
+        help_text=(
+            "A wallet you linked by signature (Your account → Wallets): Solana for CLONES, USDC and SOL; "
+            "Ethereum for ETH."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 

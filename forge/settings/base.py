@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "referrals",
     "farmers",
     "evidence",
+    "chain",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,7 @@ REST_FRAMEWORK = {
         "token": env("THROTTLE_TOKEN", default="30/minute"),
         "claims": env("THROTTLE_CLAIMS", default="120/minute"),
         "submissions": env("THROTTLE_SUBMISSIONS", default="120/minute"),
+        "wallets": env("THROTTLE_WALLETS", default="30/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -223,6 +225,7 @@ CELERY_BEAT_SCHEDULE = {
     "stakes-release": {"task": "referrals.unstakes_release", "schedule": 300.0},
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
+    "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -303,10 +306,36 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
-LEDGER_AUDIT_CHECKS = ["pools.selectors.audit_pools", "referrals.selectors.audit_commission_rollup"]
+
+# Wallets and the chain (docs/chain.md). A newly linked wallet receives withdrawals only after
+# the cooldown; a sign-in nonce is valid for its TTL and once.
+FORGE_WALLET_COOLDOWN_HOURS = env.float("FORGE_WALLET_COOLDOWN_HOURS", default=24.0)
+FORGE_WALLET_NONCE_TTL_SECONDS = env.int("FORGE_WALLET_NONCE_TTL_SECONDS", default=600)
+# EIP-155 chain id in Sign-In with Ethereum messages (1 mainnet, 8453 Base, 11155111 Sepolia).
+FORGE_EVM_CHAIN_ID = env.int("FORGE_EVM_CHAIN_ID", default=1)
+# Solana cluster in Sign-In with Solana messages: mainnet | devnet | testnet | localnet.
+FORGE_SOLANA_CLUSTER = env("FORGE_SOLANA_CLUSTER", default="mainnet")
+# The EVM deposit watcher (chain.evm_watch, beat): off while FORGE_EVM_RPC_URL is empty.
+FORGE_EVM_RPC_URL = env("FORGE_EVM_RPC_URL", default="")
+FORGE_EVM_NETWORK_NAME = env("FORGE_EVM_NETWORK_NAME", default="Ethereum mainnet")
+FORGE_EVM_TREASURY_ADDRESS = env("FORGE_EVM_TREASURY_ADDRESS", default="")
+# A transfer is credited once its block has this many confirmations (itself included).
+FORGE_EVM_CONFIRMATIONS = env.int("FORGE_EVM_CONFIRMATIONS", default=12)
+# Block hashes kept to notice a reorg; a reorg deeper than this stops the watcher for staff.
+FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
+FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
+# Where a new cursor starts (empty: the current head, minus the confirmation depth).
+FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
+LEDGER_AUDIT_CHECKS = [
+    "pools.selectors.audit_pools",
+    "referrals.selectors.audit_commission_rollup",
+    "chain.selectors.audit_chain_deposits",
+]
 # Lower apps that need a higher app's data name the function here instead of importing it
 # (imports run one way: pools above farmers and referrals; docs/architecture.md).
 FARMERS_WORK_RECORDS = "pools.selectors.farmer_work_records"
 REFERRALS_ECONOMICS_CONFIG = "pools.selectors.economics_config"
 REFERRALS_ROLLUP_SOURCE = "pools.selectors.commission_rollup_expected"
+# Withdrawals go only to a wallet the user linked by signature (chain sits above accounts).
+ACCOUNTS_WITHDRAWAL_WALLET = "chain.selectors.wallet_for_withdrawal"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -15,7 +15,7 @@ from core.exceptions import Conflict, Forbidden
 from ledger.models import Account, Token
 from ledger.services import InsufficientFunds
 from referrals.services import ambassador_create, ambassador_set_tier, referral_attach
-from tests.factories import CreatorFactory, FarmerFactory
+from tests.factories import CreatorFactory, FarmerFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -64,7 +64,9 @@ def run_action(admin_client, action: str, withdrawals, **extra):
 
 
 def test_mark_sent_asks_for_the_chain_reference_then_sends_the_money_out(admin_client, paid_farmer, staff):
-    withdrawal = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.1", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=paid_farmer, token=usdc(), amount="0.1", address=withdrawal_wallet(paid_farmer)
+    )
     assert balances(paid_farmer) == {"available": 62_000, "pending": 100_000}
 
     confirm = run_action(admin_client, "mark_sent", [withdrawal])
@@ -83,7 +85,9 @@ def test_mark_sent_asks_for_the_chain_reference_then_sends_the_money_out(admin_c
 
 
 def test_mark_sent_without_a_chain_reference_changes_nothing(admin_client, paid_farmer):
-    withdrawal = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.1", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=paid_farmer, token=usdc(), amount="0.1", address=withdrawal_wallet(paid_farmer)
+    )
 
     response = run_action(admin_client, "mark_sent", [withdrawal], **{f"w{withdrawal.pk}-chain_ref": "  "})
 
@@ -96,7 +100,9 @@ def test_mark_sent_without_a_chain_reference_changes_nothing(admin_client, paid_
 
 
 def test_reject_returns_the_funds_to_the_balance(admin_client, paid_farmer, staff):
-    withdrawal = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.162", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=paid_farmer, token=usdc(), amount="0.162", address=withdrawal_wallet(paid_farmer)
+    )
     assert balances(paid_farmer) == {"available": 0, "pending": 162_000}
 
     confirm = run_action(admin_client, "reject_and_return", [withdrawal])
@@ -112,7 +118,7 @@ def test_reject_returns_the_funds_to_the_balance(admin_client, paid_farmer, staf
 
 
 def test_processed_withdrawals_are_skipped_and_never_processed_twice(admin_client, paid_farmer, staff):
-    sent = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.05", address=SOLANA_ADDRESS)
+    sent = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.05", address=withdrawal_wallet(paid_farmer))
     withdrawal_mark_sent(withdrawal=sent, chain_ref="sig-1", actor=staff)
 
     response = run_action(admin_client, "reject_and_return", [sent], reason="too late")
@@ -128,7 +134,7 @@ def test_processed_withdrawals_are_skipped_and_never_processed_twice(admin_clien
 
 def test_insufficient_balance_moves_nothing(paid_farmer):
     with pytest.raises(InsufficientFunds):
-        withdrawal_request(user=paid_farmer, token=usdc(), amount="0.163", address=SOLANA_ADDRESS)
+        withdrawal_request(user=paid_farmer, token=usdc(), amount="0.163", address=withdrawal_wallet(paid_farmer))
 
     assert not Withdrawal.objects.exists()
     assert balances(paid_farmer) == {"available": 162_000, "pending": 0}
@@ -136,7 +142,9 @@ def test_insufficient_balance_moves_nothing(paid_farmer):
 
 
 def test_only_staff_process_withdrawals(paid_farmer):
-    withdrawal = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.1", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=paid_farmer, token=usdc(), amount="0.1", address=withdrawal_wallet(paid_farmer)
+    )
 
     with pytest.raises(Forbidden):
         withdrawal_mark_sent(withdrawal=withdrawal, chain_ref="sig", actor=paid_farmer)
@@ -146,7 +154,9 @@ def test_only_staff_process_withdrawals(paid_farmer):
 
 
 def test_withdrawals_cannot_be_added_edited_or_deleted_in_the_admin(admin_client, paid_farmer):
-    withdrawal = withdrawal_request(user=paid_farmer, token=usdc(), amount="0.1", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=paid_farmer, token=usdc(), amount="0.1", address=withdrawal_wallet(paid_farmer)
+    )
 
     changelist = admin_client.get(CHANGELIST).content.decode()
     change = admin_client.get(reverse("admin:accounts_withdrawal_change", args=[withdrawal.pk]))
@@ -169,8 +179,12 @@ def test_an_ambassadors_commission_is_withdrawn_and_sent_the_same_way(admin_clie
     assert balances(ambassador.user) == {"available": 10_000, "pending": 0}
 
     with pytest.raises(InsufficientFunds):
-        withdrawal_request(user=ambassador.user, token=usdc(), amount="0.010001", address=SOLANA_ADDRESS)
-    withdrawal = withdrawal_request(user=ambassador.user, token=usdc(), amount="0.01", address=SOLANA_ADDRESS)
+        withdrawal_request(
+            user=ambassador.user, token=usdc(), amount="0.010001", address=withdrawal_wallet(ambassador.user)
+        )
+    withdrawal = withdrawal_request(
+        user=ambassador.user, token=usdc(), amount="0.01", address=withdrawal_wallet(ambassador.user)
+    )
     run_action(admin_client, "mark_sent", [withdrawal], **{f"w{withdrawal.pk}-chain_ref": "sig-amb"})
 
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.SENT
@@ -185,7 +199,9 @@ def test_an_ambassadors_rejected_withdrawal_returns_the_commission(admin_client,
     creator = CreatorFactory()
     referral_attach(user=creator, ambassador=ambassador)
     settle(funded_factory(creator, reward="0.2"), FarmerFactory(), "1")  # factory side: 3% of 0.2 = 0.006
-    withdrawal = withdrawal_request(user=ambassador.user, token=usdc(), amount="0.006", address=SOLANA_ADDRESS)
+    withdrawal = withdrawal_request(
+        user=ambassador.user, token=usdc(), amount="0.006", address=withdrawal_wallet(ambassador.user)
+    )
 
     run_action(admin_client, "reject_and_return", [withdrawal], reason="Wrong chain")
 
@@ -248,7 +264,7 @@ def test_a_wrong_address_for_the_chain_is_refused_and_moves_nothing(paid_farmer,
 )
 def test_zero_negative_and_over_precise_amounts_are_refused_and_move_nothing(paid_farmer, amount, message):
     with pytest.raises(ValidationError) as error:
-        withdrawal_request(user=paid_farmer, token=usdc(), amount=amount, address=SOLANA_ADDRESS)
+        withdrawal_request(user=paid_farmer, token=usdc(), amount=amount, address=withdrawal_wallet(paid_farmer))
 
     assert message in error.value.message_dict["amount"][0]
     assert not Withdrawal.objects.exists()

@@ -133,6 +133,7 @@ def test_the_audit_runs_the_apps_cross_checks(settings, money_moved):
     assert django_settings.LEDGER_AUDIT_CHECKS == [
         "pools.selectors.audit_pools",
         "referrals.selectors.audit_commission_rollup",
+        "chain.selectors.audit_chain_deposits",
     ]
     settings.LEDGER_AUDIT_CHECKS = ["tests.ledger.test_audit.app_check_that_fails"]
 

@@ -18,7 +18,7 @@ from pools.services.factories import factory_close
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
 from pools.tasks import submissions_process_pending_task, submissions_sweep_task
-from tests.factories import demonstration
+from tests.factories import demonstration, withdrawal_wallet
 from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = pytest.mark.django_db
@@ -223,7 +223,9 @@ def test_an_override_the_farmer_can_no_longer_cover_is_refused_whole(
     manual, submitted, farmer, staff, as_user, django_capture_on_commit_callbacks
 ):
     review(as_user(staff), submitted, "0.9", django_capture_on_commit_callbacks)
-    withdrawal_request(user=farmer, token=Token.objects.get(symbol="USDC"), amount="0.162", address=SOLANA_ADDRESS)
+    withdrawal_request(
+        user=farmer, token=Token.objects.get(symbol="USDC"), amount="0.162", address=withdrawal_wallet(farmer)
+    )
     transactions = Transaction.objects.count()
 
     response = review(as_user(staff), submitted, "0.5", django_capture_on_commit_callbacks)

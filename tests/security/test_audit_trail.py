@@ -17,6 +17,7 @@ from django.urls import reverse
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_request
 from audit.models import StaffAction
+from chain.models import ChainTransfer, DepositIntent
 from ledger.models import Account, Entry, Transaction
 from pools.models import Claim, Deposit, Factory, ScoreOverride, Submission
 from pools.services.claims import claim_create
@@ -24,7 +25,7 @@ from pools.services.deposits import deposit_create
 from pools.services.factories import factory_force_close
 from referrals.models import Ambassador, CommissionTier, Unstake
 from referrals.services import ambassador_create
-from tests.factories import CreatorFactory, FarmerFactory, StaffFactory
+from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle, submit
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -96,7 +97,7 @@ def withdrawal(creator):
     farmer = FarmerFactory()
     factory = funded_factory(creator, reward="0.2")
     settle(factory, farmer, "0.9")  # 0.162 USDC to the farmer
-    return withdrawal_request(user=farmer, token=factory.token, amount="0.1", address=SOLANA_ADDRESS)
+    return withdrawal_request(user=farmer, token=factory.token, amount="0.1", address=withdrawal_wallet(farmer))
 
 
 def test_a_withdrawal_marked_sent_in_the_admin_is_recorded(withdrawal, admin_client, staff):
@@ -309,7 +310,20 @@ def test_postgresql_refuses_to_edit_or_delete_a_record(pending_deposit, staff):
 
 
 # Every model whose rows are money records (amounts, ledger postings) or the trail itself.
-MONEY_MODELS = [Transaction, Entry, Account, Deposit, Claim, Submission, Factory, Withdrawal, Unstake, StaffAction]
+MONEY_MODELS = [
+    Transaction,
+    Entry,
+    Account,
+    Deposit,
+    Claim,
+    Submission,
+    Factory,
+    Withdrawal,
+    Unstake,
+    StaffAction,
+    DepositIntent,
+    ChainTransfer,
+]
 
 
 def _admins_of(model, request):

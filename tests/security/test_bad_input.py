@@ -11,7 +11,7 @@ from django.test import Client
 
 from pools.models import Deposit, Factory
 from pools.services.claims import claim_create
-from tests.factories import FarmerFactory, demonstration
+from tests.factories import FarmerFactory, demonstration, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 from tests.security.world import money_state
@@ -250,7 +250,8 @@ def test_a_valid_address_goes_through(paid_farmer):
     client = Client()
     client.force_login(paid_farmer)
 
-    response = client.post("/farm/earnings/withdrawals/", {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS})
+    address = withdrawal_wallet(paid_farmer)  # withdrawals go only to a wallet linked by signature
+    response = client.post("/farm/earnings/withdrawals/", {"token": "USDC", "amount": "0.1", "address": address})
 
     assert response.status_code == 302
     assert paid_farmer.withdrawals.count() == 1

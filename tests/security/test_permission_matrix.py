@@ -66,6 +66,21 @@ def credentials(world, role):
     return {"username": user.username if user else "nobody", "password": PASSWORD}
 
 
+def wallet_link_body(world, role):
+    """A real Sign-In with Solana link for the caller: a nonce issued to them, signed by a
+    fresh key (anonymous and the grader are refused before the body is read)."""
+    from solders.keypair import Keypair
+
+    from chain.services import wallet_nonce_issue
+
+    user = world.users[role]
+    if user is None or user.is_grader:
+        return {"chain": "solana", "message": "m", "signature": "s"}
+    key = Keypair()
+    message = wallet_nonce_issue(user=user, chain="solana", address=str(key.pubkey()))["message"]
+    return {"chain": "solana", "message": message, "signature": str(key.sign_message(message.encode()))}
+
+
 # fmt: off
 API = [
     #                                                    anon farm ofrm crea ocre amb  staf grad
@@ -116,6 +131,17 @@ API = [
         lambda w: {"code": w.ambassador.code}, body=lambda w, role: {"tier": 3}),
     Row("api:ledger-audit", "GET",                       "401  403  403  403  403  403  200  403"),
     Row("api:treasury", "GET",                           "401  403  403  403  403  403  200  403"),
+    Row("api:wallets", "GET",                            "401  200  200  200  200  200  200  403"),
+    Row("api:wallets", "POST",                           "401  201  201  201  201  201  201  403",
+        body=wallet_link_body),
+    Row("api:wallet-nonce", "POST",                      "401  201  201  201  201  201  201  403",
+        body=lambda w, role: {"chain": "evm"}),
+    Row("api:factory-chain-deposits", "GET",            "401  403  403  200  404  403  404  403", factory_pk),
+    # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
+    Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
+        body=lambda w, role: {"wallet": 1, "amount": "1"}),
+    Row("api:wallet", "DELETE",                          "401  204  404  404  404  404  404  403",
+        lambda w: {"pk": w.wallet.pk}),
     # The published schema and its browsable page are public documentation.
     Row("api-schema", "GET",                             "200  200  200  200  200  200  200  200"),
     Row("api-docs", "GET",                               "200  200  200  200  200  200  200  200"),
@@ -172,7 +198,7 @@ PAGES = [
     Row("farmers:work", "GET",                           "302  200  200  403  403  200  403  403"),
     Row("farmers:earnings", "GET",                       "302  200  200  403  403  200  403  403"),
     Row("farmers:withdrawal_create", "POST",             "302  302  400  403  403  400  403  403",
-        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS}),
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
     Row("referrals:link", "GET",                         "302  302  302  302  302  302  302  403",
         lambda w: {"code": w.ambassador.code}),
     Row("referrals:dashboard", "GET",                    "302  200  200  200  200  200  200  403"),
@@ -182,13 +208,18 @@ PAGES = [
     Row("referrals:unstake", "POST",                     "302  302  302  302  302  400  302  403",
         body=lambda w, role: {"unstake-amount": "10"}),
     Row("referrals:withdraw", "POST",                    "302  302  302  302  302  302  302  403",
-        body=lambda w, role: {"token": "CLONES", "amount": "1", "address": SOLANA_ADDRESS}),
+        body=lambda w, role: {"token": "CLONES", "amount": "1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
+        body=lambda w, role: {"wallet": "1", "amount": "1"}),
+    Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
+    Row("chain:wallet-unlink", "POST",                   "302  302  404  404  404  404  404  403",
+        lambda w: {"wallet_id": w.wallet.pk}),
 ]
 # fmt: on
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain")
 ROOT_NAMES = {"home", "healthz", "api-schema", "api-docs", "admin:index"}
 
 

@@ -93,6 +93,7 @@ def real_path_parameters(path: str, world) -> list[dict]:
         (r"^/api/v1/submissions/\{\w+\}", [(world.submission.pk,)]),
         (r"^/api/v1/exports/\{\w+\}", [(world.export.pk,)]),
         (r"^/api/v1/ambassadors/\{\w+\}", [(world.ambassador.code,)]),
+        (r"^/api/v1/wallets/\{\w+\}", [(world.wallet.pk,)]),
     ]
     names = re.findall(r"\{(\w+)\}", path)
     for pattern, rows in choices:

@@ -8,6 +8,8 @@ services, for the permission matrix and the bad-input tests.
                    uploaded, `pending_attachment` not yet); open `claim` on `other_factory`
     other_farmer   open `other_claim` on `factory`
     ambassador     a farmer who became an ambassador (code `ambassador.code`), 100 CLONES
+                   (farmer and ambassador each have a Solana `wallets[role]` linked and past
+                   its cooldown: withdrawals go only there; `wallet` is the farmer's)
     staff          is_staff + superuser (role creator, as StaffFactory makes them)
     grader         the grading service's account
 """
@@ -23,6 +25,7 @@ from rest_framework.authtoken.models import Token as ApiToken
 from accounts.models import User, Withdrawal
 from accounts.services import api_token_for
 from audit.models import StaffAction
+from chain.models import Wallet
 from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
@@ -36,7 +39,7 @@ from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
-from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration
+from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration, withdrawal_wallet
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import PNG, declared
 
@@ -60,6 +63,8 @@ class World:
     pending_attachment: Attachment
     export: Export
     alert: Alert
+    wallets: dict[str, str]
+    wallet: Wallet
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -118,6 +123,7 @@ def world_build() -> World:
     for user in users.values():
         if user:
             api_token_for(user)
+    wallets = {role: withdrawal_wallet(users[role]) for role in ("farmer", "ambassador")}
     factory.refresh_from_db()
     return World(
         users=users,
@@ -133,6 +139,8 @@ def world_build() -> World:
         pending_attachment=pending_attachment,
         export=export,
         alert=alert,
+        wallets=wallets,
+        wallet=Wallet.objects.get(address=wallets["farmer"]),
     )
 
 
@@ -157,6 +165,7 @@ COUNTED = [
     Attachment,
     Export,
     Alert,
+    Wallet,
 ]
 
 

@@ -14,7 +14,7 @@ from accounts.models import Withdrawal
 from ledger.models import Account
 from referrals.models import Ambassador, Unstake
 from referrals.services import ambassador_create, ambassador_set_tier, referral_attach, stake
-from tests.factories import CreatorFactory, FarmerFactory, UserFactory
+from tests.factories import CreatorFactory, FarmerFactory, UserFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 from tests.referrals.conftest import clones_balances, clones_credit, clones_units
@@ -230,7 +230,9 @@ def test_an_ambassador_withdraws_their_commissions_from_the_dashboard(client, am
     settle(funded_factory(CreatorFactory(), reward="0.2"), farmer, "1")  # 0.01 USDC commission
 
     response = client.post(
-        reverse("referrals:withdraw"), {"token": "USDC", "amount": "0.01", "address": SOLANA_ADDRESS}, follow=True
+        reverse("referrals:withdraw"),
+        {"token": "USDC", "amount": "0.01", "address": withdrawal_wallet(ambassador.user)},
+        follow=True,
     )
 
     withdrawal = Withdrawal.objects.get(user=ambassador.user)
@@ -243,7 +245,8 @@ def test_an_ambassador_withdraws_their_commissions_from_the_dashboard(client, am
 
 def test_an_ambassador_cannot_withdraw_more_than_their_commissions(client, ambassador):
     response = client.post(
-        reverse("referrals:withdraw"), {"token": "USDC", "amount": "0.01", "address": SOLANA_ADDRESS}
+        reverse("referrals:withdraw"),
+        {"token": "USDC", "amount": "0.01", "address": withdrawal_wallet(ambassador.user)},
     )
 
     assert response.status_code == 400

@@ -35,6 +35,7 @@ from pools.services.factories import factory_close, factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
 from referrals.models import Ambassador
+from tests.factories import withdrawal_wallet
 from tests.pools.dataset_support import PNG, declared
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +67,8 @@ NOT_PAGES = {
     "referrals:stake",
     "referrals:unstake",
     "referrals:withdraw",
+    "chain:wallet-unlink",
+    "chain:deposit-intent-create",
     "healthz",
     "api-schema",
     "api-docs",
@@ -73,7 +76,14 @@ NOT_PAGES = {
 
 
 # What each role reaches by following links from its start pages (at least).
-FARMER_PAGES = {"farmers:browse", "farmers:work", "farmers:earnings", "accounts:account", "accounts:password-change"}
+FARMER_PAGES = {
+    "farmers:browse",
+    "farmers:work",
+    "farmers:earnings",
+    "accounts:account",
+    "accounts:password-change",
+    "chain:wallets",
+}
 ROLE_PAGES = {
     "anonymous": {"home", "accounts:login", "accounts:signup", "referrals:link"},
     "farmer": FARMER_PAGES
@@ -212,7 +222,9 @@ def demo_world() -> dict[str, User]:
     submission_settle(submission_id=with_attachment.pk)
     submit(calendar, dave)  # waits for the scorer: its page polls
     claim_create(factory=calendar, farmer=dave)
-    withdrawal_request(user=dave, token=Token.objects.get(symbol="USDC"), amount="0.01", address=SOLANA_ADDRESS)
+    withdrawal_request(
+        user=dave, token=Token.objects.get(symbol="USDC"), amount="0.01", address=withdrawal_wallet(dave)
+    )
 
     built = export_request(factory=calendar, actor=alice, filters=DatasetFilters(), include_attachments=True)
     export_build(export_id=built.pk)

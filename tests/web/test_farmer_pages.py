@@ -20,7 +20,7 @@ from farmers.services import reputation_recompute
 from ledger.models import Account
 from pools.models import Claim, Submission
 from pools.services.claims import claim_create
-from tests.factories import CreatorFactory, FarmerFactory, demonstration
+from tests.factories import CreatorFactory, FarmerFactory, demonstration, withdrawal_wallet
 from tests.farmers.helpers import settle, settle_submission, submit
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -421,7 +421,7 @@ def test_a_withdrawal_request_moves_the_amount_to_pending_and_is_listed(farmer_c
 
     response = farmer_client.post(
         reverse("farmers:withdrawal_create"),
-        {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS},
+        {"token": "USDC", "amount": "0.1", "address": withdrawal_wallet(farmer)},
         follow=True,
     )
 
@@ -452,6 +452,8 @@ def test_a_bad_withdrawal_shows_a_clear_error_next_to_the_field_and_moves_nothin
     farmer_client, creator, farmer, data, field, message
 ):
     settle(funded_factory(creator, reward="0.2"), farmer, "0.9")
+    if data["address"] == SOLANA_ADDRESS:  # withdrawals go only to a linked wallet: link one there
+        data = {**data, "address": withdrawal_wallet(farmer)}
     before = dict(Account.objects.filter(holder=f"user:{farmer.pk}").values_list("pk", "balance"))
 
     response = farmer_client.post(reverse("farmers:withdrawal_create"), data)

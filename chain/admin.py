@@ -1,0 +1,69 @@
+"""Wallets in the admin, read-only: a link is made only by the owner's signature (the proof is
+kept on the row), so staff may look but not add or edit. Nonces are not listed."""
+
+from django.contrib import admin
+
+from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, Wallet
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("address", "chain", "user", "verified_at", "usable_from", "unlinked_at")
+    list_filter = ("chain",)
+    search_fields = ("address", "user__username")
+    readonly_fields = [field.name for field in Wallet._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the watcher and the services: staff look, never edit or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChainTransfer)
+class ChainTransferAdmin(ReadOnlyAdmin):
+    """Every transfer to the treasury the watcher saw. `unmatched` ones were never credited
+    (wrong token, unknown sender, no intent of that exact amount, closed factory): staff decide
+    what to do (refund on chain, or ask the creator to announce the deposit and credit it by
+    hand through the usual deposit confirmation). Filter on status."""
+
+    list_display = ("tx_hash", "log_index", "block_number", "status", "token", "amount", "from_address", "reason")
+    list_filter = ("status", "chain", "token")
+    search_fields = ("tx_hash", "from_address", "contract_address")
+    readonly_fields = [field.name for field in ChainTransfer._meta.fields]
+
+
+@admin.register(DepositIntent)
+class DepositIntentAdmin(ReadOnlyAdmin):
+    list_display = ("id", "factory", "creator", "token", "amount", "wallet", "status", "created_at")
+    list_filter = ("status", "token")
+    readonly_fields = [field.name for field in DepositIntent._meta.fields]
+
+
+@admin.register(ChainAsset)
+class ChainAssetAdmin(admin.ModelAdmin):
+    """Which tokens the watcher accepts on EVM: ETH (native) and the ERC-20 contracts added
+    here. Removing a row stops accepting the token; transfers already seen stay."""
+
+    list_display = ("token", "contract_address")
+
+
+@admin.register(EvmCursor)
+class EvmCursorAdmin(ReadOnlyAdmin):
+    list_display = ("name", "next_block", "updated_at")

@@ -1,0 +1,22 @@
+"""Celery entry points of the chain app: load settings, call one service, nothing more."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from .services.deposits import evm_watch
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="chain.evm_watch", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
+def evm_watch_task() -> dict | None:
+    """One watcher run (beat, every 15 s). Off while FORGE_EVM_RPC_URL is empty (the demo's
+    simulated chain). Idempotent: the cursor lock and the (chain, tx, index) key make a
+    repeated or overlapping run harmless."""
+    if not settings.FORGE_EVM_RPC_URL or not settings.FORGE_EVM_TREASURY_ADDRESS:
+        return None
+    report = evm_watch()
+    logger.info("evm watch: %s", report)
+    return report.__dict__
