@@ -305,6 +305,7 @@ class SubmissionAdmin(ViewOnlyMixin, admin.ModelAdmin):
                     "quality_score",
                     "score_confidence",
                     "graded_by",
+                    "rubric_version",
                     "scored_at",
                     "score_breakdown",
                     "score_reasons",

@@ -3,6 +3,7 @@ services (pools.services.*) enforce the rules and their errors are shown next to
 
 from django import forms
 
+from .grading.checks import checks_propose, checks_to_json
 from .models import FACTORY_TERM_BOUNDS, Factory
 
 
@@ -72,9 +73,22 @@ class FactoryDetailsForm(forms.Form):
         widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": "0.01"}),
     )
 
+    success_checks = forms.JSONField(
+        required=False,
+        label="Success checks (JSON)",
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="What the finished work must show, as a JSON list: "
+        '[{"kind": "typed", "value": "Budget 2026", "required": true}]. Kinds: shows, not_shows, typed, '
+        "acted_on, visited, app, milestones (with values), submitted. A required check that fails pays "
+        "nothing. Leave empty to have the agent propose them from the instructions when a farmer claims.",
+    )
+
     @classmethod
     def initial_for(cls, factory: Factory) -> dict:
-        return {name: getattr(factory, name) for name in cls.base_fields}
+        initial = {name: getattr(factory, name) for name in cls.base_fields}
+        if not factory.success_checks:  # what the agent would propose now, for the creator to confirm
+            initial["success_checks"] = checks_to_json(checks_propose(factory.title, factory.instructions))
+        return initial
 
 
 class FactoryCreateForm(FactoryDetailsForm):

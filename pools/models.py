@@ -109,6 +109,9 @@ class Factory(models.Model):
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # The creator's success checks (pools.grading.checks JSON, validated by checks_from_json);
+    # None or [] = the agent proposes them from the instructions when a claim is made.
+    success_checks = models.JSONField(null=True, blank=True)
     available_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     reserved_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     # Counters kept by the services in the same transaction as the money, so that browse
@@ -219,6 +222,10 @@ class Claim(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The task terms the claim was made under, frozen: {"title", "instructions", "expected_minutes",
+    # "reward" (a string of the amount), "checks" (checks JSON: the factory's or the proposed
+    # ones)}. The agent grades against these; a later factory edit applies to new claims only.
+    terms = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -268,6 +275,9 @@ class Submission(models.Model):
     score_breakdown = models.JSONField(default=dict, blank=True)
     score_reasons = models.JSONField(default=list, blank=True)
     graded_by = models.CharField(max_length=16, blank=True)
+    # The agent version that gave the score (GradeResult.rubric_version: the rules rubric, also
+    # under the judge); None for an outside grader or a reviewer's score.
+    rubric_version = models.PositiveIntegerField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     scoring_attempts = models.PositiveIntegerField(default=0)
     # After a grader failure, not before this time (backoff; the batch path skips it until then).

@@ -255,6 +255,10 @@ FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.
 FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # What farmers are told a staff review of a held submission takes (the submission page).
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
+# The agent checks the recording against the server's claim window (claim creation to
+# submission; docs/quality-agent.md, `outside_claim_window`). Off only in the unit-test settings,
+# whose fixture recordings carry fixed dates (tests/pools/test_claim_window.py turns it on).
+FORGE_GRADE_CLAIM_WINDOW = env.bool("FORGE_GRADE_CLAIM_WINDOW", default=True)
 # Scores whose confidence is below this go to staff review instead of being paid automatically.
 # 0.4: a grade the agent could not back with evidence (docs/quality-agent.md) waits for a person.
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)

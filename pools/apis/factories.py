@@ -59,6 +59,9 @@ class FactoryOutputSerializer(serializers.Serializer):
     claim_timeout_minutes = serializers.IntegerField()
     per_farmer_limit = serializers.IntegerField(allow_null=True)
     min_reputation = serializers.DecimalField(max_digits=5, decimal_places=2)
+    success_checks = serializers.JSONField(
+        allow_null=True, help_text="The creator's success checks (docs/quality-agent.md); null: proposed per claim."
+    )
     created_at = serializers.DateTimeField()
 
     def get_reward(self, factory) -> str:
@@ -133,6 +136,12 @@ class FactoryListCreateApi(ListAPIView):
         per_farmer_limit = _bounded_integer("per_farmer_limit", allow_null=True)
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
+        )
+        success_checks = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="A list of checks ({kind, value | values, required, match_case}; docs/quality-agent.md). "
+            "Omitted, null or []: the agent proposes them from the instructions when a farmer claims.",
         )
 
     def get_queryset(self):

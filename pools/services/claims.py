@@ -18,6 +18,7 @@ from farmers.selectors import reputation_of
 from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 
+from ..grading.checks import checks_from_json, checks_propose, checks_to_json
 from ..locks import factory_lock
 from ..models import Claim, Factory
 from .factories import pool_return_to_creator
@@ -30,6 +31,23 @@ def _pool_legs(factory: Factory, amount: int) -> list[Leg]:
         Leg(accounts[factory.available_account_id], -amount),
         Leg(accounts[factory.reserved_account_id], amount),
     ]
+
+
+def claim_terms(factory: Factory) -> dict:
+    """The task terms a claim is made under, frozen on the claim: what the agent grades against.
+    The factory's success checks, or (none set) the ones the agent proposes from the instructions
+    now, so that the farmer's work is judged by what was asked when they took it."""
+    if factory.success_checks:
+        checks = checks_from_json(factory.success_checks)
+    else:
+        checks = checks_propose(factory.title, factory.instructions)
+    return {
+        "title": factory.title,
+        "instructions": factory.instructions,
+        "expected_minutes": factory.expected_minutes,
+        "reward": str(factory.reward),
+        "checks": checks_to_json(checks),
+    }
 
 
 @atomic_with_retry
@@ -65,6 +83,7 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
                 factory=factory,
                 farmer=farmer,
                 reward=factory.reward,
+                terms=claim_terms(factory),
                 created_at=now,
                 expires_at=now + timedelta(minutes=factory.claim_timeout_minutes),
             )

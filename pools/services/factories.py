@@ -17,6 +17,7 @@ from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
+from ..grading.checks import ChecksInvalid, checks_from_json, checks_to_json
 from ..locks import factory_lock
 from ..models import FACTORY_TERM_BOUNDS, Factory, RateChange
 from ..selectors import economics_config
@@ -32,6 +33,7 @@ EDITABLE_FIELDS = (
     "claim_timeout_minutes",
     "per_farmer_limit",
     "min_reputation",
+    "success_checks",
 )
 
 
@@ -61,6 +63,7 @@ def _require_owner(factory: Factory, user) -> None:
 
 
 def _clean_fields(values: dict) -> dict:
+    values = dict(values)
     errors = {}
     if "title" in values and not str(values["title"] or "").strip():
         errors["title"] = ["A title is required."]
@@ -72,6 +75,12 @@ def _clean_fields(values: dict) -> dict:
         # integer past the column (a 500 from PostgreSQL) or a claim that lasts for years.
         if value is not None and not low <= int(value) <= high:
             errors[name] = [TERM_MESSAGES[name].format(low=low, high=high)]
+    if values.get("success_checks") is not None:
+        # Stored in the canonical form; an error names the bad check and field.
+        try:
+            values["success_checks"] = checks_to_json(checks_from_json(values["success_checks"]))
+        except ChecksInvalid as error:
+            errors["success_checks"] = [f"{error.field}: {error.message}"]
     reputation = values.get("min_reputation")
     if reputation is not None and not Decimal(0) <= Decimal(reputation) <= Decimal(100):
         errors["min_reputation"] = ["Minimum reputation must be between 0 and 100."]
@@ -135,7 +144,7 @@ def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unexpected fields: {sorted(unknown)}")
-    _clean_fields(fields)
+    fields = _clean_fields(fields)
     for name, value in fields.items():
         setattr(factory, name, value)
     factory.save(update_fields=list(fields))

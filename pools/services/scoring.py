@@ -12,9 +12,15 @@ The holds, with one message each, applied to every graded row in this order:
 1. duplicates, found for the whole set in one query per kind: the same normalised sequence of
    actions, or an attachment with the same SHA-256, in any *other* submission (one submission
    carrying the same file twice is no copy);
-2. a demonstration far faster than the factory's expected time (`integrity.too_fast_hold`);
-3. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
-4. any `hold_reasons` the grader's result carries.
+2. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
+3. any `hold_reasons` the grader's result carries.
+
+Speed is the grader's to judge, against the task (issue 16, point 6): robotic or impossible
+timing gates the score (nothing paid), while quick honest work (one click in 3 s) is paid. The
+fixed "under 10 % of the expected minutes" hold that used to sit here held such work.
+
+Each row is graded against the task terms frozen on its claim (`claim_tasks`), not the factory
+as it stands.
 
 A held row keeps its score and waits for a review; it is never paid without one.
 """
@@ -34,9 +40,9 @@ from django.utils import timezone
 from core.db import bulk_update_values
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..grading.checks import checks_from_json
 from ..locks import submissions_lock
-from ..models import Attachment, Factory, Submission
-from .integrity import too_fast_hold
+from ..models import Attachment, Claim, Factory, Submission
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
@@ -55,14 +61,16 @@ def hold_grader_failed(attempts: int, error: str) -> str:
 
 
 # What grading reads of a submission and of its factory.
-ROW_FIELDS = ("pk", "factory_id", "demonstration", "sequence_fingerprint")
+ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint", "submitted_at")
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
+CLAIM_FIELDS = ("pk", "factory_id", "terms", "created_at")
 SCORE_FIELDS = [
     "quality_score",
     "score_confidence",
     "score_breakdown",
     "score_reasons",
     "graded_by",
+    "rubric_version",
     "scored_at",
     "scoring_error",
     "next_attempt_at",
@@ -117,6 +125,41 @@ def duplicate_holds(rows: list[Submission]) -> dict[int, list[str]]:
     return holds
 
 
+def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
+    """{claim id: the task each row is graded against}: the terms frozen on its claim (one
+    query for the set), and the server's claim window: claimed at the claim's creation,
+    submitted at the submission's server time (never the times the farmer declares). A claim
+    without terms (none left after migration 0011; kept as a fallback) is graded against its
+    factory as it stands."""
+    claims = Claim.objects.only(*CLAIM_FIELDS).in_bulk({row.claim_id for row in rows})
+    window = bool(getattr(settings, "FORGE_GRADE_CLAIM_WINDOW", True))
+    submitted = {row.claim_id: row.submitted_at for row in rows}
+    bare = {claim.factory_id for claim in claims.values() if not claim.terms}
+    factories = Factory.objects.only(*TASK_FIELDS).in_bulk(bare) if bare else {}
+    tasks: dict[int, TaskContext] = {}
+    for claim in claims.values():
+        terms = claim.terms
+        times = {"claimed_at": claim.created_at, "submitted_at": submitted[claim.pk]} if window else {}
+        if terms:
+            checks = terms.get("checks")
+            tasks[claim.pk] = TaskContext(
+                title=terms["title"],
+                instructions=terms["instructions"],
+                expected_minutes=int(terms["expected_minutes"]),
+                checks=checks_from_json(checks) if checks else None,
+                **times,
+            )
+        else:
+            factory = factories[claim.factory_id]
+            tasks[claim.pk] = TaskContext(
+                title=factory.title,
+                instructions=factory.instructions,
+                expected_minutes=factory.expected_minutes,
+                **times,
+            )
+    return tasks
+
+
 def submissions_grade(rows: list[Submission], *, now) -> Grading:
     """Grade `rows` (with ROW_FIELDS loaded) in memory and apply the holds: sets the score
     fields, `needs_review` and `review_reasons` on each graded instance. No writes."""
@@ -124,17 +167,10 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     if not rows:
         return grading
     duplicates = duplicate_holds(rows)
-    factories = Factory.objects.only(*TASK_FIELDS).in_bulk({row.factory_id for row in rows})
+    tasks = claim_tasks(rows)
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
-    tasks: dict[int, TaskContext] = {}
     for row in rows:
-        factory = factories[row.factory_id]
-        task = tasks.get(factory.pk) or tasks.setdefault(
-            factory.pk,
-            TaskContext(
-                title=factory.title, instructions=factory.instructions, expected_minutes=factory.expected_minutes
-            ),
-        )
+        task = tasks[row.claim_id]
         try:
             result = grade(row.demonstration, task=task)
         except ManualGradingOnly:  # FORGE_GRADER changed under a running worker: scores come by review
@@ -143,9 +179,6 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             grading.failed[row.pk] = str(error)[:255]
             continue
         holds = list(duplicates.get(row.pk, ()))
-        too_fast = too_fast_hold(row.demonstration, factory.expected_minutes)
-        if too_fast:
-            holds.append(too_fast)
         if threshold and result.confidence < threshold:
             holds.append(hold_low_confidence(result.confidence, threshold))
         holds.extend(str(reason) for reason in getattr(result, "hold_reasons", ()) or ())
@@ -154,6 +187,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         row.score_breakdown = result.breakdown
         row.score_reasons = result.reasons
         row.graded_by = result.grader
+        row.rubric_version = getattr(result, "rubric_version", None)
         row.scored_at = now
         row.scoring_error = ""  # an earlier failure's message no longer applies
         row.next_attempt_at = None

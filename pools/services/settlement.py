@@ -347,8 +347,9 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
     _store(submission, new)
     submission.quality_score = override.new_score
     submission.graded_by = "manual"
+    submission.rubric_version = None  # a reviewer's score, no agent's
     submission.status = Submission.Status.SETTLED if accepted else Submission.Status.REJECTED
-    submission.save(update_fields=[*SHARE_FIELDS, "quality_score", "graded_by", "status"])
+    submission.save(update_fields=[*SHARE_FIELDS, "quality_score", "graded_by", "rubric_version", "status"])
     commission_rollup_add(
         settled_commissions([submission]),
         token_ids={factory.pk: factory.token_id},

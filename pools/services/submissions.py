@@ -138,6 +138,14 @@ def _claim_submit_statement() -> str:
     """  # noqa: S608 - identifiers from the models' metadata, values as parameters
 
 
+def _converted(fields, values) -> list:
+    """Raw column values as the ORM would load them (a JSON column arrives as text)."""
+    return [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
 def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> None:
     """Close the open claim and insert `submission` for it in one statement (PostgreSQL)."""
     low, high = connection.ops.integer_field_range(Claim._meta.pk.get_internal_type())
@@ -164,8 +172,11 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
     claim_fields = Claim._meta.concrete_fields
     db = connection.alias
     submission.pk = row[0]
-    claim = Claim.from_db(db, [f.attname for f in claim_fields], row[1 : 1 + len(claim_fields)])
-    token = Token.from_db(db, [f.attname for f in Token._meta.concrete_fields], row[1 + len(claim_fields) :])
+    claim = Claim.from_db(
+        db, [f.attname for f in claim_fields], _converted(claim_fields, row[1 : 1 + len(claim_fields)])
+    )
+    token_fields = Token._meta.concrete_fields
+    token = Token.from_db(db, [f.attname for f in token_fields], _converted(token_fields, row[1 + len(claim_fields) :]))
     # The factory as far as the answer needs it; any other field is loaded on access.
     factory = Factory.from_db(db, ["id", "token_id"], [claim.factory_id, token.pk])
     factory.token = token
@@ -215,11 +226,20 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission.quality_score = score
     submission.score_confidence = Decimal(1)
     submission.graded_by = "manual"
+    submission.rubric_version = None  # a reviewer's score, no agent's
     submission.scored_at = timezone.now()
     submission.needs_review = False
     submission.status = Submission.Status.SCORING
     submission.save(
-        update_fields=["quality_score", "score_confidence", "graded_by", "scored_at", "needs_review", "status"]
+        update_fields=[
+            "quality_score",
+            "score_confidence",
+            "graded_by",
+            "rubric_version",
+            "scored_at",
+            "needs_review",
+            "status",
+        ]
     )
     _review_record(reviewer, submission, override, before)
     _enqueue_settle(submission.pk)

@@ -8,6 +8,8 @@ import io
 import json
 import zipfile
 
+from django.test import override_settings
+
 from pools.models import Submission
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create, submission_review
@@ -52,8 +54,10 @@ def settled(factory, farmer=None, *, score: str = "0.9", capture, **kwargs) -> S
 
 
 def flagged_held(factory, farmer=None, *, capture) -> Submission:
-    """Held for review by the integrity checks (30 s for a 10-minute task; rules grader)."""
-    submission = submit(factory, farmer, capture=capture, demo=demonstration(minutes=0.5))
+    """Held for review by the scoring service (a grader confidence under the review line; rules
+    grader). It was the too-fast hold, gone with issue 16."""
+    with override_settings(FORGE_REVIEW_BELOW_CONFIDENCE=1.01):
+        submission = submit(factory, farmer, capture=capture, demo=demonstration())
     assert submission.needs_review and submission.review_reasons, submission.review_reasons
     return submission
 

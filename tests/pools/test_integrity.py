@@ -104,10 +104,21 @@ def test_a_recording_already_submitted_by_someone_else_is_held(submit):
     assert_held(second, "attachment identical")
 
 
-def test_a_demonstration_far_faster_than_the_expected_time_is_held(submit):
+def test_a_humanly_impossible_demonstration_is_refused(submit):
+    """Issue 16, point 6 (a behaviour change): 30 s for a 10-minute task used to be held by a
+    fixed 10 % rule; now the grader judges speed, and refuses what no person could do."""
+    submission = submit(demonstration(minutes=0.01))  # ten actions in 0.6 s
+
+    assert submission.status == Submission.Status.REJECTED
+    assert "impossible_speed" in submission.score_breakdown["gate"]["flags"]
+    assert paid(submission) == 0
+
+
+def test_a_fast_but_human_demonstration_is_not_held(submit):
     submission = submit(demonstration(minutes=0.5))  # 30 s for a 10-minute task
 
-    assert_held(submission, "Done in 30 s")
+    assert submission.needs_review is False
+    assert submission.status == Submission.Status.SETTLED
 
 
 def test_a_quick_but_plausible_demonstration_is_not_held(submit):
@@ -118,8 +129,10 @@ def test_a_quick_but_plausible_demonstration_is_not_held(submit):
 
 def test_held_work_is_left_alone_by_the_sweeper_and_paid_only_after_review(settings, submit):
     settings.FORGE_SWEEP_AFTER_SECONDS = 0
-    submission = submit(demonstration(minutes=0.5))
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # held: low confidence
+    submission = submit(demonstration())
     assert submission.needs_review
+    settings.FORGE_REVIEW_BELOW_CONFIDENCE = 0
 
     assert submissions_sweep_task.apply().get() == 0
     assert paid(submission) == 0

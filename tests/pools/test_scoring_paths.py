@@ -66,11 +66,6 @@ def duplicate_attachment(creator, settings, monkeypatch):
     return copy, [HOLD_DUPLICATE_ATTACHMENT]
 
 
-def too_fast(creator, settings, monkeypatch):
-    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
-    return submit(factory, demonstration(minutes=2)), ["Done in 120 s against 60 expected minutes."]
-
-
 def low_confidence(creator, settings, monkeypatch):
     settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
@@ -103,7 +98,6 @@ def everything_at_once(creator, settings, monkeypatch):
     return copy, [
         HOLD_DUPLICATE_SEQUENCE,
         HOLD_DUPLICATE_ATTACHMENT,
-        "Done in 120 s against 60 expected minutes.",
         hold_low_confidence(confidence, scoring.Decimal("1.01")),
     ]
 
@@ -115,7 +109,7 @@ def _task(factory):
 
 
 @pytest.mark.parametrize(
-    "scenario", [duplicate_sequence, duplicate_attachment, too_fast, low_confidence, grader_hold, everything_at_once]
+    "scenario", [duplicate_sequence, duplicate_attachment, low_confidence, grader_hold, everything_at_once]
 )
 @pytest.mark.parametrize("path", PATHS)
 def test_every_path_holds_the_same_submission_with_the_same_messages(path, scenario, creator, settings, monkeypatch):
@@ -144,6 +138,65 @@ def test_every_path_scores_and_lets_clean_work_through(path, creator, settings):
     submission.refresh_from_db()
     assert submission.quality_score is not None
     assert (submission.needs_review, submission.review_reasons) == (False, [])
+
+
+ONE_CLICK = {
+    "started_at": "2026-11-01T12:00:00+00:00",
+    "ended_at": "2026-11-01T12:00:03+00:00",
+    "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
+    "final_state": "The budget sheet is open.",
+    "notes": "",
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_pays_quick_honest_work(path, creator, settings):
+    """Issue 16, point 6 (a behaviour change): a one-click task done in 3 s is genuine. The old
+    fixed hold (under 10 % of the expected minutes) held it on every path; speed is now the
+    grader's to judge against the task."""
+    settings.FORGE_GRADER = "rules"
+    factory = funded_factory(
+        creator,
+        reward="0.2",
+        deposit="2",
+        expected_minutes=5,
+        title="Open the budget sheet",
+        instructions='Click the "Budget sheet" button.',
+    )
+    submission = submit(factory, ONE_CLICK)
+
+    path(submission)
+
+    submission.refresh_from_db()
+    assert (submission.needs_review, submission.review_reasons) == (False, [])
+    assert submission.quality_score >= factory_threshold()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_refuses_impossible_speed_the_same_way(path, creator, settings):
+    """Ten actions in 0.6 s: the grader names it (`impossible_speed`) and gates the score, so
+    no path pays it, and all give it the same score."""
+    settings.FORGE_GRADER = "rules"
+    factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
+    demo = demonstration(minutes=0.01)
+    submission = submit(factory, demo)
+
+    path(submission)
+
+    submission.refresh_from_db()
+    expected = scoring.grade(demo, task=_task(factory))
+    assert "impossible_speed" in expected.breakdown["gate"]["flags"]
+    assert submission.quality_score == expected.score < factory_threshold()
+    assert submission.score_breakdown["gate"]["flags"] == expected.breakdown["gate"]["flags"]
+    if path is batch_inline:  # the batch settles at once: refused, nothing paid
+        assert submission.status == Submission.Status.REJECTED
+        assert submission.farmer_reward in (None, 0)
+
+
+def factory_threshold():
+    from pools.selectors import economics_config
+
+    return economics_config().quality_threshold
 
 
 def test_nothing_sends_a_task_that_does_not_exist_any_more():

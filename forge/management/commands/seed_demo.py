@@ -13,6 +13,7 @@ commissions, the farmer side and the creator side.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -23,6 +24,7 @@ from core.money import format_amount, parse_amount
 from ledger.audit import ledger_audit
 from ledger.models import Account, Token
 from ledger.services import account_get
+from pools.models import Claim
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_confirm, deposit_create
 from pools.services.factories import factory_create
@@ -81,7 +83,7 @@ FACTORIES = [
 ]
 
 
-def _demonstration(index: int, instructions: str) -> dict:
+def _demonstration(index: int, instructions: str, started) -> dict:
     words = [w.strip(".,:") for w in instructions.split() if len(w) > 3][:8]
     minutes = 3 + index % 5
     steps = []
@@ -98,8 +100,8 @@ def _demonstration(index: int, instructions: str) -> dict:
             entry["target"] = f"https://app.example.com/{words[0].lower()}/{index}"
         steps.append(entry)
     return {
-        "started_at": "2026-11-20T10:00:00+00:00",
-        "ended_at": f"2026-11-20T10:0{minutes}:00+00:00",
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(minutes=minutes)).isoformat(),
         "steps": steps,
         "final_state": f"Done: {' '.join(words[:5])} ({index}).",
         "notes": "Recorded with the demo seeder.",
@@ -155,9 +157,12 @@ class Command(BaseCommand):
             workers = [*farmers, carol] if token == "CLONES" else farmers
             for index, farmer in enumerate(workers):
                 claim = claim_create(factory=factory, farmer=farmer)
-                submission = submission_create(
-                    claim_id=claim.pk, farmer=farmer, demonstration=_demonstration(number * 10 + index, instructions)
-                )
+                # The demo farmer took the task ten minutes ago and recorded it since: the agent
+                # checks the recording against the claim window (FORGE_GRADE_CLAIM_WINDOW).
+                claimed_at = claim.created_at - timedelta(minutes=10)
+                Claim.objects.filter(pk=claim.pk).update(created_at=claimed_at)
+                demo = _demonstration(number * 10 + index, instructions, claimed_at + timedelta(minutes=1))
+                submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demo)
                 if settings.FORGE_GRADER != "manual":
                     submission_score(submission_id=submission.pk)
                     submission.refresh_from_db()
