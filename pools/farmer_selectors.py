@@ -11,14 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, ExpressionWrapper, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from ledger.fields import AmountField
 from ledger.models import Token
 
 from .models import Claim, Factory, Submission
-from .selectors import factories_open_to_farmers
+from .selectors import factories_admitting, factories_open_to_farmers
 
 RATE_PLACES = Decimal("0.001")  # acceptance rates to a tenth of a percent
 FINAL_STATUSES = [Submission.Status.SETTLED, Submission.Status.REJECTED]
@@ -40,6 +52,8 @@ class BrowseRow:
     slots_left: int | None  # None: open-ended
     locked: bool
     missing_points: Decimal  # reputation still needed to unlock (0 when unlocked)
+    # The qualification task's factory the farmer still has to pass, or None.
+    qualification_needed: Factory | None = None
 
 
 def browse_categories() -> list[str]:
@@ -61,6 +75,7 @@ def factories_for_browse(
     category: str = "",
     access: str = "all",
     sort: str = "newest",
+    farmer=None,
 ) -> QuerySet[Factory]:
     """Factories open to farmers (active, funded for one reward, not full), filtered and
     sorted, annotated with `finished_count` and `slots_left_now` in the same query.
@@ -68,6 +83,9 @@ def factories_for_browse(
     `min_reward` is in base units of `token` and needs it (rewards in different tokens are
     not comparable); sorting by reward without a token groups by token, highest first.
     Premium factories (a minimum reputation) are included unless `access` is "unlocked".
+    With `farmer`: without the factories the creators' lists keep from them
+    (selectors.factories_admitting), and annotated with `qualified` (their qualification task
+    passed, or none needed).
     """
     finished = (
         Submission.objects.filter(factory=OuterRef("pk"), status__in=FINAL_STATUSES)
@@ -86,6 +104,15 @@ def factories_for_browse(
             ),
         )
     )
+    if farmer is not None:
+        passed = Submission.objects.filter(
+            factory_id=OuterRef("qualification_factory_id"), farmer_id=farmer.pk, status=Submission.Status.SETTLED
+        )
+        factories = (
+            factories_admitting(factories, farmer)
+            .select_related("qualification_factory")
+            .annotate(qualified=Q(qualification_factory__isnull=True) | Exists(passed))
+        )
     if token is not None:
         factories = factories.filter(token=token)
         if min_reward is not None:
@@ -94,6 +121,8 @@ def factories_for_browse(
         factories = factories.filter(category=category)
     if access == "unlocked":
         factories = factories.filter(min_reputation__lte=reputation)
+        if farmer is not None:
+            factories = factories.filter(qualified=True)
     elif access == "premium":
         factories = factories.filter(min_reputation__gt=0)
 
@@ -112,6 +141,7 @@ def browse_rows(factories, *, reputation: Decimal) -> list[BrowseRow]:
     for factory in factories:
         finished = factory.finished_count
         missing = max(factory.min_reputation - reputation, Decimal(0))
+        unqualified = not getattr(factory, "qualified", True)
         rows.append(
             BrowseRow(
                 factory=factory,
@@ -120,8 +150,9 @@ def browse_rows(factories, *, reputation: Decimal) -> list[BrowseRow]:
                 if finished
                 else None,
                 slots_left=factory.slots_left,
-                locked=missing > 0,
+                locked=missing > 0 or unqualified,
                 missing_points=missing,
+                qualification_needed=factory.qualification_factory if unqualified else None,
             )
         )
     return rows

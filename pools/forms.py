@@ -64,6 +64,26 @@ class FactoryDetailsForm(forms.Form):
         "Leave empty for no limit.",
         widget=forms.NumberInput(attrs=_bounds("per_farmer_limit")),
     )
+    per_farmer_daily_limit = forms.IntegerField(
+        required=False,
+        label="Claims per farmer per day",
+        help_text=f"Most claims one farmer may make in a UTC day ({_range('per_farmer_daily_limit')}); "
+        "expired claims do not count. Leave empty for no daily cap.",
+        widget=forms.NumberInput(attrs=_bounds("per_farmer_daily_limit")),
+    )
+    allow_list_only = forms.BooleanField(
+        required=False,
+        label="Only farmers on my allow list",
+        help_text="Farmers you have not allowed (on your Farmers page) neither see nor claim this factory. "
+        "Farmers you blocked never see any of your factories.",
+    )
+    qualification_factory = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Qualification task",
+        help_text="Another of your factories: only farmers with an accepted demonstration there may claim here.",
+    )
     min_reputation = forms.DecimalField(
         label="Minimum reputation",
         initial=0,
@@ -83,9 +103,14 @@ class FactoryDetailsForm(forms.Form):
         "nothing. Leave empty to have the agent propose them from the instructions when a farmer claims.",
     )
 
+    def __init__(self, *args, qualification_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["qualification_factory"].choices = [("", "None"), *qualification_choices]
+
     @classmethod
     def initial_for(cls, factory: Factory) -> dict:
         initial = {name: getattr(factory, name) for name in cls.base_fields}
+        initial["qualification_factory"] = factory.qualification_factory_id
         if not factory.success_checks:  # what the agent would propose now, for the creator to confirm
             initial["success_checks"] = checks_to_json(checks_propose(factory.title, factory.instructions))
         return initial
@@ -134,3 +159,19 @@ class RateForm(forms.Form):
         widget=forms.TextInput(attrs=AMOUNT_ATTRS),
         help_text="Applies to new claims only: farmers who already claimed keep the reward they reserved.",
     )
+
+
+class FarmerListForm(forms.Form):
+    """Put a farmer on the creator's allow or block list (pools.services.controls)."""
+
+    username = forms.CharField(max_length=150, label="Farmer's username")
+    kind = forms.ChoiceField(
+        choices=[
+            ("block", "Block: sees and claims none of my factories"),
+            ("allow", "Allow: may work on my allow-list factories"),
+        ],
+        widget=forms.RadioSelect,
+        initial="block",
+        label="List",
+    )
+    note = forms.CharField(max_length=200, required=False, help_text="Optional, for you: why.")

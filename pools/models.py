@@ -23,6 +23,7 @@ FACTORY_TERM_BOUNDS = {
     "expected_minutes": (1, 24 * 60),
     "claim_timeout_minutes": (1, 7 * 24 * 60),
     "per_farmer_limit": (1, 100_000),
+    "per_farmer_daily_limit": (1, 10_000),
 }
 # A year: longer is a mistake, and far longer overflowed the date of every later unstake.
 UNSTAKE_COOLDOWN_HOURS_MAX = 365 * 24
@@ -102,6 +103,16 @@ class Factory(models.Model):
     expected_minutes = models.PositiveIntegerField(default=10, validators=_bounded("expected_minutes"))
     claim_timeout_minutes = models.PositiveIntegerField(default=60, validators=_bounded("claim_timeout_minutes"))
     per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=_bounded("per_farmer_limit"))
+    # Claims one farmer may make per UTC day (expired ones do not count); None: no daily cap.
+    per_farmer_daily_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=_bounded("per_farmer_daily_limit")
+    )
+    # Only farmers on the creator's allow list (FarmerListEntry) may see and claim it.
+    allow_list_only = models.BooleanField(default=False)
+    # A factory of the same creator whose accepted (settled) demonstration a farmer needs first.
+    qualification_factory = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="qualified_factories"
+    )
     min_reputation = models.DecimalField(
         max_digits=5,
         decimal_places=2,
@@ -159,6 +170,34 @@ class Factory(models.Model):
     @property
     def is_full(self) -> bool:
         return self.target_count is not None and self.slots_taken >= self.target_count
+
+
+class FarmerListEntry(models.Model):
+    """A creator's allow or block list entry for one farmer (pools/services/controls.py).
+
+    Blocked: the farmer sees and claims none of the creator's factories. Allowed: the farmer
+    may see and claim the creator's allow-list-only factories (Factory.allow_list_only)."""
+
+    class Kind(models.TextChoices):
+        ALLOW = "allow", "Allowed"
+        BLOCK = "block", "Blocked"
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="farmer_list")
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "farmer_id"]
+        constraints = [
+            # One entry per creator and farmer: a farmer is allowed or blocked, never both.
+            models.UniqueConstraint(fields=["creator", "farmer"], name="farmer_list_one_entry"),
+        ]
+        indexes = [models.Index(fields=["farmer", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.creator_id} {self.kind}s {self.farmer_id}"
 
 
 class RateChange(models.Model):

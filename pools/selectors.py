@@ -17,7 +17,7 @@ from farmers.reputation import WorkRecord
 from ledger.fields import AmountField
 from ledger.models import Token
 
-from .models import Claim, Deposit, EconomicsConfig, Factory, Submission
+from .models import Claim, Deposit, EconomicsConfig, Factory, FarmerListEntry, Submission
 
 
 def economics_config() -> EconomicsConfig:
@@ -72,21 +72,72 @@ def factories_open_to_farmers():
     )
 
 
+def factories_admitting(factories, farmer):
+    """`factories` without those the creators' lists keep from `farmer`: every factory of a
+    creator who blocked them, and allow-list-only factories of creators who did not allow them
+    (pools.models.FarmerListEntry). One subquery each, so browse pages stay one query."""
+    entries = FarmerListEntry.objects.filter(farmer_id=farmer.pk)
+    blocked_by = entries.filter(kind=FarmerListEntry.Kind.BLOCK).values("creator_id")
+    allowed_by = entries.filter(kind=FarmerListEntry.Kind.ALLOW).values("creator_id")
+    return factories.exclude(creator_id__in=blocked_by).exclude(Q(allow_list_only=True) & ~Q(creator_id__in=allowed_by))
+
+
+def farmer_refusal(farmer, factory: Factory) -> str | None:
+    """Why the creator's lists keep `farmer` from `factory` ("blocked", "not_allowed"), or None.
+    The same rule as `factories_admitting`, for one factory (claim_create asks it under the lock)."""
+    kind = (
+        FarmerListEntry.objects.filter(creator_id=factory.creator_id, farmer_id=farmer.pk)
+        .values_list("kind", flat=True)
+        .first()
+    )
+    if kind == FarmerListEntry.Kind.BLOCK:
+        return "blocked"
+    if factory.allow_list_only and kind != FarmerListEntry.Kind.ALLOW:
+        return "not_allowed"
+    return None
+
+
+def farmer_qualified(farmer, factory: Factory) -> bool:
+    """Whether `farmer` meets the factory's qualification task: an accepted (settled)
+    demonstration on `factory.qualification_factory`; True when it needs none."""
+    if factory.qualification_factory_id is None:
+        return True
+    return Submission.objects.filter(
+        factory_id=factory.qualification_factory_id, farmer_id=farmer.pk, status=Submission.Status.SETTLED
+    ).exists()
+
+
+def farmer_list_of(creator):
+    """The creator's allow and block list entries, with the farmers' names."""
+    return (
+        FarmerListEntry.objects.filter(creator_id=creator.pk)
+        .select_related("farmer")
+        .order_by("kind", "-created_at", "-id")
+    )
+
+
+def qualification_choices(creator, *, exclude: int | None = None) -> list[tuple[int, str]]:
+    """The creator's factories that may serve as a qualification task, as form choices."""
+    factories = Factory.objects.filter(creator_id=creator.pk).exclude(pk=exclude).order_by("title", "pk")
+    return [(pk, title) for pk, title in factories.values_list("pk", "title")]
+
+
 def factory_list_for_user(user):
     if user.is_staff:
         return factory_queryset()
     if user.role == "creator":
         return factory_queryset().filter(creator=user)
-    return factories_open_to_farmers()
+    return factories_admitting(factories_open_to_farmers(), user)
 
 
 def factory_visible_to(user, factory: Factory) -> bool:
-    """Owners and staff see their factory always; farmers see what is open, plus what they
-    already worked on (so their submission pages stay reachable)."""
+    """Owners and staff see their factory always; farmers see what is open to them (not kept
+    from them by the creator's lists), plus what they already worked on (so their submission
+    pages stay reachable)."""
     if user.is_staff or factory.creator_id == user.pk:
         return True
     if user.role == "farmer":
-        if factories_open_to_farmers().filter(pk=factory.pk).exists():
+        if farmer_refusal(user, factory) is None and factories_open_to_farmers().filter(pk=factory.pk).exists():
             return True
         return Claim.objects.filter(factory=factory, farmer=user).exists()
     return False

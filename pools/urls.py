@@ -15,4 +15,6 @@ urlpatterns = [
     path("factories/<int:pk>/pause/", views.factory_pause_action, name="factory-pause"),
     path("factories/<int:pk>/resume/", views.factory_resume_action, name="factory-resume"),
     path("factories/<int:pk>/close/", views.factory_close_page, name="factory-close"),
+    path("farmers/", views.farmer_lists, name="farmer-lists"),
+    path("farmers/<int:entry_id>/remove/", views.farmer_list_remove_action, name="farmer-list-remove"),
 ]

@@ -20,7 +20,7 @@ from core.pages import role_required, show_service_error
 from core.templatetags.forge_tags import amount
 
 from .access import access_factory
-from .forms import FactoryCreateForm, FactoryDetailsForm, FundForm, RateForm
+from .forms import FactoryCreateForm, FactoryDetailsForm, FarmerListForm, FundForm, RateForm
 from .models import Deposit, Factory
 from .selectors import (
     economics_config,
@@ -32,9 +32,12 @@ from .selectors import (
     factory_rate_history,
     factory_score_histogram,
     factory_submissions_for_creator,
+    farmer_list_of,
     pool_summary_annotated,
+    qualification_choices,
     tokens_enabled,
 )
+from .services.controls import farmer_list_remove, farmer_list_set
 from .services.deposits import deposit_create
 from .services.factories import (
     factory_close,
@@ -78,6 +81,7 @@ def factory_create_page(request):
     form = FactoryCreateForm(
         request.POST or None,
         tokens=tokens,
+        qualification_choices=qualification_choices(request.user),
         initial={
             "claim_timeout_minutes": economics_config().default_claim_timeout_minutes,
             # The stablecoin is the usual choice; the others stay one click away.
@@ -100,7 +104,11 @@ def factory_create_page(request):
 @creator_required
 def factory_edit(request, pk: int):
     factory = _factory(request, pk, need="owner")
-    form = FactoryDetailsForm(request.POST or None, initial=FactoryDetailsForm.initial_for(factory))
+    form = FactoryDetailsForm(
+        request.POST or None,
+        initial=FactoryDetailsForm.initial_for(factory),
+        qualification_choices=qualification_choices(factory.creator, exclude=factory.pk),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             factory_update(factory=factory, actor=request.user, **form.cleaned_data)
@@ -294,3 +302,37 @@ def factory_submissions(request, pk: int):
     factory = _factory(request, pk, need="view")
     page_obj = _page(request, factory_submissions_for_creator(factory))
     return render(request, "pools/_submissions.html", {"factory": factory, "page_obj": page_obj})
+
+
+@creator_required
+def farmer_lists(request):
+    """The creator's allow and block lists: GET shows them with a form; POST adds or moves one."""
+    form = FarmerListForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                entry = farmer_list_set(creator=request.user, **form.cleaned_data)
+            except REFUSALS:
+                raise
+            except SERVICE_ERRORS as error:
+                show_service_error(request, error, form)
+            else:
+                verb = "blocked" if entry.kind == "block" else "allowed"
+                messages.success(request, f"{entry.farmer.username} is {verb}.")
+                return redirect("pools:farmer-lists")
+    return render(
+        request,
+        "pools/farmer_lists.html",
+        {"form": form, "page_obj": _page(request, farmer_list_of(request.user))},
+        status=status,
+    )
+
+
+@creator_required
+@require_POST
+def farmer_list_remove_action(request, entry_id: int):
+    farmer_list_remove(creator=request.user, entry_id=entry_id)  # someone else's: the 404 page
+    messages.success(request, "Taken off your list.")
+    return redirect("pools:farmer-lists")

@@ -50,7 +50,7 @@ def browse(request):
     reputation = reputation_of(request.user)
     form = BrowseForm(request.GET or None, categories=selectors.browse_categories())
     form.is_valid()  # invalid filters are shown next to their field and ignored
-    factories = selectors.factories_for_browse(reputation=reputation, **form.filters())
+    factories = selectors.factories_for_browse(reputation=reputation, farmer=request.user, **form.filters())
     page = Paginator(factories, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -74,7 +74,7 @@ def factory_preview(request, factory_id: int):
     access_factory(request.user, factory_id, need="view")  # else the 404 every page and the API give
     reputation = reputation_of(request.user)
     factory = (
-        selectors.factories_for_browse(reputation=reputation)
+        selectors.factories_for_browse(reputation=reputation, farmer=request.user)
         .defer(None)
         .select_related("token")
         .filter(pk=factory_id)

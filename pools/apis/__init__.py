@@ -3,6 +3,7 @@ claims, submissions, attachments. forge/api_urls.py routes to the views re-expor
 
 from .attachments import DatasetAttachmentSerializer, SubmissionAttachmentApi, attachment_file_response
 from .claims import ClaimCreateApi
+from .controls import FarmerListApi, FarmerListEntryApi
 from .deposits import DepositConfirmApi, DepositCreateApi
 from .factories import (
     FactoryCloseApi,
@@ -26,6 +27,8 @@ __all__ = [
     "FactoryPauseApi",
     "FactoryRateApi",
     "FactoryResumeApi",
+    "FarmerListApi",
+    "FarmerListEntryApi",
     "SubmissionAttachmentApi",
     "SubmissionCreateApi",
     "SubmissionDetailApi",

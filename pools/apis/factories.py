@@ -58,6 +58,9 @@ class FactoryOutputSerializer(serializers.Serializer):
     expected_minutes = serializers.IntegerField()
     claim_timeout_minutes = serializers.IntegerField()
     per_farmer_limit = serializers.IntegerField(allow_null=True)
+    per_farmer_daily_limit = serializers.IntegerField(allow_null=True)
+    allow_list_only = serializers.BooleanField()
+    qualification_factory = serializers.IntegerField(source="qualification_factory_id", allow_null=True)
     min_reputation = serializers.DecimalField(max_digits=5, decimal_places=2)
     success_checks = serializers.JSONField(
         allow_null=True, help_text="The creator's success checks (docs/quality-agent.md); null: proposed per claim."
@@ -134,6 +137,15 @@ class FactoryListCreateApi(ListAPIView):
         expected_minutes = _bounded_integer("expected_minutes")
         claim_timeout_minutes = _bounded_integer("claim_timeout_minutes")
         per_farmer_limit = _bounded_integer("per_farmer_limit", allow_null=True)
+        per_farmer_daily_limit = _bounded_integer("per_farmer_daily_limit", allow_null=True)
+        allow_list_only = serializers.BooleanField(
+            required=False, help_text="Only farmers on the creator's allow list see and claim it."
+        )
+        qualification_factory = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            help_text="Another of the creator's factories: an accepted demonstration there is needed to claim here.",
+        )
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
         )

@@ -6,14 +6,14 @@ is in ledger/locks.py), so a pool never promises more than it holds.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.db import atomic_with_retry
-from core.exceptions import Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden, NotFound
 from farmers.selectors import reputation_of
 from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
@@ -21,6 +21,7 @@ from ledger.services import InsufficientFunds, Leg, transaction_post
 from ..grading.checks import checks_from_json, checks_propose, checks_to_json
 from ..locks import factory_lock
 from ..models import Claim, Factory
+from ..selectors import farmer_qualified, farmer_refusal
 from .factories import pool_return_to_creator
 
 
@@ -55,11 +56,20 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
     """Reserve the factory's current reward for `farmer`, or refuse with a clear reason."""
     if farmer.role != "farmer":
         raise Forbidden("Only farmers can claim tasks.")
-    factory = factory_lock(factory.pk)
+    factory = factory_lock(factory.pk, related=("token", "qualification_factory"))
     money = factory.token.money
 
+    if farmer_refusal(farmer, factory) is not None:
+        # Blocked, or not on an allow-list factory's list: the factory is not visible to them
+        # (pools.selectors.factories_admitting), so the answer is the 404 of any hidden factory.
+        raise NotFound("No such factory.")
     if factory.status != Factory.Status.ACTIVE:
         raise Conflict(f"This factory is {factory.get_status_display().lower()} and takes no claims.")
+    if not farmer_qualified(farmer, factory):
+        raise Forbidden(
+            f"This factory needs an accepted demonstration on “{factory.qualification_factory.title}” first "
+            "(its qualification task)."
+        )
     reputation = reputation_of(farmer)
     if reputation < factory.min_reputation:
         raise Forbidden(
@@ -75,8 +85,17 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
         used = mine.exclude(status=Claim.Status.EXPIRED).count()
         if used >= factory.per_farmer_limit:
             raise Conflict(f"This factory takes at most {factory.per_farmer_limit} demonstration(s) per farmer.")
-
     now = timezone.now()
+    if factory.per_farmer_daily_limit is not None:
+        # Counted under the factory lock, so two concurrent claims cannot both pass the cap.
+        day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = mine.filter(created_at__gte=day_start).exclude(status=Claim.Status.EXPIRED).count()
+        if today >= factory.per_farmer_daily_limit:
+            raise Conflict(
+                f"This factory takes at most {factory.per_farmer_daily_limit:,} claim(s) per farmer a day "
+                "(UTC); you have reached it today. Try again tomorrow."
+            )
+
     try:
         with transaction.atomic():
             claim = Claim.objects.create(

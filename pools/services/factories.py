@@ -32,9 +32,14 @@ EDITABLE_FIELDS = (
     "expected_minutes",
     "claim_timeout_minutes",
     "per_farmer_limit",
+    "per_farmer_daily_limit",
     "min_reputation",
     "success_checks",
+    "allow_list_only",
+    "qualification_factory",
 )
+# Fields that may be set to None (no limit, no requirement) rather than left at their default.
+NULLABLE_FIELDS = ("target_count", "per_farmer_limit", "per_farmer_daily_limit", "qualification_factory")
 
 
 TERM_MESSAGES = {
@@ -42,6 +47,7 @@ TERM_MESSAGES = {
     "expected_minutes": "Must be between {low:,} and {high:,} minutes.",
     "claim_timeout_minutes": "Must be between {low:,} and {high:,} minutes.",
     "per_farmer_limit": "Must be between {low:,} and {high:,}, or empty for no limit.",
+    "per_farmer_daily_limit": "Must be between {low:,} and {high:,} claims a day, or empty for no daily cap.",
 }
 
 
@@ -89,6 +95,39 @@ def _clean_fields(values: dict) -> dict:
     return values
 
 
+def _clean_qualification(values: dict, *, creator, factory: Factory | None = None) -> dict:
+    """Resolve `qualification_factory` (a Factory, an id or None) to one of the creator's other
+    factories, refusing one that would make a loop (A needs B needs A: nobody could start)."""
+    if "qualification_factory" not in values:
+        return values
+    chosen = values["qualification_factory"]
+    if chosen in (None, ""):
+        values["qualification_factory"] = None
+        return values
+    chosen_id = chosen.pk if isinstance(chosen, Factory) else chosen
+    error = ValidationError(
+        {"qualification_factory": ["Choose one of your other factories as the qualification task."]}
+    )
+    try:
+        chosen_id = int(chosen_id)
+    except (TypeError, ValueError):
+        raise error from None
+    qualification = Factory.objects.filter(pk=chosen_id, creator_id=creator.pk).first()
+    if qualification is None or (factory is not None and qualification.pk == factory.pk):
+        raise error
+    # Walk the requirement chain from the chosen factory: reaching this one would be a loop.
+    seen, step = set(), qualification
+    while step is not None and step.pk not in seen:
+        if factory is not None and step.qualification_factory_id == factory.pk:
+            raise ValidationError(
+                {"qualification_factory": [f"“{qualification.title}” already requires this factory: that is a loop."]}
+            )
+        seen.add(step.pk)
+        step = step.qualification_factory
+    values["qualification_factory"] = qualification
+    return values
+
+
 @atomic_with_retry
 def factory_create(*, creator, title: str, instructions: str, token: str, reward, **fields) -> Factory:
     """A new factory in `draft`; it turns `active` when its first deposit is confirmed."""
@@ -106,14 +145,13 @@ def factory_create(*, creator, title: str, instructions: str, token: str, reward
         errors.update(error.message_dict)
     try:
         values = _clean_fields({"title": title, "instructions": instructions, **fields})
+        values = _clean_qualification(values, creator=creator)
     except ValidationError as error:
         errors.update(error.message_dict)
     if errors:
         raise ValidationError(errors)
     values.setdefault("claim_timeout_minutes", economics_config().default_claim_timeout_minutes)
-    values = {
-        key: value for key, value in values.items() if value is not None or key in ("target_count", "per_farmer_limit")
-    }
+    values = {key: value for key, value in values.items() if value is not None or key in NULLABLE_FIELDS}
 
     factory = Factory(creator=creator, token=token_obj, reward=reward_units, **values)
     # The pool's accounts are created with the factory (a placeholder holder until the
@@ -144,7 +182,7 @@ def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unexpected fields: {sorted(unknown)}")
-    fields = _clean_fields(fields)
+    fields = _clean_qualification(_clean_fields(fields), creator=factory.creator, factory=factory)
     for name, value in fields.items():
         setattr(factory, name, value)
     factory.save(update_fields=list(fields))

@@ -30,7 +30,7 @@ from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
-from pools.models import Attachment, Claim, Deposit, Factory, RateChange, ScoreOverride, Submission
+from pools.models import Attachment, Claim, Deposit, Factory, FarmerListEntry, RateChange, ScoreOverride, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_create
@@ -65,6 +65,7 @@ class World:
     alert: Alert
     wallets: dict[str, str]
     wallet: Wallet
+    list_entry: FarmerListEntry
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -141,6 +142,8 @@ def world_build() -> World:
         alert=alert,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
+        # The creator blocks a farmer who plays no other part in the world.
+        list_entry=FarmerListEntry.objects.create(creator=creator, farmer=FarmerFactory(), kind="block"),
     )
 
 
@@ -166,6 +169,7 @@ COUNTED = [
     Export,
     Alert,
     Wallet,
+    FarmerListEntry,
 ]
 
 
