@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "forge",
     "core",
     "audit",
+    "notifications",
     "accounts",
     "ledger",
     "pools",
@@ -226,6 +227,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
+    "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
+    "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -298,6 +301,16 @@ FORGE_EXPORT_TIME_LIMIT = env.int("FORGE_EXPORT_TIME_LIMIT", default=4 * 3600)
 FORGE_ALERT_POOL_LOW_REWARDS = env.int("FORGE_ALERT_POOL_LOW_REWARDS", default=3)
 # Links in alert emails start with this (e.g. https://forge.example.com).
 FORGE_SITE_URL = env("FORGE_SITE_URL", default="http://127.0.0.1:8000")
+
+# Webhooks (notifications/, Standard Webhooks). Seconds before each retry after a failed
+# attempt (the spec's reference schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), then give up.
+WEBHOOK_RETRY_SECONDS = env.list(
+    "FORGE_WEBHOOK_RETRY_SECONDS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("FORGE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ENDPOINTS = env.int("FORGE_WEBHOOK_MAX_ENDPOINTS", default=10)
+# Plain-http endpoints only for local development and tests.
+WEBHOOKS_ALLOW_HTTP = env.bool("FORGE_WEBHOOKS_ALLOW_HTTP", default=DEBUG)
 
 LOGGING = {
     "version": 1,

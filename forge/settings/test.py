@@ -15,3 +15,7 @@ FORGE_GRADE_CLAIM_WINDOW = env.bool("FORGE_GRADE_CLAIM_WINDOW", default=False)
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Webhook tests post to a local plain-http server and retry within seconds.
+WEBHOOKS_ALLOW_HTTP = True
+WEBHOOK_RETRY_SECONDS = env.list("FORGE_WEBHOOK_RETRY_SECONDS", cast=int, default=[1, 1, 1])
+WEBHOOK_TIMEOUT_SECONDS = 5.0
