@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import Deposit, EconomicsConfig, Factory, Submission
+from .models import Deposit, EconomicsConfig, Factory, Flag, Submission
 
 
 def factory_lock(factory_id: int, *, related: Iterable[str] = ("token",)) -> Factory:
@@ -56,6 +56,12 @@ def submissions_lock_waiting(condition, *, limit: int) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def flag_lock(flag_id: int) -> Flag | None:
+    """One flag, locked, after its submission (`submission_lock`): the submission is the work
+    item of the lock order, the flag only its companion row."""
+    return Flag.objects.select_for_update(of=("self",)).filter(pk=flag_id).first()
 
 
 def deposit_lock(deposit_id: int) -> Deposit:

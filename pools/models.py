@@ -419,3 +419,67 @@ class ScoreOverride(models.Model):
 
     def __str__(self) -> str:
         return f"submission {self.submission_id}: {self.old_score} -> {self.new_score}"
+
+
+class Flag(models.Model):
+    """A creator's flag on a paid demonstration that missed the task (pools/services/controls.py):
+    staff uphold it (the score becomes 0: the farmer's share and the commissions are reversed
+    by an adjusting transaction and the reward returns to the pool) or dismiss it. One flag per
+    submission, raised within settings.FORGE_FLAG_WINDOW_DAYS of its settlement."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for staff"
+        UPHELD = "upheld", "Upheld: payment reversed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    submission = models.OneToOneField(Submission, on_delete=models.PROTECT, related_name="flag")
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    # The score override (to 0) that reversed the payment, when upheld.
+    score_override = models.OneToOneField(
+        ScoreOverride, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"flag {self.pk} on submission {self.submission_id}"
+
+
+class Bonus(models.Model):
+    """A creator's bonus from a factory's pool to the farmer of an excellent (paid)
+    demonstration: one per submission, ledger key `bonus:<submission id>`. The platform fee
+    applies to it as to a payout; its fee goes to the treasury whole (docs/economics.md)."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.PROTECT, related_name="bonus")
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="bonuses")
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount = AmountField(help_text="Taken from the pool, in base units of the factory's token.")
+    platform_fee = AmountField()
+    farmer_amount = AmountField()
+    note = models.CharField(max_length=200, blank=True)
+    ledger_transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="bonus_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(farmer_amount__gte=0, platform_fee__gte=0)
+                & models.Q(amount=models.F("farmer_amount") + models.F("platform_fee")),
+                name="bonus_parts_sum",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"bonus on submission {self.submission_id}"

@@ -257,6 +257,8 @@ FORGE_GRADER_JUDGE_MODEL = env("FORGE_GRADER_JUDGE_MODEL", default="default")
 FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.0)
 FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # What farmers are told a staff review of a held submission takes (the submission page).
+# Days after its settlement during which a creator may flag a paid demonstration (pools.Flag).
+FORGE_FLAG_WINDOW_DAYS = env.int("FORGE_FLAG_WINDOW_DAYS", default=7)
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
 # The agent checks the recording against the server's claim window (claim creation to
 # submission; docs/quality-agent.md, `outside_claim_window`). Off only in the unit-test settings,
