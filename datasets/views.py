@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -226,6 +227,7 @@ def factory_demonstration(request, pk: int, submission_id: int):
         else {},
         "attachments": list(submission.attachments.all()),
         "back_query": request.GET.urlencode(),
+        "flag_window_days": settings.FORGE_FLAG_WINDOW_DAYS,
     }
     return render(request, "pools/demonstration.html", context)
 

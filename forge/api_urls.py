@@ -33,6 +33,9 @@ urlpatterns = [
     path("submissions/", pools.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
+    path("submissions/<int:pk>/flag/", pools.SubmissionFlagApi.as_view(), name="submission-flag"),
+    path("submissions/<int:pk>/bonus/", pools.SubmissionBonusApi.as_view(), name="submission-bonus"),
+    path("flags/<int:pk>/decision/", pools.FlagDecisionApi.as_view(), name="flag-decision"),
     path(
         "factories/<int:pk>/demonstrations/",
         datasets.FactoryDemonstrationListApi.as_view(),

@@ -118,7 +118,10 @@ class FactoryAdmin(ViewOnlyMixin, admin.ModelAdmin):
                     "expected_minutes",
                     "claim_timeout_minutes",
                     "per_farmer_limit",
+                    "per_farmer_daily_limit",
                     "min_reputation",
+                    "allow_list_only",
+                    "qualification_factory",
                 ]
             },
         ),
@@ -375,3 +378,7 @@ class EconomicsConfigAdmin(NoDeleteMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         config = economics_config()
         return redirect(reverse("admin:pools_economicsconfig_change", args=[config.pk]))
+
+
+# Flags and bonuses: their own module, registered with the others.
+from . import admin_controls  # noqa: E402, F401

@@ -175,3 +175,12 @@ class FarmerListForm(forms.Form):
         label="List",
     )
     note = forms.CharField(max_length=200, required=False, help_text="Optional, for you: why.")
+
+
+class FlagForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class BonusForm(forms.Form):
+    amount = forms.CharField(max_length=64, strip=False, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
+    note = forms.CharField(max_length=200, required=False)

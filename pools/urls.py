@@ -16,5 +16,15 @@ urlpatterns = [
     path("factories/<int:pk>/resume/", views.factory_resume_action, name="factory-resume"),
     path("factories/<int:pk>/close/", views.factory_close_page, name="factory-close"),
     path("farmers/", views.farmer_lists, name="farmer-lists"),
+    path(
+        "factories/<int:pk>/dataset/<int:submission_id>/flag/",
+        views.demonstration_flag,
+        name="factory-demonstration-flag",
+    ),
+    path(
+        "factories/<int:pk>/dataset/<int:submission_id>/bonus/",
+        views.demonstration_bonus,
+        name="factory-demonstration-bonus",
+    ),
     path("farmers/<int:entry_id>/remove/", views.farmer_list_remove_action, name="farmer-list-remove"),
 ]

@@ -19,8 +19,8 @@ from core.money import format_amount
 from core.pages import role_required, show_service_error
 from core.templatetags.forge_tags import amount
 
-from .access import access_factory
-from .forms import FactoryCreateForm, FactoryDetailsForm, FarmerListForm, FundForm, RateForm
+from .access import access_factory, access_submission
+from .forms import BonusForm, FactoryCreateForm, FactoryDetailsForm, FarmerListForm, FlagForm, FundForm, RateForm
 from .models import Deposit, Factory
 from .selectors import (
     economics_config,
@@ -37,7 +37,7 @@ from .selectors import (
     qualification_choices,
     tokens_enabled,
 )
-from .services.controls import farmer_list_remove, farmer_list_set
+from .services.controls import bonus_give, farmer_list_remove, farmer_list_set, flag_open
 from .services.deposits import deposit_create
 from .services.factories import (
     factory_close,
@@ -336,3 +336,44 @@ def farmer_list_remove_action(request, entry_id: int):
     farmer_list_remove(creator=request.user, entry_id=entry_id)  # someone else's: the 404 page
     messages.success(request, "Taken off your list.")
     return redirect("pools:farmer-lists")
+
+
+def _demonstration_action(form_class, service, done):
+    """A POST from the creator's demonstration page: the form, one service, a message, back."""
+
+    @creator_required
+    @require_POST
+    def view(request, pk: int, submission_id: int):
+        factory = access_factory(request.user, pk, need="dataset")  # someone else's: 404
+        submission = access_submission(request.user, submission_id)
+        if submission.factory_id != factory.pk:
+            raise NotFound("No such demonstration.")
+        form = form_class(request.POST)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                messages.error(request, errors[0])
+        else:
+            try:
+                result = service(submission_id=submission.pk, creator=request.user, **form.cleaned_data)
+            except REFUSALS:
+                raise
+            except SERVICE_ERRORS as error:
+                show_service_error(request, error)
+            else:
+                messages.success(request, done(result, factory))
+        return redirect("pools:factory-demonstration", pk=factory.pk, submission_id=submission.pk)
+
+    return view
+
+
+demonstration_flag = _demonstration_action(
+    FlagForm, flag_open, lambda flag, factory: "Flagged: staff will review it. No money moves until they decide."
+)
+demonstration_bonus = _demonstration_action(
+    BonusForm,
+    bonus_give,
+    lambda bonus, factory: (
+        f"Bonus of {factory.token.money(bonus.amount)} paid: "
+        f"{factory.token.money(bonus.farmer_amount)} to the farmer after the platform fee."
+    ),
+)

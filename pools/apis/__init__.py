@@ -3,7 +3,7 @@ claims, submissions, attachments. forge/api_urls.py routes to the views re-expor
 
 from .attachments import DatasetAttachmentSerializer, SubmissionAttachmentApi, attachment_file_response
 from .claims import ClaimCreateApi
-from .controls import FarmerListApi, FarmerListEntryApi
+from .controls import FarmerListApi, FarmerListEntryApi, FlagDecisionApi, SubmissionBonusApi, SubmissionFlagApi
 from .deposits import DepositConfirmApi, DepositCreateApi
 from .factories import (
     FactoryCloseApi,
@@ -29,9 +29,12 @@ __all__ = [
     "FactoryResumeApi",
     "FarmerListApi",
     "FarmerListEntryApi",
+    "FlagDecisionApi",
     "SubmissionAttachmentApi",
+    "SubmissionBonusApi",
     "SubmissionCreateApi",
     "SubmissionDetailApi",
+    "SubmissionFlagApi",
     "SubmissionListApi",
     "SubmissionReviewApi",
     "TokenListApi",

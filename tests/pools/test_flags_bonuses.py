@@ -232,3 +232,78 @@ def test_bonus_refusals_change_nothing(creator, farmer):
 )
 def test_bonus_split_floors_the_fee_and_sums_exactly(amount, rate, farmer, fee):
     assert bonus_split(amount, platform_fee_rate=Decimal(rate)) == (farmer, fee)
+
+
+# ---- API, pages, admin (wiring and errors) ------------------------------------------------------
+
+
+def test_flag_and_bonus_api_answer_201_and_400_for_bad_input(creator, farmer, staff, as_user):
+    first, second = (paid(funded_factory(creator), farmer) for _ in range(2))
+    client = as_user(creator)
+
+    assert client.post(f"/api/v1/submissions/{first.pk}/flag/", {"reason": ""}, format="json").status_code == 400
+    flagged = client.post(f"/api/v1/submissions/{first.pk}/flag/", {"reason": "Empty sheet."}, format="json")
+    assert flagged.status_code == 201 and flagged.json()["status"] == "open"
+    bad = client.post(f"/api/v1/submissions/{second.pk}/bonus/", {"amount": "0.1234567"}, format="json")
+    assert bad.status_code == 400 and "amount" in bad.json()
+    bonus = client.post(f"/api/v1/submissions/{second.pk}/bonus/", {"amount": "0.05"}, format="json")
+    assert bonus.status_code == 201 and bonus.json()["farmer_amount"] == "0.045000"
+    assert not Bonus.objects.filter(submission=first).exists()
+
+    decide = as_user(staff)
+    flag_id = flagged.json()["id"]
+    assert decide.post(f"/api/v1/flags/{flag_id}/decision/", {"upheld": True}, format="json").status_code == 400
+    decided = decide.post(f"/api/v1/flags/{flag_id}/decision/", {"upheld": True, "reason": "Empty."}, format="json")
+    assert decided.status_code == 200 and decided.json()["status"] == "upheld"
+    assert (
+        decide.post("/api/v1/flags/999999/decision/", {"upheld": True, "reason": "x"}, format="json").status_code == 404
+    )
+    assert_audit_clean()
+
+
+def test_demonstration_page_flags_and_rewards(creator, farmer):
+    from django.test import Client
+
+    factory = funded_factory(creator)
+    first, second = paid(factory, farmer), paid(factory, farmer)
+    page = Client()
+    page.force_login(creator)
+    url = f"/creator/factories/{factory.pk}/dataset/"
+
+    shown = page.get(f"{url}{first.pk}/").content.decode()
+    assert 'id="flag-form"' in shown and 'id="bonus-form"' in shown
+    response = page.post(f"{url}{first.pk}/flag/", {"reason": "Wrong sheet."}, follow=True)
+    assert "Flagged: staff will review it" in response.content.decode()
+    assert 'id="flag-status"' in response.content.decode()
+    response = page.post(f"{url}{second.pk}/bonus/", {"amount": "lots"}, follow=True)
+    assert response.status_code == 200 and not Bonus.objects.exists()
+    response = page.post(f"{url}{second.pk}/bonus/", {"amount": "0.1", "note": "Neat"}, follow=True)
+    assert "Bonus of" in response.content.decode() and 'id="bonus-status"' in response.content.decode()
+    # A submission of another factory through this factory's URL: 404.
+    other = paid(funded_factory(creator), farmer)
+    assert page.post(f"{url}{other.pk}/flag/", {"reason": "x"}).status_code == 404
+    assert Flag.objects.count() == 1
+
+
+def test_admin_upholds_flags_in_bulk_with_a_reason(creator, farmer, staff):
+    from django.test import Client
+
+    factory = funded_factory(creator)
+    flags = [
+        flag_open(submission_id=paid(factory, farmer).pk, creator=creator, reason=f"Missed {n}.") for n in range(2)
+    ]
+    admin = Client()
+    admin.force_login(staff)
+    ids = [str(flag.pk) for flag in flags]
+    asked = admin.post("/admin/pools/flag/", {"action": "uphold_selected", "_selected_action": ids})
+    assert asked.status_code == 200 and "Uphold and reverse" in asked.content.decode()
+    assert Flag.objects.filter(status="open").count() == 2
+    admin.post(
+        "/admin/pools/flag/",
+        {"action": "uphold_selected", "_selected_action": ids, "apply": "1", "reason": "Both empty."},
+    )
+
+    assert Flag.objects.filter(status="upheld").count() == 2
+    assert StaffAction.objects.filter(action=StaffAction.Action.FLAG_DECIDE, reason="Both empty.").count() == 2
+    assert balance(farmer) == 0
+    assert_audit_clean()

@@ -30,7 +30,18 @@ from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
-from pools.models import Attachment, Claim, Deposit, Factory, FarmerListEntry, RateChange, ScoreOverride, Submission
+from pools.models import (
+    Attachment,
+    Bonus,
+    Claim,
+    Deposit,
+    Factory,
+    FarmerListEntry,
+    Flag,
+    RateChange,
+    ScoreOverride,
+    Submission,
+)
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_create
@@ -66,6 +77,7 @@ class World:
     wallets: dict[str, str]
     wallet: Wallet
     list_entry: FarmerListEntry
+    flag: Flag
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -144,7 +156,21 @@ def world_build() -> World:
         wallet=Wallet.objects.get(address=wallets["farmer"]),
         # The creator blocks a farmer who plays no other part in the world.
         list_entry=FarmerListEntry.objects.create(creator=creator, farmer=FarmerFactory(), kind="block"),
+        flag=_flagged(factory, creator, staff),
     )
+
+
+def _flagged(factory, creator, staff) -> Flag:
+    """An open flag on a demonstration another farmer was paid for (the world's own submission
+    stays unflagged, for the flag and bonus rows)."""
+    from pools.services.controls import flag_open
+
+    farmer = FarmerFactory()
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.8")
+    submission_settle(submission_id=submission.pk)
+    return flag_open(submission_id=submission.pk, creator=creator, reason="Missed the task.")
 
 
 COUNTED = [
@@ -170,6 +196,8 @@ COUNTED = [
     Alert,
     Wallet,
     FarmerListEntry,
+    Flag,
+    Bonus,
 ]
 
 
