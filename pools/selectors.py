@@ -17,7 +17,7 @@ from farmers.reputation import WorkRecord
 from ledger.fields import AmountField
 from ledger.models import Token
 
-from .models import Claim, Deposit, EconomicsConfig, Factory, FarmerListEntry, Submission
+from .models import Bonus, Claim, Deposit, EconomicsConfig, Factory, FarmerListEntry, Submission
 
 
 def economics_config() -> EconomicsConfig:
@@ -50,6 +50,7 @@ def pool_summary(factory: Factory) -> PoolSummary:
     paid_out = factory.submissions.filter(status=Submission.Status.SETTLED).aggregate(
         total=Coalesce(Sum("gross_payout"), 0, output_field=AmountField())
     )["total"]
+    paid_out += factory.bonuses.aggregate(total=Coalesce(Sum("amount"), 0, output_field=AmountField()))["total"]
     return PoolSummary(
         deposited=int(deposited),
         available=factory.available_account.balance,
@@ -215,12 +216,18 @@ def factory_list_for_creator(creator):
         .annotate(total=Sum("gross_payout"))
         .values("total")
     )
+    # Bonuses leave the pool too (pools.models.Bonus): counted as paid out, so the parts of the
+    # pool still add up to what was deposited.
+    bonuses = (
+        Bonus.objects.filter(factory=OuterRef("pk")).values("factory").annotate(total=Sum("amount")).values("total")
+    )
     return (
         factory_queryset()
         .filter(creator=creator)
         .annotate(
             deposited_total=Coalesce(Subquery(deposited, output_field=AmountField()), 0, output_field=AmountField()),
-            paid_out_total=Coalesce(Subquery(paid_out, output_field=AmountField()), 0, output_field=AmountField()),
+            paid_out_total=Coalesce(Subquery(paid_out, output_field=AmountField()), 0, output_field=AmountField())
+            + Coalesce(Subquery(bonuses, output_field=AmountField()), 0, output_field=AmountField()),
         )
         .order_by("-created_at", "-id")
     )

@@ -307,3 +307,29 @@ def test_admin_upholds_flags_in_bulk_with_a_reason(creator, farmer, staff):
     assert StaffAction.objects.filter(action=StaffAction.Action.FLAG_DECIDE, reason="Both empty.").count() == 2
     assert balance(farmer) == 0
     assert_audit_clean()
+
+
+def test_farmer_sees_the_flag_and_the_bonus_on_the_submission_page(creator, farmer):
+    from django.test import Client
+
+    factory = funded_factory(creator)
+    first, second = paid(factory, farmer), paid(factory, farmer)
+    flag_open(submission_id=first.pk, creator=creator, reason="Wrong sheet.")
+    bonus_give(submission_id=second.pk, creator=creator, amount="0.1", note="Neat")
+    page = Client()
+    page.force_login(farmer)
+
+    assert "Wrong sheet." in page.get(f"/farm/submissions/{first.pk}/").content.decode()
+    shown = page.get(f"/farm/submissions/{second.pk}/").content.decode()
+    assert 'id="bonus-received"' in shown and "0.09" in shown and "Neat" in shown
+
+
+def test_a_bonus_counts_as_paid_out_so_the_pool_adds_up(creator, farmer):
+    from pools.selectors import factory_for_creator, pool_summary, pool_summary_annotated
+
+    factory = funded_factory(creator, reward="0.2", deposit="1")
+    bonus_give(submission_id=paid(factory, farmer, "1.0").pk, creator=creator, amount="0.3")
+    factory.refresh_from_db()
+    for summary in (pool_summary(factory), pool_summary_annotated(factory_for_creator(creator, factory.pk))):
+        assert summary.paid_out == usdc("0.5")
+        assert summary.available + summary.reserved + summary.paid_out + summary.refunded == summary.deposited
