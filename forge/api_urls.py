@@ -23,6 +23,7 @@ urlpatterns = [
     path("factories/<int:pk>/deposits/", pools.DepositCreateApi.as_view(), name="factory-deposits"),
     path("factories/<int:pk>/rate/", pools.FactoryRateApi.as_view(), name="factory-rate"),
     path("factories/<int:pk>/claims/", pools.ClaimCreateApi.as_view(), name="factory-claims"),
+    path("factories/<int:pk>/dry-run/", pools.FactoryDryRunApi.as_view(), name="factory-dry-run"),
     path("factories/<int:pk>/pause/", pools.FactoryPauseApi.as_view(), name="factory-pause"),
     path("factories/<int:pk>/resume/", pools.FactoryResumeApi.as_view(), name="factory-resume"),
     path("factories/<int:pk>/close/", pools.FactoryCloseApi.as_view(), name="factory-close"),

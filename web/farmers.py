@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_balances, withdrawals_of
 from accounts.services import withdrawal_request
+from core.api import FailOpenScopedRateThrottle
 from core.exceptions import ApplicationError, NotFound
 from core.money import parse_amount
 from core.pages import role_required
@@ -30,6 +31,7 @@ from pools.access import access_claim, access_factory, access_submission
 from pools.models import Claim
 from pools.selectors import economics_config
 from pools.services.claims import claim_create
+from pools.services.dry_run import demonstration_dry_run
 from pools.services.submissions import submission_create
 
 from .farmer_forms import BrowseForm, DemonstrationForm, WithdrawalForm
@@ -122,7 +124,10 @@ def claim_detail(request, claim_id: int):
     expired = claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now()
     form = DemonstrationForm(request.POST, request.FILES) if request.method == "POST" else DemonstrationForm()
     status = 200
-    if request.method == "POST" and not expired:
+    dry_run = None
+    if request.method == "POST" and not expired and request.POST.get("dry_run"):
+        dry_run, status = _dry_run(request, claim, form)
+    elif request.method == "POST" and not expired:
         if form.is_valid():
             submission = _submit(request, claim, form)
             if submission is not None:
@@ -133,9 +138,38 @@ def claim_detail(request, claim_id: int):
     return render(
         request,
         "farmers/claim.html",
-        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired},
+        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired, "dry_run": dry_run},
         status=status,
     )
+
+
+class _DryRunPage:
+    """The throttle's view: the API's scope, so the page and the API share one budget."""
+
+    throttle_scope = "dry_run"
+
+
+def _dry_run(request, claim: Claim, form: DemonstrationForm):
+    """(the dry run or None, status) for the claim page's "Check it first" button."""
+    throttle = FailOpenScopedRateThrottle()
+    if not throttle.allow_request(request, _DryRunPage()):
+        wait = throttle.wait()
+        messages.error(request, f"Too many dry runs: try again in {int(wait or 60) // 60 + 1} minute(s).")
+        return None, 429
+    if not form.is_valid():
+        return None, 400
+    try:
+        return demonstration_dry_run(
+            factory=claim.factory, farmer=request.user, demonstration=form.cleaned_data["parsed"]
+        ), 200
+    except ValidationError as error:
+        field = form.cleaned_data["source_field"]
+        for path, problems in error.message_dict.items():
+            for problem in problems:
+                form.add_error(field, problem if path in ("demonstration", "__all__") else f"{path}: {problem}")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return None, 400
 
 
 def _submit(request, claim: Claim, form: DemonstrationForm):

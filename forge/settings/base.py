@@ -164,6 +164,9 @@ REST_FRAMEWORK = {
         "token": env("THROTTLE_TOKEN", default="30/minute"),
         "claims": env("THROTTLE_CLAIMS", default="120/minute"),
         "submissions": env("THROTTLE_SUBMISSIONS", default="120/minute"),
+        # Dry-run scores (pools/apis/dry_run.py and the claim page): a farmer tries a few
+        # versions, not thousands (probing the rubric).
+        "dry_run": env("THROTTLE_DRY_RUN", default="30/hour"),
         "wallets": env("THROTTLE_WALLETS", default="30/minute"),
     },
     "COERCE_DECIMAL_TO_STRING": True,

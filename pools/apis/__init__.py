@@ -5,6 +5,7 @@ from .attachments import DatasetAttachmentSerializer, SubmissionAttachmentApi, a
 from .claims import ClaimCreateApi
 from .controls import FarmerListApi, FarmerListEntryApi, FlagDecisionApi, SubmissionBonusApi, SubmissionFlagApi
 from .deposits import DepositConfirmApi, DepositCreateApi
+from .dry_run import FactoryDryRunApi
 from .factories import (
     FactoryCloseApi,
     FactoryDetailApi,
@@ -23,6 +24,7 @@ __all__ = [
     "DepositCreateApi",
     "FactoryCloseApi",
     "FactoryDetailApi",
+    "FactoryDryRunApi",
     "FactoryListCreateApi",
     "FactoryPauseApi",
     "FactoryRateApi",

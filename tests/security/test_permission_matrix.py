@@ -101,6 +101,9 @@ API = [
     Row("api:factory-rate", "POST",                      "401  403  403  200  403  403  200  403", factory_pk,
         body=lambda w, role: {"reward": "0.3"}),
     Row("api:factory-claims", "POST",                    "401  201  409  403  403  201  403  403", factory_pk),
+    # A dry run: farmers, on a factory they may see (the other farmer holds a claim on it).
+    Row("api:factory-dry-run", "POST",                   "401  200  200  403  403  200  403  403", factory_pk,
+        body=lambda w, role: {"demonstration": demonstration()}),
     Row("api:factory-pause", "POST",                     "401  403  403  200  403  403  200  403", factory_pk),
     Row("api:factory-resume", "POST",                    "401  403  403  200  403  403  200  403",
         lambda w: {"pk": w.paused.pk}),
