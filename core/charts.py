@@ -174,9 +174,12 @@ def bar_chart(
     unit: str = "",
     contiguous: bool = False,
     short_labels: Sequence[str] | None = None,
+    edge_labels: Sequence[str] | None = None,
 ) -> Chart:
     """One bar per (label, value). `contiguous` draws touching bars (a histogram);
-    `short_labels` replaces the x-axis text (the table and tooltips keep the full labels)."""
+    `short_labels` replaces the x-axis text (the table and tooltips keep the full labels);
+    `edge_labels` (one more than the bars) labels the bars' edges instead of their middles, so
+    a histogram's axis reads as its range, both ends included (0 to 1 for scores)."""
     values = [value for _, value in points]
     integer = all(isinstance(value, int) for value in values)
     ticks = _ticks(max(values, default=0), integer=integer)
@@ -198,9 +201,15 @@ def bar_chart(
             f'height="{_fmt(height)}" data-label="{escape(label)}" data-value="{escape(str(value))}">'
             f"<title>{escape(text)}</title></rect>"
         )
-        if index % every == 0:
+        if index % every == 0 and edge_labels is None:
             shown = short_labels[index] if short_labels else label
             x_labels.append((MARGIN_LEFT + slot * index + slot / 2, shown))
+    if edge_labels is not None:
+        if len(edge_labels) != len(points) + 1:
+            raise ValueError(f"expected {len(points) + 1} edge labels, got {len(edge_labels)}")
+        x_labels = [(MARGIN_LEFT + slot * index, text) for index, text in enumerate(edge_labels) if index % every == 0]
+        if (len(edge_labels) - 1) % every:  # the far end is always labelled
+            x_labels.append((MARGIN_LEFT + slot * len(points), edge_labels[-1]))
     body.append("</g>")
     full_description = " ".join(filter(None, [description, _summary(points, value_format, unit)]))
     svg = _frame(chart_id, title, full_description, ticks, value_format, x_labels, body, x_axis_label)
@@ -229,7 +238,9 @@ def histogram(
     if len(counts) != bins:
         raise ValueError(f"expected {bins} counts, got {len(counts)}")
     labels = histogram_labels(bins=bins, low=low, high=high)
-    short = [label.split("–")[0] for label in labels]
+    # The axis is the whole range, fixed whatever the data: its edges, both ends labelled.
+    start, end = Decimal(str(low)), Decimal(str(high))
+    edges = [f"{start + (end - start) * index / bins:.1f}" for index in range(bins + 1)]
     return bar_chart(
         list(zip(labels, counts, strict=True)),
         chart_id=chart_id,
@@ -239,7 +250,7 @@ def histogram(
         x_axis_label=x_axis_label,
         unit=unit,
         contiguous=True,
-        short_labels=short,
+        edge_labels=edges,
     )
 
 

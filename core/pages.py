@@ -56,7 +56,8 @@ def home_url_for(user) -> str:
 def show_service_error(request, error: Exception, form=None, *, field_map: dict[str, str] | None = None) -> None:
     """Show an error raised by a service. A `ValidationError` with field errors goes next to
     the form's fields (`field_map` renames service fields to form fields); anything without a
-    field on the form, and every `ApplicationError`, becomes an error message."""
+    field on the form, and every `ApplicationError`, becomes an error message: **one** message
+    for the one failed action, its parts joined (never one flash per part, stacked up)."""
     field_map = field_map or {}
     if isinstance(error, ApplicationError):
         field = field_map.get(error.field, error.field) if error.field else None
@@ -67,14 +68,15 @@ def show_service_error(request, error: Exception, form=None, *, field_map: dict[
         return
     if not isinstance(error, ValidationError):
         raise TypeError(f"not a service error: {error!r}")
+    leftovers: list[str] = []
     if hasattr(error, "error_dict"):
         for name, errors in error.message_dict.items():
             field = field_map.get(name, name)
             if form is not None and field in form.fields:
                 form.add_error(field, errors)
             else:
-                for message in errors:
-                    messages.error(request, message)
+                leftovers.extend(errors)
     else:
-        for message in error.messages:
-            messages.error(request, message)
+        leftovers.extend(error.messages)
+    if leftovers:
+        messages.error(request, " ".join(dict.fromkeys(leftovers)))  # in order, each once

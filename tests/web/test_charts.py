@@ -114,3 +114,17 @@ def test_gridlines_handle_huge_integer_amounts_exactly():
     ticks = [int(text.text) for text in root.iter(f"{SVG}text") if text.get("class") == "y-tick"]
     assert ticks[0] == 0 and ticks[-1] >= huge
     assert all(tick % 10**23 == 0 for tick in ticks)
+
+
+@pytest.mark.parametrize("scores", [[], [0.55], [0.91, 0.95], [0.0]])
+def test_the_score_histogram_axis_is_fixed_from_0_to_1_whatever_the_scores(scores):
+    """The x-axis labels the bins' edges, 0.0 at the left end and 1.0 at the right end, the same
+    for any data (it used to label bar middles, stopping at 0.9 with no 1.0)."""
+    root = _parse(charts.histogram(scores, chart_id="q", title="Scores"))
+    ticks = [(float(text.get("x")), text.text) for text in root.iter(f"{SVG}text") if text.get("class") == "x-tick"]
+    bars = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "bar"]
+
+    assert [label for _, label in ticks] == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]  # at most 8 labels
+    assert ticks[0][0] == charts.MARGIN_LEFT  # 0.0 at the axis's left end
+    assert ticks[-1][0] == pytest.approx(charts.WIDTH - charts.MARGIN_RIGHT)  # 1.0 at its right end
+    assert float(bars[0].get("x")) >= ticks[0][0] and float(bars[-1].get("x")) < ticks[-1][0]
