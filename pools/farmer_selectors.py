@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce
 from ledger.fields import AmountField
 from ledger.models import Token
 
-from .models import Claim, Factory, Submission
+from .models import Claim, Factory, FactoryTask, Submission
 from .selectors import factories_admitting, factories_open_to_farmers
 
 RATE_PLACES = Decimal("0.001")  # acceptance rates to a tenth of a percent
@@ -175,27 +175,35 @@ class PayPreview:
     net_at_threshold: int  # the lowest score that pays
 
 
-def pay_preview(factory: Factory) -> PayPreview:
+def pay_preview(factory: Factory, *, reward: int | None = None) -> PayPreview:
+    """For the factory's reward, or another `reward` (one of its tasks')."""
     from .economics import settlement_shares
     from .selectors import economics_config
 
     config = economics_config()
+    reward = factory.reward if reward is None else reward
 
     def net(quality: Decimal) -> int:
         return settlement_shares(
-            reward=factory.reward,
+            reward=reward,
             quality_score=quality,
             quality_threshold=config.quality_threshold,
             platform_fee_rate=config.platform_fee_rate,
         ).farmer
 
     return PayPreview(
-        reward=factory.reward,
+        reward=reward,
         fee_rate=config.platform_fee_rate,
         threshold=config.quality_threshold,
         net_at_best=net(Decimal(1)),
         net_at_threshold=net(config.quality_threshold),
     )
+
+
+def factory_tasks_with_pay(factory: Factory) -> list[tuple[FactoryTask, PayPreview]]:
+    """The factory's tasks in order, each with what a claim of it pays (empty: a single task)."""
+    tasks = list(FactoryTask.objects.filter(factory_id=factory.pk).order_by("position", "pk"))
+    return [(task, pay_preview(factory, reward=task.reward)) for task in tasks]
 
 
 # ---- Holds ------------------------------------------------------------------------------------

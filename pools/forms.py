@@ -184,3 +184,36 @@ class FlagForm(forms.Form):
 class BonusForm(forms.Form):
     amount = forms.CharField(max_length=64, strip=False, widget=forms.TextInput(attrs=AMOUNT_ATTRS))
     note = forms.CharField(max_length=200, required=False)
+
+
+class FactoryTaskForm(forms.Form):
+    """One more task of a factory with several (pools.services.factory_tasks)."""
+
+    title = forms.CharField(max_length=200)
+    instructions = forms.CharField(max_length=20_000, widget=forms.Textarea(attrs={"rows": 4}))
+    reward = forms.CharField(
+        label="Reward per demonstration",
+        max_length=64,
+        strip=False,
+        widget=forms.TextInput(attrs=AMOUNT_ATTRS),
+    )
+    expected_minutes = forms.IntegerField(
+        required=False,
+        label="Expected minutes",
+        help_text="Empty: the factory's.",
+        widget=forms.NumberInput(attrs=_bounds("expected_minutes")),
+    )
+    per_farmer_limit = forms.IntegerField(
+        required=False, label="Limit per farmer", widget=forms.NumberInput(attrs=_bounds("per_farmer_limit"))
+    )
+    per_farmer_daily_limit = forms.IntegerField(
+        required=False,
+        label="Claims per farmer per day",
+        widget=forms.NumberInput(attrs=_bounds("per_farmer_daily_limit")),
+    )
+    success_checks = forms.JSONField(
+        required=False,
+        label="Success checks (JSON)",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="As for the factory; empty: proposed from this task's instructions at each claim.",
+    )

@@ -172,6 +172,36 @@ class Factory(models.Model):
         return self.target_count is not None and self.slots_taken >= self.target_count
 
 
+class FactoryTask(models.Model):
+    """One task of a factory with several (issue 19): its own instructions, success checks,
+    expected time, reward and caps. A claim names the task it was made for and freezes its terms
+    (Claim.terms), so grading and settlement work as for a single-task factory; the pool, the
+    status and the target stay the factory's. A factory without tasks is one task: itself."""
+
+    factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="tasks")
+    position = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    instructions = models.TextField()
+    success_checks = models.JSONField(null=True, blank=True)
+    expected_minutes = models.PositiveIntegerField(default=10, validators=_bounded("expected_minutes"))
+    reward = AmountField(help_text="Reward per demonstration of this task, in base units of the factory's token.")
+    per_farmer_limit = models.PositiveIntegerField(null=True, blank=True, validators=_bounded("per_farmer_limit"))
+    per_farmer_daily_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=_bounded("per_farmer_daily_limit")
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["factory_id", "position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(reward__gt=0), name="factory_task_reward_positive"),
+            models.UniqueConstraint(fields=["factory", "position"], name="factory_task_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.factory_id}.{self.position} {self.title}"
+
+
 class FarmerListEntry(models.Model):
     """A creator's allow or block list entry for one farmer (pools/services/controls.py).
 
@@ -254,6 +284,8 @@ class Claim(models.Model):
         EXPIRED = "expired", "Expired"
 
     factory = models.ForeignKey(Factory, on_delete=models.PROTECT, related_name="claims")
+    # The task claimed, for a factory with several (FactoryTask); None: the factory itself.
+    task = models.ForeignKey("FactoryTask", null=True, blank=True, on_delete=models.PROTECT, related_name="claims")
     farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
     # The reward reserved at claim time; settlement pays from exactly this.
     reward = AmountField()

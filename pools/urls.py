@@ -15,6 +15,10 @@ urlpatterns = [
     path("factories/<int:pk>/pause/", views.factory_pause_action, name="factory-pause"),
     path("factories/<int:pk>/resume/", views.factory_resume_action, name="factory-resume"),
     path("factories/<int:pk>/close/", views.factory_close_page, name="factory-close"),
+    path("factories/<int:pk>/tasks/", views.factory_tasks, name="factory-tasks"),
+    path(
+        "factories/<int:pk>/tasks/<int:task_id>/remove/", views.factory_task_remove_action, name="factory-task-remove"
+    ),
     path("farmers/", views.farmer_lists, name="farmer-lists"),
     path(
         "factories/<int:pk>/dataset/<int:submission_id>/flag/",

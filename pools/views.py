@@ -20,8 +20,17 @@ from core.pages import role_required, show_service_error
 from core.templatetags.forge_tags import amount
 
 from .access import access_factory, access_submission
-from .forms import BonusForm, FactoryCreateForm, FactoryDetailsForm, FarmerListForm, FlagForm, FundForm, RateForm
-from .models import Deposit, Factory
+from .forms import (
+    BonusForm,
+    FactoryCreateForm,
+    FactoryDetailsForm,
+    FactoryTaskForm,
+    FarmerListForm,
+    FlagForm,
+    FundForm,
+    RateForm,
+)
+from .models import Deposit, Factory, FactoryTask
 from .selectors import (
     economics_config,
     factory_daily_spend,
@@ -47,6 +56,7 @@ from .services.factories import (
     factory_resume,
     factory_update,
 )
+from .services.factory_tasks import factory_task_add, factory_task_remove
 
 PAGE_SIZE = 25
 SERVICE_ERRORS = (ValidationError, ApplicationError)
@@ -377,3 +387,44 @@ demonstration_bonus = _demonstration_action(
         f"{factory.token.money(bonus.farmer_amount)} to the farmer after the platform fee."
     ),
 )
+
+
+@creator_required
+def factory_tasks(request, pk: int):
+    """The factory's tasks (a factory with several is claimed task by task): GET lists them with
+    a form; POST adds one."""
+    factory = _factory(request, pk, need="owner")
+    form = FactoryTaskForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                task = factory_task_add(factory=factory, actor=request.user, **form.cleaned_data)
+            except REFUSALS:
+                raise
+            except SERVICE_ERRORS as error:
+                show_service_error(request, error, form)
+            else:
+                messages.success(request, f"Task “{task.title}” added: farmers now choose among the tasks.")
+                return redirect("pools:factory-tasks", pk=factory.pk)
+    tasks = list(FactoryTask.objects.filter(factory=factory).order_by("position", "pk"))
+    return render(
+        request, "pools/factory_tasks.html", {"factory": factory, "form": form, "tasks": tasks}, status=status
+    )
+
+
+@creator_required
+@require_POST
+def factory_task_remove_action(request, pk: int, task_id: int):
+    factory = _factory(request, pk, need="owner")
+    task = FactoryTask.objects.filter(factory=factory, pk=task_id).first()
+    if task is None:
+        raise NotFound("No such task.")
+    try:
+        factory_task_remove(task=task, actor=request.user)
+    except ApplicationError as error:
+        show_service_error(request, error)
+    else:
+        messages.success(request, f"Task “{task.title}” removed.")
+    return redirect("pools:factory-tasks", pk=factory.pk)

@@ -91,6 +91,7 @@ def factory_preview(request, factory_id: int):
             "factory": factory,
             "row": selectors.browse_rows([factory], reputation=reputation)[0],
             "pay": selectors.pay_preview(factory),
+            "tasks": selectors.factory_tasks_with_pay(factory),
         },
     )
 
@@ -108,10 +109,13 @@ def claim_start(request, factory_id: int):
     # As the API: any factory that exists; claim_create says why one cannot be claimed.
     factory = access_factory(request.user, factory_id, need="claim")
     try:
-        claim = claim_create(factory=factory, farmer=request.user)
+        claim = claim_create(factory=factory, farmer=request.user, task_id=request.POST.get("task") or None)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("farmers:browse")
+    except ValidationError as error:  # no such task, or none chosen on a factory with several
+        messages.error(request, " ".join(error.messages))
+        return redirect("farmers:factory", factory_id=factory.pk)
     messages.success(request, f"Claimed: {factory.title}. Submit before the claim expires.")
     return redirect("farmers:claim", claim_id=claim.pk)
 

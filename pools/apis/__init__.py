@@ -15,6 +15,7 @@ from .factories import (
     FactoryResumeApi,
     TokenListApi,
 )
+from .factory_tasks import FactoryTaskDetailApi, FactoryTaskListApi
 from .submissions import SubmissionCreateApi, SubmissionDetailApi, SubmissionListApi, SubmissionReviewApi
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "FactoryPauseApi",
     "FactoryRateApi",
     "FactoryResumeApi",
+    "FactoryTaskDetailApi",
+    "FactoryTaskListApi",
     "FarmerListApi",
     "FarmerListEntryApi",
     "FlagDecisionApi",

@@ -23,6 +23,7 @@ class ClaimOutputSerializer(serializers.Serializer):
     factory = serializers.IntegerField(source="factory_id")
     reward = serializers.SerializerMethodField()
     token = serializers.CharField(source="factory.token.symbol")
+    task = serializers.IntegerField(source="task_id", allow_null=True)
     status = serializers.CharField()
     expires_at = serializers.DateTimeField()
 
@@ -35,9 +36,19 @@ class ClaimCreateApi(APIView):
     throttle_classes = [FailOpenScopedRateThrottle]
     throttle_scope = "claims"
 
-    @extend_schema(request=None, responses={201: ClaimOutputSerializer})
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ClaimCreateInput"
+
+        task = serializers.IntegerField(
+            required=False, allow_null=True, help_text="The task claimed, on a factory with several (required there)."
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: ClaimOutputSerializer})
     def post(self, request, pk: int):
         # Not filtered by visibility: a paused, full or closed factory answers 409, not 404.
         factory = access_factory(request.user, pk, need="claim")
-        claim = claim_create(factory=factory, farmer=request.user)
+        data = self.InputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        claim = claim_create(factory=factory, farmer=request.user, task_id=data.validated_data.get("task"))
         return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,7 +21,7 @@ from ledger.services import InsufficientFunds, Leg, transaction_post
 
 from ..grading.checks import checks_from_json, checks_propose, checks_to_json
 from ..locks import factory_lock
-from ..models import Claim, Factory
+from ..models import Claim, Factory, FactoryTask
 from ..selectors import farmer_qualified, farmer_refusal
 from .factories import pool_return_to_creator
 
@@ -34,26 +35,47 @@ def _pool_legs(factory: Factory, amount: int) -> list[Leg]:
     ]
 
 
-def claim_terms(factory: Factory) -> dict:
+def claim_terms(factory: Factory, task: FactoryTask | None = None) -> dict:
     """The task terms a claim is made under, frozen on the claim: what the agent grades against.
-    The factory's success checks, or (none set) the ones the agent proposes from the instructions
-    now, so that the farmer's work is judged by what was asked when they took it."""
-    if factory.success_checks:
-        checks = checks_from_json(factory.success_checks)
+    The factory's (or its `task`'s) success checks, or (none set) the ones the agent proposes
+    from the instructions now, so that the farmer's work is judged by what was asked when they
+    took it."""
+    source = task if task is not None else factory
+    title = f"{factory.title}: {task.title}" if task is not None else factory.title
+    if source.success_checks:
+        checks = checks_from_json(source.success_checks)
     else:
-        checks = checks_propose(factory.title, factory.instructions)
+        checks = checks_propose(title, source.instructions)
     return {
-        "title": factory.title,
-        "instructions": factory.instructions,
-        "expected_minutes": factory.expected_minutes,
-        "reward": str(factory.reward),
+        "title": title,
+        "instructions": source.instructions,
+        "expected_minutes": source.expected_minutes,
+        "reward": str(source.reward),
         "checks": checks_to_json(checks),
     }
 
 
+def _task_of(factory: Factory, task_id) -> FactoryTask | None:
+    """The task being claimed: required on a factory with tasks, refused on one without."""
+    tasks = FactoryTask.objects.filter(factory_id=factory.pk)
+    if task_id in (None, ""):
+        if tasks.exists():
+            raise ValidationError({"task": ["This factory has several tasks: choose the one you claim."]})
+        return None
+    try:
+        task = tasks.filter(pk=int(task_id)).first()
+    except (TypeError, ValueError):
+        task = None
+    if task is None:
+        raise ValidationError({"task": ["No such task in this factory."]})
+    return task
+
+
 @atomic_with_retry
-def claim_create(*, factory: Factory, farmer) -> Claim:
-    """Reserve the factory's current reward for `farmer`, or refuse with a clear reason."""
+def claim_create(*, factory: Factory, farmer, task_id: int | None = None) -> Claim:
+    """Reserve the factory's (or its task's) current reward for `farmer`, or refuse with a clear
+    reason. A factory with several tasks is claimed task by task (`task_id`); a farmer still
+    holds one open claim per factory."""
     if farmer.role != "farmer":
         raise Forbidden("Only farmers can claim tasks.")
     factory = factory_lock(factory.pk, related=("token", "qualification_factory"))
@@ -85,10 +107,24 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
         used = mine.exclude(status=Claim.Status.EXPIRED).count()
         if used >= factory.per_farmer_limit:
             raise Conflict(f"This factory takes at most {factory.per_farmer_limit} demonstration(s) per farmer.")
+    task = _task_of(factory, task_id)
     now = timezone.now()
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if task is not None:
+        on_task = mine.filter(task=task).exclude(status=Claim.Status.EXPIRED)
+        if task.per_farmer_limit is not None and on_task.count() >= task.per_farmer_limit:
+            raise Conflict(
+                f"The task “{task.title}” takes at most {task.per_farmer_limit:,} demonstration(s) per farmer."
+            )
+        if task.per_farmer_daily_limit is not None and (
+            on_task.filter(created_at__gte=day_start).count() >= task.per_farmer_daily_limit
+        ):
+            raise Conflict(
+                f"The task “{task.title}” takes at most {task.per_farmer_daily_limit:,} claim(s) per farmer a day "
+                "(UTC); you have reached it today. Try again tomorrow."
+            )
     if factory.per_farmer_daily_limit is not None:
         # Counted under the factory lock, so two concurrent claims cannot both pass the cap.
-        day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         today = mine.filter(created_at__gte=day_start).exclude(status=Claim.Status.EXPIRED).count()
         if today >= factory.per_farmer_daily_limit:
             raise Conflict(
@@ -100,9 +136,10 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
         with transaction.atomic():
             claim = Claim.objects.create(
                 factory=factory,
+                task=task,
                 farmer=farmer,
-                reward=factory.reward,
-                terms=claim_terms(factory),
+                reward=task.reward if task is not None else factory.reward,
+                terms=claim_terms(factory, task),
                 created_at=now,
                 expires_at=now + timedelta(minutes=factory.claim_timeout_minutes),
             )
@@ -116,7 +153,7 @@ def claim_create(*, factory: Factory, farmer) -> Claim:
             memo=f"Claim {claim.pk} reserves {money(claim.reward)}",
         )
     except InsufficientFunds:
-        raise Conflict(f"The pool cannot cover the reward of {money(factory.reward)} right now.") from None
+        raise Conflict(f"The pool cannot cover the reward of {money(claim.reward)} right now.") from None
     Factory.objects.filter(pk=factory.pk).update(in_flight_count=F("in_flight_count") + 1)
     return claim
 

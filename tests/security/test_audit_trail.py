@@ -19,7 +19,7 @@ from accounts.services import withdrawal_request
 from audit.models import StaffAction
 from chain.models import ChainTransfer, DepositIntent
 from ledger.models import Account, Entry, Transaction
-from pools.models import Claim, Deposit, Factory, ScoreOverride, Submission
+from pools.models import Bonus, Claim, Deposit, Factory, Flag, ScoreOverride, Submission
 from pools.services.claims import claim_create
 from pools.services.deposits import deposit_create
 from pools.services.factories import factory_force_close
@@ -323,6 +323,8 @@ MONEY_MODELS = [
     StaffAction,
     DepositIntent,
     ChainTransfer,
+    Bonus,
+    Flag,
 ]
 
 

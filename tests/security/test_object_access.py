@@ -33,7 +33,8 @@ def test_each_user_lists_only_their_own_submissions(world, as_user):
     assert api_ids(as_user, users["farmer"], "/api/v1/submissions/") == {world.submission.pk}
     assert api_ids(as_user, users["other_farmer"], "/api/v1/submissions/") == set()
     assert api_ids(as_user, users["ambassador"], "/api/v1/submissions/") == set()
-    assert api_ids(as_user, users["creator"], "/api/v1/submissions/") == {world.submission.pk}
+    # The creator's factory also has the demonstration the world's open flag is on.
+    assert api_ids(as_user, users["creator"], "/api/v1/submissions/") == {world.submission.pk, world.flag.submission_id}
     assert api_ids(as_user, users["other_creator"], "/api/v1/submissions/") == set()
     assert api_ids(as_user, users["staff"], "/api/v1/submissions/") == everyone
     # Filtering by someone else's factory does not widen the list.

@@ -101,6 +101,13 @@ API = [
     Row("api:factory-rate", "POST",                      "401  403  403  200  403  403  200  403", factory_pk,
         body=lambda w, role: {"reward": "0.3"}),
     Row("api:factory-claims", "POST",                    "401  201  409  403  403  201  403  403", factory_pk),
+    # A factory's tasks: whoever may see it reads them; its creator (or staff) adds and removes.
+    Row("api:factory-tasks", "GET",                      "401  200  200  200  404  200  200  403", factory_pk),
+    Row("api:factory-tasks", "POST",                     "401  403  403  201  403  403  201  403",
+        lambda w: {"pk": w.paused.pk},
+        body=lambda w, role: {"title": "More", "instructions": "Do more.", "reward": "0.1"}),
+    Row("api:factory-task", "DELETE",                    "401  403  403  204  403  403  204  403",
+        lambda w: {"pk": w.paused.pk, "task_id": w.task.pk}),
     # A dry run: farmers, on a factory they may see (the other farmer holds a claim on it).
     Row("api:factory-dry-run", "POST",                   "401  200  200  403  403  200  403  403", factory_pk,
         body=lambda w, role: {"demonstration": demonstration()}),
@@ -188,6 +195,9 @@ PAGES = [
     Row("pools:factory-resume", "POST",                  "302  403  403  302  403  403  302  403",
         lambda w: {"pk": w.paused.pk}),
     Row("pools:factory-close", "POST",                   "302  403  403  302  403  403  302  403", factory_pk),
+    Row("pools:factory-tasks", "GET",                    "302  403  403  200  403  403  200  403", factory_pk),
+    Row("pools:factory-task-remove", "POST",             "302  403  403  302  403  403  302  403",
+        lambda w: {"pk": w.paused.pk, "task_id": w.task.pk}),
     Row("pools:farmer-lists", "GET",                     "302  403  403  200  200  403  200  403"),
     Row("pools:farmer-list-remove", "POST",              "302  403  403  302  404  403  404  403",
         lambda w: {"entry_id": w.list_entry.pk}),

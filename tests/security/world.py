@@ -36,6 +36,7 @@ from pools.models import (
     Claim,
     Deposit,
     Factory,
+    FactoryTask,
     FarmerListEntry,
     Flag,
     RateChange,
@@ -78,6 +79,7 @@ class World:
     wallet: Wallet
     list_entry: FarmerListEntry
     flag: Flag
+    task: FactoryTask
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -157,6 +159,8 @@ def world_build() -> World:
         # The creator blocks a farmer who plays no other part in the world.
         list_entry=FarmerListEntry.objects.create(creator=creator, farmer=FarmerFactory(), kind="block"),
         flag=_flagged(factory, creator, staff),
+        # A task on the paused factory (the world's main factory stays a single task).
+        task=FactoryTask.objects.create(factory=paused, title="Extra", instructions="Do more.", reward=100_000),
     )
 
 
@@ -198,6 +202,7 @@ COUNTED = [
     FarmerListEntry,
     Flag,
     Bonus,
+    FactoryTask,
 ]
 
 

@@ -64,6 +64,7 @@ NOT_PAGES = {
     "pools:alerts-read",
     "pools:alert-read",
     "pools:farmer-list-remove",
+    "pools:factory-task-remove",
     "pools:factory-demonstration-flag",
     "pools:factory-demonstration-bonus",
     "referrals:become",
