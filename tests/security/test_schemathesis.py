@@ -86,7 +86,10 @@ def real_path_parameters(path: str, world) -> list[dict]:
     factories = [world.factory.pk, world.paused.pk, world.other_factory.pk]
     attachments = [world.attachment.pk, world.pending_attachment.pk]
     choices = [
+        (r"^/api/v1/factories/\{\w+\}/tasks/\{\w+\}", [(world.paused.pk, world.task.pk)]),
         (r"^/api/v1/factories/\{\w+\}", [(pk,) for pk in factories]),
+        (r"^/api/v1/farmer-lists/\{\w+\}", [(world.list_entry.pk,)]),
+        (r"^/api/v1/flags/\{\w+\}", [(world.flag.pk,)]),
         (r"^/api/v1/deposits/\{\w+\}", [(world.pending_deposit.pk,)]),
         (r"^/api/v1/claims/\{\w+\}", [(world.claim.pk,), (world.other_claim.pk,)]),
         (r"^/api/v1/submissions/\{\w+\}/attachments/", [(world.submission.pk, pk) for pk in attachments]),
@@ -139,6 +142,12 @@ def valid_bodies(method: str, path: str, world, role: str) -> list:
         ("POST", "/api/v1/claims/{id}/submission/"): {"demonstration": demonstration()},
         ("POST", "/api/v1/submissions/{id}/review/"): {"quality_score": "0.7", "reason": "checked"},
         ("PATCH", "/api/v1/ambassadors/{code}/"): {"tier": 2},
+        ("POST", "/api/v1/factories/{id}/tasks/"): {"title": "More", "instructions": "Do more.", "reward": "0.1"},
+        ("POST", "/api/v1/factories/{id}/dry-run/"): {"demonstration": demonstration()},
+        ("POST", "/api/v1/farmer-lists/"): {"username": world.users["other_farmer"].username, "kind": "block"},
+        ("POST", "/api/v1/submissions/{id}/flag/"): {"reason": "It missed the task."},
+        ("POST", "/api/v1/submissions/{id}/bonus/"): {"amount": "0.01", "note": "Great"},
+        ("POST", "/api/v1/flags/{id}/decision/"): {"upheld": True, "reason": "Confirmed."},
         ("PUT", "/api/v1/submissions/{id}/attachments/{attachment_id}/"): LATER_PNG,
     }
     if (method, path) not in bodies:
