@@ -123,3 +123,23 @@ def test_a_creator_reads_scores_as_percentages_beside_the_charts(new_page):
         "element => element.scrollIntoView({block: 'start'})"
     )
     shot(page, "creator-charts-and-submissions")
+
+
+def test_the_score_chart_spans_0_to_1_whatever_the_scores(new_page):
+    """All scores between 0.9 and 1: the quality chart's axis still reads 0.0 at its left end
+    and 1.0 at its right end, in the browser (it used to stop at 0.9, under the last bar)."""
+    creator = CreatorFactory(username="axel")
+    factory = funded_factory(creator, title="Axis check", reward="0.2", deposit="10")
+    for score in ("0.95", "0.97"):
+        settle(factory, FarmerFactory(), score)
+
+    page = new_page()
+    log_in(page, "axel")
+    page.goto(f"/creator/factories/{factory.pk}/")
+    ticks = page.locator("#quality-chart svg text.x-tick")
+    expect(ticks.first).to_have_text("0.0")
+    expect(ticks.last).to_have_text("1.0")
+    boxes = [ticks.first.bounding_box(), ticks.last.bounding_box()]
+    axis = page.locator("#quality-chart svg line.axis").bounding_box()
+    assert abs(boxes[0]["x"] + boxes[0]["width"] / 2 - axis["x"]) < 2
+    assert abs(boxes[1]["x"] + boxes[1]["width"] / 2 - (axis["x"] + axis["width"])) < 2
