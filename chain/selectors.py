@@ -81,6 +81,8 @@ def intent_progress(intent: DepositIntent) -> dict:
     pending = [t for t in intent.transfers.all() if t.status == ChainTransfer.Status.PENDING]
     if intent.status != DepositIntent.Status.OPEN or not pending:
         return {"state": intent.status, "confirmations": None}
+    if intent.reference:  # Solana: credited at `finalized` commitment, no block count
+        return {"state": "pending", "confirmations": None, "tx_hash": pending[0].tx_hash}
     seen_head = (cursor or 0) - 1
     return {
         "state": "pending",
