@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "farmers",
     "evidence",
     "chain",
+    "receipts",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
+    "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -337,6 +339,11 @@ FORGE_SOLANA_MINTS = env.dict("FORGE_SOLANA_MINTS", default={})
 FORGE_SOLANA_SIGNATURES_PER_PAGE = env.int("FORGE_SOLANA_SIGNATURES_PER_PAGE", default=1000)
 # A pending transfer whose signature the cluster forgot this long after it was seen is dropped.
 FORGE_SOLANA_DROP_AFTER_SECONDS = env.int("FORGE_SOLANA_DROP_AFTER_SECONDS", default=600)
+# Signed settlement receipts (docs/receipts.md): the platform's ed25519 key, from a file (a
+# 64-hex seed or a Solana CLI keypair JSON) or the environment (the hex seed); never the DB.
+# Without one, no receipt is written.
+FORGE_RECEIPT_KEY_FILE = env("FORGE_RECEIPT_KEY_FILE", default="")
+FORGE_RECEIPT_SIGNING_KEY = env("FORGE_RECEIPT_SIGNING_KEY", default="")
 LEDGER_AUDIT_CHECKS = [
     "pools.selectors.audit_pools",
     "referrals.selectors.audit_commission_rollup",
