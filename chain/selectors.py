@@ -63,6 +63,24 @@ def evm_payment_details(token) -> dict | None:
     }
 
 
+def solana_payment_details(token) -> dict | None:
+    """Where and how to pay `token` on Solana (None when it cannot be paid there here)."""
+    from django.conf import settings
+
+    from .services.solana import solana_mints
+
+    mints = solana_mints()
+    if token.chain != ChainKind.SOLANA or token.symbol not in mints or not settings.FORGE_SOLANA_TREASURY_ADDRESS:
+        return None
+    return {
+        "cluster": settings.FORGE_SOLANA_CLUSTER,
+        "treasury": settings.FORGE_SOLANA_TREASURY_ADDRESS,
+        "mint": mints[token.symbol] or None,
+        "commitment": "finalized",
+        "watching": bool(settings.FORGE_SOLANA_RPC_URL),
+    }
+
+
 def deposit_intents_of(factory) -> QuerySet[DepositIntent]:
     """A factory's announced on-chain deposits with their transfers, newest first."""
     return (

@@ -257,3 +257,49 @@ def test_request_refused_for_unconfigured_token_or_bad_amount(cluster, settings)
     with pytest.raises(ValidationError):
         request("SOL", "0.0000000001")  # finer than SOL's 9 decimals
     assert not DepositIntent.objects.exists()
+
+
+def test_api_and_fund_page_give_a_solana_pay_request_and_show_progress(cluster, client):
+    from rest_framework.test import APIClient
+
+    from accounts.services import api_token_for
+
+    creator = CreatorFactory()
+    factory = funded_factory(creator, token="USDC", reward="0.01", deposit=None)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_for(creator)}")
+    url = f"/api/v1/factories/{factory.pk}/chain-deposits/"
+
+    for bad in ({"amount": "-1"}, {"amount": "1.0000001"}, {"amount": "abc"}, {}):
+        response = api.post(url, bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+    assert not DepositIntent.objects.exists()
+
+    response = api.post(url, {"amount": "7.25"}, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    intent = DepositIntent.objects.get()
+    assert data["wallet"] is None and data["pay_to"] is None
+    assert data["solana_pay"]["reference"] == intent.reference and data["solana_pay"]["mint"] == cluster.usdc
+    assert data["solana_pay"]["url"] == solana_pay_url(intent)
+
+    payer = cluster.wallet()
+    cluster.mint_to(cluster.usdc, str(payer.pubkey()), 10**9)
+    signature, _ = cluster.pay_token(
+        payer, cluster.usdc, cluster.treasury_address, 7_250_000, 6, reference=intent.reference
+    )
+    watch(cluster)
+    [listed] = api.get(url).json()
+    assert listed["progress"] == {"state": "pending", "confirmations": None, "tx_hash": signature}
+
+    client.force_login(creator)
+    page = client.get(f"/creator/factories/{factory.pk}/fund/").content.decode()
+    assert intent.reference in page and "Pending: seen, waiting for finalization" in page
+    assert "solana:" in page and cluster.treasury_address in page
+
+    cluster.finalize()
+    watch(cluster)
+    assert api.get(url).json()[0]["status"] == "credited"
+
+    response = client.post(f"/creator/factories/{factory.pk}/chain-deposits/", {"amount": "1"})
+    assert response.status_code == 302 and DepositIntent.objects.count() == 2
