@@ -303,3 +303,14 @@ def test_api_and_fund_page_give_a_solana_pay_request_and_show_progress(cluster, 
 
     response = client.post(f"/creator/factories/{factory.pk}/chain-deposits/", {"amount": "1"})
     assert response.status_code == 302 and DepositIntent.objects.count() == 2
+
+
+def test_unmatched_listed_for_staff_in_the_admin(cluster, admin_client):
+    intent = request("SOL", "1")
+    signature, _ = cluster.pay_sol(cluster.wallet(), cluster.treasury_address, 1000, reference=intent.reference)  # dust
+    cluster.finalize()
+    watch(cluster)
+    page = admin_client.get("/admin/chain/chaintransfer/?status__exact=unmatched").content.decode()
+    assert signature in page and "the request is for exactly 1" in page
+    assert admin_client.get("/admin/chain/solanacursor/").status_code == 200
+    assert admin_client.get(f"/admin/chain/chaintransfer/{ChainTransfer.objects.get().pk}/delete/").status_code == 403

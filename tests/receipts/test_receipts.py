@@ -251,3 +251,10 @@ def test_public_pages(world, client):
     assert download.status_code == 200 and "attachment" in download["Content-Disposition"]
     assert proof.verify_receipt_document(json.loads(download.content), PUBLIC) == []
     assert client.get(f"/proofs/receipts/{world['rows'][1].pk}.json").status_code == 404  # not theirs
+
+
+def test_receipts_in_the_admin_are_read_only(world, admin_client):
+    [batch] = publish_all(world)
+    assert batch.root in admin_client.get("/admin/receipts/receiptbatch/").content.decode()
+    assert admin_client.get("/admin/receipts/receipt/").status_code == 200
+    assert admin_client.get(f"/admin/receipts/receiptbatch/{batch.pk}/delete/").status_code == 403
