@@ -308,7 +308,7 @@ def solana_deposit_intent_create(*, factory, actor, amount) -> DepositIntent:
         raise Conflict("This factory is closed and cannot be funded.")
     token = factory.token
     if token.chain != ChainKind.SOLANA or token.symbol not in solana_mints() or not treasury():
-        raise ValidationError({"token": [f"{token.symbol} cannot be deposited on Solana here yet."]})
+        raise ValidationError({"token": [f"{token.symbol} cannot be deposited on chain here yet (Solana)."]})
     if not token.enabled:
         raise ValidationError({"token": [f"{token.symbol} is disabled: deposits are paused for it."]})
     units = parse_amount(amount, decimals=token.decimals)
