@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from solders.keypair import Keypair
@@ -27,6 +25,7 @@ from chain.services.solana import (
 from ledger.models import Token
 from pools.models import Deposit
 from tests.factories import CreatorFactory
+from tests.fake_http import RecordingHandler, serving
 from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
@@ -147,27 +146,17 @@ class Node:
 def node(settings):
     node = Node()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(RecordingHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            payload = json.dumps(node.answer(body)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.record(self.path)
+            self.reply(200, json.dumps(node.answer(self.server.last_body)))
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    node.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    settings.FORGE_SOLANA_TREASURY_ADDRESS = node.treasury
-    settings.FORGE_SOLANA_MINTS = {"USDC": node.mint}
-    settings.FORGE_DEPOSITS_AUTOCONFIRM = False
-    yield node
-    server.shutdown()
+    with serving(Handler) as server:
+        node.url = server.url("/")
+        settings.FORGE_SOLANA_TREASURY_ADDRESS = node.treasury
+        settings.FORGE_SOLANA_MINTS = {"USDC": node.mint}
+        settings.FORGE_DEPOSITS_AUTOCONFIRM = False
+        yield node
 
 
 def test_b58decode_round_trip():
