@@ -314,3 +314,12 @@ def test_unmatched_listed_for_staff_in_the_admin(cluster, admin_client):
     assert signature in page and "the request is for exactly 1" in page
     assert admin_client.get("/admin/chain/solanacursor/").status_code == 200
     assert admin_client.get(f"/admin/chain/chaintransfer/{ChainTransfer.objects.get().pk}/delete/").status_code == 403
+
+
+def test_the_beat_task_is_off_without_an_rpc_url(settings):
+    from chain.tasks import solana_watch_task
+
+    settings.FORGE_SOLANA_RPC_URL = ""
+    settings.FORGE_SOLANA_TREASURY_ADDRESS = "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
+    assert solana_watch_task() is None
+    assert not SolanaCursor.objects.exists()
