@@ -323,3 +323,34 @@ def test_the_beat_task_is_off_without_an_rpc_url(settings):
     settings.FORGE_SOLANA_TREASURY_ADDRESS = "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
     assert solana_watch_task() is None
     assert not SolanaCursor.objects.exists()
+
+
+def test_overlapping_runs_credit_once(cluster):
+    """A beat run that starts while another is mid-way (a slow RPC): both read the same
+    signatures; the (chain, signature, index) key and the row lock in the settlement credit once."""
+    intents = [request("SOL", "1"), request("USDC", "2")]
+    payer = cluster.wallet()
+    cluster.mint_to(cluster.usdc, str(payer.pubkey()), 10**9)
+    cluster.pay_sol(payer, cluster.treasury_address, SOL, reference=intents[0].reference)
+    cluster.pay_token(payer, cluster.usdc, cluster.treasury_address, 2_000_000, 6, reference=intents[1].reference)
+    cluster.finalize()
+
+    class Overlapping:
+        def __init__(self, inner):
+            self.inner, self.started = inner, False
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def transaction(self, signature):
+            if not self.started:
+                self.started = True
+                watch(self.inner)  # the second run, complete, inside the first one's read
+            return self.inner.transaction(signature)
+
+    solana_watch(source=Overlapping(cluster))
+    watch(cluster)
+    for intent in intents:
+        assert deposits_of(intent).count() == 1
+    assert ChainTransfer.objects.filter(status="credited").count() == 2
+    assert_audit_clean()
