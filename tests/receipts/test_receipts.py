@@ -239,6 +239,18 @@ def test_no_key_no_receipt_and_keypair_file_accepted(world, settings, tmp_path):
     assert not ReceiptBatch.objects.exists()  # the hour is not over
 
 
+def test_submission_page_offers_the_receipt(world, client):
+    row = world["rows"][0]
+    client.force_login(world["farmer"])
+    page = f"/farm/submissions/{row.pk}/"
+    assert "signed receipt" not in client.get(page).content.decode()
+    receipts_build()
+    assert "published after the hour ends" in client.get(page).content.decode()
+    [batch] = receipt_batches_publish(now=next_hour())
+    html = client.get(page).content.decode()
+    assert f"/proofs/receipts/{row.pk}.json" in html and f"/proofs/{batch.pk}/" in html
+
+
 def test_public_pages(world, client):
     [batch] = publish_all(world)
     page = client.get("/proofs/")
