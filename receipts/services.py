@@ -8,6 +8,8 @@ hour (unique), and both run under the receipts lock.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, timedelta
 
@@ -25,14 +27,33 @@ from .locks import receipts_lock
 from .models import Receipt, ReceiptBatch
 
 
-def receipt_body(submission: Submission, entries: list[Entry]) -> dict:
-    """What a receipt says: the submission, its score, the shares and the ledger transaction."""
+def _blinder(keypair):
+    """Receipts are public: a user appears as a keyed hash of (submission, user), so published
+    receipts name no one and cannot be linked to each other. The key is derived from the
+    receipt key (never stored); the farmer knows their receipt by its submission id."""
+    secret = hashlib.sha256(b"forge-pools receipt pseudonyms\n" + bytes(keypair)[:32]).digest()
+
+    def blind(submission_id: int, user_id) -> str:
+        digest = hmac.new(secret, f"{submission_id}:{user_id}".encode(), hashlib.sha256).hexdigest()
+        return f"~{digest[:20]}"
+
+    return blind
+
+
+def _holder(holder: str, submission_id: int, blind) -> str:
+    kind, _, rest = holder.partition(":")
+    return f"user:{blind(submission_id, rest)}" if kind == "user" else holder
+
+
+def receipt_body(submission: Submission, entries: list[Entry], *, blind) -> dict:
+    """What a receipt says: the submission, its score, the shares and the ledger transaction
+    (user accounts blinded, pools and the platform's accounts by name)."""
     tx = submission.settlement_transaction
     return {
         "v": 1,
         "submission": submission.pk,
         "factory": submission.factory_id,
-        "farmer": submission.farmer_id,
+        "farmer": blind(submission.pk, submission.farmer_id),
         "token": submission.factory.token.symbol,
         "decimals": submission.factory.token.decimals,
         "status": submission.status,
@@ -46,7 +67,11 @@ def receipt_body(submission: Submission, entries: list[Entry]) -> dict:
             "kind": tx.kind,
             "created_at": tx.created_at.isoformat(),
             "entries": [
-                {"account": f"{e.account.kind}:{e.account.holder}", "amount": str(int(e.amount))} for e in entries
+                {
+                    "account": f"{e.account.kind}:{_holder(e.account.holder, submission.pk, blind)}",
+                    "amount": str(int(e.amount)),
+                }
+                for e in entries
             ],
         },
         "settled_at": submission.settled_at.isoformat(),
@@ -57,6 +82,7 @@ def receipts_build(*, limit: int = 500) -> int:
     """Sign a receipt for up to `limit` settled or rejected submissions that have none.
     Returns how many were written (the task calls it again while it returns `limit`)."""
     keypair = receipt_keypair()  # raises NoReceiptKey: nothing is written without a key
+    blind = _blinder(keypair)
     with transaction.atomic():
         receipts_lock()
         rows = list(
@@ -84,7 +110,7 @@ def receipts_build(*, limit: int = 500) -> int:
             now = last_hour + timedelta(hours=1)
         receipts = []
         for row in rows:
-            body = receipt_body(row, entries.get(row.settlement_transaction_id, []))
+            body = receipt_body(row, entries.get(row.settlement_transaction_id, []), blind=blind)
             text = proof.canonical(body)
             receipts.append(
                 Receipt(

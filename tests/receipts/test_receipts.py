@@ -112,6 +112,25 @@ def test_receipts_written_after_settlement_once_and_published_after_the_hour(wor
     ]
 
 
+def test_public_receipts_name_no_user(world):
+    [batch] = publish_all(world)
+    hour = APIClient().get(f"/api/v1/receipts/hours/{batch.pk}/").json()
+    farmer = world["farmer"]
+    mine = [
+        item["receipt"]
+        for item in hour["receipts"]
+        if item["receipt"]["submission"] in (world["rows"][0].pk, world["rows"][2].pk)
+    ]
+    assert len(mine) == 2 and mine[0]["farmer"] != mine[1]["farmer"]  # not linkable to each other
+    for item in hour["receipts"]:
+        accounts = [entry["account"] for entry in item["receipt"]["ledger"]["entries"]]
+        if item["receipt"]["status"] == "settled":  # paid: the farmer's account, blinded
+            assert any(":user:~" in a for a in accounts), accounts
+        assert not any(a.endswith(f"user:{farmer.pk}") for a in accounts)
+        assert item["receipt"]["farmer"].startswith("~") and str(farmer.pk) != item["receipt"]["farmer"]
+        assert any(a.endswith(f"pool:{item['receipt']['factory']}") for a in accounts)
+
+
 def test_published_totals_recompute_from_receipts_and_equal_the_settled_rows(world):
     [batch] = publish_all(world)
     response = APIClient().get(f"/api/v1/receipts/hours/{batch.pk}/")  # anyone
