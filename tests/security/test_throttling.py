@@ -156,7 +156,7 @@ def test_every_throttle_scope_in_use_has_a_rate():
         for pattern in urlpatterns
         if hasattr(pattern.callback, "view_class")
     } - {None}
-    assert scopes == {"register", "token", "claims", "submissions", "wallets"}
+    assert scopes == {"register", "token", "claims", "submissions", "wallets", "dry_run"}
     assert scopes <= set(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
 
 
