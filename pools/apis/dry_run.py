@@ -43,6 +43,11 @@ class FactoryDryRunApi(APIView):
             ref_name = "FactoryDryRunInput"
 
         demonstration = serializers.JSONField()
+        task = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            help_text="On a factory with several tasks, the task to try (no open claim).",
+        )
 
     @extend_schema(request=InputSerializer, responses=DryRunSerializer)
     def post(self, request, pk: int):
@@ -50,6 +55,9 @@ class FactoryDryRunApi(APIView):
         data = self.InputSerializer(data=_size_checked_data(request))
         data.is_valid(raise_exception=True)
         dry_run = demonstration_dry_run(
-            factory=factory, farmer=request.user, demonstration=data.validated_data["demonstration"]
+            factory=factory,
+            farmer=request.user,
+            demonstration=data.validated_data["demonstration"],
+            task_id=data.validated_data.get("task"),
         )
         return Response(DryRunSerializer(dry_run).data)

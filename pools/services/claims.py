@@ -55,7 +55,7 @@ def claim_terms(factory: Factory, task: FactoryTask | None = None) -> dict:
     }
 
 
-def _task_of(factory: Factory, task_id) -> FactoryTask | None:
+def task_of(factory: Factory, task_id) -> FactoryTask | None:
     """The task being claimed: required on a factory with tasks, refused on one without."""
     tasks = FactoryTask.objects.filter(factory_id=factory.pk)
     if task_id in (None, ""):
@@ -107,7 +107,7 @@ def claim_create(*, factory: Factory, farmer, task_id: int | None = None) -> Cla
         used = mine.exclude(status=Claim.Status.EXPIRED).count()
         if used >= factory.per_farmer_limit:
             raise Conflict(f"This factory takes at most {factory.per_farmer_limit} demonstration(s) per farmer.")
-    task = _task_of(factory, task_id)
+    task = task_of(factory, task_id)
     now = timezone.now()
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if task is not None:

@@ -27,7 +27,7 @@ from ..grading.checks import checks_from_json
 from ..grading.preview import DryRunAnswer, dry_run_answer
 from ..models import Claim, Factory
 from ..selectors import economics_config
-from .claims import claim_terms
+from .claims import claim_terms, task_of
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,10 @@ class DryRun:
         return self.answer.estimated_score >= self.threshold
 
 
-def demonstration_dry_run(*, factory: Factory, farmer, demonstration) -> DryRun:
+def demonstration_dry_run(*, factory: Factory, farmer, demonstration, task_id: int | None = None) -> DryRun:
     """Grade `demonstration` (validated as a submission would be: a bad one is the same
-    ValidationError) against the terms it would be graded under."""
+    ValidationError) against the terms it would be graded under: the open claim's, else the
+    factory's or (on a factory with tasks) the chosen task's."""
     if getattr(farmer, "role", None) != "farmer":
         raise Forbidden("Only farmers can try a demonstration.")
     cleaned = demonstration_validate(demonstration)
@@ -52,7 +53,8 @@ def demonstration_dry_run(*, factory: Factory, farmer, demonstration) -> DryRun:
         .only("pk", "terms", "created_at")
         .first()
     )
-    terms = claim.terms if claim is not None and claim.terms else claim_terms(factory)
+    frozen = claim.terms if claim is not None else None
+    terms = frozen or claim_terms(factory, task_of(factory, task_id))
     window = {}
     if claim is not None and getattr(settings, "FORGE_GRADE_CLAIM_WINDOW", True):
         window = {"claimed_at": claim.created_at, "submitted_at": timezone.now()}

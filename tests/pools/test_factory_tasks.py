@@ -165,3 +165,12 @@ def test_pages_add_tasks_and_farmers_claim_one(two_tasks, farmer):
     response = farmer_page.post(f"/farm/factories/{factory.pk}/claim/", follow=True)
     assert "choose the one you claim" in response.content.decode()
     assert not Claim.objects.filter(farmer=unchosen).exists()
+
+
+def test_a_dry_run_on_a_factory_with_tasks_tries_the_chosen_task(two_tasks, farmer, as_user):
+    factory, first, _ = two_tasks
+    url = f"/api/v1/factories/{factory.pk}/dry-run/"
+    assert as_user(farmer).post(url, {"demonstration": demonstration()}, format="json").status_code == 400
+    answer = as_user(farmer).post(url, {"demonstration": demonstration(), "task": first.pk}, format="json")
+    assert answer.status_code == 200
+    assert [check["check"] for check in answer.json()["checks"]] == ["typed: Budget"]
