@@ -4,7 +4,8 @@
 place the order is written):
 
     1. the work item: submission rows (pools.locks, primary-key order), or one claim, deposit,
-       withdrawal or ambassador row;
+       withdrawal or ambassador row; chain rows (chain.locks: the watcher's cursor, then a
+       chain transfer, then its deposit intent; or the wallet a withdrawal request pays to);
     2. factory rows (pools.locks: primary-key order, `FOR NO KEY UPDATE` of the factory table
        only, never a joined token or user row);
     3. ledger accounts (`accounts_lock` below: primary-key order, `FOR NO KEY UPDATE`), inside
