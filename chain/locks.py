@@ -7,14 +7,26 @@ or ledger account:
   then locks the factory and the ledger accounts;
 - a withdrawal request: the user's wallet (an unlink waits for the request), then the
   ledger accounts;
-- a creator's cancel of a deposit intent, an unlink: that one row.
+- a creator's cancel of a deposit intent, an unlink: that one row;
+- the payout run (chain/services/payouts.py): first a session advisory lock for the whole run
+  (`evm_payouts_lock`: one run at a time, across its many short transactions), then per
+  transaction either the withdrawal (accounts.locks) before the new payout row is inserted, or
+  a payout row (`evm_payout_lock`), then its withdrawal; the ledger accounts last.
 
 Every helper locks its own table only (`of=("self",)`): joined rows are read, never locked.
 """
 
 from __future__ import annotations
 
-from .models import ChainTransfer, DepositIntent, EvmCursor, Wallet
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from .models import ChainTransfer, DepositIntent, EvmCursor, EvmPayout, Wallet
+
+# Namespace of the payout run's advisory lock (no other advisory lock uses it).
+EVM_PAYOUTS_LOCK = (0x464F5247, 1)  # "FORG", payouts on EVM
 
 
 def wallet_lock(*, wallet_id: int, user) -> Wallet | None:
@@ -48,3 +60,25 @@ def evm_cursor_lock(name: str) -> EvmCursor | None:
 def chain_transfer_lock(transfer_id: int) -> ChainTransfer:
     """One chain transfer, locked."""
     return ChainTransfer.objects.select_for_update(of=("self",)).get(pk=transfer_id)
+
+
+@contextmanager
+def evm_payouts_lock() -> Iterator[bool]:
+    """Hold the payout run's session advisory lock (True) or learn another run holds it
+    (False). Session-level, not transaction-level: the run commits many short transactions
+    (each signed transaction is stored before it is broadcast). PostgreSQL releases it when the
+    connection ends, so a killed process never leaves it behind."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+
+
+def evm_payout_lock(payout_id: int) -> EvmPayout:
+    """One payout row, locked."""
+    return EvmPayout.objects.select_for_update(of=("self",)).get(pk=payout_id)

@@ -193,3 +193,6 @@ class ChainTransfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tx_hash[:10]}…:{self.log_index}"
+
+
+from .payout_models import EvmPayout  # noqa: E402,F401  (the payout system's model, its own module)
