@@ -437,3 +437,21 @@ def test_a_process_refuses_to_start_with_payouts_enabled_and_no_key():
     )
     assert result.returncode != 0
     assert "FORGE_EVM_PAYOUTS_ENABLED is on but the hot wallet has no key" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_withdrawal_waiting_for_approval_is_not_paid_until_staff_approve(node, w3, hot, settings):
+    from accounts.services import withdrawal_approve
+
+    settings.FORGE_WITHDRAWAL_APPROVAL_ABOVE = {"ETH": "0.05"}
+    ether_asset()
+    farmer, address = paid_farmer()
+    withdrawal = withdrawal_request(user=farmer, token=eth(), amount="0.1", address=address)
+    assert withdrawal.status == "approval"
+    assert run(w3, hot).signed == 0 and not EvmPayout.objects.exists()
+    withdrawal_approve(withdrawal=withdrawal, actor=StaffFactory())
+    assert run(w3, hot).signed == 1
+    confirm(node, w3, hot)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "sent" and w3.eth.get_balance(address) == ETHER // 10
+    assert_audit_clean()
