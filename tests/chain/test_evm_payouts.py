@@ -455,3 +455,52 @@ def test_a_withdrawal_waiting_for_approval_is_not_paid_until_staff_approve(node,
     withdrawal.refresh_from_db()
     assert withdrawal.status == "sent" and w3.eth.get_balance(address) == ETHER // 10
     assert_audit_clean()
+
+
+# ---- What staff and users see --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_staff_see_the_hot_wallet_balance_per_token_and_a_low_balance_alert(node, w3, hot, settings, client):
+    from django.core.cache import cache
+
+    erc20_setup(w3, hot, fund=2_500_000)  # 2.5 TUSD
+    ether_asset()
+    settings.FORGE_EVM_RPC_URL = node.url
+    settings.FORGE_EVM_HOT_WALLET_LOW = {"ETH": "1", "TUSD": "5"}
+    cache.clear()
+    from chain.signer import evm_hot_wallet
+
+    evm_hot_wallet.cache_clear()
+    client.force_login(StaffFactory())
+    page = client.get("/admin/").content.decode()
+    evm_hot_wallet.cache_clear()
+    assert hot.address in page
+    assert "Low balance: below 5 TUSD" in page  # 2.5 < 5
+    assert "2.5" in page and "10" in page  # TUSD and ether balances
+    assert "Low balance: below 1 ETH" not in page  # 10 ETH >= 1
+
+    settings.FORGE_EVM_RPC_URL = "http://127.0.0.1:1"  # a node that does not answer: said, no 500
+    cache.clear()
+    response = client.get("/admin/")
+    evm_hot_wallet.cache_clear()
+    assert response.status_code == 200 and "The node did not answer" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_network_fee_is_shown_before_a_withdrawal_is_requested(node, w3, hot, settings, client):
+    from django.core.cache import cache
+
+    ether_asset()
+    settings.FORGE_EVM_RPC_URL = node.url
+    settings.FORGE_WITHDRAWAL_APPROVAL_ABOVE = {"ETH": "0.5"}
+    cache.clear()
+    farmer, _ = paid_farmer()
+    client.force_login(farmer)
+    page = client.get("/farm/earnings/").content.decode()
+    from decimal import Decimal
+
+    fee = format(Decimal(w3.eth.gas_price * 21_000) / Decimal(10**18), "f").rstrip("0")
+    assert "sent by the platform" in page
+    assert f"ETH ≈ {fee} ETH" in page
+    assert "one withdrawal above 0.5 ETH" in page
