@@ -127,7 +127,10 @@ class WithdrawalAdmin(admin.ModelAdmin):
         pending = list(queryset.filter(status__in=statuses).select_related("user", "token"))
         skipped = queryset.exclude(status__in=statuses).count()
         if skipped:
-            messages.warning(request, f"{skipped} withdrawal(s) skipped: already processed, or not in a state this action applies to.")
+            messages.warning(
+                request,
+                f"{skipped} withdrawal(s) skipped: already processed, or not in a state this action applies to.",
+            )
         return pending
 
     @admin.action(description="Approve (above the limits): release for sending")

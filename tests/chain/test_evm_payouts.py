@@ -504,3 +504,28 @@ def test_the_network_fee_is_shown_before_a_withdrawal_is_requested(node, w3, hot
     assert "sent by the platform" in page
     assert f"ETH ≈ {fee} ETH" in page
     assert "one withdrawal above 0.5 ETH" in page
+
+
+@pytest.mark.django_db
+def test_a_creators_refund_is_paid_by_the_system_in_the_same_batch_as_a_farmers_earnings(node, w3, hot):
+    from pools.services.factories import factory_close
+
+    ether_asset()
+    creator = CreatorFactory()
+    factory = funded_factory(creator, token="ETH", reward="0.2", deposit="1")
+    factory_close(factory=factory, actor=creator)  # 1 ETH back to the creator's balance
+    creator_address = withdrawal_wallet(creator, chain="evm")
+    refund = withdrawal_request(user=creator, token=eth(), amount="0.7", address=creator_address)
+
+    farmer, farmer_address = paid_farmer()
+    commission = withdrawal_request(user=farmer, token=eth(), amount="0.05", address=farmer_address)
+
+    assert run(w3, hot).signed == 2
+    confirm(node, w3, hot)
+    refund.refresh_from_db()
+    commission.refresh_from_db()
+    assert (refund.status, commission.status) == ("sent", "sent")
+    assert w3.eth.get_balance(creator_address) == 7 * ETHER // 10
+    assert w3.eth.get_balance(farmer_address) == 5 * ETHER // 100
+    assert balance(creator, eth()) == 3 * ETHER // 10
+    assert_audit_clean()
