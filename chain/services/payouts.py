@@ -215,9 +215,10 @@ def payouts_sign(*, w3, signer, report: PayoutReport, limit: int | None = None) 
 
 
 def _hot_wallet_budget(w3, signer) -> dict[str, int]:
-    """What the hot wallet can still spend this run, by contract ("" = ether), net of the
-    transactions already in flight (signed or broadcast, not yet mined)."""
-    budget = {"": int(w3.eth.get_balance(signer.address, "pending"))}
+    """What the hot wallet can still spend this run, by contract ("" = ether): its balance in
+    the latest block (mined transactions already count there) net of the transactions signed or
+    broadcast and not yet mined."""
+    budget = {"": int(w3.eth.get_balance(signer.address, "latest"))}
     for payout in EvmPayout.objects.filter(
         from_address=signer.address, status__in=[EvmPayout.Status.SIGNED, EvmPayout.Status.BROADCAST]
     ):
@@ -234,7 +235,7 @@ def token_balance(w3, contract: str, holder: str) -> int:
     from eth_abi import encode
 
     data = BALANCE_OF_SELECTOR + encode(["address"], [holder])
-    return int.from_bytes(w3.eth.call({"to": contract, "data": data}, "pending"), "big")
+    return int.from_bytes(w3.eth.call({"to": contract, "data": data}, "latest"), "big")
 
 
 def _next_nonce(w3, address: str) -> int:
