@@ -35,3 +35,20 @@ def withdrawal_notes():
 @register.inclusion_tag("chain/_hot_wallet_panel.html")
 def hot_wallet_panel():
     return {"hot": hot_wallet_status()}
+
+
+@register.simple_tag
+def payouts_note() -> str:
+    """One line for the admin's withdrawals list: who sends them."""
+    from django.utils.html import format_html
+
+    if payouts_enabled():
+        return format_html(
+            '<p id="payouts-note">EVM withdrawals are sent by the payout system (see EVM payouts); '
+            "those above the limits are in status “{}” until approved. Solana withdrawals: staff send "
+            "and mark them sent.</p>",
+            "Waiting for staff approval",
+        )
+    return format_html(
+        '<p id="payouts-note">{}</p>', "Payouts by the system are off: staff send withdrawals and mark them sent."
+    )

@@ -11,7 +11,7 @@ from accounts.models import Withdrawal
 from accounts.services import withdrawal_approve, withdrawal_mark_sent, withdrawal_request
 from audit.models import StaffAction
 from core.exceptions import Conflict, Forbidden
-from tests.accounts.test_withdrawals import CHANGELIST, balances, run_action, usdc  # noqa: F401
+from tests.accounts.test_withdrawals import CHANGELIST, balances, run_action, usdc
 from tests.factories import FarmerFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -132,3 +132,13 @@ def test_an_over_the_limit_amount_is_still_refused_when_the_balance_is_short(pai
     with pytest.raises((InsufficientFunds, ValidationError)):
         withdrawal_request(user=paid_farmer, token=usdc(), amount="0.2", address=withdrawal_wallet(paid_farmer))
     assert not Withdrawal.objects.exists()
+
+
+def test_the_admin_withdrawals_list_says_who_sends_and_labels_demo_mode(admin_client, settings):
+    settings.FORGE_DEPOSITS_AUTOCONFIRM = True
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert 'id="withdrawals-demo"' in page and "staff send withdrawals" in page
+    settings.FORGE_DEPOSITS_AUTOCONFIRM = False
+    settings.FORGE_EVM_PAYOUTS_ENABLED, settings.FORGE_EVM_RPC_URL = True, "http://127.0.0.1:1"
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert 'id="withdrawals-demo"' not in page and "sent by the payout system" in page
