@@ -529,3 +529,23 @@ def test_a_creators_refund_is_paid_by_the_system_in_the_same_batch_as_a_farmers_
     assert w3.eth.get_balance(farmer_address) == 5 * ETHER // 100
     assert balance(creator, eth()) == 3 * ETHER // 10
     assert_audit_clean()
+
+
+@pytest.mark.django_db
+def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(node, w3, hot):
+    import psycopg
+
+    from chain.locks import EVM_PAYOUTS_LOCK
+    from tests.integration.conftest import _database_url
+
+    ether_asset()
+    farmer, address = paid_farmer()
+    withdrawal_request(user=farmer, token=eth(), amount="0.1", address=address)
+    other = psycopg.connect(_database_url(), autocommit=True)  # another process's run, in effect
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+        report = evm_payouts_run(w3=w3, signer=hot)
+        assert report.busy and report.signed == 0 and not EvmPayout.objects.exists()
+    finally:
+        other.close()  # its lock goes with its connection, as a killed process's does
+    assert run(w3, hot).signed == 1
