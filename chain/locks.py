@@ -44,9 +44,10 @@ def wallet_lock_active(*, user, chain: str, address: str) -> Wallet | None:
     )
 
 
-def deposit_intent_lock(intent_id: int, *, creator=None) -> DepositIntent | None:
-    """One deposit intent (of `creator` when given), locked, or None."""
-    rows = DepositIntent.objects.select_for_update(of=("self",)).filter(pk=intent_id)
+def deposit_intent_lock(intent_id: int, *, creator=None, related=()) -> DepositIntent | None:
+    """One deposit intent (of `creator` when given), locked (its `related` rows read, not
+    locked), or None."""
+    rows = DepositIntent.objects.select_for_update(of=("self",)).select_related(*related).filter(pk=intent_id)
     if creator is not None:
         rows = rows.filter(creator=creator)
     return rows.first()
@@ -57,9 +58,9 @@ def evm_cursor_lock(name: str) -> EvmCursor | None:
     return EvmCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
 
 
-def chain_transfer_lock(transfer_id: int) -> ChainTransfer:
-    """One chain transfer, locked."""
-    return ChainTransfer.objects.select_for_update(of=("self",)).get(pk=transfer_id)
+def chain_transfer_lock(transfer_id: int, *, related=()) -> ChainTransfer:
+    """One chain transfer, locked (its `related` rows read, not locked)."""
+    return ChainTransfer.objects.select_for_update(of=("self",)).select_related(*related).get(pk=transfer_id)
 
 
 @contextmanager
