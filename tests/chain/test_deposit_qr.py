@@ -94,3 +94,22 @@ def test_a_credited_or_cancelled_deposit_has_no_qr_code(evm_site):
     intent = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="1.5")
     deposit_intent_cancel(actor=creator, intent_id=intent.pk)
     assert f'id="deposit-qr-{intent.pk}"' not in fund_page(creator, factory)
+
+
+@pytest.mark.chain
+def test_an_open_solana_pay_request_has_a_qr_code_of_its_url(settings):
+    from chain.services.solana import solana_deposit_intent_create, solana_pay_url
+
+    treasury = "7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
+    settings.FORGE_SOLANA_TREASURY_ADDRESS = treasury
+    settings.FORGE_SOLANA_MINTS = {"USDC": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}
+    creator = CreatorFactory()
+    factory = funded_factory(creator, token="USDC", reward="0.01", deposit=None)
+    intent = solana_deposit_intent_create(factory=factory, actor=creator, amount="7.25")
+
+    page = fund_page(creator, factory)
+    block = page[page.index(f'id="deposit-qr-{intent.pk}"') :]
+    uri = unescape(re.search(r'href="(solana:[^"]+)"', block).group(1))
+    assert uri == solana_pay_url(intent) and "amount=7.25" in uri and intent.reference in uri
+    assert re.search(r"<svg.*?</svg>", block, re.S).group(0) == qr_svg(uri, title="Payment request for this deposit")
+    assert decode(uri) == uri
