@@ -4,6 +4,8 @@ them; rejecting one returns the money; nothing is paid (by staff or the payout s
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -12,7 +14,7 @@ from accounts.services import withdrawal_approve, withdrawal_mark_sent, withdraw
 from audit.models import StaffAction
 from core.exceptions import Conflict, Forbidden
 from tests.accounts.test_withdrawals import CHANGELIST, balances, run_action, usdc
-from tests.factories import FarmerFactory, withdrawal_wallet
+from tests.factories import CreatorFactory, FarmerFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -142,3 +144,53 @@ def test_the_admin_withdrawals_list_says_who_sends_and_labels_demo_mode(admin_cl
     settings.FORGE_EVM_PAYOUTS_ENABLED, settings.FORGE_EVM_RPC_URL = True, "http://127.0.0.1:1"
     page = admin_client.get(CHANGELIST).content.decode()
     assert 'id="withdrawals-demo"' not in page and "sent by the payout system" in page
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_request_waits_for_the_users_other_request_before_reading_the_daily_total(settings):
+    """Two requests of one user (to two wallets, so the wallet row lock does not order them)
+    cannot both read the 24-hour total before either is written: each takes the user's
+    advisory lock first. A real second connection holds that lock, as a concurrent request
+    would: the request waits, having written nothing, and goes through once it is released."""
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    from accounts.locks import WITHDRAWAL_REQUEST_LOCK
+    from tests.integration.conftest import _database_url
+
+    settings.FORGE_WITHDRAWAL_DAILY_LIMIT = {"USDC": "0.12"}
+    farmer = FarmerFactory()
+    settle(funded_factory(CreatorFactory(), reward="0.2"), farmer, "0.9")  # 0.162 USDC
+    address = withdrawal_wallet(farmer)
+
+    other = psycopg.connect(_database_url())  # the user's other request, mid-transaction
+    other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [WITHDRAWAL_REQUEST_LOCK, farmer.pk])
+    result = {}
+
+    def request():
+        try:
+            result["withdrawal"] = withdrawal_request(user=farmer, token=usdc(), amount="0.1", address=address)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    try:
+        deadline, waiting = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not waiting:
+            waiting = other.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s", [farmer.pk]
+            ).fetchall()
+            time.sleep(0.1)
+        assert waiting, "the request did not wait for the user's advisory lock"
+        assert (
+            other.execute("SELECT count(*) FROM accounts_withdrawal").fetchone()[0] == 0
+        )  # nothing read or written yet
+    finally:
+        other.rollback()  # the other request ends: the lock goes with its transaction
+        other.close()
+    thread.join(30)
+    assert result["withdrawal"].status == "pending"  # 0.1 <= 0.12 once it runs
+    assert_audit_clean()
