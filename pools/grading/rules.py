@@ -43,7 +43,7 @@ from functools import lru_cache
 from . import checks as checks_module
 from .base import GRADER_RULES, GradeResult, TaskContext, format_decimal, quantize_score
 
-RUBRIC_VERSION = 2
+RUBRIC_VERSION = 3
 AGENT_NAME = "forge-rules"
 
 # ---- work = outcome x (BASE + PROCESS_WEIGHT x process + EFFICIENCY_WEIGHT x efficiency) --------
@@ -129,6 +129,27 @@ APP_KINDS = {
     "terminal": ("terminal", "shell", "bash", "console"),
 }
 
+# Kinds of thing a task asks to act on, named by a common noun rather than a value ("click on a
+# black digit", "how many ... are there?", "focus into the textbox"): an action whose target is
+# of that kind is about the task even though it repeats no word of it. Kind -> (the words in
+# the instructions that ask for it, stemmed; the words in a target that make it one). A quoted
+# label that is a number is a number, one letter a letter.
+TARGET_KINDS = {
+    "number": (frozenset({"digit", "number", "count"}), frozenset()),
+    "letter": (frozenset({"letter", "character"}), frozenset()),
+    "shape": (
+        frozenset({"shape"}),
+        frozenset({"circle", "rectangle", "square", "triangle", "ellipse", "polygon", "shape", "star"}),
+    ),
+    "text_field": (
+        frozenset({"textbox", "textfield", "field", "input"}),
+        frozenset({"textbox", "textfield", "textarea", "input"}),
+    ),
+}
+# A question about a quantity is answered with a number.
+_QUANTITY_QUESTION_RE = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
+_NUMBER_LABEL_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
+
 # ---- confidence: a product of factors in (0, 1] --------------------------------------------------
 FEW_ACTIONS_CONFIDENCE_FLOOR = 0.4  # factor for no action at all
 NO_CHECKS_CONFIDENCE = 0.8
@@ -168,6 +189,8 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     idle_gap_seconds = max(IDLE_GAP_MIN_SECONDS, expected_seconds * IDLE_GAP_EXPECTED_FRACTION)
     value_words = _check_value_words(task_checks)
     relevance_words = keywords | value_words
+    wanted_kinds = _wanted_kinds(task)
+    label_values = _check_label_values(task_checks)
 
     # One pass over the steps collects everything the sub-scores and features need.
     covered_by_steps: set[str] = set()
@@ -217,6 +240,15 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
                     if matched:
                         relevant = True
                         covered_by_steps |= matched & keywords
+            target = step.get("target")
+            if target and not relevant and (wanted_kinds or label_values):
+                labels = checks_module.target_labels(target)
+                if labels & label_values:
+                    relevant = True
+                for kind in _target_kinds(target, labels):
+                    if kind in wanted_kinds:
+                        relevant = True
+                        covered_by_steps |= wanted_kinds[kind]
             relevant_action_count += relevant
             if action in ("type", "key"):
                 type_or_key_count += 1
@@ -283,7 +315,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     window = _outside_claim_window(demonstration, task, duration)
     if window:
         flags["outside_claim_window"] = window
-    fabricated = _fabricated(check_results, type_or_key_count, relevant_action_count)
+    fabricated = _fabricated(check_results, evidence, type_or_key_count, relevant_action_count)
     if fabricated:
         flags["fabricated_state"] = fabricated
 
@@ -716,12 +748,16 @@ def _outside_claim_window(demonstration: dict, task: TaskContext, duration: floa
     return ""
 
 
-def _fabricated(check_results, type_or_key_count: int, relevant_action_count: int) -> str:
+def _fabricated(check_results, evidence, type_or_key_count: int, relevant_action_count: int) -> str:
     """The final state claims what no step produced."""
     only_final = [result for result in check_results if result.passed and result.where == checks_module.FINAL_STATE]
     if not only_final:
         return ""
-    typed_claims = [result for result in only_final if result.check.kind == checks_module.TYPED]
+    typed_claims = [
+        result
+        for result in only_final
+        if result.check.kind == checks_module.TYPED and not checks_module.field_acted_on(result.check.value, evidence)
+    ]
     if typed_claims and type_or_key_count == 0:
         return f"The final state shows typed values ({typed_claims[0].check.value!r}) but nothing was typed."
     if relevant_action_count == 0:
@@ -736,6 +772,47 @@ def _fabricated(check_results, type_or_key_count: int, relevant_action_count: in
 def _task_keywords(task: TaskContext) -> frozenset[str]:
     # The first paragraph states the task; later paragraphs describe the setting.
     return _matched_keywords(f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}", None)
+
+
+@lru_cache(maxsize=4096)
+def _wanted_kinds(task: TaskContext) -> dict[str, frozenset[str]]:
+    """Kinds of target the task asks to act on -> the task keywords that ask for each."""
+    text = f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}"
+    words = [_stem(word) for word in _WORD_RE.findall(text.lower())]
+    # "text box", "text field": one word, as UIs spell them either way.
+    stems = frozenset(words) | {first + second for first, second in itertools.pairwise(words) if first and second}
+    keywords = _task_keywords(task)
+    wanted = {}
+    for kind, (asking_words, _) in TARGET_KINDS.items():
+        asked = asking_words & stems
+        if asked:
+            wanted[kind] = frozenset(asked & keywords)
+    if _QUANTITY_QUESTION_RE.search(text):
+        wanted.setdefault("number", frozenset())
+    return wanted
+
+
+@lru_cache(maxsize=16384)
+def _target_kinds(target: str, labels: frozenset[str]) -> frozenset[str]:
+    """Kinds of a step's target: a number or a letter by its label, a shape or a field by its name."""
+    kinds = set()
+    for label in labels:
+        if _NUMBER_LABEL_RE.match(label):
+            kinds.add("number")
+        elif len(label) == 1 and label.isalpha():
+            kinds.add("letter")
+    words = _WORD_RE.findall(target.lower())
+    names = set(words) | {first + second for first, second in itertools.pairwise(words)}
+    for kind, (_, target_words) in TARGET_KINDS.items():
+        if target_words & names:
+            kinds.add(kind)
+    return frozenset(kinds)
+
+
+@lru_cache(maxsize=4096)
+def _check_label_values(task_checks: tuple) -> frozenset[str]:
+    """Check values as a target's quoted label would read ("8" for `shows: 8`), short ones too."""
+    return frozenset(checks_module.normalise(value) for check in task_checks for value in (check.value, *check.values))
 
 
 @lru_cache(maxsize=4096)
@@ -764,6 +841,8 @@ def _stem(word: str) -> str:
     """Crude plural folding ("sheets" = "sheet", "entries" = "entry"); "" for stop/short words."""
     if len(word) < MIN_KEYWORD_CHARS or word in STOP_WORDS:
         return ""
+    if len(word) > 5 and word.endswith("ed") and not word.endswith("eed"):
+        return word[:-2]  # "colored" = "color", "labeled" = "label" (both sides fold alike)
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not word.isdigit():

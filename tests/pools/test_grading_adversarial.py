@@ -367,3 +367,75 @@ def test_asked_to_type_but_typing_nothing_fails_even_an_optional_typed_check():
         final_state="Signed in",
     )
     assert paid(rules.grade(typed, task=task))
+
+
+# ---- evidence that names no task word (rubric 2, kinds and missed keystrokes) -------------------
+
+COUNT_TASK = TaskContext(title="Count", instructions="How many red triangles are on the board?", expected_minutes=1)
+DIGIT_TASK = TaskContext(title="Pick", instructions="Click on a blue digit.", expected_minutes=1)
+COLOUR_TASK = TaskContext(title="Swatch", instructions="Select the orange colored tile.", expected_minutes=1)
+FIELD_TASK = TaskContext(title="Focus", instructions="Put the cursor in the comment textbox.", expected_minutes=1)
+CODE_TASK = TaskContext(title="Code", instructions='Enter "K7Q2P" into the box and press Submit.', expected_minutes=1)
+
+
+def test_a_quantity_question_answered_with_a_number_is_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'button "4"'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="[1] | [4] (focused) | [7]"), task=COUNT_TASK)
+    assert paid(result), result.reasons
+
+
+def test_a_quantity_question_answered_with_a_word_control_is_not_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'button "Cancel"'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="[1] | [4] | [Cancel] (focused)"), task=COUNT_TASK)
+    assert not paid(result)
+
+
+def test_a_number_clicked_for_a_task_that_asks_for_no_number_is_not_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'link "2" .page-link'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="page 2"), task=FIELD_TASK)
+    assert not paid(result)
+
+
+def test_a_target_of_the_kind_asked_for_is_about_the_task():
+    digit = rules.grade(
+        recording([{"t": 1.8, "action": "click", "target": 'drawn text "7"'}], seconds=3), task=DIGIT_TASK
+    )
+    letter = rules.grade(
+        recording([{"t": 1.8, "action": "click", "target": 'drawn text "q"'}], seconds=3), task=DIGIT_TASK
+    )
+    assert paid(digit), digit.reasons
+    assert not paid(letter)
+    field = rules.grade(
+        recording([{"t": 1.1, "action": "click", "target": "text field #comment"}], seconds=2, final_state="(none)"),
+        task=FIELD_TASK,
+    )
+    assert paid(field), field.reasons
+
+
+def test_a_colored_tile_is_a_color_target():
+    steps = [{"t": 1.5, "action": "click", "target": "div .color #swatch-3"}]
+    assert paid(rules.grade(recording(steps, seconds=2, final_state="(none)"), task=COLOUR_TASK))
+    steps = [{"t": 1.5, "action": "click", "target": 'button "Next"'}]
+    assert not paid(rules.grade(recording(steps, seconds=2, final_state="(none)"), task=COLOUR_TASK))
+
+
+def test_a_value_in_the_field_the_farmer_clicked_was_entered_even_if_keystrokes_were_missed():
+    steps = [
+        {"t": 1.2, "action": "click", "target": "text field #code"},
+        {"t": 4.9, "action": "click", "target": 'button "Submit" #subbtn'},
+    ]
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=6, final_state=final), task=CODE_TASK)
+    assert paid(result), result.reasons
+    assert "fabricated_state" not in flags(result)
+
+
+def test_a_value_in_a_field_no_step_touched_is_still_fabricated():
+    steps = [
+        {"t": 1.2, "action": "click", "target": "text field #search"},
+        {"t": 4.9, "action": "click", "target": 'button "Submit" #subbtn'},
+    ]
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=6, final_state=final), task=CODE_TASK)
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
