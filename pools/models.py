@@ -9,6 +9,8 @@ database can enforce.
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -268,6 +270,10 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # sha256 of the normalised (action, target) sequence: near-identical replays collide.
     sequence_fingerprint = models.CharField(max_length=64, blank=True)
+    # The grader's compact similarity signature (pools.grading.similarity) and its LSH keys
+    # (pools.services.integrity.signature_bands): near-duplicates are found through the keys.
+    similarity_signature = models.JSONField(default=dict, blank=True)
+    signature_bands = ArrayField(models.BigIntegerField(), default=list, blank=True)
 
     # Scoring (the Data Quality Agent or a reviewer).
     quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
@@ -328,6 +334,8 @@ class Submission(models.Model):
             models.Index(fields=["farmer", "-submitted_at"]),
             # Equality lookups only (duplicate checks): no varchar_pattern_ops twin.
             models.Index(fields=["sequence_fingerprint"], name="submission_fingerprint"),
+            # Near-duplicate candidates: rows sharing any LSH key (`signature_bands && ARRAY[...]`).
+            GinIndex(fields=["signature_bands"], name="submission_signature_bands"),
             # The batch processor's queue: only unsettled rows, in id order (a small index
             # however many settled submissions the table holds).
             models.Index(

@@ -15,8 +15,8 @@ from pools.services.batch import process_batch, take_batch
 from pools.services.claims import claim_create
 from pools.services.scoring import (
     HOLD_DUPLICATE_ATTACHMENT,
-    HOLD_DUPLICATE_SEQUENCE,
     hold_low_confidence,
+    hold_near_duplicate,
     submissions_score,
 )
 from pools.services.submissions import submission_create, submission_score
@@ -54,9 +54,9 @@ def attachment(sha: str) -> dict:
 def duplicate_sequence(creator, settings, monkeypatch):
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
     demo = demonstration()
-    submit(factory, demo)
+    original = submit(factory, demo)
     copy = submit(factory, {**demo, "final_state": demo["final_state"] + " again"})
-    return copy, [HOLD_DUPLICATE_SEQUENCE]
+    return copy, [hold_near_duplicate(original.pk, 1.0)]
 
 
 def duplicate_attachment(creator, settings, monkeypatch):
@@ -92,11 +92,11 @@ def everything_at_once(creator, settings, monkeypatch):
     settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
     demo = {**demonstration(minutes=2), "attachments": [attachment("cd" * 32)]}
-    submit(factory, demo)
+    original = submit(factory, demo)
     copy = submit(factory, {**demo, "final_state": "again"})
     confidence = scoring.grade(copy.demonstration, task=_task(factory)).confidence
     return copy, [
-        HOLD_DUPLICATE_SEQUENCE,
+        hold_near_duplicate(original.pk, 1.0),
         HOLD_DUPLICATE_ATTACHMENT,
         hold_low_confidence(confidence, scoring.Decimal("1.01")),
     ]
