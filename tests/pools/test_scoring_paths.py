@@ -5,8 +5,10 @@ the same submission for the same reason with the same message, and pay none of t
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from ledger.models import Transaction
 from pools.models import Submission
@@ -140,13 +142,16 @@ def test_every_path_scores_and_lets_clean_work_through(path, creator, settings):
     assert (submission.needs_review, submission.review_reasons) == (False, [])
 
 
-ONE_CLICK = {
-    "started_at": "2026-11-01T12:00:00+00:00",
-    "ended_at": "2026-11-01T12:00:03+00:00",
-    "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
-    "final_state": "The budget sheet is open.",
-    "notes": "",
-}
+def one_click() -> dict:
+    """One click in 3 s, recorded just now (inside the claim)."""
+    ended = timezone.now()
+    return {
+        "started_at": (ended - timedelta(seconds=3)).isoformat(),
+        "ended_at": ended.isoformat(),
+        "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
+        "final_state": "The budget sheet is open.",
+        "notes": "",
+    }
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -163,7 +168,7 @@ def test_every_path_pays_quick_honest_work(path, creator, settings):
         title="Open the budget sheet",
         instructions='Click the "Budget sheet" button.',
     )
-    submission = submit(factory, ONE_CLICK)
+    submission = submit(factory, one_click())
 
     path(submission)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -23,6 +24,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
+from django.utils import timezone
 
 from accounts.services import withdrawal_request
 from datasets.selectors import DatasetFilters
@@ -245,9 +247,11 @@ def submit(factory: Factory, farmer, *, attachments=()) -> Submission:
 
 
 def calendar_demonstration() -> dict:
+    """Recorded just now, 70 s long: inside the claim it is submitted for."""
+    ended = timezone.now()
     return {
-        "started_at": "2026-11-20T10:00:00+00:00",
-        "ended_at": "2026-11-20T10:01:10+00:00",
+        "started_at": (ended - timedelta(seconds=70)).isoformat(),
+        "ended_at": ended.isoformat(),
         "steps": [
             {"t": 1.3, "action": "navigate", "url": "https://calendar.example.com/week"},
             {"t": 6.8, "action": "click", "target": "Tomorrow, 10:00"},
