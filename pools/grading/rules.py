@@ -146,6 +146,8 @@ TARGET_KINDS = {
         frozenset({"textbox", "textfield", "textarea", "input"}),
     ),
 }
+# Named keys that enter or change a value (besides characters, pastes and arrows).
+ENTRY_KEY_NAMES = frozenset({"backspace", "delete", "space", "spacebar", "up", "down", "left", "right"})
 # A question about a quantity is answered with a number.
 _QUANTITY_QUESTION_RE = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
 _NUMBER_LABEL_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
@@ -207,7 +209,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     least_seconds = 0.0
     action_times: list[float] = []
     typed_words: list[str] = []
-    type_or_key_count = 0
+    entry_count = 0  # type actions and keys that enter or change text (not Enter, Tab, Ctrl+S)
     for step in steps:
         action = step.get("action")
         t = step.get("t")
@@ -250,8 +252,8 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
                         relevant = True
                         covered_by_steps |= wanted_kinds[kind]
             relevant_action_count += relevant
-            if action in ("type", "key"):
-                type_or_key_count += 1
+            if action == "type" or (action == "key" and _enters_text(step.get("key"))):
+                entry_count += 1
             if action == "type" and text:
                 typed_words.extend(_WORD_RE.findall(text.lower()))
 
@@ -279,7 +281,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     check_results = checks_module.checks_evaluate(task_checks, evidence)
     # A typed value that fails while nothing at all was typed is not "maybe not visible": the
     # typing the task asks for was not done, so even an optional typed check fails the outcome.
-    nothing_typed = type_or_key_count == 0
+    nothing_typed = entry_count == 0
     failed_required = [
         result
         for result in check_results
@@ -315,7 +317,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     window = _outside_claim_window(demonstration, task, duration)
     if window:
         flags["outside_claim_window"] = window
-    fabricated = _fabricated(check_results, evidence, type_or_key_count, relevant_action_count)
+    fabricated = _fabricated(check_results, evidence, entry_count, relevant_action_count)
     if fabricated:
         flags["fabricated_state"] = fabricated
 
@@ -748,8 +750,21 @@ def _outside_claim_window(demonstration: dict, task: TaskContext, duration: floa
     return ""
 
 
-def _fabricated(check_results, evidence, type_or_key_count: int, relevant_action_count: int) -> str:
-    """The final state claims what no step produced."""
+def _fabricated(check_results, evidence, entry_count: int, relevant_action_count: int) -> str:
+    """The final state (or the names of clicked elements) claims what no step produced."""
+    if entry_count == 0:
+        # Values to type found only in the names of clicked elements, and nothing typed at all:
+        # steps written to carry the values ('Cell B7 "48,250.75"'), not work.
+        in_targets = [
+            result
+            for result in check_results
+            if result.passed and result.check.kind == checks_module.TYPED and result.where == checks_module.STEP_TARGETS
+        ]
+        if in_targets:
+            return (
+                f"The values to type ({in_targets[0].check.value!r}) appear only in the names of clicked "
+                "elements, and nothing was typed."
+            )
     only_final = [result for result in check_results if result.passed and result.where == checks_module.FINAL_STATE]
     if not only_final:
         return ""
@@ -758,7 +773,7 @@ def _fabricated(check_results, evidence, type_or_key_count: int, relevant_action
         for result in only_final
         if result.check.kind == checks_module.TYPED and not checks_module.field_acted_on(result.check.value, evidence)
     ]
-    if typed_claims and type_or_key_count == 0:
+    if typed_claims and entry_count == 0:
         return f"The final state shows typed values ({typed_claims[0].check.value!r}) but nothing was typed."
     if relevant_action_count == 0:
         return "The final state shows the task's values but no step touched the task."
@@ -772,6 +787,18 @@ def _fabricated(check_results, evidence, type_or_key_count: int, relevant_action
 def _task_keywords(task: TaskContext) -> frozenset[str]:
     # The first paragraph states the task; later paragraphs describe the setting.
     return _matched_keywords(f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}", None)
+
+
+@lru_cache(maxsize=1024)
+def _enters_text(key) -> bool:
+    """A key that enters or changes a value: a character, a paste, an arrow (a spinner, a
+    picker), Backspace/Delete. Enter, Tab, Escape or Ctrl+S enter nothing."""
+    if not isinstance(key, str) or not key:
+        return False
+    name = key.rsplit("+", 1)[-1].lower() if len(key) > 1 else key
+    if len(name) == 1:
+        return name == "v" or "+" not in key or key.lower().startswith("shift+")
+    return name.startswith("arrow") or name in ENTRY_KEY_NAMES
 
 
 @lru_cache(maxsize=4096)

@@ -439,3 +439,58 @@ def test_a_value_in_a_field_no_step_touched_is_still_fabricated():
     result = rules.grade(recording(steps, seconds=6, final_state=final), task=CODE_TASK)
     assert not paid(result)
     assert "fabricated_state" in flags(result)
+
+
+# ---- more kinds of recordings that do not do the task -------------------------------------------
+
+FABRICATED_STEPS = [
+    {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new"},
+    {"t": 6.0, "action": "click", "target": 'Sheet name "Q2 Sales"'},
+    {"t": 12.0, "action": "click", "target": 'Cell B7 "48,250.75"'},
+    {"t": 15.0, "action": "click", "target": 'Cell A7 "North"'},
+    {"t": 20.0, "action": "key", "key": "Ctrl+S"},
+]
+
+
+@pytest.mark.parametrize("final_state", ["", HONEST_SHEET_FINAL])
+def test_steps_written_to_carry_the_values_with_nothing_typed_are_fabricated(final_state):
+    result = rules.grade(
+        recording(FABRICATED_STEPS, seconds=25, final_state=final_state, app="Sheets"), task=SHEET_TASK
+    )
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
+
+
+def test_values_only_in_a_url_and_a_save_shortcut_are_not_typing():
+    steps = [
+        {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new?name=Q2%20Sales&B7=48250.75"},
+        {"t": 6.0, "action": "key", "key": "Ctrl+S"},
+        {"t": 8.0, "action": "key", "key": "Enter"},
+    ]
+    result = rules.grade(recording(steps, seconds=12, final_state=HONEST_SHEET_FINAL, app="Sheets"), task=SHEET_TASK)
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
+
+
+@pytest.mark.parametrize("keys", [["Ctrl+V"], ["Meta+V"], ["ArrowUp", "ArrowUp"], ["K", "7"]])
+def test_a_paste_or_arrow_keys_into_the_clicked_field_are_entering_the_value(keys):
+    steps = [{"t": 1.2, "action": "click", "target": "text field #code"}]
+    steps += [{"t": 2.0 + index, "action": "key", "key": key} for index, key in enumerate(keys)]
+    steps.append({"t": 6.0, "action": "click", "target": 'button "Submit" #subbtn'})
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=8, final_state=final), task=CODE_TASK)
+    assert paid(result), result.reasons
+
+
+def test_a_recording_of_the_right_app_doing_something_else_is_not_paid():
+    steps = [
+        {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new"},
+        {"t": 5.0, "action": "click", "target": "Cell C3"},
+        {"t": 7.2, "action": "type", "target": "Cell C3", "text": "Groceries"},
+        {"t": 9.0, "action": "key", "key": "Enter"},
+        {"t": 12.5, "action": "type", "target": "Cell C4", "text": "112.40"},
+        {"t": 15.0, "action": "key", "key": "Ctrl+S"},
+    ]
+    final = 'Spreadsheet "Household" saved; C3: Groceries, C4: 112.40'
+    result = rules.grade(recording(steps, seconds=20, final_state=final, app="Sheets"), task=SHEET_TASK)
+    assert not paid(result)
