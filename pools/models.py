@@ -114,6 +114,9 @@ class Factory(models.Model):
     # The creator's success checks (pools.grading.checks JSON, validated by checks_from_json);
     # None or [] = the agent proposes them from the instructions when a claim is made.
     success_checks = models.JSONField(null=True, blank=True)
+    # Recordings of the task done well (validated demonstrations, at most 5): the agent scores a
+    # farmer's alignment to their milestones (pools/grading/references.py). Frozen per claim.
+    reference_demonstrations = models.JSONField(default=list, blank=True)
     available_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     reserved_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     # Counters kept by the services in the same transaction as the money, so that browse

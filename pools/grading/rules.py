@@ -41,6 +41,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from . import checks as checks_module
+from . import references as references_module
 from .base import GRADER_RULES, GradeResult, TaskContext, format_decimal, quantize_score
 
 RUBRIC_VERSION = 3
@@ -151,6 +152,13 @@ ENTRY_KEY_NAMES = frozenset({"backspace", "delete", "space", "spacebar", "up", "
 # A question about a quantity is answered with a number.
 _QUANTITY_QUESTION_RE = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
 _NUMBER_LABEL_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
+
+# ---- reference demonstrations (references.py) ---------------------------------------------------
+# With references, this share of the outcome is the alignment (milestones of the closest
+# reference reached in order): another route to the same result loses at most this much.
+REFERENCE_WEIGHT = 0.2
+REFERENCE_LOW_ALIGNMENT = 0.25  # under this share of milestones: confidence falls
+REFERENCE_LOW_CONFIDENCE = 0.7
 
 # ---- confidence: a product of factors in (0, 1] --------------------------------------------------
 FEW_ACTIONS_CONFIDENCE_FLOOR = 0.4  # factor for no action at all
@@ -331,6 +339,12 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         covered_by_final_state,
         covered_by_steps,
     )
+    reference = None
+    if task.references:
+        share, reached, total = references_module.alignment(task.references, evidence.step_texts)
+        if total:
+            reference = (share, reached, total)
+            outcome_score = (1 - REFERENCE_WEIGHT) * outcome_score + REFERENCE_WEIGHT * share
     process_score, process_reasons, process_metrics = _process(
         relevance_words,
         action_count=action_count,
@@ -376,6 +390,9 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         regular_timing=regular,
         sub_scores=[outcome_score, process_score, efficiency_score],
     )
+    if reference is not None and reference[0] < REFERENCE_LOW_ALIGNMENT:
+        confidence *= REFERENCE_LOW_CONFIDENCE
+        confidence_reasons.append("Lower confidence: the steps follow little of the reference demonstrations.")
 
     # Every part has a score, a weight and reasons, so pages can show each as a row (the dataset
     # preview, the farmer's status); the gate multiplies, hence its weight label GATE_WEIGHT_LABEL.
@@ -394,6 +411,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     ]
     breakdown = {
         "outcome": outcome_part,
+        **({"reference": _reference_part(*reference)} if reference is not None else {}),
         "process": _part(sub_scores["process"], PROCESS_WEIGHT, process_reasons, process_metrics),
         "efficiency": _part(sub_scores["efficiency"], EFFICIENCY_WEIGHT, efficiency_reasons, efficiency_metrics),
         "gate": {
@@ -479,6 +497,16 @@ def _outcome(
         reasons.append("No final state: nothing shows that the task's goal was reached.")
     score = OUTCOME_FINAL_STATE_PRESENT * (1.0 if has_final_state else 0.0) + OUTCOME_EVIDENCE * evidence
     return score, reasons, metrics
+
+
+def _reference_part(share: float, reached: int, total: int) -> dict:
+    """The alignment to the closest reference demonstration (a share of the outcome)."""
+    return _part(
+        quantize_score(share),
+        Decimal(str(REFERENCE_WEIGHT)),
+        [f"Reached {reached} of the {total} milestones of the closest reference demonstration, in order."],
+        {"milestones_reached": f"{reached}/{total}", "alignment": format_decimal(share)},
+    )
 
 
 def _process(

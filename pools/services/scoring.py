@@ -176,6 +176,7 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
                 instructions=terms["instructions"],
                 expected_minutes=int(terms["expected_minutes"]),
                 checks=checks_from_json(checks) if checks else None,
+                references=terms.get("references") or None,
                 **times,
             )
         else:
