@@ -823,9 +823,11 @@ def _enters_text(key) -> bool:
     picker), Backspace/Delete. Enter, Tab, Escape or Ctrl+S enter nothing."""
     if not isinstance(key, str) or not key:
         return False
-    name = key.rsplit("+", 1)[-1].lower() if len(key) > 1 else key
-    if len(name) == 1:
-        return name == "v" or "+" not in key or key.lower().startswith("shift+")
+    if len(key) == 1:  # a character, "+" included
+        return True
+    *modifiers, name = key.lower().split("+")
+    if len(name) == 1:  # "Shift+A" types; "Ctrl+V" pastes; "Ctrl+S", "Ctrl+C" do not enter text
+        return name == "v" or all(modifier == "shift" for modifier in modifiers)
     return name.startswith("arrow") or name in ENTRY_KEY_NAMES
 
 
