@@ -89,6 +89,7 @@ def factory_preview(request, factory_id: int):
             "factory": factory,
             "row": selectors.browse_rows([factory], reputation=reputation)[0],
             "pay": selectors.pay_preview(factory),
+            "checks": selectors.factory_check_lines(factory),
         },
     )
 
@@ -133,7 +134,13 @@ def claim_detail(request, claim_id: int):
     return render(
         request,
         "farmers/claim.html",
-        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired},
+        {
+            "claim": claim,
+            "factory": claim.factory,
+            "form": form,
+            "expired": expired,
+            "checks": selectors.claim_check_lines(claim),
+        },
         status=status,
     )
 
@@ -184,6 +191,7 @@ def _status_context(submission) -> dict:
         "submission": submission,
         "state": _status_state(submission),
         "hold": selectors.hold_notice(submission),
+        "checks": selectors.submission_check_lines(submission),
         "threshold": economics_config().quality_threshold,
     }
 
