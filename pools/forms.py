@@ -107,6 +107,15 @@ class FactoryDetailsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["qualification_factory"].choices = [("", "None"), *qualification_choices]
 
+    reference_demonstrations = forms.JSONField(
+        required=False,
+        label="Reference demonstrations (JSON)",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Optional: a JSON list of up to 5 recordings of the task done well, each in the demonstration "
+        "format. The agent scores how far a farmer's steps reach their milestones (what was typed, clicked by "
+        "name, visited), in order. Edits apply to new claims.",
+    )
+
     @classmethod
     def initial_for(cls, factory: Factory) -> dict:
         initial = {name: getattr(factory, name) for name in cls.base_fields}

@@ -92,6 +92,7 @@ def factory_preview(request, factory_id: int):
             "row": selectors.browse_rows([factory], reputation=reputation)[0],
             "pay": selectors.pay_preview(factory),
             "tasks": selectors.factory_tasks_with_pay(factory),
+            "checks": selectors.factory_check_lines(factory),
         },
     )
 
@@ -142,7 +143,14 @@ def claim_detail(request, claim_id: int):
     return render(
         request,
         "farmers/claim.html",
-        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired, "dry_run": dry_run},
+        {
+            "claim": claim,
+            "factory": claim.factory,
+            "form": form,
+            "expired": expired,
+            "checks": selectors.claim_check_lines(claim),
+            "dry_run": dry_run,
+        },
         status=status,
     )
 
@@ -222,6 +230,7 @@ def _status_context(submission) -> dict:
         "submission": submission,
         "state": _status_state(submission),
         "hold": selectors.hold_notice(submission),
+        "checks": selectors.submission_check_lines(submission),
         "threshold": economics_config().quality_threshold,
     }
 
@@ -274,7 +283,11 @@ def withdrawal_submit(request, form: WithdrawalForm):
     messages.success(
         request,
         f"Withdrawal of {withdrawal.token.money(withdrawal.amount)} requested to {withdrawal.address}. "
-        "Staff send it shortly; its status is below.",
+        + (
+            "It is above the limits and waits for staff approval; its status is below."
+            if withdrawal.status == "approval"
+            else "It is sent shortly; its status is below."
+        ),
     )
     return withdrawal
 

@@ -4,7 +4,7 @@ claims, submissions, attachments. forge/api_urls.py routes to the views re-expor
 from .attachments import DatasetAttachmentSerializer, SubmissionAttachmentApi, attachment_file_response
 from .claims import ClaimCreateApi
 from .controls import FarmerListApi, FarmerListEntryApi, FlagDecisionApi, SubmissionBonusApi, SubmissionFlagApi
-from .deposits import DepositConfirmApi, DepositCreateApi
+from .deposits import DepositConfirmApi, DepositCreateApi, FactoryFundFromBalanceApi
 from .dry_run import FactoryDryRunApi
 from .factories import (
     FactoryCloseApi,
@@ -26,6 +26,7 @@ __all__ = [
     "FactoryCloseApi",
     "FactoryDetailApi",
     "FactoryDryRunApi",
+    "FactoryFundFromBalanceApi",
     "FactoryListCreateApi",
     "FactoryPauseApi",
     "FactoryRateApi",

@@ -65,7 +65,11 @@ class FactoryOutputSerializer(serializers.Serializer):
     success_checks = serializers.JSONField(
         allow_null=True, help_text="The creator's success checks (docs/quality-agent.md); null: proposed per claim."
     )
+    reference_count = serializers.SerializerMethodField(help_text="How many reference demonstrations it has.")
     created_at = serializers.DateTimeField()
+
+    def get_reference_count(self, factory) -> int:
+        return len(factory.reference_demonstrations or [])
 
     def get_reward(self, factory) -> str:
         return amount_str(factory.reward, factory.token)
@@ -148,6 +152,12 @@ class FactoryListCreateApi(ListAPIView):
         )
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
+        )
+        reference_demonstrations = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="Up to 5 recordings of the task done well (each a demonstration, docs/demonstration-format.md): "
+            "the agent scores how far a farmer's steps follow their milestones, in order (docs/quality-agent.md).",
         )
         success_checks = serializers.JSONField(
             required=False,

@@ -20,6 +20,7 @@ from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 
 from ..grading.checks import checks_from_json, checks_propose, checks_to_json
+from ..grading.references import reference_milestones
 from ..locks import factory_lock
 from ..models import Claim, Factory, FactoryTask
 from ..selectors import farmer_qualified, farmer_refusal
@@ -52,6 +53,11 @@ def claim_terms(factory: Factory, task: FactoryTask | None = None) -> dict:
         "expected_minutes": source.expected_minutes,
         "reward": str(source.reward),
         "checks": checks_to_json(checks),
+        # The milestones of the reference demonstrations, not the recordings themselves. They
+        # show the factory's own task: a claim of one of its other tasks has none.
+        "references": []
+        if task is not None
+        else [list(reference_milestones(demo)) for demo in factory.reference_demonstrations or []],
     }
 
 

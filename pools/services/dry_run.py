@@ -63,6 +63,7 @@ def demonstration_dry_run(*, factory: Factory, farmer, demonstration, task_id: i
         instructions=terms["instructions"],
         expected_minutes=int(terms["expected_minutes"]),
         checks=checks_from_json(terms["checks"]) if terms.get("checks") else None,
+        references=terms.get("references") or None,  # as the real grade (services/scoring.py)
         **window,
     )
     result = rules_grader.grade(cleaned, task=task)
