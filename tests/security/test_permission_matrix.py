@@ -81,6 +81,20 @@ def wallet_link_body(world, role):
     return {"chain": "solana", "message": message, "signature": str(key.sign_message(message.encode()))}
 
 
+MULTIPART = "multipart/form-data; boundary=MatrixBoundary"
+
+
+def recorder_archive_body(world) -> bytes:
+    """A recorder archive (no video: quick) made for the world's claim, as a multipart body."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import encode_multipart
+
+    from tests.evidence.intake_support import session_members, zip_of
+
+    archive = SimpleUploadedFile("recording.zip", zip_of(session_members(world.claim)), "application/zip")
+    return encode_multipart("MatrixBoundary", {"archive": archive})
+
+
 # fmt: off
 API = [
     #                                                    anon farm ofrm crea ocre amb  staf grad
@@ -109,6 +123,8 @@ API = [
         lambda w: {"pk": w.pending_deposit.pk}),
     Row("api:claim-submission", "POST",                  "401  201  404  403  403  404  403  403",
         lambda w: {"pk": w.claim.pk}, body=lambda w, role: {"demonstration": demonstration()}),
+    Row("api:claim-recording", "POST",                   "401  201  404  403  403  404  403  403",
+        lambda w: {"pk": w.claim.pk}, body=lambda w, role: recorder_archive_body(w), content_type=MULTIPART),
     Row("api:submissions", "GET",                        "401  200  200  200  200  200  200  403"),
     Row("api:submission", "GET",                         "401  200  404  200  404  404  200  200",
         lambda w: {"pk": w.submission.pk}),
