@@ -3,7 +3,7 @@ checked against that claim, converted and submitted with its video (docs/recorde
 "Intake").
 
 `recording_submit` is the one entry point, behind the API (multipart upload, or a finished
-resumable upload: evidence/uploads.py) and the claim page alike:
+resumable upload through `recording_submit_upload`: evidence/uploads.py) and the claim page alike:
 
 1. the claim is the farmer's (else 404) and still open (else 409), checked before any work;
 2. the archive is opened safely (evidence/archive.py: broken zip, zip bomb, path escape,
@@ -37,6 +37,7 @@ from pools.services.submissions import RECORDING_REQUIRED_MESSAGE, submission_cr
 from .archive import CHUNK_BYTES, VIDEO_NAME, archive_open
 from .recorder import demonstration_from_archive
 from .services import recording_attach
+from .uploads import archive_from_upload, upload_release, upload_take
 from .video import video_probe
 
 # Farmers' computer clocks drift: a recording may seem to start this much before the claim, or
@@ -128,3 +129,21 @@ def recording_submit(
                 meta=opened.meta,
             )
     return recording.submission
+
+
+def recording_submit_upload(
+    *, claim_id: int, farmer, upload_id, final_state: str | None = None, notes: str | None = None
+) -> Submission:
+    """`recording_submit` for a finished resumable upload of the farmer's. The upload is taken
+    (one claim only) while it is checked; a refused archive gives it back, so it can be deleted
+    or expire. A used upload's chunks are deleted by the next sweep (`uploads_expire`)."""
+    claim_open_for_recording(farmer=farmer, claim_id=claim_id)
+    upload = upload_take(farmer=farmer, upload_id=upload_id)
+    try:
+        with archive_from_upload(upload) as archive:
+            return recording_submit(
+                claim_id=claim_id, farmer=farmer, archive=archive, final_state=final_state, notes=notes
+            )
+    except BaseException:
+        upload_release(upload_id=upload.pk)
+        raise
