@@ -16,8 +16,8 @@ from evidence.models import Recording
 from pools.demonstrations import EXAMPLE_DEMONSTRATION, demonstration_validate
 from pools.models import Claim, Submission
 from pools.services.claims import claim_create
-from tests.evidence.conftest import recordings  # noqa: F401 - the session's built recordings
 from tests.evidence.intake_support import archive_for_claim, claim_meta, session_members, video_of, zip_of
+from tests.evidence.recordings import build_recording
 from tests.money_helpers import funded_factory
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,11 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FORGE_GRADER = "manual"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="module")
+def genuine_video(tmp_path_factory) -> bytes:
+    return video_of(build_recording(tmp_path_factory.mktemp("recordings"), "genuine"))
 
 
 @pytest.fixture
@@ -74,8 +79,8 @@ def test_the_worked_example_is_inserted_and_is_a_valid_demonstration(farmer_clie
     assert not Submission.objects.exists() and Claim.objects.get(pk=claim.pk).status == Claim.Status.OPEN
 
 
-def test_a_recorder_archive_is_submitted_from_the_page(farmer_client, claim, recordings, tmp_path):
-    data = archive_for_claim(tmp_path / "a.zip", claim, video=video_of(recordings["genuine"])).read_bytes()
+def test_a_recorder_archive_is_submitted_from_the_page(farmer_client, claim, genuine_video, tmp_path):
+    data = archive_for_claim(tmp_path / "a.zip", claim, video=genuine_video).read_bytes()
 
     response = farmer_client.post(url(claim), {"archive": upload(data), "final_state": "Budget 2026 sheet"})
 
