@@ -148,3 +148,11 @@ def test_a_claim_requiring_a_recording_shows_no_json_box_and_says_why(farmer_cli
     assert "requires a screen recording" in archive_errors(refused)[0]
     assert "has no recording.mp4" in archive_errors(without_video)[0]
     assert not Submission.objects.exists()
+
+
+def test_the_format_page_explains_the_archive_and_every_step_field(farmer_client):
+    page = farmer_client.get(reverse("farmers:format")).content.decode()
+
+    assert 'id="recorder-archive"' in page and "recording.mp4" in page and "input_log.jsonl" in page
+    for field in ("<code>t</code>", "<code>action</code>", "<code>key</code>", "<code>dx</code>"):
+        assert field in page
