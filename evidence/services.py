@@ -15,7 +15,11 @@
   change nothing) or missing (no video) holds the demonstration for staff review. Otherwise it is
   paid when its score reaches the quality threshold (the platform default unless given).
 
-Nothing here touches the database.
+- `recording_attach`: a converted archive's demonstration and its video, stored together: the
+  submission (pools' `submission_create`), the video in Django's storage, its `Recording` row and
+  the declared attachment marked as uploaded, in one transaction.
+
+Only `recording_attach` (and the intake services built on it) touch the database.
 """
 
 from __future__ import annotations
@@ -26,10 +30,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO
 
+from django.core.files import File
+from django.db import transaction
+
 from pools.grading import TaskContext, grade
 from pools.models import EconomicsConfig
+from pools.services.attachments import attachment_mark_stored
+from pools.services.submissions import submission_create
 
-from .archive import VIDEO_NAME, archive_open
+from .archive import VIDEO_NAME, VideoFile, archive_open
 from .checks import (
     changed_share,
     evidence_plan,
@@ -37,6 +46,7 @@ from .checks import (
     evidence_report_without_video,
     success_checks_propose,
 )
+from .models import Recording
 from .ocr import ocr_available, ocr_prepare, ocr_text, text_contains
 from .recorder import demonstration_from_archive, pointer_scale
 from .video import VideoInfo, keyframes_extract, video_probe
@@ -254,3 +264,65 @@ def _recording_seconds(demonstration: dict) -> float:
     started = datetime.fromisoformat(demonstration["started_at"])
     ended = datetime.fromisoformat(demonstration["ended_at"])
     return (ended - started).total_seconds()
+
+
+def meta_as_json(meta: dict) -> dict:
+    """meta.json as `meta_validate` returned it, JSON-ready (the start time as RFC 3339 text)."""
+    return {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in meta.items()}
+
+
+def recording_attach(
+    *,
+    claim_id: int,
+    farmer,
+    demonstration: dict,
+    video: VideoFile,
+    info: VideoInfo,
+    archive_sha256: str,
+    meta: dict,
+) -> Recording:
+    """Submit `demonstration` for the claim and store its recording with it, in one transaction:
+    the submission (pools' `submission_create`, with `has_recording`), the video copied from
+    `video.path` into Django's default storage, the `Recording` row, and the demonstration's
+    declared `recording.mp4` attachment marked as uploaded (the same stored file).
+
+    The claim's refusals are `submission_create`'s (404, 409). A failure after the video was
+    stored deletes it again: a refused or rolled-back submission leaves no file behind."""
+    stored_name = None
+    try:
+        with transaction.atomic():
+            submission = submission_create(
+                claim_id=claim_id, farmer=farmer, demonstration=demonstration, has_recording=True
+            )
+            recording = Recording(
+                submission=submission,
+                video_sha256=video.sha256,
+                video_size=video.size,
+                archive_sha256=archive_sha256,
+                meta=meta_as_json(meta),
+                duration_seconds=Decimal(f"{info.duration_seconds:.3f}"),
+                width=info.width,
+                height=info.height,
+                fps=Decimal(f"{info.frame_rate:.3f}"),
+                container=info.container[:32],
+                codec=info.codec[:32],
+            )
+            field = Recording._meta.get_field("video")
+            with open(video.path, "rb") as handle:
+                stored_name = field.storage.save(
+                    field.generate_filename(recording, VIDEO_NAME), File(handle), max_length=field.max_length
+                )
+            recording.video.name = stored_name
+            recording.save(force_insert=True)
+            attachment_mark_stored(
+                submission_id=submission.pk,
+                name=VIDEO_NAME,
+                sha256=video.sha256,
+                size=video.size,
+                stored_name=stored_name,
+            )
+    except BaseException:
+        if stored_name is not None:
+            Recording._meta.get_field("video").storage.delete(stored_name)
+        raise
+    return recording

@@ -103,6 +103,13 @@ class FactoryDetailsForm(forms.Form):
         "nothing. Leave empty to have the agent propose them from the instructions when a farmer claims.",
     )
 
+    requires_recording = forms.BooleanField(
+        required=False,
+        label="Require a screen recording",
+        help_text="Farmers must upload the desktop recorder's archive (its video is the evidence the agent "
+        "checks); a demonstration typed as JSON is refused. Applies to claims made after you save.",
+    )
+
     def __init__(self, *args, qualification_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["qualification_factory"].choices = [("", "None"), *qualification_choices]

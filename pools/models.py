@@ -125,6 +125,9 @@ class Factory(models.Model):
     # The creator's success checks (pools.grading.checks JSON, validated by checks_from_json);
     # None or [] = the agent proposes them from the instructions when a claim is made.
     success_checks = models.JSONField(null=True, blank=True)
+    # Evidence policy: demonstrations must come as a recorder archive with its screen video
+    # (frozen on each claim's terms; a JSON-only submission is refused at intake).
+    requires_recording = models.BooleanField(default=False)
     # Recordings of the task done well (validated demonstrations, at most 5): the agent scores a
     # farmer's alignment to their milestones (pools/grading/references.py). Frozen per claim.
     reference_demonstrations = models.JSONField(default=list, blank=True)
@@ -344,6 +347,10 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # sha256 of the normalised (action, target) sequence: near-identical replays collide.
     sequence_fingerprint = models.CharField(max_length=64, blank=True)
+    # A screen recording (evidence.Recording) came with the demonstration. Set once, by
+    # submission_create, from what the evidence app passes: pools never imports evidence, so
+    # this plain flag is what pools knows of it (its evidence is graded above pools).
+    has_recording = models.BooleanField(default=False)
     # The grader's compact similarity signature (pools.grading.similarity) and its LSH keys
     # (pools.services.integrity.signature_bands): near-duplicates are found through the keys.
     similarity_signature = models.JSONField(default=dict, blank=True)

@@ -236,6 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
+    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -286,6 +287,14 @@ FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=3
 FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads of recorder archives (tus, evidence/uploads.py): per farmer, at most this
+# many unfinished uploads and this many declared bytes across uploads not yet expired or used;
+# at most this many bytes per PATCH; an upload untouched this long expires (the beat task
+# evidence.uploads_expire deletes it and its chunks).
+FORGE_UPLOAD_MAX_CONCURRENT = env.int("FORGE_UPLOAD_MAX_CONCURRENT", default=3)
+FORGE_UPLOAD_MAX_BYTES_PER_FARMER = env.int("FORGE_UPLOAD_MAX_BYTES_PER_FARMER", default=1024 * 1024 * 1024)
+FORGE_UPLOAD_CHUNK_MAX_BYTES = env.int("FORGE_UPLOAD_CHUNK_MAX_BYTES", default=32 * 1024 * 1024)
+FORGE_UPLOAD_EXPIRY_HOURS = env.int("FORGE_UPLOAD_EXPIRY_HOURS", default=24)
 FORGE_SITE_NAME = "Forge Pools"
 # Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
 # near-free factory of one's own must not buy a premium reputation.

@@ -53,6 +53,7 @@ def claim_terms(factory: Factory, task: FactoryTask | None = None) -> dict:
         "expected_minutes": source.expected_minutes,
         "reward": str(source.reward),
         "checks": checks_to_json(checks),
+        "requires_recording": factory.requires_recording,
         # The milestones of the reference demonstrations, not the recordings themselves. They
         # show the factory's own task: a claim of one of its other tasks has none.
         "references": []

@@ -39,6 +39,7 @@ EDITABLE_FIELDS = (
     "success_checks",
     "allow_list_only",
     "qualification_factory",
+    "requires_recording",
     "reference_demonstrations",
 )
 # Fields that may be set to None (no limit, no requirement) rather than left at their default.

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0014_factory_reference_demonstrations'),
+        ('pools', '0016_factory_requires_recording'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
