@@ -78,6 +78,9 @@ WEIGHTS = {
     "clicks": Decimal("0.15"),
 }
 SUSPICIOUS_CHECKS = frozenset({"video_changes", "duration_matches", "events_match_video"})
+# A failed check that holds the demonstration for review: the suspicious ones, and the reuse of
+# another recording's frames (evidence/services.py `frames_reused`, which needs the database).
+HOLD_CHECKS = SUSPICIOUS_CHECKS | {"frames_reused"}
 CLAIM_CHECKS = frozenset({"final_state", "success_checks", "typed_text"})
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
@@ -594,6 +597,7 @@ def _summarise(checks: list[dict], plan: EvidencePlan, frames: dict, *, video: d
         "version": EVIDENCE_VERSION,
         "verdict": verdict,
         "hold": verdict == VERDICT_SUSPICIOUS,
+        "hold_checks": sorted(HOLD_CHECKS),
         "confidence": str(confidence),
         "unsupported_claims": sorted(failed & CLAIM_CHECKS),
         "reasons": reasons,

@@ -4,29 +4,26 @@
   (video.py) and convert it into a validated demonstration (recorder.py).
 - `evidence_examine`: decode the keyframes the checks need, read their text (ocr.py) and build
   the evidence section (checks.py). CPU-heavy: meant for a worker, never a web request.
-- `archive_grade`: both, then the quality agent's grade (`pools.grading.grade`) combined with
-  the evidence by one rule, until the lead wires the evidence section into the grade itself:
-
-  **A claim the pixels do not support counts for nothing.** The demonstration is graded with its
-  unsupported claims removed (the final state when the last frames contradict it or the task's
-  success checks are not on them; the text of typing that never appears on screen), and a
-  demonstration with any unsupported claim is not paid, whatever that grade. Evidence that looks
-  forged (a still video, a video much shorter or longer than the events, clicks and typing that
-  change nothing) or missing (no video) holds the demonstration for staff review. Otherwise it is
-  paid when its score reaches the quality threshold (the platform default unless given).
+- `archive_grade`: both, then the quality agent's grade combined with the evidence by the rule
+  scoring applies to every submission with a recording (`pools/grading/evidence.py`: "a claim
+  the pixels do not support counts for nothing"; forged-looking or missing evidence holds), so
+  `grade_archive` (support) and the production path agree.
+- `recording_examine` (below): the worker's service: a stored recording's evidence examined,
+  its keyframes kept (thumbnails in storage, perceptual hashes indexed for reuse across farmers)
+  and the section handed to pools (`submission_evidence_record`), which then scores it.
 
 Nothing here touches the database.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import IO
 
-from pools.grading import TaskContext, grade
+from pools.grading import TaskContext
+from pools.grading.evidence import grade_with_evidence as evidence_rule_grade
 from pools.models import EconomicsConfig
 
 from .archive import VIDEO_NAME, archive_open
@@ -199,45 +196,24 @@ def archive_grade(
 def grade_with_evidence(
     demonstration: dict, evidence: dict, *, task: TaskContext, threshold: Decimal | None = None
 ) -> ArchiveGrade:
-    """Grade `demonstration` with its unsupported claims removed, and decide paid/held from the
-    evidence section (the rule in the module docstring)."""
+    """Grade `demonstration` by the evidence rule (`pools/grading/evidence.py`, the one scoring
+    uses for submissions: unsupported claims count for nothing, forged-looking or missing
+    evidence holds) and say whether it would be paid at `threshold`."""
     threshold = default_quality_threshold() if threshold is None else threshold
-    result = grade(claims_without_support(demonstration, evidence), task=task)
-    held = bool(evidence["hold"])
-    unsupported = list(evidence["unsupported_claims"])
-    paid = result.score >= threshold and not held and not unsupported
-    reasons = list(result.reasons) + [f"Evidence: {reason}" for reason in evidence["reasons"]]
-    if unsupported and result.score >= threshold:
-        reasons.append("Not paid: a claim the recording does not support counts for nothing.")
+    result, outcome = evidence_rule_grade(demonstration, evidence, task=task)
+    held = bool(outcome.holds)
     return ArchiveGrade(
-        score=result.score,
-        paid=paid,
+        score=outcome.score,
+        paid=outcome.score >= threshold and not held,
         held=held,
         threshold=threshold,
         confidence=result.confidence,
         evidence_confidence=Decimal(evidence["confidence"]),
-        breakdown={**result.breakdown, "evidence": evidence},
-        reasons=reasons,
+        breakdown=outcome.breakdown,
+        reasons=outcome.reasons + [hold for hold in outcome.holds if hold not in outcome.reasons],
         grader=result.grader,
         demonstration=demonstration,
     )
-
-
-def claims_without_support(demonstration: dict, evidence: dict) -> dict:
-    """A copy of `demonstration` without the claims the evidence found unsupported: the final
-    state (when `final_state` or `success_checks` failed) and the text of typing never seen."""
-    graded = copy.deepcopy(demonstration)
-    unsupported = set(evidence.get("unsupported_claims", ()))
-    if unsupported & {"final_state", "success_checks"}:
-        graded.pop("final_state", None)
-    unseen_steps = set()
-    for check in evidence.get("checks", ()):
-        if check["name"] == "typed_text":
-            unseen_steps = {item["step"] for item in check["details"].get("items", ()) if item["seen"] == "no"}
-    for index in unseen_steps:
-        if index < len(graded["steps"]):
-            graded["steps"][index].pop("text", None)
-    return graded
 
 
 def default_quality_threshold() -> Decimal:

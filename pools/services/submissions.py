@@ -208,6 +208,9 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission = submission_lock(submission_id)
     if submission is None:
         raise NotFound("No such submission.")
+    if submission.evidence_status == Submission.Evidence.PENDING:
+        # Every path scores with the evidence in (pools/grading/evidence.py), reviews included.
+        raise Conflict("The recording's evidence is still being examined; review it once it is in.")
     override = ScoreOverride.objects.create(
         submission=submission,
         old_score=submission.quality_score,
