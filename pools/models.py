@@ -268,6 +268,10 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # sha256 of the normalised (action, target) sequence: near-identical replays collide.
     sequence_fingerprint = models.CharField(max_length=64, blank=True)
+    # A screen recording (evidence.Recording) came with the demonstration. Set once, by
+    # submission_create, from what the evidence app passes: pools never imports evidence, so
+    # this plain flag is what pools knows of it (its evidence is graded above pools).
+    has_recording = models.BooleanField(default=False)
 
     # Evidence (issue 17): a submission with a screen recording is not scored until the evidence
     # app has examined it. "" = no recording (scored on its demonstration alone); "pending" = the

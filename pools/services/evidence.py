@@ -4,8 +4,9 @@ The evidence app (above pools: pools never imports it) examines a recording in a
 hands back the evidence section as plain values. The row's `evidence_status` is the durable
 intent, so nothing is scored before its evidence is in:
 
-- `submission_evidence_expect`: a recording came with the submission; mark it "pending" in the
-  transaction that stores the recording (the batch processor passes pending rows over).
+- `submission_create(..., has_recording=True)` (the evidence app's `recording_attach`, in the
+  transaction that stores the recording) inserts the row "pending": the batch processor passes
+  pending rows over.
 - `submission_evidence_record`: the section is in; store it, mark the row "examined" and wake the
   batch processor, which grades it by the evidence rule (`pools/grading/evidence.py`).
   Idempotent: a second delivery of the same task changes nothing.
@@ -28,19 +29,6 @@ from ..models import Submission
 from .submissions import processing_wake_up
 
 MAX_EVIDENCE_BYTES = 1_000_000  # a section is a few KiB; a larger one is a bug upstream
-
-
-def submission_evidence_expect(*, submission_id: int) -> bool:
-    """Mark an unscored submission as waiting for its recording's evidence; True if it now is.
-    Call it in the transaction that stores the recording (with the submission's own), so the
-    batch processor never sees the row as ready to score."""
-    updated = Submission.objects.filter(
-        pk=submission_id,
-        quality_score__isnull=True,
-        needs_review=False,
-        status=Submission.Status.SUBMITTED,
-    ).update(evidence_status=Submission.Evidence.PENDING)
-    return bool(updated)
 
 
 @transaction.atomic

@@ -48,7 +48,7 @@ def _enqueue_settle(submission_id: int) -> None:
     queue_on_commit("pools.submission_settle", submission_id)
 
 
-def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
+def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bool = False) -> Submission:
     """Accept a demonstration for an open claim; scoring starts after commit.
 
     Validation comes first and writes nothing. Then the claim is closed and the submission
@@ -57,6 +57,10 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     the other waits for the row, sees it `submitted`, and is refused). The Submission returned
     is the row as written, with its claim and its factory's token loaded (what the API answers
     with), without reading it back.
+
+    `has_recording`: a screen recording comes with it (the evidence app's `recording_attach`
+    stores it in the same transaction; pools only keeps the flag); the row then waits, unscored,
+    for the recording's evidence (`evidence_status` "pending", pools/services/evidence.py).
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
@@ -64,6 +68,10 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
         submitted_at=now,
+        has_recording=has_recording,
+        # Not scored before the evidence app hands back the recording's evidence
+        # (pools/services/evidence.py; the batch processor passes pending rows over).
+        evidence_status=Submission.Evidence.PENDING if has_recording else Submission.Evidence.NONE,
     )
     declared = cleaned.get("attachments") or []
     # One statement commits on its own; attachments need a transaction with it.

@@ -15,7 +15,6 @@ from pools.models import Submission
 from pools.services.batch import pending_exists, process_batch, settle_batch, take_batch
 from pools.services.claims import claim_create
 from pools.services.evidence import (
-    submission_evidence_expect,
     submission_evidence_record,
     submissions_evidence_overdue,
 )
@@ -94,9 +93,7 @@ def factory(creator):
 def submit_recorded(factory) -> Submission:
     farmer = FarmerFactory()
     claim = claim_create(factory=factory, farmer=farmer)
-    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
-    assert submission_evidence_expect(submission_id=submission.pk)
-    return submission
+    return submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration(), has_recording=True)
 
 
 def test_a_recorded_submission_waits_for_its_evidence(factory):
@@ -196,14 +193,15 @@ def test_a_review_waits_for_the_evidence(factory):
     assert submission.quality_score is None
 
 
-def test_only_an_unscored_submitted_row_can_be_made_to_wait(factory):
+def test_a_submission_without_a_recording_is_scored_as_before(factory):
     farmer = FarmerFactory()
     claim = claim_create(factory=factory, farmer=farmer)
     submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
     process_batch(limit=100)
-    assert not submission_evidence_expect(submission_id=submission.pk)
     submission.refresh_from_db()
     assert submission.evidence_status == "" and submission.status == "settled"
+    assert "evidence" not in submission.score_breakdown
+    assert not submission_evidence_record(submission_id=submission.pk, evidence=section())
 
 
 def test_overdue_evidence_is_listed_for_the_sweeper(factory):
