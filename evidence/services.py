@@ -37,6 +37,7 @@ from PIL import Image
 
 from core.queue import queue_on_commit
 from pools.grading import TaskContext
+from pools.grading.evidence import MAX_SHOWN_KEYFRAMES
 from pools.grading.evidence import grade_with_evidence as evidence_rule_grade
 from pools.models import EconomicsConfig, Submission
 from pools.services.attachments import attachment_mark_stored
@@ -422,7 +423,8 @@ def _report_store(
 ) -> bool:
     """Look for reuse, then store the report, its frames and thumbnails, and hand the section
     to pools, in one transaction under the keyframe lock (evidence/locks.py)."""
-    used = {ref["index"] for check in section["checks"] for ref in check.get("keyframes") or () if ref}
+    # Thumbnails of the keyframes the pages show: each check's first MAX_SHOWN_KEYFRAMES.
+    used = {ref["index"] for check in section["checks"] for ref in (check.get("keyframes") or ())[:MAX_SHOWN_KEYFRAMES]}
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -433,7 +435,7 @@ def _report_store(
             matches = frames_near([frame["dhash"] for frame in candidates], exclude_submission_id=submission.pk)
             reuse = check_frames_reused(candidates, matches)
             section = section_with_check(section, reuse)
-            used |= {ref["index"] for ref in reuse["keyframes"]}
+            used |= {ref["index"] for ref in reuse["keyframes"][:MAX_SHOWN_KEYFRAMES]}
             report = EvidenceReport.objects.create(recording=recording, section=section, cpu_seconds=cpu_seconds)
             purposes = {frame["index"]: frame.get("purpose", "") for frame in section.get("keyframes", ())}
             frames = []

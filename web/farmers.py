@@ -27,6 +27,7 @@ from farmers.selectors import reputation_history, reputation_of, reputation_prof
 from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
 from pools.access import access_claim, access_factory, access_submission
+from pools.grading.evidence import evidence_rows
 from pools.models import Claim
 from pools.selectors import economics_config
 from pools.services.claims import claim_create
@@ -185,6 +186,8 @@ def _status_context(submission) -> dict:
         "state": _status_state(submission),
         "hold": selectors.hold_notice(submission),
         "threshold": economics_config().quality_threshold,
+        # The evidence of a screen recording, with the keyframe each check used (issue 17).
+        "evidence_checks": evidence_rows(submission.score_breakdown.get("evidence") or submission.evidence),
     }
 
 

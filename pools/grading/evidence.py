@@ -110,3 +110,35 @@ def grade_with_evidence(
     """Grade `demonstration` without its unsupported claims, then apply the rule."""
     result = grade(claims_without_support(demonstration, evidence), task=task)
     return result, evidence_apply(result, evidence)
+
+
+MAX_SHOWN_KEYFRAMES = 3
+RESULT_LABELS = {"pass": "Passed", "fail": "Failed", "skipped": "Not checked"}
+
+
+def evidence_rows(evidence: dict | None) -> list[dict]:
+    """The evidence checks as rows for the submission pages (farmer and creator): the check's
+    name, result, reason and the keyframes it used (`keyframes`: up to MAX_SHOWN_KEYFRAMES
+    `{index, t}`, the index for the thumbnail URL, t its time in the video as text; `keyframe`:
+    the first one's index or None)."""
+    rows = []
+    for check in (evidence or {}).get("checks") or ():
+        if not isinstance(check, dict) or "name" not in check:
+            continue
+        keyframe = check.get("keyframe") if isinstance(check.get("keyframe"), dict) else None
+        used = [ref for ref in check.get("keyframes") or () if isinstance(ref, dict) and "index" in ref]
+        used = used or ([keyframe] if keyframe and "index" in keyframe else [])
+        rows.append(
+            {
+                "name": str(check["name"]).replace("_", " ").capitalize(),
+                "result": str(check.get("result", "")),
+                "label": RESULT_LABELS.get(str(check.get("result", "")), str(check.get("result", ""))),
+                "reason": str(check.get("reason", "")),
+                "keyframe": keyframe.get("index") if keyframe else None,
+                "t": str(keyframe.get("t", "")) if keyframe else "",
+                "keyframes": [
+                    {"index": ref["index"], "t": str(ref.get("t", ""))} for ref in used[:MAX_SHOWN_KEYFRAMES]
+                ],
+            }
+        )
+    return rows
