@@ -11,6 +11,8 @@ and an `EvidenceFrame` per keyframe looked at (perceptual hash, thumbnail).
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -103,3 +105,57 @@ class EvidenceFrame(models.Model):
 
     def __str__(self) -> str:
         return f"keyframe {self.index} of submission {self.submission_id}"
+
+
+def upload_chunk_upload_to(instance: UploadChunk, filename: str) -> str:
+    return f"uploads/{instance.upload.farmer_id}/{instance.upload_id}/{instance.offset:015d}"
+
+
+class ArchiveUpload(models.Model):
+    """A resumable upload of a recorder archive (tus 1.0: evidence/uploads.py). Its bytes are the
+    chunks, each a file in default storage (S3 has no append); `offset` is how many bytes arrived.
+    Unfinished or unused uploads expire (`expires_at`, moved on by each chunk) and the beat task
+    `evidence.uploads_expire` deletes them with their chunks."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    length = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    # Upload-Metadata, decoded (filename, filetype... as the client sent them).
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Submitted as a claim's recording (then it is deleted by the next sweep).
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["farmer", "expires_at"], name="upload_farmer_active")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(offset__lte=models.F("length")), name="upload_offset_in_length"),
+            models.CheckConstraint(condition=models.Q(length__gt=0), name="upload_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.offset}/{self.length})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.offset == self.length
+
+
+class UploadChunk(models.Model):
+    """One PATCH of an upload: `size` bytes at `offset`, stored as one file, with its SHA-256
+    (checked again when the archive is put together)."""
+
+    upload = models.ForeignKey(ArchiveUpload, on_delete=models.CASCADE, related_name="chunks")
+    offset = models.PositiveBigIntegerField()
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=upload_chunk_upload_to, max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["upload", "offset"], name="upload_chunk_offset_unique")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.offset}+{self.size} of {self.upload_id}"

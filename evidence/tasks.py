@@ -1,4 +1,4 @@
-"""Celery entry points of the evidence app. Each loads ids, calls one service, nothing more.
+"""Celery entry points of the evidence app: load ids, call one service.
 
 `evidence.recording_examine` runs on its own queue (`evidence`, forge/settings/base.py
 CELERY_TASK_ROUTES): decoding and OCR are CPU-heavy, and a burst of recordings must not delay
@@ -19,6 +19,7 @@ from core.queue import queue_now
 from pools.services.evidence import submissions_evidence_overdue
 
 from .services import recording_examine
+from .uploads import uploads_expire
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +45,9 @@ def recordings_sweep_task() -> int:
     if overdue:
         logger.warning("evidence sweeper: %d recording(s) still waiting for their evidence; sent again", len(overdue))
     return len(overdue)
+
+
+@shared_task(name="evidence.uploads_expire", time_limit=600, soft_time_limit=540)
+def uploads_expire_task() -> int:
+    """Beat: delete expired and used resumable uploads with their chunk files (idempotent)."""
+    return uploads_expire()

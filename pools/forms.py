@@ -83,6 +83,13 @@ class FactoryDetailsForm(forms.Form):
         "nothing. Leave empty to have the agent propose them from the instructions when a farmer claims.",
     )
 
+    requires_recording = forms.BooleanField(
+        required=False,
+        label="Require a screen recording",
+        help_text="Farmers must upload the desktop recorder's archive (its video is the evidence the agent "
+        "checks); a demonstration typed as JSON is refused. Applies to claims made after you save.",
+    )
+
     @classmethod
     def initial_for(cls, factory: Factory) -> dict:
         initial = {name: getattr(factory, name) for name in cls.base_fields}

@@ -112,6 +112,9 @@ class Factory(models.Model):
     # The creator's success checks (pools.grading.checks JSON, validated by checks_from_json);
     # None or [] = the agent proposes them from the instructions when a claim is made.
     success_checks = models.JSONField(null=True, blank=True)
+    # Evidence policy: demonstrations must come as a recorder archive with its screen video
+    # (frozen on each claim's terms; a JSON-only submission is refused at intake).
+    requires_recording = models.BooleanField(default=False)
     available_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     reserved_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     # Counters kept by the services in the same transaction as the money, so that browse

@@ -216,7 +216,7 @@ CELERY_TASK_DEFAULT_QUEUE = "forge"
 # from delaying settlements. `make worker` consumes both; large deployments give it its own worker.
 # Evidence examination (decoding, OCR) is CPU-heavy: its own queue keeps it from delaying
 # settlements; deployments scale it with more worker processes (bench/evidence.py).
-CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}, "evidence.*": {"queue": "evidence"}}
+CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}, "evidence.recording_examine": {"queue": "evidence"}}
 FORGE_WORKER_QUEUES = "forge,reputation,evidence"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
@@ -229,6 +229,7 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
+    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -280,6 +281,14 @@ FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=3
 FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads of recorder archives (tus, evidence/uploads.py): per farmer, at most this
+# many unfinished uploads and this many declared bytes across uploads not yet expired or used;
+# at most this many bytes per PATCH; an upload untouched this long expires (the beat task
+# evidence.uploads_expire deletes it and its chunks).
+FORGE_UPLOAD_MAX_CONCURRENT = env.int("FORGE_UPLOAD_MAX_CONCURRENT", default=3)
+FORGE_UPLOAD_MAX_BYTES_PER_FARMER = env.int("FORGE_UPLOAD_MAX_BYTES_PER_FARMER", default=1024 * 1024 * 1024)
+FORGE_UPLOAD_CHUNK_MAX_BYTES = env.int("FORGE_UPLOAD_CHUNK_MAX_BYTES", default=32 * 1024 * 1024)
+FORGE_UPLOAD_EXPIRY_HOURS = env.int("FORGE_UPLOAD_EXPIRY_HOURS", default=24)
 FORGE_SITE_NAME = "Forge Pools"
 # Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
 # near-free factory of one's own must not buy a premium reputation.

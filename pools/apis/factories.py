@@ -62,6 +62,10 @@ class FactoryOutputSerializer(serializers.Serializer):
     success_checks = serializers.JSONField(
         allow_null=True, help_text="The creator's success checks (docs/quality-agent.md); null: proposed per claim."
     )
+    requires_recording = serializers.BooleanField(
+        help_text="Evidence policy: demonstrations must be a recorder archive with its screen video "
+        "(POST /claims/{id}/recording/); a JSON-only submission is refused with 400."
+    )
     created_at = serializers.DateTimeField()
 
     def get_reward(self, factory) -> str:
@@ -142,6 +146,11 @@ class FactoryListCreateApi(ListAPIView):
             allow_null=True,
             help_text="A list of checks ({kind, value | values, required, match_case}; docs/quality-agent.md). "
             "Omitted, null or []: the agent proposes them from the instructions when a farmer claims.",
+        )
+        requires_recording = serializers.BooleanField(
+            required=False,
+            help_text="Require a screen recording (the desktop recorder's archive) with every demonstration. "
+            "Default false.",
         )
 
     def get_queryset(self):

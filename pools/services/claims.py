@@ -47,6 +47,7 @@ def claim_terms(factory: Factory) -> dict:
         "expected_minutes": factory.expected_minutes,
         "reward": str(factory.reward),
         "checks": checks_to_json(checks),
+        "requires_recording": factory.requires_recording,
     }
 
 

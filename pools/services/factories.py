@@ -34,6 +34,7 @@ EDITABLE_FIELDS = (
     "per_farmer_limit",
     "min_reputation",
     "success_checks",
+    "requires_recording",
 )
 
 

@@ -39,6 +39,13 @@ WAKE_UP_COALESCE_SECONDS = 1
 WAKE_UP_KEY = "pools:process-pending:wake-up"
 
 
+# The evidence policy's refusal (Factory.requires_recording, frozen on the claim's terms).
+RECORDING_REQUIRED_MESSAGE = (
+    "This task requires a screen recording: submit the desktop recorder's archive (a zip with meta.json, "
+    "input_log.jsonl and recording.mp4) instead of a JSON demonstration."
+)
+
+
 def processing_wake_up() -> None:
     """After commit, make sure a batch processor will look at waiting submissions."""
     wake_up_on_commit("pools.submissions_process_pending", key=WAKE_UP_KEY, window_seconds=WAKE_UP_COALESCE_SECONDS)
@@ -101,6 +108,8 @@ def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
         return Conflict("This claim already has a submission.")
     if claim.status == Claim.Status.EXPIRED or claim.expires_at <= now:
         return Conflict("This claim has expired; its reward went back to the pool.")
+    if (claim.terms or {}).get("requires_recording"):
+        return ApplicationError(RECORDING_REQUIRED_MESSAGE, field="demonstration")
     # Unreachable while a claim never goes back to open: the statement found nothing to close.
     return Conflict("This claim cannot take a submission now; try again.")
 
@@ -116,7 +125,8 @@ def _claim_submit_statement() -> str:
     """The statement of `_claim_submit_sql`, built once from the models' metadata.
 
     The UPDATE is the claim's row lock and its check in one: it closes the claim only if it is
-    open, unexpired and the caller's (or the caller is staff). A concurrent submission or
+    open, unexpired and the caller's (or the caller is staff), and comes with a recording when
+    its terms require one (the factory's evidence policy, frozen at claim). A concurrent submission or
     `claim_expire` (which locks the factory FOR NO KEY UPDATE, then this row, and checks the
     status again under the lock) waits for the row and then finds it closed, so one claim is
     never closed twice. The INSERT takes its rows from the UPDATE's: no open claim, no
@@ -130,6 +140,7 @@ def _claim_submit_statement() -> str:
         WITH closed AS (
             UPDATE {quote(Claim._meta.db_table)} SET status = %s, closed_at = %s
             WHERE id = %s AND status = %s AND expires_at > %s AND (farmer_id = %s OR %s)
+                AND (%s OR NOT COALESCE((terms ->> 'requires_recording')::boolean, false))
             RETURNING {", ".join(claim_columns)}
         ), made AS (
             INSERT INTO {quote(Submission._meta.db_table)}
@@ -169,13 +180,14 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
         now,
         farmer.pk,
         bool(farmer.is_staff),
+        bool(submission.has_recording),
         *values,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_claim_submit_statement(), params)
         row = cursor.fetchone()
     if row is None:  # nothing written: say why
-        claim = Claim.objects.filter(pk=claim_id).only("farmer_id", "status", "expires_at").first()
+        claim = Claim.objects.filter(pk=claim_id).only("farmer_id", "status", "expires_at", "terms").first()
         raise _claim_refusal(claim, farmer=farmer, now=now)
     claim_fields = Claim._meta.concrete_fields
     db = connection.alias

@@ -10,8 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evidence', '0001_recording'),
-        ('pools', '0014_submission_evidence'),
+        ('evidence', '0002_archive_uploads'),
+        ('pools', '0015_submission_evidence'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
