@@ -375,7 +375,7 @@ def recording_examine(*, submission_id: int) -> bool:
     success_checks = _success_phrases(terms)
     keyframes: list[Keyframe] = []
     try:
-        with _local_video(recording) as path:
+        with stored_video_path(recording.video.storage, recording.video.name) as path:
             info = video_probe(path)
             section, keyframes = _examine(
                 submission.demonstration, video_path=path, video=info, success_checks=success_checks, use_ocr=None
@@ -399,19 +399,18 @@ def _success_phrases(terms: dict) -> list[str]:
 
 
 @contextmanager
-def _local_video(recording: Recording) -> Iterator[str]:
-    """A local path of the recording's video: the stored file itself on a filesystem storage,
-    else a temporary copy streamed in SPOOL_CHUNK_BYTES pieces (S3: never read whole)."""
-    storage = recording.video.storage
+def stored_video_path(storage, name: str) -> Iterator[str]:
+    """A local path of the stored video `name`: the file itself on a filesystem storage, else a
+    temporary copy streamed in SPOOL_CHUNK_BYTES pieces (S3: never read whole into memory)."""
     try:
-        local = storage.path(recording.video.name)
+        local = storage.path(name)
     except NotImplementedError:  # a remote storage (S3)
         local = None
     if local is not None:
         yield local
         return
     with tempfile.NamedTemporaryFile(prefix="recording-", suffix=".mp4") as spool:
-        with storage.open(recording.video.name, "rb") as source:
+        with storage.open(name, "rb") as source:
             while chunk := source.read(SPOOL_CHUNK_BYTES):
                 spool.write(chunk)
         spool.flush()

@@ -6,6 +6,7 @@ rule. The recordings are tests/evidence/recordings.py's (Pillow + PyAV)."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,29 @@ def test_the_factorys_own_success_checks_are_what_the_last_frames_must_show(reco
 
     submission.refresh_from_db()
     assert submission.evidence["success_checks"] == ["Quarterly Forecast"]
+
+
+def test_a_video_in_a_storage_without_local_paths_is_streamed_to_a_temporary_file(tmp_path):
+    """S3 has no local path: the worker streams the video to a temporary file in pieces."""
+    from django.core.files import File
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import FileSystemStorage, Storage
+
+    from evidence.services import SPOOL_CHUNK_BYTES, stored_video_path
+
+    class RemoteStorage(Storage):  # opens files, has no local path (Storage.path raises)
+        def _open(self, name, mode="rb"):
+            return File(open(tmp_path / "remote" / name, mode))
+
+    data = bytes(range(256)) * (SPOOL_CHUNK_BYTES // 256 * 2 + 3)  # more than two pieces
+    name = FileSystemStorage(location=str(tmp_path / "remote")).save("video.mp4", ContentFile(data))
+    storage = RemoteStorage()
+    with stored_video_path(storage, name) as path:
+        assert not path.startswith(str(tmp_path / "remote"))
+        with open(path, "rb") as spooled:
+            assert spooled.read() == data
+    assert not Path(path).exists()  # the temporary copy is gone
+    local = FileSystemStorage(location=str(tmp_path / "local"))
+    name = local.save("video.mp4", ContentFile(b"x"))
+    with stored_video_path(local, name) as path:
+        assert path == local.path(name)  # a local file is read where it is
