@@ -192,7 +192,7 @@ def _status_context(submission) -> dict:
 
 
 def _status_state(submission) -> str:
-    return f"{submission.status}:{submission.quality_score}:{int(submission.needs_review)}"
+    return f"{submission.status}:{submission.evidence_status}:{submission.quality_score}:{int(submission.needs_review)}"
 
 
 @farmer_required

@@ -72,3 +72,18 @@ def test_another_farmer_gets_a_404_and_an_unknown_keyframe_too(held_recording):
     owner = signed_in(submission.farmer)
     assert owner.get(reverse("evidence:thumbnail", args=[submission.pk, 9999])).status_code == 404
     assert owner.get(reverse("evidence:thumbnail", args=[submission.pk + 1000, index])).status_code == 404
+
+
+def test_while_the_recording_is_examined_the_farmer_is_told_so(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    submission = submit_archive(build_recording(tmp_path / "recordings", "frozen"))
+    client = signed_in(submission.farmer)
+
+    page = client.get(reverse("farmers:submission", args=[submission.pk])).content.decode()
+    assert "checking the video against your demonstration" in page
+    status = reverse("farmers:submission_status", args=[submission.pk])
+    seen = "submitted:pending:None:0"
+    assert client.get(status, {"seen": seen}).status_code == 204  # nothing new while examined
+
+    recording_examine(submission_id=submission.pk)
+    assert client.get(status, {"seen": seen}).status_code == 200  # the examination is news
