@@ -21,6 +21,7 @@ Only `recording_attach`, `recording_examine` (and the services built on them) to
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
 import time
 from collections.abc import Iterator
@@ -61,6 +62,8 @@ from .ocr import ocr_available, ocr_prepare, ocr_text, text_contains
 from .recorder import demonstration_from_archive, pointer_scale
 from .selectors import dhash_bands, dhash_to_int, frames_near
 from .video import Keyframe, VideoInfo, VideoRefused, keyframes_extract, video_probe
+
+logger = logging.getLogger(__name__)
 
 OCR_ENGINE = "tesseract"
 
@@ -353,8 +356,10 @@ def recording_examine(*, submission_id: int) -> bool:
     nothing to do: the submission is not waiting (already examined, scored or reviewed), so a
     task delivered twice changes nothing.
 
-    A video that cannot be read examines to the no-video section (held for review); any other
-    error propagates, leaving the row pending for the task's retry or the sweeper."""
+    A video that cannot be read or examined (a missing or damaged file, a frame that breaks the
+    decoder) examines to the no-video section (held for review); an error fetching it from the
+    storage or writing the report propagates, leaving the row pending for the task's retry or
+    the sweeper."""
     recording = (
         Recording.objects.select_related("submission", "submission__claim", "report")
         .filter(submission_id=submission_id)
@@ -374,14 +379,22 @@ def recording_examine(*, submission_id: int) -> bool:
     terms = submission.claim.terms or {}
     success_checks = _success_phrases(terms)
     keyframes: list[Keyframe] = []
-    try:
-        with stored_video_path(recording.video.storage, recording.video.name) as path:
+    # Fetching the video from a remote storage (S3) may fail for a while: that error propagates
+    # (the task's retry, then the sweeper, try again). What fails once the video is here fails
+    # the same way every time: a person looks at it instead, the log keeps the traceback.
+    with stored_video_path(recording.video.storage, recording.video.name) as path:
+        try:
             info = video_probe(path)
             section, keyframes = _examine(
                 submission.demonstration, video_path=path, video=info, success_checks=success_checks, use_ocr=None
             )
-    except VideoRefused as refused:
-        section = evidence_report_without_video(f"The stored recording cannot be read: {refused.message}")
+        except VideoRefused as refused:
+            section = evidence_report_without_video(f"The stored recording cannot be read: {refused.message}")
+        except Exception as error:
+            logger.exception("the recording of submission %s could not be examined", submission_id)
+            section = evidence_report_without_video(
+                f"The recording could not be examined ({error.__class__.__name__}); a person checks it."
+            )
     section["success_checks"] = success_checks
     cpu_seconds = Decimal(f"{time.process_time() - started:.3f}")
     return _report_store(recording, submission, section, keyframes, cpu_seconds)

@@ -6,6 +6,7 @@ rule. The recordings are tests/evidence/recordings.py's (Pillow + PyAV)."""
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,51 @@ def test_a_video_in_a_storage_without_local_paths_is_streamed_to_a_temporary_fil
     name = local.save("video.mp4", ContentFile(b"x"))
     with stored_video_path(local, name) as path:
         assert path == local.path(name)  # a local file is read where it is
+
+
+def test_a_recording_that_breaks_the_examiner_is_held_not_retried_for_ever(recordings, monkeypatch):
+    import evidence.services
+
+    def broken(*args, **kwargs):
+        raise ValueError("a frame the decoder chokes on")
+
+    submission = submit_archive(recordings["frozen"])
+    monkeypatch.setattr(evidence.services, "keyframes_extract", broken)
+
+    assert recording_examine(submission_id=submission.pk) is True
+    process_batch(limit=100)
+
+    submission.refresh_from_db()
+    assert submission.evidence["verdict"] == "no_video" and submission.needs_review
+    assert submission.review_reasons == [
+        "Evidence: The recording could not be examined (ValueError); a person checks it."
+    ]
+
+
+def test_a_missing_video_file_is_held_for_review(recordings):
+    submission = submit_archive(recordings["frozen"])
+    Path(submission.recording.video.path).unlink()
+
+    recording_examine(submission_id=submission.pk)
+
+    submission.refresh_from_db()
+    assert submission.evidence["verdict"] == "no_video"
+    assert submission.evidence["reasons"][0].startswith("The stored recording cannot be read")
+
+
+def test_a_storage_that_fails_to_fetch_leaves_the_row_pending_for_a_retry(recordings, monkeypatch):
+    import evidence.services
+
+    @contextmanager
+    def unreachable(storage, name):
+        raise ConnectionError("the storage timed out")
+        yield
+
+    submission = submit_archive(recordings["frozen"])
+    monkeypatch.setattr(evidence.services, "stored_video_path", unreachable)
+
+    with pytest.raises(ConnectionError):
+        recording_examine(submission_id=submission.pk)
+
+    submission.refresh_from_db()
+    assert submission.evidence_status == "pending" and not EvidenceReport.objects.exists()
