@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from tests.factories import demonstration
-from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build
+from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build, world_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -97,23 +97,10 @@ def recorder_archive_body(world) -> bytes:
 
 
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
-_uploads: dict[int, object] = {}
 
 
 def farmer_upload(world) -> dict:
-    """The world farmer's unfinished resumable upload of 4 bytes (made once per test)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from evidence.models import ArchiveUpload
-
-    known = _uploads.get(id(world))
-    if known is None or not ArchiveUpload.objects.filter(pk=known.pk).exists():  # each test rolls back
-        _uploads[id(world)] = ArchiveUpload.objects.create(
-            farmer=world.users["farmer"], length=4, expires_at=timezone.now() + timedelta(hours=1)
-        )
-    return {"upload_id": _uploads[id(world)].pk}
+    return {"upload_id": world_upload(world).pk}
 
 
 # fmt: off

@@ -223,3 +223,19 @@ def money_state() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql, tables)
         return {table: (count, digest) for table, count, digest in cursor.fetchall()}
+
+
+def world_upload(world: World):
+    """The world farmer's unfinished resumable upload of 4 bytes (evidence.ArchiveUpload), made
+    when a test first needs it (each test's changes roll back, so it is looked up again)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evidence.models import ArchiveUpload
+
+    farmer = world.users["farmer"]
+    upload = ArchiveUpload.objects.filter(farmer=farmer, length=4, used_at__isnull=True).first()
+    return upload or ArchiveUpload.objects.create(
+        farmer=farmer, length=4, expires_at=timezone.now() + timedelta(hours=1)
+    )

@@ -317,7 +317,7 @@ def test_uploading_a_recording_export_submits_it(farmer_client, creator, farmer)
     [
         ({"demonstration": "{not json"}, "demonstration", "This is not valid JSON"),
         ({"demonstration": json.dumps({"steps": []})}, "demonstration", "started_at: This field is required."),
-        ({}, "demonstration", "Paste the demonstration JSON or upload its .json export."),
+        ({}, "demonstration", "Upload the recorder archive (.zip), or paste the demonstration JSON"),
         (
             {"recording": SimpleUploadedFile("recording.mp4", b"\x00\x01", "video/mp4")},
             "recording",
