@@ -704,11 +704,11 @@ def check_frames_reused(candidates: list[dict], matches: dict[str, list[dict]]) 
         "pictures_compared": str(len(candidates)),
         "pictures_shared": str(len(shared)),
         "share": _share(share),
-        "other_submission": best,
+        "other_submission": str(best) if best is not None else None,
     }
     if best is not None and len(shared) >= REUSE_MIN_FRAMES and share >= REUSE_SHARE:
         owner = owners[best]
-        details.update(other_farmer=owner["farmer_id"], other_factory=owner["factory_id"])
+        details.update(other_farmer=str(owner["farmer_id"]), other_factory=str(owner["factory_id"]))
         return _reuse_result(
             FAIL,
             f"{len(shared)} of {len(candidates)} distinct pictures of this recording are frames of another "

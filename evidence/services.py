@@ -451,7 +451,7 @@ def _report_store(
             report = EvidenceReport.objects.create(recording=recording, section=section, cpu_seconds=cpu_seconds)
             purposes = {frame["index"]: frame.get("purpose", "") for frame in section.get("keyframes", ())}
             frames = []
-            for keyframe in {frame.dhash + str(frame.index): frame for frame in keyframes}.values():
+            for keyframe in keyframes:  # one per planned time: indices are unique
                 band = dhash_bands(keyframe.dhash)
                 frame = EvidenceFrame(
                     report=report,

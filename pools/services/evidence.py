@@ -28,8 +28,6 @@ from ..locks import submission_lock
 from ..models import Submission
 from .submissions import processing_wake_up
 
-MAX_EVIDENCE_BYTES = 1_000_000  # a section is a few KiB; a larger one is a bug upstream
-
 
 @transaction.atomic
 def submission_evidence_record(*, submission_id: int, evidence: dict) -> bool:

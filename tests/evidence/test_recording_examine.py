@@ -148,7 +148,7 @@ def test_frames_reused_from_another_farmers_recording_hold_across_factories(reco
 
     copy.refresh_from_db()
     reused = checks_of(copy)["frames_reused"]
-    assert reused["result"] == "fail" and reused["details"]["other_submission"] == first.pk
+    assert reused["result"] == "fail" and reused["details"]["other_submission"] == str(first.pk)
     assert f"submission {first.pk}" in reused["reason"]
     assert copy.needs_review
     assert any(reason.startswith("Evidence check frames_reused: ") for reason in copy.review_reasons)

@@ -12,13 +12,21 @@ from pools.models import Submission
 from pools.services.claims import claim_create
 from tests.evidence.conftest import requires_tesseract
 from tests.evidence.intake_support import archive_for_claim, video_of
-from tests.evidence.recordings import FINAL_STATE, TASK
+from tests.evidence.recordings import FINAL_STATE, TASK, build_recording
 from tests.evidence.test_recording_intake_api import post
 from tests.factories import CreatorFactory, FarmerFactory
 from tests.integration.conftest import wait_for
 from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    """The genuine and frozen recordings of tests/evidence/recordings.py (its conftest's fixture
+    is not visible from here)."""
+    directory = tmp_path_factory.mktemp("recordings")
+    return {kind: build_recording(directory, kind) for kind in ("genuine", "frozen")}
 
 
 def budget_claim():
