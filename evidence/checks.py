@@ -708,7 +708,9 @@ def check_frames_reused(candidates: list[dict], matches: dict[str, list[dict]]) 
     }
     if best is not None and len(shared) >= REUSE_MIN_FRAMES and share >= REUSE_SHARE:
         owner = owners[best]
-        details.update(other_farmer=str(owner["farmer_id"]), other_factory=str(owner["factory_id"]))
+        # Not the other farmer's id: the section is shown to creators, whose datasets only ever
+        # name farmers by pseudonym; staff find the farmer from the submission.
+        details.update(other_factory=str(owner["factory_id"]))
         return _reuse_result(
             FAIL,
             f"{len(shared)} of {len(candidates)} distinct pictures of this recording are frames of another "

@@ -101,3 +101,10 @@ def test_the_band_lookup_finds_every_frame_within_distance_3_and_no_further():
     assert [(m["dhash"], m["distance"]) for m in found[base]] == [(near, REUSE_DISTANCE)]
     assert found[base][0]["submission_id"] == submission.pk
     assert frames_near([base], exclude_submission_id=submission.pk) == {}  # its own frames are no reuse
+
+
+def test_the_other_farmer_is_not_named_in_the_section():
+    candidates = reuse_candidates(sampled(*PICTURES))
+    check = check_frames_reused(candidates, {digest: match(41) for digest in PICTURES})
+    assert check["result"] == "fail" and "other_farmer" not in check["details"]
+    assert check["details"]["other_factory"] == "3"
