@@ -94,6 +94,7 @@ def factory_preview(request, factory_id: int):
             "factory": factory,
             "row": selectors.browse_rows([factory], reputation=reputation)[0],
             "pay": selectors.pay_preview(factory),
+            "checks": selectors.factory_check_lines(factory),
         },
     )
 
@@ -151,6 +152,7 @@ def claim_detail(request, claim_id: int):
             "expired": expired,
             "requires_recording": bool((claim.terms or {}).get("requires_recording")),
             "pool_id": f"factory-{claim.factory_id}",
+            "checks": selectors.claim_check_lines(claim),
         },
         status=status,
     )
@@ -215,6 +217,7 @@ def _status_context(submission) -> dict:
         "submission": submission,
         "state": _status_state(submission),
         "hold": selectors.hold_notice(submission),
+        "checks": selectors.submission_check_lines(submission),
         "threshold": economics_config().quality_threshold,
         # The evidence of a screen recording, with the keyframe each check used (issue 17).
         "evidence_checks": evidence_rows(submission.score_breakdown.get("evidence") or submission.evidence),
@@ -269,7 +272,11 @@ def withdrawal_submit(request, form: WithdrawalForm):
     messages.success(
         request,
         f"Withdrawal of {withdrawal.token.money(withdrawal.amount)} requested to {withdrawal.address}. "
-        "Staff send it shortly; its status is below.",
+        + (
+            "It is above the limits and waits for staff approval; its status is below."
+            if withdrawal.status == "approval"
+            else "It is sent shortly; its status is below."
+        ),
     )
     return withdrawal
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('pools', '0013_submission_has_recording'),
+        ('pools', '0015_submission_has_recording'),
     ]
 
     operations = [

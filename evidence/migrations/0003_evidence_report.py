@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('evidence', '0002_archive_uploads'),
-        ('pools', '0015_submission_evidence'),
+        ('pools', '0017_submission_evidence'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

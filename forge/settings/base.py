@@ -230,9 +230,10 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
-    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
+    "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
+    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -346,6 +347,22 @@ FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
 FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
 # Where a new cursor starts (empty: the current head, minus the confirmation depth).
 FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
+# Payouts sent by the system (chain/services/payouts.py, docs/chain.md "Payouts"). Off by default:
+# withdrawals wait for staff to mark them sent. On: the hot wallet's key must come from a file
+# (preferred) or the environment, never the database, or no process starts.
+FORGE_EVM_PAYOUTS_ENABLED = env.bool("FORGE_EVM_PAYOUTS_ENABLED", default=False)
+FORGE_EVM_HOT_WALLET_KEY_FILE = env("FORGE_EVM_HOT_WALLET_KEY_FILE", default="")
+FORGE_EVM_HOT_WALLET_KEY = env("FORGE_EVM_HOT_WALLET_KEY", default="")
+# Withdrawals signed per payout run (beat, every 15 s), one transaction each.
+FORGE_EVM_PAYOUTS_PER_RUN = env.int("FORGE_EVM_PAYOUTS_PER_RUN", default=20)
+# Gas price ceiling in gwei: above it the run waits (signs nothing new) rather than overpay.
+FORGE_EVM_MAX_GAS_PRICE_GWEI = env.int("FORGE_EVM_MAX_GAS_PRICE_GWEI", default=200)
+# Staff approve a withdrawal above this amount, or one taking the user's total of the last
+# 24 h above the daily limit, per token symbol ("USDC=1000,ETH=0.5"; a token not named: none).
+FORGE_WITHDRAWAL_APPROVAL_ABOVE = env.dict("FORGE_WITHDRAWAL_APPROVAL_ABOVE", default={})
+FORGE_WITHDRAWAL_DAILY_LIMIT = env.dict("FORGE_WITHDRAWAL_DAILY_LIMIT", default={})
+# The admin index warns when the hot wallet holds less than this of a token ("ETH=0.1,USDC=500").
+FORGE_EVM_HOT_WALLET_LOW = env.dict("FORGE_EVM_HOT_WALLET_LOW", default={})
 # The Solana deposit watcher (chain.solana_watch, beat): off while FORGE_SOLANA_RPC_URL is empty.
 # It credits at `finalized` commitment. Mints: "USDC=<mint>,CLONES=<mint>" (SOL is native).
 FORGE_SOLANA_RPC_URL = env("FORGE_SOLANA_RPC_URL", default="")

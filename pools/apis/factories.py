@@ -66,7 +66,11 @@ class FactoryOutputSerializer(serializers.Serializer):
         help_text="Evidence policy: demonstrations must be a recorder archive with its screen video "
         "(POST /claims/{id}/recording/); a JSON-only submission is refused with 400."
     )
+    reference_count = serializers.SerializerMethodField(help_text="How many reference demonstrations it has.")
     created_at = serializers.DateTimeField()
+
+    def get_reference_count(self, factory) -> int:
+        return len(factory.reference_demonstrations or [])
 
     def get_reward(self, factory) -> str:
         return amount_str(factory.reward, factory.token)
@@ -140,6 +144,12 @@ class FactoryListCreateApi(ListAPIView):
         per_farmer_limit = _bounded_integer("per_farmer_limit", allow_null=True)
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
+        )
+        reference_demonstrations = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="Up to 5 recordings of the task done well (each a demonstration, docs/demonstration-format.md): "
+            "the agent scores how far a farmer's steps follow their milestones, in order (docs/quality-agent.md).",
         )
         success_checks = serializers.JSONField(
             required=False,

@@ -27,7 +27,7 @@ from ledger.models import Token
 from ..demonstrations import demonstration_validate
 from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
-from .integrity import sequence_fingerprint
+from .integrity import sequence_fingerprint, signature_bands, similarity_signature
 from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
@@ -71,9 +71,12 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
+    signature = similarity_signature(cleaned)
     submission = Submission(
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
+        similarity_signature=signature,
+        signature_bands=signature_bands(signature),
         submitted_at=now,
         has_recording=has_recording,
         # Not scored before the evidence app hands back the recording's evidence

@@ -304,3 +304,28 @@ def test_another_farmers_upload_cannot_be_submitted(claim, as_user, archive):
 
     assert response.status_code == 404
     assert not Submission.objects.exists()
+
+
+def test_a_large_chunk_and_the_archive_it_makes_are_never_held_in_memory(farmer, settings, media):
+    import tracemalloc
+
+    from evidence.uploads import archive_from_upload
+
+    settings.FORGE_UPLOAD_CHUNK_MAX_BYTES = 64 * 1024 * 1024
+    size = 48 * 1024 * 1024
+    piece = b"\x5a" * (1024 * 1024)
+    upload = upload_create(farmer=farmer, length=size)
+
+    tracemalloc.start()
+    try:
+        upload = upload_append(
+            farmer=farmer, upload_id=upload.pk, offset=0, chunks=(piece for _ in range(48)), length=size
+        )
+        with archive_from_upload(upload) as archive:
+            total = sum(len(block) for block in iter(lambda: archive.read(1024 * 1024), b""))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert total == size and upload.is_complete
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes for a {size}-byte upload"

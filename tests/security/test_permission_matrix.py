@@ -173,6 +173,14 @@ API = [
     # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
     Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": 1, "amount": "1"}),
+    Row("api:withdrawals", "GET",                        "401  200  200  200  200  200  200  403"),
+    # Only the farmer holds USDC and a linked wallet; the ambassador has the wallet, not the
+    # USDC (409, insufficient funds); the others have no linked wallet (400).
+    Row("api:withdrawals", "POST",                       "401  201  400  400  400  409  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    # The owner's balance is empty: a 409 (insufficient funds) that moves nothing.
+    Row("api:factory-fund-from-balance", "POST",         "401  403  403  409  403  403  403  403", factory_pk,
+        body=lambda w, role: {"amount": "0.1", "request_id": "matrix-request-1"}),
     # The proof of payouts: published hours are public; a receipt file is its farmer's only.
     Row("api:receipt-hours", "GET",                      "200  200  200  200  200  200  200  200"),
     Row("api:receipt-hour", "GET",                       "200  200  200  200  200  200  200  200",
@@ -262,6 +270,11 @@ PAGES = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": "1", "amount": "1"}),
+    Row("pools:balance", "GET",                          "302  403  403  200  200  403  200  403"),
+    Row("pools:balance-withdraw", "POST",                "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS}),
+    Row("pools:balance-fund", "POST",                    "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"factory": str(w.factory.pk), "amount": "0.1", "request_id": "matrix-request-2"}),
     Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
     Row("chain:wallet-unlink", "POST",                   "302  302  404  404  404  404  404  403",
         lambda w: {"wallet_id": w.wallet.pk}),
@@ -406,8 +419,15 @@ def test_page_permission_matrix(row, world):
 
 
 def _first_allowed(row: Row) -> str:
-    """A role for which the row's request goes through (a redirect after the POST)."""
-    return next(role for role, status in row.statuses().items() if status == 302 and role != "anonymous")
+    """A role for which the row's request goes through (a redirect after the POST), else one
+    the view itself answers (a 400 form error: the request passed the permission checks, so a
+    403 without the CSRF token can only be the CSRF check)."""
+    statuses = [(role, status) for role, status in row.statuses().items() if role != "anonymous"]
+    for wanted in (302, 400):
+        for role, status in statuses:
+            if status == wanted:
+                return role
+    raise AssertionError(f"{row}: no role gets past the permission checks")
 
 
 PAGE_POSTS = [row for row in PAGES if row.method == "POST"]

@@ -66,6 +66,7 @@ def test_the_page_says_what_to_submit_and_links_the_format(farmer_client, claim)
     assert 'name="demonstration"' in page and 'name="insert_example"' in page
     assert "recorder archive" in page.lower() and f"factory-{claim.factory_id}" in page
     assert f'href="{reverse("farmers:format")}"' in page
+    assert claim.factory.instructions in page and "{%" not in page  # the whole page, rendered
 
 
 def test_the_worked_example_is_inserted_and_is_a_valid_demonstration(farmer_client, claim):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0013_submission_has_recording'),
+        ('pools', '0015_submission_has_recording'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0012_submission_rubric_version'),
+        ('pools', '0014_factory_reference_demonstrations'),
     ]
 
     operations = [

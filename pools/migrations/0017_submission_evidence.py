@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0014_factory_requires_recording'),
+        ('pools', '0016_factory_requires_recording'),
     ]
 
     operations = [
