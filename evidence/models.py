@@ -4,6 +4,9 @@ evidence (docs/recorder-archive.md "Stored with the submission").
 One `Recording` per submission that came from a recorder archive with a video. It is written by
 `evidence.services.recording_attach` in the submission's own transaction; the evidence grading
 (in a worker) reads it. pools knows only `Submission.has_recording` (pools never imports evidence).
+
+Its examination (`evidence.services.recording_examine`, in a worker) writes one `EvidenceReport`
+and an `EvidenceFrame` per keyframe looked at (perceptual hash, thumbnail).
 """
 
 from __future__ import annotations
@@ -47,6 +50,61 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return f"recording of submission {self.submission_id}"
+
+
+class EvidenceReport(models.Model):
+    """What the evidence task found in a recording (evidence.services.recording_examine): the
+    evidence section handed to pools (checks, verdict, hold, keyframes used), kept here with the
+    examination's cost. One per recording; written once."""
+
+    recording = models.OneToOneField(Recording, on_delete=models.PROTECT, related_name="report")
+    section = models.JSONField()
+    examined_at = models.DateTimeField(default=timezone.now)
+    # CPU seconds the examination took in its worker (decode, OCR, checks): the cost per
+    # recording that bench/evidence.py measures offline, recorded for every real one.
+    cpu_seconds = models.DecimalField(max_digits=9, decimal_places=3)
+
+    def __str__(self) -> str:
+        return f"evidence of submission {self.recording.submission_id}"
+
+
+def keyframe_upload_to(instance: EvidenceFrame, filename: str) -> str:
+    return f"evidence/{instance.factory_id}/{instance.submission_id}/{instance.index}.jpg"
+
+
+class EvidenceFrame(models.Model):
+    """One keyframe the checks looked at: its time, why it was decoded, its 64-bit difference
+    hash, and (for the frames a check names) a small grayscale thumbnail in storage, shown to
+    the submission's farmer and the factory's creator.
+
+    The hash is stored whole (`dhash`, signed 64-bit) and as four 16-bit bands, each indexed: two
+    hashes within Hamming distance 3 share at least one band (pigeonhole), so the frames of every
+    other recording near one of ours are found by four index lookups, across farmers and
+    factories (`evidence.selectors.frames_near`)."""
+
+    report = models.ForeignKey(EvidenceReport, on_delete=models.CASCADE, related_name="frames")
+    # Denormalised from the recording's submission: who recorded it, for which factory.
+    submission = models.ForeignKey("pools.Submission", on_delete=models.PROTECT, related_name="+", db_index=False)
+    farmer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    factory = models.ForeignKey("pools.Factory", on_delete=models.PROTECT, related_name="+", db_index=False)
+    index = models.PositiveIntegerField()  # the plan's request index (the section's keyframe "index")
+    t = models.DecimalField(max_digits=9, decimal_places=3)
+    purpose = models.CharField(max_length=40)
+    dhash = models.BigIntegerField()
+    band0 = models.IntegerField()
+    band1 = models.IntegerField()
+    band2 = models.IntegerField()
+    band3 = models.IntegerField()
+    thumbnail = models.FileField(upload_to=keyframe_upload_to, max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["report", "index"], name="evidence_frame_once")]
+        indexes = [models.Index(fields=[f"band{i}"], name=f"evidence_frame_band{i}") for i in range(4)] + [
+            models.Index(fields=["submission", "index"], name="evidence_frame_submission")
+        ]
+
+    def __str__(self) -> str:
+        return f"keyframe {self.index} of submission {self.submission_id}"
 
 
 def upload_chunk_upload_to(instance: UploadChunk, filename: str) -> str:

@@ -356,6 +356,19 @@ class Submission(models.Model):
     similarity_signature = models.JSONField(default=dict, blank=True)
     signature_bands = ArrayField(models.BigIntegerField(), default=list, blank=True)
 
+    # Evidence (issue 17): a submission with a screen recording is not scored until the evidence
+    # app has examined it. "" = no recording (scored on its demonstration alone); "pending" = the
+    # evidence task has not handed back its section yet (the batch processor passes it over);
+    # "examined" = `evidence` holds the section (plain values: checks, verdict, hold, reasons),
+    # which scoring combines with the grade (pools/grading/evidence.py).
+    class Evidence(models.TextChoices):
+        NONE = "", "No recording"
+        PENDING = "pending", "Being examined"
+        EXAMINED = "examined", "Examined"
+
+    evidence_status = models.CharField(max_length=10, choices=Evidence.choices, default=Evidence.NONE, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+
     # Scoring (the Data Quality Agent or a reviewer).
     quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     score_confidence = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)

@@ -32,6 +32,7 @@ from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
 from pools.access import access_claim, access_factory, access_submission
 from pools.demonstrations import EXAMPLE_DEMONSTRATION
+from pools.grading.evidence import evidence_rows
 from pools.models import Claim
 from pools.selectors import economics_config
 from pools.services.claims import claim_create
@@ -260,11 +261,13 @@ def _status_context(submission) -> dict:
         "hold": selectors.hold_notice(submission),
         "checks": selectors.submission_check_lines(submission),
         "threshold": economics_config().quality_threshold,
+        # The evidence of a screen recording, with the keyframe each check used (issue 17).
+        "evidence_checks": evidence_rows(submission.score_breakdown.get("evidence") or submission.evidence),
     }
 
 
 def _status_state(submission) -> str:
-    return f"{submission.status}:{submission.quality_score}:{int(submission.needs_review)}"
+    return f"{submission.status}:{submission.evidence_status}:{submission.quality_score}:{int(submission.needs_review)}"
 
 
 @farmer_required

@@ -219,11 +219,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_DEFAULT_QUEUE = "forge"
 # Reputation is recomputed downstream of money: its own queue keeps a burst of recomputation
 # from delaying settlements. `make worker` consumes both; large deployments give it its own worker.
-CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}}
-FORGE_WORKER_QUEUES = "forge,reputation"
+# Evidence examination (decoding, OCR) is CPU-heavy: its own queue keeps it from delaying
+# settlements; deployments scale it with more worker processes (bench/evidence.py).
+CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}, "evidence.recording_examine": {"queue": "evidence"}}
+FORGE_WORKER_QUEUES = "forge,reputation,evidence"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
+    "recordings-sweep": {"task": "evidence.recordings_sweep", "schedule": 60.0},
     "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
     "reputation-refresh": {"task": "farmers.reputation_refresh", "schedule": 60.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
@@ -277,6 +280,9 @@ FORGE_GRADE_CLAIM_WINDOW = env.bool("FORGE_GRADE_CLAIM_WINDOW", default=True)
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
+# A recording still waiting for its evidence this long after submission has lost its task
+# (examination takes seconds to a few minutes): the evidence sweeper sends it again.
+FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = env.int("FORGE_EVIDENCE_SWEEP_AFTER_SECONDS", default=900)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside
 # (http) grader gets smaller batches so a task stays short.
 FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)

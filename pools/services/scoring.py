@@ -15,7 +15,11 @@ The holds, with one message each, applied to every graded row in this order:
    and factories; the hold names the other submission), or an attachment with the same
    SHA-256 in any *other* submission (one submission carrying the same file twice is no copy);
 2. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
-3. any `hold_reasons` the grader's result carries.
+3. any `hold_reasons` the grader's result carries;
+4. the evidence of a screen recording (issue 17): a row whose recording is still being examined
+   (`evidence_status` "pending") is not graded at all (the batch processor passes it over); an
+   examined one is graded by the evidence rule (`pools/grading/evidence.py`: unsupported claims
+   count for nothing, forged-looking or missing evidence holds, one reason per check).
 
 Speed is the grader's to judge, against the task (issue 16, point 6): robotic or impossible
 timing gates the score (nothing paid), while quick honest work (one click in 3 s) is paid. The
@@ -43,6 +47,7 @@ from core.db import bulk_update_values
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
+from ..grading.evidence import grade_with_evidence
 from ..grading.similarity import DUPLICATE_SIMILARITY, signature_similarity
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
@@ -97,6 +102,8 @@ ROW_FIELDS = (
     "similarity_signature",
     "signature_bands",
     "submitted_at",
+    "evidence_status",
+    "evidence",
 )
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
 CLAIM_FIELDS = ("pk", "factory_id", "terms", "created_at")
@@ -240,8 +247,13 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
     for row in rows:
         task = tasks[row.claim_id]
+        if row.evidence_status == Submission.Evidence.PENDING:
+            continue  # its evidence task records the section, then wakes the processor again
         try:
-            result = grade(row.demonstration, task=task)
+            if row.evidence_status == Submission.Evidence.EXAMINED:
+                result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)
+            else:
+                result, outcome = grade(row.demonstration, task=task), None
         except ManualGradingOnly:  # FORGE_GRADER changed under a running worker: scores come by review
             continue
         except GraderUnavailable as error:
@@ -251,12 +263,15 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         if threshold and result.confidence < threshold:
             holds.append(hold_low_confidence(result.confidence, threshold))
         holds.extend(str(reason) for reason in getattr(result, "hold_reasons", ()) or ())
-        row.quality_score = result.score
+        if outcome is not None:
+            holds.extend(outcome.holds)
+        row.quality_score = result.score if outcome is None else outcome.score
         row.score_confidence = result.confidence
-        row.score_breakdown = result.breakdown
+        breakdown = result.breakdown if outcome is None else outcome.breakdown
         if row.pk in copies:
-            row.score_breakdown = {**result.breakdown, NEAR_DUPLICATE_PART: near_duplicate_part(*copies[row.pk])}
-        row.score_reasons = result.reasons
+            breakdown = {**breakdown, NEAR_DUPLICATE_PART: near_duplicate_part(*copies[row.pk])}
+        row.score_breakdown = breakdown
+        row.score_reasons = result.reasons if outcome is None else outcome.reasons
         row.graded_by = result.grader
         row.rubric_version = getattr(result, "rubric_version", None)
         row.scored_at = now

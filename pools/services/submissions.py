@@ -66,7 +66,8 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
     with), without reading it back.
 
     `has_recording`: a screen recording comes with it (the evidence app's `recording_attach`
-    stores it in the same transaction; pools only keeps the flag).
+    stores it in the same transaction; pools only keeps the flag); the row then waits, unscored,
+    for the recording's evidence (`evidence_status` "pending", pools/services/evidence.py).
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
@@ -78,6 +79,9 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
         signature_bands=signature_bands(signature),
         submitted_at=now,
         has_recording=has_recording,
+        # Not scored before the evidence app hands back the recording's evidence
+        # (pools/services/evidence.py; the batch processor passes pending rows over).
+        evidence_status=Submission.Evidence.PENDING if has_recording else Submission.Evidence.NONE,
     )
     declared = cleaned.get("attachments") or []
     # One statement commits on its own; attachments need a transaction with it.
@@ -227,6 +231,9 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission = submission_lock(submission_id)
     if submission is None:
         raise NotFound("No such submission.")
+    if submission.evidence_status == Submission.Evidence.PENDING:
+        # Every path scores with the evidence in (pools/grading/evidence.py), reviews included.
+        raise Conflict("The recording's evidence is still being examined; review it once it is in.")
     override = ScoreOverride.objects.create(
         submission=submission,
         old_score=submission.quality_score,

@@ -16,10 +16,10 @@ from tests.money_helpers import assert_audit_clean, funded_factory
 pytestmark = pytest.mark.integration
 
 
-def test_an_uploaded_recording_is_scored_and_settled_by_a_real_worker(
-    celery_worker_process, as_user, settings, tmp_path
-):
+def test_an_uploaded_recording_is_scored_and_settled_by_a_real_worker(start_worker, as_user, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The worker examines the stored video (the evidence queue) before scoring: same storage.
+    start_worker(extra_env={"MEDIA_ROOT": str(settings.MEDIA_ROOT)})
     factory = funded_factory(
         CreatorFactory(), reward="0.2", deposit="1", instructions=TASK["instructions"], requires_recording=True
     )
@@ -38,7 +38,8 @@ def test_an_uploaded_recording_is_scored_and_settled_by_a_real_worker(
     assert response.status_code == 201, response.json()
     settled = wait_for(
         lambda: Submission.objects.filter(pk=response.json()["id"], status__in=["settled", "rejected"]).first(),
-        message="the worker to settle the recorded submission",
+        timeout=120,
+        message="the worker to examine, score and settle the recorded submission",
     )
     assert settled.has_recording and settled.settlement_transaction_id is not None
     assert Recording.objects.get(submission=settled).video_size == len(video)

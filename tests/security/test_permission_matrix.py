@@ -279,6 +279,8 @@ PAGES = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("farmers:submission_status", "GET",              "302  200  404  403  403  404  403  403",
         lambda w: {"submission_id": w.submission.pk}),
+    Row("evidence:thumbnail", "GET",                     "302  200  404  200  404  404  200  403",
+        lambda w: {"submission_id": w.submission.pk, "index": 0}),
     Row("farmers:work", "GET",                           "302  200  200  403  403  200  403  403"),
     Row("farmers:earnings", "GET",                       "302  200  200  403  403  200  403  403"),
     Row("farmers:withdrawal_create", "POST",             "302  302  400  403  403  400  403  403",
@@ -314,7 +316,7 @@ PAGES = [
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "receipts")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "evidence", "receipts")
 ROOT_NAMES = {"home", "healthz", "api-schema", "api-docs", "admin:index"}
 
 

@@ -116,6 +116,7 @@ def world_build() -> World:
     submission = submission_settle(submission_id=submission.pk)
     attachment, pending_attachment = submission.attachments.order_by("pk")
     attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
+    keyframe_store(submission)
     export = export_build(
         export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
     )
@@ -184,6 +185,48 @@ def _flagged(factory, creator, staff) -> Flag:
     submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.8")
     submission_settle(submission_id=submission.pk)
     return flag_open(submission_id=submission.pk, creator=creator, reason="Missed the task.")
+
+
+KEYFRAME_INDEX = 0
+
+
+def keyframe_store(submission) -> None:
+    """A recording's evidence for `submission`: keyframe KEYFRAME_INDEX with its thumbnail in
+    storage (what evidence.services.recording_examine keeps), for the thumbnail page's row."""
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from evidence.models import EvidenceFrame, EvidenceReport, Recording
+
+    recording = Recording.objects.create(
+        submission=submission,
+        video=f"recordings/matrix/{submission.pk}.mp4",
+        video_sha256="0" * 64,
+        video_size=1,
+        archive_sha256="0" * 64,
+        duration_seconds=Decimal("1.000"),
+        width=64,
+        height=36,
+        fps=Decimal("30.000"),
+    )
+    report = EvidenceReport.objects.create(recording=recording, section={"checks": []}, cpu_seconds=Decimal(0))
+    frame = EvidenceFrame(
+        report=report,
+        submission=submission,
+        farmer_id=submission.farmer_id,
+        factory_id=submission.factory_id,
+        index=KEYFRAME_INDEX,
+        t=Decimal("0.500"),
+        purpose="final",
+        dhash=1,
+        band0=0,
+        band1=0,
+        band2=0,
+        band3=1,
+    )
+    frame.thumbnail.save(f"{KEYFRAME_INDEX}.jpg", ContentFile(PNG), save=False)
+    frame.save()
 
 
 COUNTED = [

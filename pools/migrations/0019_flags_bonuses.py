@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('ledger', '0006_entry_one_foreign_key_check'),
-        ('pools', '0017_creator_controls'),
+        ('pools', '0018_creator_controls'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0018_flags_bonuses'),
+        ('pools', '0019_flags_bonuses'),
     ]
 
     operations = [

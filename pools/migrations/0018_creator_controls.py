@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pools', '0016_factory_requires_recording'),
+        ('pools', '0017_submission_evidence'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
