@@ -19,6 +19,8 @@ from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
+from notifications.models import Kind
+from notifications.services import notify
 
 from .locks import withdrawal_lock
 from .models import User, Withdrawal
@@ -162,6 +164,7 @@ def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Wi
         before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
         after=_withdrawal_state(withdrawal) | {"chain_ref": withdrawal.chain_ref},
     )
+    _withdrawal_notify(withdrawal, Kind.WITHDRAWAL_SENT, f"Sent on chain, reference {withdrawal.chain_ref}.")
     return withdrawal
 
 
@@ -196,7 +199,29 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
         after=_withdrawal_state(withdrawal),
         reason=withdrawal.reject_reason,
     )
+    _withdrawal_notify(
+        withdrawal,
+        Kind.WITHDRAWAL_REJECTED,
+        f"Reason: {withdrawal.reject_reason or 'none given'}. The amount is back in your balance.",
+    )
     return withdrawal
+
+
+def _withdrawal_notify(withdrawal: Withdrawal, kind: str, detail: str) -> None:
+    """Told after commit (notifications.services.notify), never inside the posting."""
+    amount = (
+        f"{format_amount(withdrawal.amount, decimals=withdrawal.token.decimals, trim=True)} {withdrawal.token.symbol}"
+    )
+    verb = "sent" if kind == Kind.WITHDRAWAL_SENT else "rejected"
+    notify(
+        user=withdrawal.user_id,
+        kind=kind,
+        subject=f"Withdrawal of {amount} {verb}",
+        body=detail,
+        url="/accounts/",
+        payload={"withdrawal_id": withdrawal.pk, "status": withdrawal.status},
+        key=f"withdrawal:{withdrawal.pk}:{withdrawal.status}",
+    )
 
 
 def _withdrawal_state(withdrawal: Withdrawal, *, status: str | None = None) -> dict:

@@ -27,6 +27,7 @@ class StaffAction(models.Model):
         TOKEN_CREATE = "token.create", "Token added"
         TOKEN_UPDATE = "token.update", "Token changed"
         FACTORY_FORCE_CLOSE = "factory.force_close", "Factory force-closed"
+        APPEAL_DECIDE = "appeal.decide", "Appeal decided"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -8,6 +8,7 @@ from datasets import apis as datasets
 from ledger import apis as ledger
 from pools import apis as pools
 from referrals import apis as referrals
+from reviews import apis as reviews
 from web import apis as web
 
 urlpatterns = [
@@ -31,6 +32,8 @@ urlpatterns = [
     path("submissions/", pools.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),
+    path("submissions/<int:pk>/appeal/", reviews.SubmissionAppealApi.as_view(), name="submission-appeal"),
+    path("appeals/<int:pk>/decision/", reviews.AppealDecisionApi.as_view(), name="appeal-decision"),
     path(
         "factories/<int:pk>/demonstrations/",
         datasets.FactoryDemonstrationListApi.as_view(),

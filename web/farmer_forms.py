@@ -187,3 +187,12 @@ class WithdrawalForm(forms.Form):
                 except ValidationError as error:
                     self.add_error(field, error.message_dict.get(field, error.messages))
         return data
+
+
+class AppealForm(forms.Form):
+    note = forms.CharField(
+        label="Why is the score wrong?",
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": 2000}),
+        max_length=2000,
+        help_text="What the grader missed: the steps that show the task was done. 2,000 characters at most.",
+    )

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "pools",
+    "reviews",
     "datasets",
     "referrals",
     "farmers",
@@ -229,6 +230,7 @@ CELERY_BEAT_SCHEDULE = {
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
     "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
     "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
+    "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -258,6 +260,11 @@ FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.
 FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # What farmers are told a staff review of a held submission takes (the submission page).
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
+# Appeals (reviews/): a refused or held score may be appealed this many days after the decision.
+# The model judge (FORGE_GRADER_JUDGE_URL) answers first when configured, signing its score
+# changes as this service account (created on first use, role grader, no password).
+FORGE_APPEAL_WINDOW_DAYS = env.int("FORGE_APPEAL_WINDOW_DAYS", default=7)
+FORGE_APPEAL_JUDGE_ACCOUNT = env("FORGE_APPEAL_JUDGE_ACCOUNT", default="appeal-judge")
 # The agent checks the recording against the server's claim window (claim creation to
 # submission; docs/quality-agent.md, `outside_claim_window`). Off only in the unit-test settings,
 # whose fixture recordings carry fixed dates (tests/pools/test_claim_window.py turns it on).

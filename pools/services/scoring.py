@@ -43,6 +43,7 @@ from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
+from .notices import submissions_notify_held
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
@@ -61,7 +62,7 @@ def hold_grader_failed(attempts: int, error: str) -> str:
 
 
 # What grading reads of a submission and of its factory.
-ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint", "submitted_at")
+ROW_FIELDS = ("pk", "factory_id", "claim_id", "farmer_id", "demonstration", "sequence_fingerprint", "submitted_at")
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
 CLAIM_FIELDS = ("pk", "factory_id", "terms", "created_at")
 SCORE_FIELDS = [
@@ -224,6 +225,7 @@ def submissions_score(submission_ids: list[int]) -> list[int]:
         for row in graded:
             row.status = Submission.Status.SCORING
         bulk_update_values(Submission, graded, [*SCORE_FIELDS, "status"])
+        submissions_notify_held([row for row in graded if row.needs_review])
         if grading.failed:
             grader_failures_back_off(grading.failed, now)
     return [row.pk for row in grading.scored if row.pk in still_open]
@@ -233,7 +235,9 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
     """The grader could not answer: wait (exponential backoff) and try again; after
     MAX_SCORING_ATTEMPTS, hold for staff review instead of retrying forever."""
     rows = list(
-        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only("pk", "scoring_attempts")
+        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only(
+            "pk", "farmer_id", "scoring_attempts"
+        )
     )
     for row in rows:
         row.scoring_attempts += 1
@@ -247,3 +251,4 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
         rows,
         ["scoring_attempts", "scoring_error", "status", "next_attempt_at", "needs_review", "review_reasons"],
     )
+    submissions_notify_held([row for row in rows if row.needs_review])
