@@ -6,6 +6,7 @@ from accounts import apis as accounts
 from chain import apis as chain
 from datasets import apis as datasets
 from ledger import apis as ledger
+from notifications import apis as notifications
 from pools import apis as pools
 from referrals import apis as referrals
 from reviews import apis as reviews
@@ -57,4 +58,15 @@ urlpatterns = [
     path(
         "factories/<int:pk>/chain-deposits/", chain.DepositIntentListCreateApi.as_view(), name="factory-chain-deposits"
     ),
+    path("notifications/", notifications.NotificationListApi.as_view(), name="notifications"),
+    path("notifications/read/", notifications.NotificationReadApi.as_view(), name="notifications-read"),
+    path(
+        "notifications/preferences/",
+        notifications.NotificationPreferencesApi.as_view(),
+        name="notification-preferences",
+    ),
+    path("webhooks/", notifications.WebhookEndpointListCreateApi.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", notifications.WebhookEndpointApi.as_view(), name="webhook"),
+    path("webhooks/<int:pk>/test/", notifications.WebhookTestApi.as_view(), name="webhook-test"),
+    path("webhooks/<int:pk>/deliveries/", notifications.WebhookDeliveryListApi.as_view(), name="webhook-deliveries"),
 ]

@@ -252,8 +252,8 @@ def webhook_endpoint_create(
     unknown = set(event_types) - set(Kind.values) - {WEBHOOK_TEST_EVENT}
     if unknown:
         raise ApplicationError(f"Unknown event type: {', '.join(sorted(unknown))}.")
-    if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
-        raise ApplicationError(f"At most {settings.WEBHOOKS_MAX_ENDPOINTS} webhook endpoints per creator.")
+    if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
+        raise ApplicationError(f"At most {settings.WEBHOOK_MAX_ENDPOINTS} webhook endpoints per creator.")
     return WebhookEndpoint.objects.create(
         owner=owner,
         url=url,

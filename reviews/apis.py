@@ -8,7 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IsFarmer, IsStaff
+from core.api import GraderOnlyWhereAllowed, IsFarmer, IsStaff
 from core.exceptions import NotFound
 from pools.access import access_submission
 
@@ -41,7 +41,7 @@ class SubmissionAppealApi(APIView):
     """GET: the appeal of a submission (its farmer, its factory's creator, staff).
     POST: the farmer appeals (one appeal per submission, within the appeal window)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, GraderOnlyWhereAllowed]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -51,7 +51,7 @@ class SubmissionAppealApi(APIView):
 
     def get_permissions(self):
         if self.request.method == "POST":
-            return [IsAuthenticated(), IsFarmer()]
+            return [IsAuthenticated(), GraderOnlyWhereAllowed(), IsFarmer()]
         return super().get_permissions()
 
     @extend_schema(responses=AppealOutputSerializer)
