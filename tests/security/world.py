@@ -30,6 +30,8 @@ from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
+from notifications.models import Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
+from notifications.services import webhook_endpoint_create
 from pools.models import Attachment, Claim, Deposit, Factory, RateChange, ScoreOverride, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
@@ -39,6 +41,8 @@ from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
+from reviews.models import Appeal
+from reviews.services import appeal_create
 from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration, withdrawal_wallet
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import PNG, declared
@@ -63,6 +67,10 @@ class World:
     pending_attachment: Attachment
     export: Export
     alert: Alert
+    refused: Submission  # the farmer's, below the threshold, not appealed
+    appealed: Submission  # the farmer's, refused, with a pending `appeal`
+    appeal: Appeal
+    webhook: WebhookEndpoint  # the creator's
     wallets: dict[str, str]
     wallet: Wallet
 
@@ -95,6 +103,9 @@ def world_build() -> World:
     submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.9")
     submission = submission_settle(submission_id=submission.pk)
     attachment, pending_attachment = submission.attachments.order_by("pk")
+    refused, appealed = (_refused(factory, farmer, staff) for _ in range(2))
+    appeal = appeal_create(farmer=farmer, submission_id=appealed.pk, note="Please look again.")
+    webhook = webhook_endpoint_create(owner=creator, url="https://example.com/hook")
     attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
     export = export_build(
         export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
@@ -139,6 +150,10 @@ def world_build() -> World:
         pending_attachment=pending_attachment,
         export=export,
         alert=alert,
+        refused=refused,
+        appealed=appealed,
+        appeal=appeal,
+        webhook=webhook,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
     )
@@ -166,7 +181,19 @@ COUNTED = [
     Export,
     Alert,
     Wallet,
+    Appeal,
+    Notification,
+    NotificationPreference,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
+
+
+def _refused(factory, farmer, staff) -> Submission:
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.2")
+    return submission_settle(submission_id=submission.pk)
 
 
 def money_state() -> dict:
