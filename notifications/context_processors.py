@@ -1,6 +1,6 @@
 """The unread count in the header of every page (counted only when a page shows it)."""
 
-from .selectors import unread_count
+from .selectors import unread_count_cached
 
 
 def notifications(request):
@@ -11,7 +11,7 @@ def notifications(request):
 
     def count() -> int:
         if "n" not in cached:
-            cached["n"] = unread_count(user)
+            cached["n"] = unread_count_cached(user)
         return cached["n"]
 
     return {"unread_notifications": count}

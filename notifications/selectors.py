@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from .models import Kind, Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
 
+UNREAD_CACHE_SECONDS = 60
+
+
+def unread_cache_key(user_id: int) -> str:
+    return f"notifications:unread:{user_id}"
+
 
 def unread_count(user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def unread_count_cached(user) -> int:
+    """The header's count on every page, without a query per page: cached for a minute and
+    forgotten when the user's notifications change (services.unread_forget). An unreachable
+    cache falls back to counting."""
+    key = unread_cache_key(user.pk)
+    try:
+        cached = cache.get(key)
+    except Exception:
+        return unread_count(user)
+    if cached is None:
+        cached = unread_count(user)
+        with contextlib.suppress(Exception):  # counted again next time
+            cache.set(key, cached, UNREAD_CACHE_SECONDS)
+    return cached
 
 
 def notifications_of(user) -> QuerySet[Notification]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -35,6 +36,7 @@ from core.exceptions import ApplicationError, NotFound
 from core.queue import queue_on_commit, wake_up_on_commit
 
 from .models import Kind, Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
+from .selectors import unread_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ def notifications_record(*, notices: list[Notice]) -> int:
         )
     # A repeated (user, key) is the same event delivered twice: skipped by the unique constraint.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    transaction.on_commit(lambda: unread_forget(user_ids))
     if any(row.email_wanted for row in rows):
         wake_up_on_commit("notifications.emails_send", key=EMAIL_WAKE_KEY, window_seconds=1)
     for notice in notices:
@@ -150,7 +153,17 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
     rows = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         rows = rows.filter(id__in=ids)
-    return rows.update(read_at=timezone.now())
+    marked = rows.update(read_at=timezone.now())
+    transaction.on_commit(lambda: unread_forget({user.pk}))
+    return marked
+
+
+def unread_forget(user_ids) -> None:
+    """Drop the cached header counts (selectors.unread_count_cached) of these users."""
+    try:
+        cache.delete_many([unread_cache_key(user_id) for user_id in user_ids])
+    except Exception:
+        logger.warning("the cache is unreachable; unread counts refresh within a minute")
 
 
 @transaction.atomic
