@@ -25,8 +25,9 @@ from reviews.models import Appeal
 from reviews.selectors import appeal_rates, staff_todo_counts
 from reviews.services import appeal_create, appeal_decide, appeal_judge, appeals_dismiss, held_review
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonstration
+from tests.fake_http import serving
 from tests.money_helpers import assert_audit_clean, funded_factory
-from tests.pools.test_grading_judge import FakeModelServer
+from tests.pools.test_grading_judge import Handler as JudgeHandler
 
 pytestmark = pytest.mark.django_db
 
@@ -230,12 +231,9 @@ def test_rates_per_factory_and_farmer_and_the_todo_counts(factory):
 
 @pytest.fixture(scope="module")
 def judge_server():
-    server = FakeModelServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    """The model judge's fake of tests/pools/test_grading_judge.py (a real local HTTP server)."""
+    with serving(JudgeHandler) as server:
+        yield server
 
 
 def test_a_judge_that_agrees_with_the_rules_upholds_the_appeal(
