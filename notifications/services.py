@@ -133,13 +133,19 @@ def notifications_record(*, notices: list[Notice]) -> int:
     transaction.on_commit(lambda: unread_forget(user_ids))
     if any(row.email_wanted for row in rows):
         wake_up_on_commit("notifications.emails_send", key=EMAIL_WAKE_KEY, window_seconds=1)
+    # The users' webhook endpoints in one query (a settlement batch notifies many farmers).
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(owner_id__in=user_ids, is_active=True):
+        endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
     for notice in notices:
-        event_key = f"{notice.kind}:{notice.key}" if notice.key else None
+        if notice.user_id not in endpoints:
+            continue
         webhook_event_send(
             owner_id=notice.user_id,
             event_type=notice.kind,
             data={"subject": notice.subject, "body": notice.body, "url": notice.url, **notice.payload},
-            idempotency_key=event_key,
+            idempotency_key=f"{notice.kind}:{notice.key}" if notice.key else None,
+            endpoints=endpoints[notice.user_id],
         )
     return len(notices)
 
