@@ -22,7 +22,7 @@ from .selectors import (
     webhook_endpoints_of,
 )
 from .services import (
-    WEBHOOK_TEST_EVENT,
+    WEBHOOK_EVENT_TYPES,
     notification_preferences_set,
     notifications_mark_read,
     webhook_endpoint_create,
@@ -126,7 +126,7 @@ class WebhookEndpointListCreateApi(APIView):
         url = serializers.CharField(max_length=500)
         description = serializers.CharField(max_length=200, required=False, allow_blank=True)
         event_types = serializers.ListField(
-            child=serializers.ChoiceField(choices=[*Kind.values, WEBHOOK_TEST_EVENT]), required=False, max_length=50
+            child=serializers.ChoiceField(choices=WEBHOOK_EVENT_TYPES), required=False, max_length=50
         )
 
     @extend_schema(responses=WebhookEndpointOutputSerializer(many=True))

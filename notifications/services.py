@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 EMAIL_WAKE_KEY = "notifications:emails-wake"
 WEBHOOK_TEST_EVENT = "webhook.test"
+# Events for machines only (no notification row: a creator's centre is not a settlement log).
+WEBHOOK_ONLY_EVENTS = {"submission.settled": "A submission on one of your factories settled"}
+WEBHOOK_EVENT_TYPES = [*Kind.values, *WEBHOOK_ONLY_EVENTS, WEBHOOK_TEST_EVENT]
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,7 @@ def webhook_endpoint_create(
         raise ApplicationError("Only factory creators can add webhook endpoints.")
     url = _validate_endpoint_url(url)
     event_types = list(event_types or [])
-    unknown = set(event_types) - set(Kind.values) - {WEBHOOK_TEST_EVENT}
+    unknown = set(event_types) - set(WEBHOOK_EVENT_TYPES)
     if unknown:
         raise ApplicationError(f"Unknown event type: {', '.join(sorted(unknown))}.")
     if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
@@ -330,6 +333,41 @@ def webhook_event_send(
             queue_on_commit("notifications.webhook_deliver", delivery.pk)
         deliveries.append(delivery)
     return deliveries
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    owner_id: int
+    event_type: str
+    data: dict
+    key: str | None = None
+
+
+def webhook_events_send_many(*, events: list[WebhookEvent]) -> None:
+    """Machine events (WEBHOOK_ONLY_EVENTS) for their owners' endpoints, after commit, like
+    `notify_many`: one endpoint query for the batch, nothing for owners without endpoints."""
+    events = list(events)
+    for event in events:
+        if event.event_type not in WEBHOOK_ONLY_EVENTS:
+            raise ValueError(f"unknown webhook event type {event.event_type!r}")  # a bug, not input
+    if events:
+        transaction.on_commit(lambda: webhook_events_record(events=events))
+
+
+@transaction.atomic
+def webhook_events_record(*, events: list[WebhookEvent]) -> None:
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(owner_id__in={e.owner_id for e in events}, is_active=True):
+        endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
+    for event in events:
+        if event.owner_id in endpoints:
+            webhook_event_send(
+                owner_id=event.owner_id,
+                event_type=event.event_type,
+                data=event.data,
+                idempotency_key=f"{event.event_type}:{event.key}" if event.key else None,
+                endpoints=endpoints[event.owner_id],
+            )
 
 
 def webhook_test_send(*, owner, endpoint_id: int) -> WebhookDelivery:

@@ -22,6 +22,7 @@ from notifications.selectors import (
     webhook_endpoints_of,
 )
 from notifications.services import (
+    WEBHOOK_ONLY_EVENTS,
     WEBHOOK_TEST_EVENT,
     notification_preferences_set,
     notifications_mark_read,
@@ -43,7 +44,11 @@ class WebhookEndpointForm(forms.Form):
     description = forms.CharField(max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label="Events",
-        choices=[*Kind.choices, (WEBHOOK_TEST_EVENT, "Test events")],
+        choices=[
+            *Kind.choices,
+            *WEBHOOK_ONLY_EVENTS.items(),
+            (WEBHOOK_TEST_EVENT, "Test events"),
+        ],
         widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text="None ticked: every event.",

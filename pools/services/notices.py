@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from core.money import format_amount
 from notifications.models import Kind
-from notifications.services import Notice, notify, notify_many
+from notifications.services import Notice, WebhookEvent, notify, notify_many, webhook_events_send_many
 
 from ..models import Factory, Submission
 
@@ -49,6 +49,25 @@ def submissions_notify_settled(rows: list[Submission], factories: dict[int, Fact
             )
         )
     notify_many(notices=notices)
+    # The creators' webhooks hear of every settlement on their factories (no centre entry).
+    webhook_events_send_many(
+        events=[
+            WebhookEvent(
+                owner_id=factories[row.factory_id].creator_id,
+                event_type="submission.settled",
+                data={
+                    "submission_id": row.pk,
+                    "factory_id": row.factory_id,
+                    "status": row.status,
+                    "quality_score": str(row.quality_score),
+                    "farmer_reward": str(row.farmer_reward),
+                    "token": factories[row.factory_id].token.symbol,
+                },
+                key=str(row.pk),
+            )
+            for row in rows
+        ]
+    )
 
 
 def submissions_notify_held(rows: list[Submission]) -> None:

@@ -166,7 +166,7 @@ def test_notify_sends_the_event_to_the_users_subscribed_endpoints_once(
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(2):  # the same event delivered twice
             notify(user=creator, kind=Kind.BONUS_PAID, subject="Bonus", payload={"bonus_id": 4}, key="bonus:4")
-        notify(user=creator, kind=Kind.FACTORY_ACTIVITY, subject="not subscribed")
+        notify(user=creator, kind=Kind.FLAG_DECIDED, subject="not subscribed")
         notify(user=FarmerFactory(), kind=Kind.BONUS_PAID, subject="someone else's")
 
     assert [request["payload"]["type"] for request in receiver.received] == ["bonus.paid"]
@@ -198,3 +198,27 @@ def _event(endpoint):
     from notifications.services import webhook_event_send
 
     return webhook_event_send(owner_id=endpoint.owner_id, event_type="webhook.test", data={"n": 1})
+
+
+def test_a_settlement_on_the_creators_factory_reaches_their_webhook(
+    receiver, endpoint, django_capture_on_commit_callbacks
+):
+    from pools.services.claims import claim_create
+    from pools.services.settlement import submission_settle
+    from pools.services.submissions import submission_create, submission_review
+    from tests.factories import StaffFactory, demonstration
+    from tests.money_helpers import funded_factory
+
+    factory = funded_factory(endpoint.owner, reward="0.2", deposit="1")
+    farmer = FarmerFactory()
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=StaffFactory(), quality_score="0.9")
+    with django_capture_on_commit_callbacks(execute=True):
+        submission_settle(submission_id=submission.pk)
+
+    (request,) = receiver.received
+    assert request["payload"]["type"] == "submission.settled"
+    assert request["payload"]["data"] | {"submission_id": submission.pk} == request["payload"]["data"]
+    assert request["payload"]["data"]["farmer_reward"] == "162000"  # base units: 0.162 USDC
+    assert receiver.rejected == []

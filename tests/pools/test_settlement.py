@@ -222,8 +222,9 @@ def test_reputation_is_recomputed_only_after_the_settlement_commits(django_captu
     with django_capture_on_commit_callbacks() as callbacks:
         submission_settle(submission_id=submission.pk)
 
-    # The reputation wake-up, then the farmer's "paid" notification (notifications/services.py).
-    assert len(callbacks) == 2
+    # The reputation wake-up, the farmer's "paid" notification and the creator's webhook event
+    # (notifications/services.py), in that order.
+    assert len(callbacks) == 3
     assert not FarmerProfile.objects.filter(user=farmer, settled_count__gt=0).exists()
     assert not Notification.objects.filter(user=farmer).exists()
     callbacks[1]()
