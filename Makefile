@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc
+.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc hardhat
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,13 +45,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint solc
+test: lint solc hardhat
 	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
 
 # solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
 # the tests install it themselves when missing).
 solc: $(STAMP)
 	$(BIN)/python -c "from tests.chain.evm import compiled_token; print('solc', compiled_token()['version'])"
+
+# Hardhat Network from the npm registry: the JSON-RPC node of the payout tests (tests/chain/node.py
+# pins the version; the tests install it themselves when missing).
+hardhat: $(STAMP)
+	$(BIN)/python -c "from tests.chain.node import hardhat_install; print(hardhat_install())"
 
 worker: $(STAMP)
 	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
@@ -75,4 +80,4 @@ db-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devdb.py stop; fi
 
 clean: db-stop
-	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc
+	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc tests/chain/.hardhat

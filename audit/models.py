@@ -20,6 +20,7 @@ class StaffAction(models.Model):
         DEPOSIT_REJECT = "deposit.reject", "Deposit rejected"
         WITHDRAWAL_SENT = "withdrawal.sent", "Withdrawal marked sent"
         WITHDRAWAL_REJECT = "withdrawal.reject", "Withdrawal rejected"
+        WITHDRAWAL_APPROVE = "withdrawal.approve", "Withdrawal approved (above the limits)"
         SCORE_OVERRIDE = "submission.score_override", "Score overridden"
         AMBASSADOR_TIER = "ambassador.tier", "Ambassador tier set"
         COMMISSION_TIER = "commission_tier.update", "Commission tier changed"

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import signin
+from .locks import wallet_lock_active
 from .models import ChainKind, ChainTransfer, DepositIntent, EvmCursor, Wallet
 
 
@@ -22,11 +23,7 @@ def wallet_for_withdrawal(*, user, chain: str, address: str, now=None) -> Wallet
         address = signin.address_normalise(chain, address)
     except signin.SignInError as error:
         raise ValidationError({"address": [error.message]}) from None
-    wallet = (
-        Wallet.objects.select_for_update()
-        .filter(user=user, chain=chain, address=address, unlinked_at__isnull=True)
-        .first()
-    )
+    wallet = wallet_lock_active(user=user, chain=chain, address=address)
     if wallet is None:
         raise ValidationError(
             {
@@ -63,6 +60,24 @@ def evm_payment_details(token) -> dict | None:
     }
 
 
+def solana_payment_details(token) -> dict | None:
+    """Where and how to pay `token` on Solana (None when it cannot be paid there here)."""
+    from django.conf import settings
+
+    from .services.solana import solana_mints
+
+    mints = solana_mints()
+    if token.chain != ChainKind.SOLANA or token.symbol not in mints or not settings.FORGE_SOLANA_TREASURY_ADDRESS:
+        return None
+    return {
+        "cluster": settings.FORGE_SOLANA_CLUSTER,
+        "treasury": settings.FORGE_SOLANA_TREASURY_ADDRESS,
+        "mint": mints[token.symbol] or None,
+        "commitment": "finalized",
+        "watching": bool(settings.FORGE_SOLANA_RPC_URL),
+    }
+
+
 def deposit_intents_of(factory) -> QuerySet[DepositIntent]:
     """A factory's announced on-chain deposits with their transfers, newest first."""
     return (
@@ -81,6 +96,8 @@ def intent_progress(intent: DepositIntent) -> dict:
     pending = [t for t in intent.transfers.all() if t.status == ChainTransfer.Status.PENDING]
     if intent.status != DepositIntent.Status.OPEN or not pending:
         return {"state": intent.status, "confirmations": None}
+    if intent.reference:  # Solana: credited at `finalized` commitment, no block count
+        return {"state": "pending", "confirmations": None, "tx_hash": pending[0].tx_hash}
     seen_head = (cursor or 0) - 1
     return {
         "state": "pending",

@@ -8,6 +8,7 @@ from datasets import apis as datasets
 from ledger import apis as ledger
 from notifications import apis as notifications
 from pools import apis as pools
+from receipts import apis as receipts
 from referrals import apis as referrals
 from reviews import apis as reviews
 from web import apis as web
@@ -19,10 +20,16 @@ urlpatterns = [
     path("auth/token/revoke/", accounts.TokenRevokeApi.as_view(), name="token-revoke"),
     path("me/", web.MeApi.as_view(), name="me"),
     path("me/balances/", accounts.BalancesApi.as_view(), name="balances"),
+    path("me/withdrawals/", accounts.WithdrawalListCreateApi.as_view(), name="withdrawals"),
     path("tokens/", pools.TokenListApi.as_view(), name="tokens"),
     path("factories/", pools.FactoryListCreateApi.as_view(), name="factories"),
     path("factories/<int:pk>/", pools.FactoryDetailApi.as_view(), name="factory"),
     path("factories/<int:pk>/deposits/", pools.DepositCreateApi.as_view(), name="factory-deposits"),
+    path(
+        "factories/<int:pk>/fund-from-balance/",
+        pools.FactoryFundFromBalanceApi.as_view(),
+        name="factory-fund-from-balance",
+    ),
     path("factories/<int:pk>/rate/", pools.FactoryRateApi.as_view(), name="factory-rate"),
     path("factories/<int:pk>/claims/", pools.ClaimCreateApi.as_view(), name="factory-claims"),
     path("factories/<int:pk>/pause/", pools.FactoryPauseApi.as_view(), name="factory-pause"),
@@ -58,6 +65,9 @@ urlpatterns = [
     path(
         "factories/<int:pk>/chain-deposits/", chain.DepositIntentListCreateApi.as_view(), name="factory-chain-deposits"
     ),
+    path("receipts/hours/", receipts.ReceiptHourListApi.as_view(), name="receipt-hours"),
+    path("receipts/hours/<int:pk>/", receipts.ReceiptHourApi.as_view(), name="receipt-hour"),
+    path("receipts/<int:submission_id>/", receipts.ReceiptApi.as_view(), name="receipt"),
     path("notifications/", notifications.NotificationListApi.as_view(), name="notifications"),
     path("notifications/read/", notifications.NotificationReadApi.as_view(), name="notifications-read"),
     path(

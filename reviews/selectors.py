@@ -85,6 +85,7 @@ def staff_todo_counts() -> dict[str, int]:
     return {
         "held": held_submissions().count(),
         "appeals": Appeal.objects.filter(status=Appeal.Status.PENDING, route=Appeal.Route.STAFF).count(),
+        "withdrawals_approval": Withdrawal.objects.filter(status=Withdrawal.Status.APPROVAL).count(),
         "withdrawals": Withdrawal.objects.filter(status=Withdrawal.Status.PENDING).count(),
         "deposits": Deposit.objects.filter(status=Deposit.Status.PENDING).count(),
     }

@@ -270,7 +270,11 @@ def withdrawal_submit(request, form: WithdrawalForm):
     messages.success(
         request,
         f"Withdrawal of {withdrawal.token.money(withdrawal.amount)} requested to {withdrawal.address}. "
-        "Staff send it shortly; its status is below.",
+        + (
+            "It is above the limits and waits for staff approval; its status is below."
+            if withdrawal.status == "approval"
+            else "It is sent shortly; its status is below."
+        ),
     )
     return withdrawal
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "farmers",
     "evidence",
     "chain",
+    "receipts",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,9 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
+    "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
+    "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
+    "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
     "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
     "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
     "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
@@ -349,6 +353,35 @@ FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
 FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
 # Where a new cursor starts (empty: the current head, minus the confirmation depth).
 FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
+# Payouts sent by the system (chain/services/payouts.py, docs/chain.md "Payouts"). Off by default:
+# withdrawals wait for staff to mark them sent. On: the hot wallet's key must come from a file
+# (preferred) or the environment, never the database, or no process starts.
+FORGE_EVM_PAYOUTS_ENABLED = env.bool("FORGE_EVM_PAYOUTS_ENABLED", default=False)
+FORGE_EVM_HOT_WALLET_KEY_FILE = env("FORGE_EVM_HOT_WALLET_KEY_FILE", default="")
+FORGE_EVM_HOT_WALLET_KEY = env("FORGE_EVM_HOT_WALLET_KEY", default="")
+# Withdrawals signed per payout run (beat, every 15 s), one transaction each.
+FORGE_EVM_PAYOUTS_PER_RUN = env.int("FORGE_EVM_PAYOUTS_PER_RUN", default=20)
+# Gas price ceiling in gwei: above it the run waits (signs nothing new) rather than overpay.
+FORGE_EVM_MAX_GAS_PRICE_GWEI = env.int("FORGE_EVM_MAX_GAS_PRICE_GWEI", default=200)
+# Staff approve a withdrawal above this amount, or one taking the user's total of the last
+# 24 h above the daily limit, per token symbol ("USDC=1000,ETH=0.5"; a token not named: none).
+FORGE_WITHDRAWAL_APPROVAL_ABOVE = env.dict("FORGE_WITHDRAWAL_APPROVAL_ABOVE", default={})
+FORGE_WITHDRAWAL_DAILY_LIMIT = env.dict("FORGE_WITHDRAWAL_DAILY_LIMIT", default={})
+# The admin index warns when the hot wallet holds less than this of a token ("ETH=0.1,USDC=500").
+FORGE_EVM_HOT_WALLET_LOW = env.dict("FORGE_EVM_HOT_WALLET_LOW", default={})
+# The Solana deposit watcher (chain.solana_watch, beat): off while FORGE_SOLANA_RPC_URL is empty.
+# It credits at `finalized` commitment. Mints: "USDC=<mint>,CLONES=<mint>" (SOL is native).
+FORGE_SOLANA_RPC_URL = env("FORGE_SOLANA_RPC_URL", default="")
+FORGE_SOLANA_TREASURY_ADDRESS = env("FORGE_SOLANA_TREASURY_ADDRESS", default="")
+FORGE_SOLANA_MINTS = env.dict("FORGE_SOLANA_MINTS", default={})
+FORGE_SOLANA_SIGNATURES_PER_PAGE = env.int("FORGE_SOLANA_SIGNATURES_PER_PAGE", default=1000)
+# A pending transfer whose signature the cluster forgot this long after it was seen is dropped.
+FORGE_SOLANA_DROP_AFTER_SECONDS = env.int("FORGE_SOLANA_DROP_AFTER_SECONDS", default=600)
+# Signed settlement receipts (docs/receipts.md): the platform's ed25519 key, from a file (a
+# 64-hex seed or a Solana CLI keypair JSON) or the environment (the hex seed); never the DB.
+# Without one, no receipt is written.
+FORGE_RECEIPT_KEY_FILE = env("FORGE_RECEIPT_KEY_FILE", default="")
+FORGE_RECEIPT_SIGNING_KEY = env("FORGE_RECEIPT_SIGNING_KEY", default="")
 LEDGER_AUDIT_CHECKS = [
     "pools.selectors.audit_pools",
     "referrals.selectors.audit_commission_rollup",

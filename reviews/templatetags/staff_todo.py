@@ -19,6 +19,11 @@ def staff_todo() -> list[tuple[str, int, str]]:
             reverse("admin:reviews_appeal_changelist") + "?status__exact=pending&route__exact=staff",
         ),
         (
+            "Withdrawals waiting for approval",
+            counts["withdrawals_approval"],
+            reverse("admin:accounts_withdrawal_changelist") + "?status__exact=approval",
+        ),
+        (
             "Withdrawals pending",
             counts["withdrawals"],
             reverse("admin:accounts_withdrawal_changelist") + "?status__exact=pending",

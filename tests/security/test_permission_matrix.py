@@ -140,6 +140,20 @@ API = [
     # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
     Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": 1, "amount": "1"}),
+    Row("api:withdrawals", "GET",                        "401  200  200  200  200  200  200  403"),
+    # Only the farmer holds USDC and a linked wallet; the ambassador has the wallet, not the
+    # USDC (409, insufficient funds); the others have no linked wallet (400).
+    Row("api:withdrawals", "POST",                       "401  201  400  400  400  409  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    # The owner's balance is empty: a 409 (insufficient funds) that moves nothing.
+    Row("api:factory-fund-from-balance", "POST",         "401  403  403  409  403  403  403  403", factory_pk,
+        body=lambda w, role: {"amount": "0.1", "request_id": "matrix-request-1"}),
+    # The proof of payouts: published hours are public; a receipt file is its farmer's only.
+    Row("api:receipt-hours", "GET",                      "200  200  200  200  200  200  200  200"),
+    Row("api:receipt-hour", "GET",                       "200  200  200  200  200  200  200  200",
+        lambda w: {"pk": w.receipt_batch.pk}),
+    Row("api:receipt", "GET",                            "401  200  404  404  404  404  404  403",
+        lambda w: {"submission_id": w.submission.pk}),
     Row("api:wallet", "DELETE",                          "401  204  404  404  404  404  404  403",
         lambda w: {"pk": w.wallet.pk}),
     # Appeals (reviews/): the farmer's refused submission; staff decide.
@@ -247,8 +261,19 @@ PAGES = [
         body=lambda w, role: {"unstake-amount": "10"}),
     Row("referrals:withdraw", "POST",                    "302  302  302  302  302  302  302  403",
         body=lambda w, role: {"token": "CLONES", "amount": "1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    # Pages are closed to the grading service's account, public ones too (as the home page).
+    Row("receipts:hours", "GET",                         "200  200  200  200  200  200  200  403"),
+    Row("receipts:hour", "GET",                          "200  200  200  200  200  200  200  403",
+        lambda w: {"pk": w.receipt_batch.pk}),
+    Row("receipts:download", "GET",                      "302  200  404  404  404  404  404  403",
+        lambda w: {"submission_id": w.submission.pk}),
     Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": "1", "amount": "1"}),
+    Row("pools:balance", "GET",                          "302  403  403  200  200  403  200  403"),
+    Row("pools:balance-withdraw", "POST",                "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS}),
+    Row("pools:balance-fund", "POST",                    "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"factory": str(w.factory.pk), "amount": "0.1", "request_id": "matrix-request-2"}),
     Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
     Row("chain:wallet-unlink", "POST",                   "302  302  404  404  404  404  404  403",
         lambda w: {"wallet_id": w.wallet.pk}),
@@ -257,7 +282,7 @@ PAGES = [
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "receipts")
 ROOT_NAMES = {"home", "healthz", "api-schema", "api-docs", "admin:index"}
 
 
@@ -393,8 +418,15 @@ def test_page_permission_matrix(row, world):
 
 
 def _first_allowed(row: Row) -> str:
-    """A role for which the row's request goes through (a redirect after the POST)."""
-    return next(role for role, status in row.statuses().items() if status == 302 and role != "anonymous")
+    """A role for which the row's request goes through (a redirect after the POST), else one
+    the view itself answers (a 400 form error: the request passed the permission checks, so a
+    403 without the CSRF token can only be the CSRF check)."""
+    statuses = [(role, status) for role, status in row.statuses().items() if role != "anonymous"]
+    for wanted in (302, 400):
+        for role, status in statuses:
+            if status == wanted:
+                return role
+    raise AssertionError(f"{row}: no role gets past the permission checks")
 
 
 PAGE_POSTS = [row for row in PAGES if row.method == "POST"]

@@ -17,9 +17,11 @@ services, for the permission matrix and the bad-input tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
 from accounts.models import User, Withdrawal
@@ -39,6 +41,8 @@ from pools.services.deposits import deposit_create
 from pools.services.factories import factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
+from receipts.models import ReceiptBatch
+from receipts.services import receipt_batches_publish, receipts_build
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
 from reviews.models import Appeal
@@ -73,6 +77,7 @@ class World:
     webhook: WebhookEndpoint  # the creator's
     wallets: dict[str, str]
     wallet: Wallet
+    receipt_batch: ReceiptBatch | None = None
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -136,6 +141,9 @@ def world_build() -> World:
             api_token_for(user)
     wallets = {role: withdrawal_wallet(users[role]) for role in ("farmer", "ambassador")}
     factory.refresh_from_db()
+    with override_settings(FORGE_RECEIPT_SIGNING_KEY="11" * 32):  # the settled submission's receipt
+        receipts_build()
+        [receipt_batch] = receipt_batches_publish(now=timezone.now() + timedelta(hours=1))
     return World(
         users=users,
         factory=factory,
@@ -156,6 +164,7 @@ def world_build() -> World:
         webhook=webhook,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
+        receipt_batch=receipt_batch,
     )
 
 
