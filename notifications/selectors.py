@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 
 from .models import Kind, Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
 
-UNREAD_CACHE_SECONDS = 60
+# Forgotten explicitly whenever the count changes (services.unread_forget), so it may live long.
+UNREAD_CACHE_SECONDS = 24 * 3600
 
 
 def unread_cache_key(user_id: int) -> str:
@@ -22,9 +23,9 @@ def unread_count(user) -> int:
 
 
 def unread_count_cached(user) -> int:
-    """The header's count on every page, without a query per page: cached for a minute and
-    forgotten when the user's notifications change (services.unread_forget). An unreachable
-    cache falls back to counting."""
+    """The header's count on every page, without a query per page: counted when the user signs
+    in (apps.py warms it) or after it changed, then cached until their notifications change
+    again (services.unread_forget). An unreachable cache falls back to counting."""
     key = unread_cache_key(user.pk)
     try:
         cached = cache.get(key)
