@@ -59,8 +59,19 @@ class Appeal(models.Model):
         return f"appeal of submission {self.submission_id} ({self.status})"
 
 
+class HeldManager(models.Manager):
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .filter(needs_review=True, status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING])
+        )
+
+
 class HeldSubmission(Submission):
     """The staff review queue in the admin: submissions held for review, not yet settled."""
+
+    objects = HeldManager()
 
     class Meta:
         proxy = True

@@ -11,13 +11,11 @@ from django.db.models import Count, F, Q, QuerySet
 from accounts.models import Withdrawal
 from pools.models import Deposit, Submission
 
-from .models import Appeal
+from .models import Appeal, HeldSubmission
 
 
 def held_submissions() -> QuerySet[Submission]:
-    return Submission.objects.filter(
-        needs_review=True, status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING]
-    )
+    return HeldSubmission.objects.all()
 
 
 def appeal_of(submission: Submission) -> Appeal | None:
