@@ -30,7 +30,7 @@ seed: migrate
 # Serves on http://127.0.0.1:8000. With CELERY_BROKER_URL set, a worker and beat run too.
 run: seed
 	@$(WITH_DB) sh -c 'if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
-		$(BIN)/celery -A forge worker --beat -Q forge,reputation --loglevel=INFO --concurrency=2 & \
+		$(BIN)/celery -A forge worker --beat -Q forge,reputation,evidence --loglevel=INFO --concurrency=2 & \
 		trap "kill %1" EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
 	else \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000; \
@@ -59,7 +59,7 @@ hardhat: $(STAMP)
 	$(BIN)/python -c "from tests.chain.node import hardhat_install; print(hardhat_install())"
 
 worker: $(STAMP)
-	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation,evidence --loglevel=INFO
 
 beat: $(STAMP)
 	$(WITH_DB) $(BIN)/celery -A forge beat --loglevel=INFO

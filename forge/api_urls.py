@@ -5,6 +5,7 @@ from django.urls import path
 from accounts import apis as accounts
 from chain import apis as chain
 from datasets import apis as datasets
+from evidence import apis as evidence
 from ledger import apis as ledger
 from notifications import apis as notifications
 from pools import apis as pools
@@ -37,6 +38,9 @@ urlpatterns = [
     path("factories/<int:pk>/close/", pools.FactoryCloseApi.as_view(), name="factory-close"),
     path("deposits/<int:pk>/confirm/", pools.DepositConfirmApi.as_view(), name="deposit-confirm"),
     path("claims/<int:pk>/submission/", pools.SubmissionCreateApi.as_view(), name="claim-submission"),
+    path("claims/<int:pk>/recording/", evidence.ClaimRecordingApi.as_view(), name="claim-recording"),
+    path("uploads/", evidence.UploadCreateApi.as_view(), name="uploads"),
+    path("uploads/<uuid:upload_id>/", evidence.UploadDetailApi.as_view(), name="upload"),
     path("submissions/", pools.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>/", pools.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/review/", pools.SubmissionReviewApi.as_view(), name="submission-review"),

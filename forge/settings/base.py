@@ -218,11 +218,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_DEFAULT_QUEUE = "forge"
 # Reputation is recomputed downstream of money: its own queue keeps a burst of recomputation
 # from delaying settlements. `make worker` consumes both; large deployments give it its own worker.
-CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}}
-FORGE_WORKER_QUEUES = "forge,reputation"
+# Evidence examination (decoding, OCR) is CPU-heavy: its own queue keeps it from delaying
+# settlements; deployments scale it with more worker processes (bench/evidence.py).
+CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}, "evidence.recording_examine": {"queue": "evidence"}}
+FORGE_WORKER_QUEUES = "forge,reputation,evidence"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
+    "recordings-sweep": {"task": "evidence.recordings_sweep", "schedule": 60.0},
     "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
     "reputation-refresh": {"task": "farmers.reputation_refresh", "schedule": 60.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
@@ -233,6 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
+    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
     "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
     "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
     "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
@@ -279,6 +283,9 @@ FORGE_GRADE_CLAIM_WINDOW = env.bool("FORGE_GRADE_CLAIM_WINDOW", default=True)
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
+# A recording still waiting for its evidence this long after submission has lost its task
+# (examination takes seconds to a few minutes): the evidence sweeper sends it again.
+FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = env.int("FORGE_EVIDENCE_SWEEP_AFTER_SECONDS", default=900)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside
 # (http) grader gets smaller batches so a task stays short.
 FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)
@@ -289,6 +296,14 @@ FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=3
 FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads of recorder archives (tus, evidence/uploads.py): per farmer, at most this
+# many unfinished uploads and this many declared bytes across uploads not yet expired or used;
+# at most this many bytes per PATCH; an upload untouched this long expires (the beat task
+# evidence.uploads_expire deletes it and its chunks).
+FORGE_UPLOAD_MAX_CONCURRENT = env.int("FORGE_UPLOAD_MAX_CONCURRENT", default=3)
+FORGE_UPLOAD_MAX_BYTES_PER_FARMER = env.int("FORGE_UPLOAD_MAX_BYTES_PER_FARMER", default=1024 * 1024 * 1024)
+FORGE_UPLOAD_CHUNK_MAX_BYTES = env.int("FORGE_UPLOAD_CHUNK_MAX_BYTES", default=32 * 1024 * 1024)
+FORGE_UPLOAD_EXPIRY_HOURS = env.int("FORGE_UPLOAD_EXPIRY_HOURS", default=24)
 FORGE_SITE_NAME = "Forge Pools"
 # Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
 # near-free factory of one's own must not buy a premium reputation.

@@ -43,7 +43,8 @@ def batch_size() -> int:
 
 def waiting_filter(now) -> Q:
     """Rows this processor should take: waiting to be scored (not while backing off after a
-    grader failure; never with the manual grader), or scored and left unsettled for a while
+    grader failure, not while a recording's evidence is being examined; never with the manual
+    grader), or scored and left unsettled for a while
     (their worker died between scoring and settling)."""
     orphaned = Q(
         status=Submission.Status.SCORING,
@@ -55,8 +56,11 @@ def waiting_filter(now) -> Q:
     unsettled = Q(status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING])
     if settings.FORGE_GRADER == GRADER_MANUAL:
         return unsettled & orphaned
-    waiting = Q(status=Submission.Status.SUBMITTED, needs_review=False) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    # A recording still being examined waits for its evidence task (pools/services/evidence.py).
+    waiting = (
+        Q(status=Submission.Status.SUBMITTED, needs_review=False)
+        & ~Q(evidence_status=Submission.Evidence.PENDING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     )
     return unsettled & (waiting | orphaned)
 

@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from tests.factories import demonstration
-from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build
+from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build, world_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,7 @@ class Row:
     kwargs: Callable[[World], dict] = field(default=lambda world: {})
     body: Callable[[World, str], dict | bytes] | None = None
     content_type: str = ""  # for a raw (bytes) body
+    headers: dict = field(default_factory=dict)  # extra request headers (WSGI names: HTTP_...)
 
     def statuses(self) -> dict[str, int]:
         return dict(zip(ROLES, (int(code) for code in self.expect.split()), strict=True))
@@ -81,6 +82,27 @@ def wallet_link_body(world, role):
     return {"chain": "solana", "message": message, "signature": str(key.sign_message(message.encode()))}
 
 
+MULTIPART = "multipart/form-data; boundary=MatrixBoundary"
+
+
+def recorder_archive_body(world) -> bytes:
+    """A recorder archive (no video: quick) made for the world's claim, as a multipart body."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import encode_multipart
+
+    from tests.evidence.intake_support import session_members, zip_of
+
+    archive = SimpleUploadedFile("recording.zip", zip_of(session_members(world.claim)), "application/zip")
+    return encode_multipart("MatrixBoundary", {"archive": archive})
+
+
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+
+
+def farmer_upload(world) -> dict:
+    return {"upload_id": world_upload(world).pk}
+
+
 # fmt: off
 API = [
     #                                                    anon farm ofrm crea ocre amb  staf grad
@@ -109,6 +131,17 @@ API = [
         lambda w: {"pk": w.pending_deposit.pk}),
     Row("api:claim-submission", "POST",                  "401  201  404  403  403  404  403  403",
         lambda w: {"pk": w.claim.pk}, body=lambda w, role: {"demonstration": demonstration()}),
+    Row("api:claim-recording", "POST",                   "401  201  404  403  403  404  403  403",
+        lambda w: {"pk": w.claim.pk}, body=lambda w, role: recorder_archive_body(w), content_type=MULTIPART),
+    Row("api:uploads", "POST",                           "401  201  201  403  403  201  403  403",
+        headers={**TUS, "HTTP_UPLOAD_LENGTH": "4"}),
+    Row("api:upload", "GET",                             "401  200  404  403  403  404  403  403", farmer_upload,
+        headers=TUS),
+    Row("api:upload", "PATCH",                           "401  204  404  403  403  404  403  403", farmer_upload,
+        body=lambda w, role: b"abcd", content_type="application/offset+octet-stream",
+        headers={**TUS, "HTTP_UPLOAD_OFFSET": "0"}),
+    Row("api:upload", "DELETE",                          "401  204  404  403  403  404  403  403", farmer_upload,
+        headers=TUS),
     Row("api:submissions", "GET",                        "401  200  200  200  200  200  200  403"),
     Row("api:submission", "GET",                         "401  200  404  200  404  404  200  200",
         lambda w: {"pk": w.submission.pk}),
@@ -245,6 +278,8 @@ PAGES = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("farmers:submission_status", "GET",              "302  200  404  403  403  404  403  403",
         lambda w: {"submission_id": w.submission.pk}),
+    Row("evidence:thumbnail", "GET",                     "302  200  404  200  404  404  200  403",
+        lambda w: {"submission_id": w.submission.pk, "index": 0}),
     Row("farmers:submission_appeal", "POST",             "302  302  404  403  403  404  403  403",
         lambda w: {"submission_id": w.refused.pk}, body=lambda w, role: {"note": "Step 9 sends the form."}),
     Row("farmers:work", "GET",                           "302  200  200  403  403  200  403  403"),
@@ -282,7 +317,7 @@ PAGES = [
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "receipts")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "evidence", "receipts")
 ROOT_NAMES = {"home", "healthz", "api-schema", "api-docs", "admin:index"}
 
 
@@ -374,10 +409,10 @@ def _check(row: Row, world: World, *, api: bool) -> list[str]:
             cache.clear()  # throttle counters: every request starts fresh
             before = money_state()
             if isinstance(body, bytes):
-                response = client.generic(row.method, url, body, row.content_type)
+                response = client.generic(row.method, url, body, row.content_type, **row.headers)
             elif api:
                 response = client.generic(
-                    row.method, url, json.dumps(body) if body is not None else "", "application/json"
+                    row.method, url, json.dumps(body) if body is not None else "", "application/json", **row.headers
                 )
             else:
                 response = client.generic(

@@ -112,6 +112,7 @@ def world_build() -> World:
     appeal = appeal_create(farmer=farmer, submission_id=appealed.pk, note="Please look again.")
     webhook = webhook_endpoint_create(owner=creator, url="https://example.com/hook")
     attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
+    keyframe_store(submission)
     export = export_build(
         export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
     )
@@ -168,6 +169,48 @@ def world_build() -> World:
     )
 
 
+KEYFRAME_INDEX = 0
+
+
+def keyframe_store(submission) -> None:
+    """A recording's evidence for `submission`: keyframe KEYFRAME_INDEX with its thumbnail in
+    storage (what evidence.services.recording_examine keeps), for the thumbnail page's row."""
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from evidence.models import EvidenceFrame, EvidenceReport, Recording
+
+    recording = Recording.objects.create(
+        submission=submission,
+        video=f"recordings/matrix/{submission.pk}.mp4",
+        video_sha256="0" * 64,
+        video_size=1,
+        archive_sha256="0" * 64,
+        duration_seconds=Decimal("1.000"),
+        width=64,
+        height=36,
+        fps=Decimal("30.000"),
+    )
+    report = EvidenceReport.objects.create(recording=recording, section={"checks": []}, cpu_seconds=Decimal(0))
+    frame = EvidenceFrame(
+        report=report,
+        submission=submission,
+        farmer_id=submission.farmer_id,
+        factory_id=submission.factory_id,
+        index=KEYFRAME_INDEX,
+        t=Decimal("0.500"),
+        purpose="final",
+        dhash=1,
+        band0=0,
+        band1=0,
+        band2=0,
+        band3=1,
+    )
+    frame.thumbnail.save(f"{KEYFRAME_INDEX}.jpg", ContentFile(PNG), save=False)
+    frame.save()
+
+
 COUNTED = [
     Transaction,
     Entry,
@@ -216,3 +259,19 @@ def money_state() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql, tables)
         return {table: (count, digest) for table, count, digest in cursor.fetchall()}
+
+
+def world_upload(world: World):
+    """The world farmer's unfinished resumable upload of 4 bytes (evidence.ArchiveUpload), made
+    when a test first needs it (each test's changes roll back, so it is looked up again)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evidence.models import ArchiveUpload
+
+    farmer = world.users["farmer"]
+    upload = ArchiveUpload.objects.filter(farmer=farmer, length=4, used_at__isnull=True).first()
+    return upload or ArchiveUpload.objects.create(
+        farmer=farmer, length=4, expires_at=timezone.now() + timedelta(hours=1)
+    )

@@ -261,9 +261,11 @@ def submit(factory: Factory, farmer, *, attachments=()) -> Submission:
 
 
 def calendar_demonstration() -> dict:
+    """Recorded just now, 70 s long: inside the claim it is submitted for."""
+    ended = timezone.now()
     return {
-        "started_at": "2026-11-20T10:00:00+00:00",
-        "ended_at": "2026-11-20T10:01:10+00:00",
+        "started_at": (ended - timedelta(seconds=70)).isoformat(),
+        "ended_at": ended.isoformat(),
         "steps": [
             {"t": 1.3, "action": "navigate", "url": "https://calendar.example.com/week"},
             {"t": 6.8, "action": "click", "target": "Tomorrow, 10:00"},
