@@ -20,6 +20,8 @@ from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
+from notifications.models import Kind
+from notifications.services import notify
 
 from .locks import withdrawal_lock, withdrawal_requests_lock
 from .models import User, Withdrawal
@@ -225,6 +227,7 @@ def withdrawal_sent_record(*, withdrawal_id: int, chain_ref: str) -> Withdrawal:
         timezone.now(),
     )
     withdrawal.save(update_fields=["status", "chain_ref", "processed_at"])
+    _withdrawal_notify(withdrawal, Kind.WITHDRAWAL_SENT, f"Sent on chain, reference {withdrawal.chain_ref}.")
     return withdrawal
 
 
@@ -240,6 +243,11 @@ def withdrawal_failed_return(*, withdrawal_id: int, reason: str, chain_ref: str 
     withdrawal.status, withdrawal.reject_reason = Withdrawal.Status.REJECTED, reason[:255]
     withdrawal.chain_ref, withdrawal.processed_at = chain_ref[:128], timezone.now()
     withdrawal.save(update_fields=["status", "reject_reason", "chain_ref", "processed_at"])
+    _withdrawal_notify(
+        withdrawal,
+        Kind.WITHDRAWAL_REJECTED,
+        f"The transfer failed on chain ({withdrawal.reject_reason}). The amount is back in your balance.",
+    )
     return withdrawal
 
 
@@ -264,6 +272,7 @@ def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Wi
         before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
         after=_withdrawal_state(withdrawal) | {"chain_ref": withdrawal.chain_ref},
     )
+    _withdrawal_notify(withdrawal, Kind.WITHDRAWAL_SENT, f"Sent on chain, reference {withdrawal.chain_ref}.")
     return withdrawal
 
 
@@ -287,7 +296,29 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
         after=_withdrawal_state(withdrawal),
         reason=withdrawal.reject_reason,
     )
+    _withdrawal_notify(
+        withdrawal,
+        Kind.WITHDRAWAL_REJECTED,
+        f"Reason: {withdrawal.reject_reason or 'none given'}. The amount is back in your balance.",
+    )
     return withdrawal
+
+
+def _withdrawal_notify(withdrawal: Withdrawal, kind: str, detail: str) -> None:
+    """Told after commit (notifications.services.notify), never inside the posting."""
+    amount = (
+        f"{format_amount(withdrawal.amount, decimals=withdrawal.token.decimals, trim=True)} {withdrawal.token.symbol}"
+    )
+    verb = "sent" if kind == Kind.WITHDRAWAL_SENT else "rejected"
+    notify(
+        user=withdrawal.user_id,
+        kind=kind,
+        subject=f"Withdrawal of {amount} {verb}",
+        body=detail,
+        url="/accounts/",
+        payload={"withdrawal_id": withdrawal.pk, "status": withdrawal.status},
+        key=f"withdrawal:{withdrawal.pk}:{withdrawal.status}",
+    )
 
 
 def _withdrawal_state(withdrawal: Withdrawal, *, status: str | None = None) -> dict:

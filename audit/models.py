@@ -33,6 +33,7 @@ class StaffAction(models.Model):
         FACTORY_PAUSE = "factory.pause", "Another creator's factory paused"
         FACTORY_RESUME = "factory.resume", "Another creator's factory resumed"
         FACTORY_CLOSE = "factory.close", "Another creator's factory closed"
+        APPEAL_DECIDE = "appeal.decide", "Appeal decided"
         FLAG_DECIDE = "flag.decide", "Flag on a demonstration decided"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -7,9 +7,11 @@ from chain import apis as chain
 from datasets import apis as datasets
 from evidence import apis as evidence
 from ledger import apis as ledger
+from notifications import apis as notifications
 from pools import apis as pools
 from receipts import apis as receipts
 from referrals import apis as referrals
+from reviews import apis as reviews
 from web import apis as web
 
 urlpatterns = [
@@ -50,6 +52,8 @@ urlpatterns = [
     path("submissions/<int:pk>/flag/", pools.SubmissionFlagApi.as_view(), name="submission-flag"),
     path("submissions/<int:pk>/bonus/", pools.SubmissionBonusApi.as_view(), name="submission-bonus"),
     path("flags/<int:pk>/decision/", pools.FlagDecisionApi.as_view(), name="flag-decision"),
+    path("submissions/<int:pk>/appeal/", reviews.SubmissionAppealApi.as_view(), name="submission-appeal"),
+    path("appeals/<int:pk>/decision/", reviews.AppealDecisionApi.as_view(), name="appeal-decision"),
     path(
         "factories/<int:pk>/demonstrations/",
         datasets.FactoryDemonstrationListApi.as_view(),
@@ -76,4 +80,15 @@ urlpatterns = [
     path("receipts/hours/", receipts.ReceiptHourListApi.as_view(), name="receipt-hours"),
     path("receipts/hours/<int:pk>/", receipts.ReceiptHourApi.as_view(), name="receipt-hour"),
     path("receipts/<int:submission_id>/", receipts.ReceiptApi.as_view(), name="receipt"),
+    path("notifications/", notifications.NotificationListApi.as_view(), name="notifications"),
+    path("notifications/read/", notifications.NotificationReadApi.as_view(), name="notifications-read"),
+    path(
+        "notifications/preferences/",
+        notifications.NotificationPreferencesApi.as_view(),
+        name="notification-preferences",
+    ),
+    path("webhooks/", notifications.WebhookEndpointListCreateApi.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", notifications.WebhookEndpointApi.as_view(), name="webhook"),
+    path("webhooks/<int:pk>/test/", notifications.WebhookTestApi.as_view(), name="webhook-test"),
+    path("webhooks/<int:pk>/deliveries/", notifications.WebhookDeliveryListApi.as_view(), name="webhook-deliveries"),
 ]

@@ -27,7 +27,6 @@ class Kind(models.TextChoices):
     FLAG_RAISED = "flag.raised", "Demonstration flagged"
     FLAG_DECIDED = "flag.decided", "Flag decided"
     BONUS_PAID = "bonus.paid", "Bonus paid"
-    FACTORY_ACTIVITY = "factory.activity", "Factory activity"
 
 
 class Notification(models.Model):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -35,11 +36,15 @@ from core.exceptions import ApplicationError, NotFound
 from core.queue import queue_on_commit, wake_up_on_commit
 
 from .models import Kind, Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
+from .selectors import unread_cache_key
 
 logger = logging.getLogger(__name__)
 
 EMAIL_WAKE_KEY = "notifications:emails-wake"
 WEBHOOK_TEST_EVENT = "webhook.test"
+# Events for machines only (no notification row: a creator's centre is not a settlement log).
+WEBHOOK_ONLY_EVENTS = {"submission.settled": "A submission on one of your factories settled"}
+WEBHOOK_EVENT_TYPES = [*Kind.values, *WEBHOOK_ONLY_EVENTS, WEBHOOK_TEST_EVENT]
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,22 @@ def notifications_record(*, notices: list[Notice]) -> int:
         )
     # A repeated (user, key) is the same event delivered twice: skipped by the unique constraint.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    transaction.on_commit(lambda: unread_forget(user_ids))
     if any(row.email_wanted for row in rows):
         wake_up_on_commit("notifications.emails_send", key=EMAIL_WAKE_KEY, window_seconds=1)
+    # The users' webhook endpoints in one query (a settlement batch notifies many farmers).
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(owner_id__in=user_ids, is_active=True):
+        endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
     for notice in notices:
-        event_key = f"{notice.kind}:{notice.key}" if notice.key else None
+        if notice.user_id not in endpoints:
+            continue
         webhook_event_send(
             owner_id=notice.user_id,
             event_type=notice.kind,
             data={"subject": notice.subject, "body": notice.body, "url": notice.url, **notice.payload},
-            idempotency_key=event_key,
+            idempotency_key=f"{notice.kind}:{notice.key}" if notice.key else None,
+            endpoints=endpoints[notice.user_id],
         )
     return len(notices)
 
@@ -150,7 +162,17 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
     rows = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         rows = rows.filter(id__in=ids)
-    return rows.update(read_at=timezone.now())
+    marked = rows.update(read_at=timezone.now())
+    transaction.on_commit(lambda: unread_forget({user.pk}))
+    return marked
+
+
+def unread_forget(user_ids) -> None:
+    """Drop the cached header counts (selectors.unread_count_cached) of these users."""
+    try:
+        cache.delete_many([unread_cache_key(user_id) for user_id in user_ids])
+    except Exception:
+        logger.warning("the cache is unreachable; unread counts refresh within a minute")
 
 
 @transaction.atomic
@@ -249,11 +271,11 @@ def webhook_endpoint_create(
         raise ApplicationError("Only factory creators can add webhook endpoints.")
     url = _validate_endpoint_url(url)
     event_types = list(event_types or [])
-    unknown = set(event_types) - set(Kind.values) - {WEBHOOK_TEST_EVENT}
+    unknown = set(event_types) - set(WEBHOOK_EVENT_TYPES)
     if unknown:
         raise ApplicationError(f"Unknown event type: {', '.join(sorted(unknown))}.")
-    if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOKS_MAX_ENDPOINTS:
-        raise ApplicationError(f"At most {settings.WEBHOOKS_MAX_ENDPOINTS} webhook endpoints per creator.")
+    if WebhookEndpoint.objects.filter(owner=owner).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
+        raise ApplicationError(f"At most {settings.WEBHOOK_MAX_ENDPOINTS} webhook endpoints per creator.")
     return WebhookEndpoint.objects.create(
         owner=owner,
         url=url,
@@ -311,6 +333,41 @@ def webhook_event_send(
             queue_on_commit("notifications.webhook_deliver", delivery.pk)
         deliveries.append(delivery)
     return deliveries
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    owner_id: int
+    event_type: str
+    data: dict
+    key: str | None = None
+
+
+def webhook_events_send_many(*, events: list[WebhookEvent]) -> None:
+    """Machine events (WEBHOOK_ONLY_EVENTS) for their owners' endpoints, after commit, like
+    `notify_many`: one endpoint query for the batch, nothing for owners without endpoints."""
+    events = list(events)
+    for event in events:
+        if event.event_type not in WEBHOOK_ONLY_EVENTS:
+            raise ValueError(f"unknown webhook event type {event.event_type!r}")  # a bug, not input
+    if events:
+        transaction.on_commit(lambda: webhook_events_record(events=events))
+
+
+@transaction.atomic
+def webhook_events_record(*, events: list[WebhookEvent]) -> None:
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(owner_id__in={e.owner_id for e in events}, is_active=True):
+        endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
+    for event in events:
+        if event.owner_id in endpoints:
+            webhook_event_send(
+                owner_id=event.owner_id,
+                event_type=event.event_type,
+                data=event.data,
+                idempotency_key=f"{event.event_type}:{event.key}" if event.key else None,
+                endpoints=endpoints[event.owner_id],
+            )
 
 
 def webhook_test_send(*, owner, endpoint_id: int) -> WebhookDelivery:

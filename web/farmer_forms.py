@@ -200,9 +200,13 @@ class WithdrawalForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, tokens: dict | None = None, **kwargs):
+        """`tokens` ({symbol: Token}, the enabled ones in id order) saves a page that read them
+        already another query (the header's unread count spends it: tests/bench)."""
         super().__init__(*args, **kwargs)
-        self.tokens = {token.symbol: token for token in Token.objects.filter(enabled=True).order_by("id")}
+        if tokens is None:
+            tokens = {token.symbol: token for token in Token.objects.filter(enabled=True).order_by("id")}
+        self.tokens = tokens
         self.fields["token"].choices = [(symbol, symbol) for symbol in self.tokens]
 
     def clean(self):
@@ -221,3 +225,12 @@ class WithdrawalForm(forms.Form):
                 except ValidationError as error:
                     self.add_error(field, error.message_dict.get(field, error.messages))
         return data
+
+
+class AppealForm(forms.Form):
+    note = forms.CharField(
+        label="Why is the score wrong?",
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": 2000}),
+        max_length=2000,
+        help_text="What the grader missed: the steps that show the task was done. 2,000 characters at most.",
+    )

@@ -38,8 +38,10 @@ from pools.selectors import economics_config
 from pools.services.claims import claim_create
 from pools.services.dry_run import demonstration_dry_run
 from pools.services.submissions import submission_create
+from reviews.selectors import appeal_of
+from reviews.services import appeal_create, appeal_opened_at, appeal_refusal, appeal_window
 
-from .farmer_forms import BrowseForm, DemonstrationForm, WithdrawalForm
+from .farmer_forms import AppealForm, BrowseForm, DemonstrationForm, WithdrawalForm
 
 PAGE_SIZE = 25
 
@@ -238,7 +240,39 @@ def _own_submission(request, submission_id: int):
 @require_GET
 def submission_detail(request, submission_id: int):
     submission = _own_submission(request, submission_id)
-    return render(request, "farmers/submission.html", {**_status_context(submission), "factory": submission.factory})
+    return _submission_page(request, submission, AppealForm())
+
+
+def _submission_page(request, submission, appeal_form, *, status: int = 200):
+    appeal = appeal_of(submission)
+    context = {
+        **_status_context(submission),
+        "factory": submission.factory,
+        "appeal": appeal,
+        "appeal_form": appeal_form,
+        # The form is offered only while an appeal is possible; its refusal explains otherwise.
+        "appeal_refusal": None if appeal else appeal_refusal(submission),
+        "appeal_deadline": appeal_opened_at(submission) + appeal_window(),
+    }
+    return render(request, "farmers/submission.html", context, status=status)
+
+
+@farmer_required
+@require_POST
+def submission_appeal(request, submission_id: int):
+    """Appeal a refused or held score with a note (reviews/services.py appeal_create)."""
+    submission = _own_submission(request, submission_id)
+    form = AppealForm(request.POST)
+    if form.is_valid():
+        try:
+            appeal_create(farmer=request.user, submission_id=submission.pk, note=form.cleaned_data["note"])
+        except ApplicationError as error:
+            form.add_error("note" if error.field == "note" else None, error.message)
+        else:
+            messages.success(request, "Your appeal was sent. You will be told the decision and its reason here.")
+            return redirect("farmers:submission", submission_id=submission.pk)
+    submission.refresh_from_db()
+    return _submission_page(request, submission, form, status=400)
 
 
 @farmer_required

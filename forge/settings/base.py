@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "pools",
+    "reviews",
     "datasets",
     "referrals",
     "farmers",
@@ -81,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
+                "notifications.context_processors.notifications",
             ],
         },
     },
@@ -234,12 +236,13 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
-    "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
-    "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
     "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
     "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
+    "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
+    "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
+    "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -271,6 +274,11 @@ FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # Days after its settlement during which a creator may flag a paid demonstration (pools.Flag).
 FORGE_FLAG_WINDOW_DAYS = env.int("FORGE_FLAG_WINDOW_DAYS", default=7)
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
+# Appeals (reviews/): a refused or held score may be appealed this many days after the decision.
+# The model judge (FORGE_GRADER_JUDGE_URL) answers first when configured, signing its score
+# changes as this service account (created on first use, role grader, no password).
+FORGE_APPEAL_WINDOW_DAYS = env.int("FORGE_APPEAL_WINDOW_DAYS", default=7)
+FORGE_APPEAL_JUDGE_ACCOUNT = env("FORGE_APPEAL_JUDGE_ACCOUNT", default="appeal-judge")
 # The agent checks the recording against the server's claim window (claim creation to
 # submission; docs/quality-agent.md, `outside_claim_window`). Off only in the unit-test settings,
 # whose fixture recordings carry fixed dates (tests/pools/test_claim_window.py turns it on).

@@ -29,6 +29,7 @@ from core.db import atomic_with_retry, bulk_update_values
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES
 from ..locks import submissions_lock, submissions_lock_waiting
 from ..models import Submission
+from .notices import submissions_notify_held
 from .scoring import ROW_FIELDS, SCORE_FIELDS, grader_failures_back_off, submissions_grade, submissions_score
 from .settlement import settle_rows
 
@@ -172,6 +173,7 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     for row in grading.held:
         row.status = Submission.Status.SCORING
     bulk_update_values(Submission, grading.held, [*SCORE_FIELDS, "status"])
+    submissions_notify_held(grading.held)
     if ready:
         settle_rows(ready, write_fields=SCORE_FIELDS)
     return len(rows), len(ready), (took - started, graded - took, time.perf_counter() - graded)

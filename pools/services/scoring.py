@@ -51,6 +51,7 @@ from ..grading.evidence import grade_with_evidence
 from ..grading.similarity import DUPLICATE_SIMILARITY, signature_similarity
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
+from .notices import submissions_notify_held
 
 # At most this many earlier submissions sharing an LSH key are compared per batch (the oldest
 # first); a bound on the work, far above what honest traffic produces.
@@ -97,6 +98,7 @@ ROW_FIELDS = (
     "pk",
     "factory_id",
     "claim_id",
+    "farmer_id",
     "demonstration",
     "sequence_fingerprint",
     "similarity_signature",
@@ -310,6 +312,7 @@ def submissions_score(submission_ids: list[int]) -> list[int]:
         for row in graded:
             row.status = Submission.Status.SCORING
         bulk_update_values(Submission, graded, [*SCORE_FIELDS, "status"])
+        submissions_notify_held([row for row in graded if row.needs_review])
         if grading.failed:
             grader_failures_back_off(grading.failed, now)
     return [row.pk for row in grading.scored if row.pk in still_open]
@@ -319,7 +322,9 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
     """The grader could not answer: wait (exponential backoff) and try again; after
     MAX_SCORING_ATTEMPTS, hold for staff review instead of retrying forever."""
     rows = list(
-        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only("pk", "scoring_attempts")
+        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only(
+            "pk", "farmer_id", "scoring_attempts"
+        )
     )
     for row in rows:
         row.scoring_attempts += 1
@@ -333,3 +338,4 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
         rows,
         ["scoring_attempts", "scoring_error", "status", "next_attempt_at", "needs_review", "review_reasons"],
     )
+    submissions_notify_held([row for row in rows if row.needs_review])

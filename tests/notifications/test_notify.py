@@ -94,3 +94,20 @@ def test_mark_read_touches_only_the_users_own_rows(django_capture_on_commit_call
 def test_an_unknown_kind_is_a_programming_error():
     with pytest.raises(ValueError):
         notify(user=1, kind="made.up", subject="x")
+
+
+def test_recording_a_batch_runs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    from notifications.services import notifications_record
+
+    def batch(n):
+        return [
+            Notice(user_id=_farmer(email=f"f{n}-{i}@example.com").pk, kind=Kind.SUBMISSION_PAID, subject="Paid")
+            for i in range(n)
+        ]
+
+    small, large = batch(2), batch(40)
+    with django_assert_max_num_queries(6):  # savepoint, preferences, insert, endpoints, release
+        notifications_record(notices=small)
+    with django_assert_max_num_queries(6):
+        notifications_record(notices=large)
+    assert Notification.objects.count() == 42

@@ -32,6 +32,8 @@ from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
+from notifications.models import Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
+from notifications.services import webhook_endpoint_create
 from pools.models import (
     Attachment,
     Bonus,
@@ -55,6 +57,8 @@ from receipts.models import ReceiptBatch
 from receipts.services import receipt_batches_publish, receipts_build
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
+from reviews.models import Appeal
+from reviews.services import appeal_create
 from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration, withdrawal_wallet
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import PNG, declared
@@ -79,6 +83,10 @@ class World:
     pending_attachment: Attachment
     export: Export
     alert: Alert
+    refused: Submission  # the farmer's, below the threshold, not appealed
+    appealed: Submission  # the farmer's, refused, with a pending `appeal`
+    appeal: Appeal
+    webhook: WebhookEndpoint  # the creator's
     wallets: dict[str, str]
     wallet: Wallet
     list_entry: FarmerListEntry
@@ -115,6 +123,9 @@ def world_build() -> World:
     submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.9")
     submission = submission_settle(submission_id=submission.pk)
     attachment, pending_attachment = submission.attachments.order_by("pk")
+    refused, appealed = (_refused(factory, farmer, staff) for _ in range(2))
+    appeal = appeal_create(farmer=farmer, submission_id=appealed.pk, note="Please look again.")
+    webhook = webhook_endpoint_create(owner=creator, url="https://example.com/hook")
     attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
     keyframe_store(submission)
     export = export_build(
@@ -163,6 +174,10 @@ def world_build() -> World:
         pending_attachment=pending_attachment,
         export=export,
         alert=alert,
+        refused=refused,
+        appealed=appealed,
+        appeal=appeal,
+        webhook=webhook,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
         # The creator blocks a farmer who plays no other part in the world.
@@ -255,7 +270,19 @@ COUNTED = [
     Flag,
     Bonus,
     FactoryTask,
+    Appeal,
+    Notification,
+    NotificationPreference,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
+
+
+def _refused(factory, farmer, staff) -> Submission:
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.2")
+    return submission_settle(submission_id=submission.pk)
 
 
 def money_state() -> dict:

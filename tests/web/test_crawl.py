@@ -30,6 +30,7 @@ from accounts.services import withdrawal_request
 from datasets.selectors import DatasetFilters
 from datasets.services.exports import export_build, export_request
 from ledger.models import Token
+from notifications.services import webhook_endpoint_create
 from pools.models import Factory, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
@@ -76,6 +77,10 @@ NOT_PAGES = {
     "referrals:withdraw",
     "chain:wallet-unlink",
     "chain:deposit-intent-create",
+    "accounts:notifications-read",
+    "accounts:webhook-delete",
+    "accounts:webhook-test",
+    "farmers:submission_appeal",
     "pools:balance-withdraw",
     "pools:balance-fund",
     "healthz",
@@ -240,6 +245,8 @@ def demo_world() -> dict[str, User]:
     export_build(export_id=built.pk)
     export_request(factory=calendar, actor=alice, filters=DatasetFilters())  # queued: its row polls
     factory_pause(factory=Factory.objects.get(title="Fill an expense report"), actor=bob)
+    # A webhook endpoint: its delivery log is linked from the webhooks page.
+    webhook_endpoint_create(owner=alice, url="https://example.com/forge-hooks")
     factory_close(factory=Factory.objects.get(title="Budget spreadsheet in Google Sheets"), actor=alice)
     with override_settings(FORGE_RECEIPT_SIGNING_KEY="22" * 32):  # signed receipts, an hour published
         receipts_build()
