@@ -25,6 +25,7 @@ from pools.services.deposits import deposit_create
 from pools.services.factories import factory_force_close
 from referrals.models import Ambassador, CommissionTier, Unstake
 from referrals.services import ambassador_create
+from reviews.models import HeldSubmission
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle, submit
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -359,6 +360,7 @@ MONEY_MODELS = [
     Bonus,
     Flag,
     EvmPayout,
+    HeldSubmission,  # the admin review queue's view of submissions
 ]
 
 
