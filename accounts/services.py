@@ -20,8 +20,9 @@ from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
 
+from .links import account_link_record
 from .locks import withdrawal_lock
-from .models import User, Withdrawal
+from .models import AccountLink, User, Withdrawal
 from .usernames import username_problems, username_skeleton
 
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
@@ -109,6 +110,11 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
     address = wallet_address_validate(token, address)
     address = import_string(settings.ACCOUNTS_WITHDRAWAL_WALLET)(user=user, chain=token.chain, address=address).address
     withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
+    sharers = set(Withdrawal.objects.filter(address=address).values_list("user_id", flat=True))
+    if len(sharers) > 1:
+        account_link_record(
+            user_ids=sharers, signal=AccountLink.Signal.WALLET, evidence=f"withdrawals to the same wallet {address}"
+        )
     transaction_post(
         key=f"withdrawal:{withdrawal.pk}",
         kind="withdrawal_request",

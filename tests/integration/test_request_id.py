@@ -1,0 +1,55 @@
+"""A request id follows a submission from the API to the worker that scores and pays it
+(issue 20, operations): the id of the submit request travels in the wake-up task's message
+headers, and the worker's JSON log lines for that batch carry it."""
+
+import json
+import uuid
+
+import pytest
+from django.test import Client
+
+from pools.models import Submission
+from tests.factories import CreatorFactory, FarmerFactory, demonstration
+from tests.integration.conftest import wait_for
+from tests.money_helpers import assert_audit_clean, funded_factory
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_submit_requests_id_is_on_the_workers_log_lines(start_worker):
+    worker = start_worker(extra_env={"LOG_FORMAT": "json"})
+    factory = funded_factory(CreatorFactory(), reward="0.2", deposit="1")
+    client = Client()
+    client.force_login(FarmerFactory())
+    claim = client.post(f"/api/v1/factories/{factory.pk}/claims/", content_type="application/json").json()
+    trace = f"trace-{uuid.uuid4().hex[:12]}"
+
+    response = client.post(
+        f"/api/v1/claims/{claim['id']}/submission/",
+        {"demonstration": demonstration()},
+        content_type="application/json",
+        HTTP_X_REQUEST_ID=trace,
+    )
+
+    assert response.status_code == 201 and response["X-Request-ID"] == trace
+    wait_for(
+        lambda: Submission.objects.filter(pk=response.json()["id"], status__in=["settled", "rejected"]).exists(),
+        message="the worker to settle the submission",
+    )
+
+    def traced_lines():
+        lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("request_id") == trace]
+
+    # The batch logs just after its commit: wait for the line, not only for the row.
+    traced = wait_for(
+        lambda: (
+            [line for line in traced_lines() if line["message"].startswith("batch took=1 settled=1")] and traced_lines()
+        ),
+        message="the worker's batch line with the request id",
+    )
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert all(line["logger"] and line["level"] and line["time"] for line in traced)
+    # Beat-style tasks sent outside a request get an id of their own, never another request's.
+    assert not [line for line in lines if line.get("request_id") not in (trace, "") and "trace-" in line["request_id"]]
+    assert_audit_clean()
