@@ -11,7 +11,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(settings.DATABASE_POOLER != "pgbouncer", reason="the suite does not run through PgBouncer"),
