@@ -148,10 +148,7 @@ def run(*, quick: bool = False) -> dict:
             _load(intake[WARMUP : WARMUP + ratio_count], expect=201, concurrency=CONCURRENCY, seconds=PHASE_SECONDS)
         )
         # 2. The workers pay what the first phase left, then the sustained phase starts.
-        workers = [
-            WorkerProcess(url, f"sustained-{n}", log_level="WARNING", queues="forge,reputation").start()
-            for n in range(WORKERS)
-        ]
+        workers = [WorkerProcess(url, f"sustained-{n}", queues="forge,reputation").start() for n in range(WORKERS)]
         drained = _drain(Submission, seconds=DRAIN_SECONDS)
         before_ids = set(Submission.objects.values_list("pk", flat=True))
         load_start = _load_average()
