@@ -27,6 +27,11 @@ class StaffAction(models.Model):
         TOKEN_CREATE = "token.create", "Token added"
         TOKEN_UPDATE = "token.update", "Token changed"
         FACTORY_FORCE_CLOSE = "factory.force_close", "Factory force-closed"
+        FACTORY_UPDATE = "factory.update", "Another creator's factory edited"
+        FACTORY_RATE_CHANGE = "factory.rate_change", "Another creator's reward rate changed"
+        FACTORY_PAUSE = "factory.pause", "Another creator's factory paused"
+        FACTORY_RESUME = "factory.resume", "Another creator's factory resumed"
+        FACTORY_CLOSE = "factory.close", "Another creator's factory closed"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

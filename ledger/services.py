@@ -14,7 +14,7 @@ the same statements and the same rules (docs/ledger.md):
   (`InsufficientFunds`) means nothing is written;
 - accounts are locked in primary-key order, last (see `transactions_write`/`balances_apply`).
 
-The statements, each taking its rows as one JSON parameter (`forge.db.with_rows`):
+The statements, each taking its rows as one JSON parameter (`core.db.with_rows`):
 
     1 INSERT  the transactions, ON CONFLICT DO NOTHING RETURNING id (a key that exists, or a
               second reversal of one transaction, is skipped and then compared)
@@ -153,7 +153,7 @@ class Posting:
     reverses: Transaction | None = None
 
 
-# The statements, each taking its rows as one JSON parameter (forge.db.rows_json). No conflict
+# The statements, each taking its rows as one JSON parameter (core.db.rows_json). No conflict
 # target: a key that exists and a second reversal of one transaction are both skipped here and
 # told apart afterwards (`transactions_write`), with no savepoint.
 INSERT_TRANSACTIONS = with_rows(

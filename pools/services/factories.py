@@ -62,6 +62,14 @@ def _require_owner(factory: Factory, user) -> None:
         raise Forbidden("Only the factory's creator can do this.")
 
 
+def _record_if_staff(factory: Factory, actor, *, action: str, before: dict, after: dict) -> None:
+    """Staff may run another creator's factory (pause it, fix a typo, close it): the creator
+    did not do it, so the staff audit trail says who did, with the fields before and after.
+    A creator acting on their own factory is not a staff action, whatever their flags."""
+    if factory.creator_id != actor.pk and before != after:
+        staff_action_record(actor=actor, action=action, obj=factory, before=before, after=after)
+
+
 def _clean_fields(values: dict) -> dict:
     values = dict(values)
     errors = {}
@@ -145,9 +153,13 @@ def factory_update(*, factory: Factory, actor, **fields) -> Factory:
     if unknown:
         raise TypeError(f"unexpected fields: {sorted(unknown)}")
     fields = _clean_fields(fields)
+    changed = [name for name, value in fields.items() if getattr(factory, name) != value]
+    before = {name: getattr(factory, name) for name in changed}
     for name, value in fields.items():
         setattr(factory, name, value)
     factory.save(update_fields=list(fields))
+    after = {name: fields[name] for name in changed}
+    _record_if_staff(factory, actor, action=StaffAction.Action.FACTORY_UPDATE, before=before, after=after)
     return factory
 
 
@@ -160,29 +172,55 @@ def factory_rate_change(*, factory: Factory, reward, actor) -> Factory:
         raise Conflict("A closed factory's rate cannot change.")
     new_reward = parse_amount(reward, decimals=factory.token.decimals, field="reward")
     if new_reward != factory.reward:
+        before = {"reward": format_amount(factory.reward, decimals=factory.token.decimals)}
         RateChange.objects.create(factory=factory, old_reward=factory.reward, new_reward=new_reward, changed_by=actor)
         factory.reward = new_reward
         factory.save(update_fields=["reward"])
+        _record_if_staff(
+            factory,
+            actor,
+            action=StaffAction.Action.FACTORY_RATE_CHANGE,
+            before=before,
+            after={"reward": format_amount(new_reward, decimals=factory.token.decimals)},
+        )
     return factory
 
 
-def _set_status(factory: Factory, actor, *, allowed_from: set[str], to: str, verb: str) -> Factory:
+def _set_status(factory: Factory, actor, *, allowed_from: set[str], to: str, verb: str, action: str) -> Factory:
     _require_owner(factory, actor)
     updated = Factory.objects.filter(pk=factory.pk, status__in=allowed_from).update(status=to)
     factory.refresh_from_db(fields=["status"])
     if not updated and factory.status != to:
         raise Conflict(f"A {factory.get_status_display().lower()} factory cannot be {verb}.")
+    if updated:
+        _record_if_staff(
+            factory, actor, action=action, before={"status": sorted(allowed_from)[0]}, after={"status": to}
+        )
     return factory
 
 
 @atomic_with_retry
 def factory_pause(*, factory: Factory, actor) -> Factory:
-    return _set_status(factory, actor, allowed_from={Factory.Status.ACTIVE}, to=Factory.Status.PAUSED, verb="paused")
+    return _set_status(
+        factory,
+        actor,
+        allowed_from={Factory.Status.ACTIVE},
+        to=Factory.Status.PAUSED,
+        verb="paused",
+        action=StaffAction.Action.FACTORY_PAUSE,
+    )
 
 
 @atomic_with_retry
 def factory_resume(*, factory: Factory, actor) -> Factory:
-    return _set_status(factory, actor, allowed_from={Factory.Status.PAUSED}, to=Factory.Status.ACTIVE, verb="resumed")
+    return _set_status(
+        factory,
+        actor,
+        allowed_from={Factory.Status.PAUSED},
+        to=Factory.Status.ACTIVE,
+        verb="resumed",
+        action=StaffAction.Action.FACTORY_RESUME,
+    )
 
 
 @atomic_with_retry
@@ -191,6 +229,16 @@ def factory_close(*, factory: Factory, actor) -> Factory:
     and what in-flight claims still hold returns as each one expires or settles."""
     _require_owner(factory, actor)
     factory = factory_lock(factory.pk, related=())
+    if factory.creator_id == actor.pk or factory.status == Factory.Status.CLOSED:
+        return _close(factory)
+    before = _pool_state(factory)
+    factory = _close(factory)
+    _record_if_staff(factory, actor, action=StaffAction.Action.FACTORY_CLOSE, before=before, after=_pool_state(factory))
+    return factory
+
+
+def _close(factory: Factory) -> Factory:
+    """Close a locked factory and return its available pool to the creator."""
     if factory.status != Factory.Status.CLOSED:
         factory.status = Factory.Status.CLOSED
         factory.closed_at = timezone.now()
@@ -213,7 +261,7 @@ def factory_force_close(*, factory: Factory, actor, reason: str) -> Factory:
     if factory.status == Factory.Status.CLOSED:
         raise Conflict("This factory is already closed.")
     before = _pool_state(factory)
-    factory = factory_close(factory=factory, actor=actor)
+    factory = _close(factory)
     staff_action_record(
         actor=actor,
         action=StaffAction.Action.FACTORY_FORCE_CLOSE,

@@ -7,15 +7,14 @@ import re
 import socket
 import threading
 import time
-from collections import Counter
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 import pytest
 
 from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade
 from pools.grading import http as http_grader
+from tests.fake_http import RecordingHandler, RecordingServer, serving
 
 TASK = TaskContext(
     title="Budget 2026 spreadsheet",
@@ -40,97 +39,56 @@ OK_BODY = {
 }
 
 
-class GradingService(ThreadingHTTPServer):
+class GradingHandler(RecordingHandler):
     """A fake grading service whose behaviour is chosen by the request path."""
 
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), GradingHandler)
-        self.requests: Counter[str] = Counter()
-        self.last_body: dict | None = None
-        self.last_headers: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-
-class GradingHandler(BaseHTTPRequestHandler):
-    server: GradingService
-
-    def log_message(self, format, *args):  # keep test output quiet
-        pass
-
     def do_POST(self):
-        length = int(self.headers.get("Content-Length", 0))
-        raw = self.rfile.read(length)
         path = unquote(self.path)
-        with self.server.lock:
-            self.server.requests[path] += 1
-            count = self.server.requests[path]
-            self.server.last_body = json.loads(raw)
-            self.server.last_headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            if path == "/ok":
-                self.reply(200, json.dumps(OK_BODY))
-            elif path == "/score-only-number":
-                self.reply(200, json.dumps({"quality_score": 0.83}))
-            elif path == "/score-many-places":
-                self.reply(200, json.dumps({"quality_score": "0.99999", "confidence": "0.123456"}))
-            elif path == "/slow":
-                # Not time.sleep: the tests patch it to record the client's backoff.
-                threading.Event().wait(SLOW_SECONDS)
-                self.reply(200, json.dumps(OK_BODY))
-            elif path == "/flaky":  # two 500s, then an answer
-                if count <= 2:
-                    self.reply(500, "internal error")
-                else:
-                    self.reply(200, json.dumps(OK_BODY))
-            elif path == "/always-503":
-                self.reply(503, "down for maintenance")
-            elif path == "/malformed":
-                self.reply(200, "<html>not json</html>")
-            elif path == "/truncated":
-                self.reply(200, '{"quality_score": "0.8')
-            elif path == "/not-an-object":
-                self.reply(200, "[0.8]")
-            elif path == "/missing-score":
-                self.reply(200, json.dumps({"confidence": "0.9"}))
-            elif path.startswith("/score/"):
-                # The raw JSON text of the score follows the prefix: /score/1.5, /score/NaN, /score/true.
-                self.reply(200, '{"quality_score": ' + path.removeprefix("/score/") + "}")
-            elif path == "/bad-confidence":
-                self.reply(200, json.dumps({"quality_score": "0.8", "confidence": 2}))
-            elif path == "/bad-reasons":
-                self.reply(200, json.dumps({"quality_score": "0.8", "reasons": "fine"}))
-            elif path == "/bad-breakdown":
-                self.reply(200, json.dumps({"quality_score": "0.8", "breakdown": [1, 2]}))
-            elif path == "/unauthorized":
-                self.reply(401, json.dumps({"detail": "bad key"}))
+        count = self.record(path)
+        if path == "/ok":
+            self.reply(200, json.dumps(OK_BODY))
+        elif path == "/score-only-number":
+            self.reply(200, json.dumps({"quality_score": 0.83}))
+        elif path == "/score-many-places":
+            self.reply(200, json.dumps({"quality_score": "0.99999", "confidence": "0.123456"}))
+        elif path == "/slow":
+            # Not time.sleep: the tests patch it to record the client's backoff.
+            threading.Event().wait(SLOW_SECONDS)
+            self.reply(200, json.dumps(OK_BODY))
+        elif path == "/flaky":  # two 500s, then an answer
+            if count <= 2:
+                self.reply(500, "internal error")
             else:
-                self.reply(404, "no such behaviour")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test): nothing to answer
-
-    def reply(self, status: int, body: str) -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+                self.reply(200, json.dumps(OK_BODY))
+        elif path == "/always-503":
+            self.reply(503, "down for maintenance")
+        elif path == "/malformed":
+            self.reply(200, "<html>not json</html>")
+        elif path == "/truncated":
+            self.reply(200, '{"quality_score": "0.8')
+        elif path == "/not-an-object":
+            self.reply(200, "[0.8]")
+        elif path == "/missing-score":
+            self.reply(200, json.dumps({"confidence": "0.9"}))
+        elif path.startswith("/score/"):
+            # The raw JSON text of the score follows the prefix: /score/1.5, /score/NaN, /score/true.
+            self.reply(200, '{"quality_score": ' + path.removeprefix("/score/") + "}")
+        elif path == "/bad-confidence":
+            self.reply(200, json.dumps({"quality_score": "0.8", "confidence": 2}))
+        elif path == "/bad-reasons":
+            self.reply(200, json.dumps({"quality_score": "0.8", "reasons": "fine"}))
+        elif path == "/bad-breakdown":
+            self.reply(200, json.dumps({"quality_score": "0.8", "breakdown": [1, 2]}))
+        elif path == "/unauthorized":
+            self.reply(401, json.dumps({"detail": "bad key"}))
+        else:
+            self.reply(404, "no such behaviour")
 
 
 @pytest.fixture(scope="module")
 def service():
-    server = GradingService()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(GradingHandler) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +111,7 @@ def reset_counts(service):
     service.requests.clear()
 
 
-def call(service: GradingService, path: str, *, retries: int = 2, timeout: float = TIMEOUT):
+def call(service: RecordingServer, path: str, *, retries: int = 2, timeout: float = TIMEOUT):
     return http_grader.grade(
         DEMONSTRATION, task=TASK, url=service.url(path), api_key=API_KEY, timeout=timeout, retries=retries
     )

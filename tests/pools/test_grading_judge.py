@@ -7,15 +7,13 @@ and bad answers are handled as the `http` grader handles them.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import Counter
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade, judge, rules
+from tests.fake_http import RecordingHandler, serving
 
 TASK = TaskContext(
     title="Rename the report",
@@ -66,34 +64,9 @@ ROUTES = {
 }
 
 
-class FakeModelServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: Counter[str] = Counter()
-        self.last_body: dict | None = None
-        self.last_headers: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FakeModelServer
-
-    def log_message(self, format, *args):
-        pass
-
+class Handler(RecordingHandler):
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with self.server.lock:
-            self.server.requests[self.path] += 1
-            count = self.server.requests[self.path]
-            self.server.last_body = json.loads(raw)
-            self.server.last_headers = {name.lower(): value for name, value in self.headers.items()}
+        count = self.record(self.path)
         if self.path == "/flaky/chat/completions":
             status, body = (503, {"error": "busy"}) if count == 1 else (200, completion(answer(True, 0.9)))
         elif self.path == "/slow/chat/completions":
@@ -101,25 +74,13 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 200, completion(answer(True, 0.9))
         else:
             status, body = ROUTES.get(self.path, (404, {"error": "no route"}))
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-            pass
+        self.reply(status, json.dumps(body))
 
 
 @pytest.fixture(scope="module")
 def server():
-    fake = FakeModelServer()
-    thread = threading.Thread(target=fake.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    fake.shutdown()
-    fake.server_close()
+    with serving(Handler) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -251,6 +251,39 @@ def test_force_close_needs_staff_and_a_reason_and_changes_nothing_otherwise(crea
     assert StaffAction.objects.count() == 1
 
 
+def test_staff_running_another_creators_factory_is_recorded_and_the_owner_is_not(creator, staff):
+    from pools.services.factories import (
+        factory_close,
+        factory_pause,
+        factory_rate_change,
+        factory_resume,
+        factory_update,
+    )
+
+    factory = funded_factory(creator)
+    factory_update(factory=factory, actor=creator, title="Mine")
+    factory_pause(factory=factory, actor=creator)
+    factory_resume(factory=factory, actor=creator)
+    assert not StaffAction.objects.exists()
+
+    factory_update(factory=factory, actor=staff, title="Fixed typo", expected_minutes=factory.expected_minutes)
+    factory_rate_change(factory=factory, reward="0.75", actor=staff)
+    factory_pause(factory=factory, actor=staff)
+    factory_resume(factory=factory, actor=staff)
+    factory_close(factory=factory, actor=staff)
+
+    edit = only_action(StaffAction.Action.FACTORY_UPDATE)
+    assert (edit.actor, edit.before, edit.after) == (staff, {"title": "Mine"}, {"title": "Fixed typo"})
+    rate = only_action(StaffAction.Action.FACTORY_RATE_CHANGE)
+    assert rate.after == {"reward": "0.750000"} and rate.before != rate.after
+    assert only_action(StaffAction.Action.FACTORY_PAUSE).after == {"status": "paused"}
+    assert only_action(StaffAction.Action.FACTORY_RESUME).after == {"status": "active"}
+    close = only_action(StaffAction.Action.FACTORY_CLOSE)
+    assert (close.before["status"], close.after["status"]) == ("active", "closed")
+    assert close.after["available"] == "0.000000"
+    assert_audit_clean()
+
+
 def test_the_record_and_the_change_commit_together(pending_deposit, staff, monkeypatch):
     """If the record cannot be written, the confirmation is rolled back with it."""
     from pools.services import deposits
