@@ -226,3 +226,35 @@ def test_work_for_a_creator_signed_up_from_the_farmers_browser_earns_no_reputati
     assert reputation_of(farmer) > Decimal("70")
     assert not Ambassador.objects.exists()
     assert_audit_clean()
+
+
+def test_the_signup_and_login_pages_record_the_signals_too(staff):
+    page = Client()
+    response = page.post(
+        "/accounts/signup/",
+        {
+            "username": "pagefarmer",
+            "email": "",
+            "password1": "a long passphrase 42",
+            "password2": "a long passphrase 42",
+            "role": "farmer",
+            "referral_code": "",
+        },
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_USER_AGENT=BROWSER,
+    )
+    assert response.status_code == 302, response.content
+    farmer = User.objects.get(username="pagefarmer")
+    creator = register("pagecreator", "creator", ip="192.0.2.5")
+
+    response = Client().post(
+        "/accounts/login/",
+        {"username": "pagecreator", "password": "a long passphrase 42"},
+        REMOTE_ADDR="203.0.113.50",
+        HTTP_USER_AGENT=BROWSER,
+    )
+
+    assert response.status_code == 302
+    kinds = set(SignInSignal.objects.values_list("user__username", "kind"))
+    assert kinds == {("pagefarmer", "registration"), ("pagecreator", "registration"), ("pagecreator", "login")}
+    assert set(users_linked([farmer.pk])[farmer.pk]) == {creator.pk}
