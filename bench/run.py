@@ -120,7 +120,8 @@ def table_rows(results: dict[str, dict]) -> list[str]:
             f"{sum(load['errors'].values())}; submit-to-paid p50 {lag['p50_s']} s, p95 {lag['p95_s']} s, max "
             f"{lag['max_s']} s; lost {sustained['lost']}, held {sustained['held_for_review']}; audit "
             f"{'clean' if sustained['audit_ok'] else 'NOT clean'}; load average "
-            f"{sustained['load_average']['sustained_end'][0]} | intake {api['per_second']}/s against bare "
+            f"{sustained['load_average']['sustained_end'][0]}; from the client's send p95 "
+            f"{sustained.get('sent_to_paid', {}).get('p95_s')} s | intake {api['per_second']}/s against bare "
             f"{sustained['bare']['per_second']}/s in the same run: ratio {sustained['ratio_to_bare']} "
             f"| p95 ≤ 5 s, nothing lost, audit clean, ratio ≥ 0.5 | {_yes(sustained['met'])} |"
         )

@@ -2,7 +2,9 @@
 under gunicorn (the intake benchmark's server), scored and paid by two Celery workers, then:
 
 - submit-to-paid: `settled_at - submitted_at` of every submission, from the database (both
-  stamped by the application, on this machine), p50 / p95 / max; target p95 <= 5 s;
+  stamped by the application, on this machine), p50 / p95 / max; and sent-to-paid, from the
+  moment the client sent the request (its wait in the server's queue included), against
+  which the target is held: p95 <= 5 s;
 - nothing lost: every 201 is a stored submission, and every stored submission is settled or
   rejected once the queue drains (none waiting, none held); the ledger audit is clean;
 - intake against the bare endpoint in the same run, before the sustained phase, on the same
@@ -50,7 +52,8 @@ def _demonstration_in_window(claim) -> dict:
     return demonstration
 
 
-async def _paced(requests: list[tuple[str, dict, bytes]], *, rate: float, expect: int) -> dict:
+async def _paced(requests: list[tuple[str, dict, bytes]], *, rate: float, expect: int, sent_at: dict) -> dict:
+    """Open loop; `sent_at[url]` gets the wall-clock time each request left."""
     import httpx
 
     latencies: list[float] = []
@@ -63,6 +66,7 @@ async def _paced(requests: list[tuple[str, dict, bytes]], *, rate: float, expect
         async def send(url, headers, body, due):
             async with slots:
                 late.append(max(0.0, time.monotonic() - due))
+                sent_at[url] = time.time()
                 started = time.perf_counter()
                 try:
                     response = await client.post(url, content=body, headers=headers)
@@ -127,7 +131,7 @@ def run(*, quick: bool = False) -> dict:
     connection.close()
     load_before = _load_average()
     server = Gunicorn(url, BROKER, name="sustained").start()
-    workers, before_ids = [], None
+    workers, before_ids, sent_at = [], None, {}
     try:
         json_headers = {"Content-Type": "application/json"}
         bare = [(f"{server.base}/bench/bare/", json_headers, body) for _, _, body in items[: WARMUP + ratio_count]]
@@ -152,7 +156,7 @@ def run(*, quick: bool = False) -> dict:
         drained = _drain(Submission, seconds=DRAIN_SECONDS)
         before_ids = set(Submission.objects.values_list("pk", flat=True))
         load_start = _load_average()
-        sustained = asyncio.run(_paced(intake[WARMUP + ratio_count :], rate=rate, expect=201))
+        sustained = asyncio.run(_paced(intake[WARMUP + ratio_count :], rate=rate, expect=201, sent_at=sent_at))
         load_during = _load_average()
         drain_started = time.monotonic()
         drained = _drain(Submission, seconds=DRAIN_SECONDS) and drained
@@ -168,13 +172,28 @@ def run(*, quick: bool = False) -> dict:
     by_status = _status_counts(phase_rows)
     held = phase_rows.filter(needs_review=True).count()
     lags = _lags_of(phase_rows)
+    # The same, from the moment the client sent each request (its wait in the server's queue
+    # included): the claim id is in the URL.
+    sent_by_claim = {int(url.rstrip("/").split("/")[-2]): at for url, at in sent_at.items()}
+    from_send = [
+        settled.timestamp() - sent_by_claim[claim_id]
+        for claim_id, settled in phase_rows.filter(status__in=["settled", "rejected"]).values_list(
+            "claim_id", "settled_at"
+        )
+        if claim_id in sent_by_claim
+    ]
+    lags_from_send = {
+        "p50_s": round(statistics.median(from_send), 3) if from_send else 0.0,
+        "p95_s": round(_percentile(from_send, 0.95), 3) if from_send else 0.0,
+        "max_s": round(max(from_send), 3) if from_send else 0.0,
+    }
     audit = ledger_audit()
     accepted = sustained["ok"]
     # Lost: accepted (201) but not settled or rejected, or fewer rows than answers.
     lost = accepted - (by_status.get("settled", 0) + by_status.get("rejected", 0))
     ratio = measured["per_second"] / baseline["per_second"] if baseline["per_second"] else 0.0
     met = bool(
-        lags["p95_s"] <= TARGETS["p95_submit_to_paid_s"]
+        lags_from_send["p95_s"] <= TARGETS["p95_submit_to_paid_s"]
         and lost == 0
         and lags["paid_or_rejected"] == accepted
         and held == 0
@@ -195,6 +214,7 @@ def run(*, quick: bool = False) -> dict:
         "seconds": seconds,
         "sustained": sustained,
         "submit_to_paid": lags,
+        "sent_to_paid": lags_from_send,
         "statuses": by_status,
         "held_for_review": held,
         "lost": lost,
