@@ -53,3 +53,28 @@ def test_the_submit_requests_id_is_on_the_workers_log_lines(start_worker):
     # Beat-style tasks sent outside a request get an id of their own, never another request's.
     assert not [line for line in lines if line.get("request_id") not in (trace, "") and "trace-" in line["request_id"]]
     assert_audit_clean()
+
+
+def test_the_metrics_endpoint_counts_the_messages_waiting_in_the_broker(publish_to_broker, settings, transactional_db):
+    """No worker: the submission's wake-up waits in the `forge` queue, and /metrics sees it."""
+    from core.metrics import metrics_reset
+    from tests.core.test_observability import scrape, staff_client
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = publish_to_broker
+    metrics_reset()
+    factory = funded_factory(CreatorFactory(), reward="0.2", deposit="1")
+    client = Client()
+    client.force_login(FarmerFactory())
+    claim = client.post(f"/api/v1/factories/{factory.pk}/claims/", content_type="application/json").json()
+    assert scrape(staff_client())[("forge_queue_depth", (("queue", "forge"),))] == 0
+
+    submitted = client.post(
+        f"/api/v1/claims/{claim['id']}/submission/", {"demonstration": demonstration()}, content_type="application/json"
+    )
+
+    assert submitted.status_code == 201
+    samples = scrape(staff_client())
+    assert samples[("forge_queue_depth", (("queue", "forge"),))] == 1
+    assert samples[("forge_queue_depth", (("queue", "reputation"),))] == 0
+    assert samples[("forge_submissions_waiting", (("status", "submitted"),))] == 1
