@@ -101,12 +101,19 @@ def signin_signal_record(*, user, kind: str, network: str, agent: str) -> int:
     if network == UNKNOWN or agent == UNKNOWN:
         return 0
     since = timezone.now() - timedelta(days=settings.FORGE_SIGNIN_SIGNAL_RETENTION_DAYS)
+    limit = settings.FORGE_DEVICE_LINK_MAX_ACCOUNTS
     others = set(
         SignInSignal.objects.filter(network_hash=network_hash, agent_hash=agent_hash, created_at__gte=since)
         .exclude(user_id=user.pk)
         .values_list("user_id", flat=True)
-        .distinct()
+        .distinct()[: limit + 1]
     )
+    if len(others) > limit:
+        # A network and browser this many accounts share (a campus, a carrier's NAT, a kiosk)
+        # says nothing about who is who; linking them all would withhold commissions from
+        # strangers and make every link walk a crowd.
+        logger.info("sign-in of user %s: network and browser shared by over %d accounts, not linked", user.pk, limit)
+        return 0
     added = 0
     for other in sorted(others):
         added += account_link_record(

@@ -305,6 +305,8 @@ FORGE_SIGNIN_SIGNAL_RETENTION_DAYS = env.int("FORGE_SIGNIN_SIGNAL_RETENTION_DAYS
 # Where the client's address is read: REMOTE_ADDR, or behind a proxy a header it overwrites
 # (e.g. HTTP_X_REAL_IP); never a header the client can set.
 FORGE_CLIENT_IP_HEADER = env("FORGE_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+# A network and browser seen with more accounts than this in the window links none of them.
+FORGE_DEVICE_LINK_MAX_ACCOUNTS = env.int("FORGE_DEVICE_LINK_MAX_ACCOUNTS", default=10)
 # How far links are followed: A-B and B-C link A and C at depth 2.
 FORGE_LINK_DEPTH = env.int("FORGE_LINK_DEPTH", default=3)
 

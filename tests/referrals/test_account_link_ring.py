@@ -258,3 +258,16 @@ def test_the_signup_and_login_pages_record_the_signals_too(staff):
     kinds = set(SignInSignal.objects.values_list("user__username", "kind"))
     assert kinds == {("pagefarmer", "registration"), ("pagecreator", "registration"), ("pagecreator", "login")}
     assert set(users_linked([farmer.pk])[farmer.pk]) == {creator.pk}
+
+
+def test_a_network_and_browser_shared_by_a_crowd_links_nobody_more(staff, settings):
+    settings.FORGE_DEVICE_LINK_MAX_ACCOUNTS = 2
+    first = register("crowd1", "farmer", ip="203.0.113.7")
+    second = register("crowd2", "farmer", ip="203.0.113.8")  # links crowd1
+    third = register("crowd3", "creator", ip="203.0.113.9")  # links crowd1 and crowd2: two others
+    fourth = register("crowd4", "creator", ip="203.0.113.10")  # three others: a crowd, no link
+
+    assert AccountLink.objects.count() == 3
+    assert users_linked([fourth.pk])[fourth.pk] == {}
+    assert set(users_linked([first.pk])[first.pk]) == {second.pk, third.pk}
+    assert SignInSignal.objects.filter(user=fourth).count() == 1  # kept, as every signal
