@@ -80,6 +80,8 @@ class Withdrawal(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="withdrawal_amount_positive")]
+        # Who else withdrew to an address (account links, read at every settlement batch).
+        indexes = [models.Index(fields=["address"], name="withdrawal_address")]
 
     def __str__(self) -> str:
         return f"withdrawal {self.pk}"
