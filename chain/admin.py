@@ -3,7 +3,7 @@ kept on the row), so staff may look but not add or edit. Nonces are not listed."
 
 from django.contrib import admin
 
-from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, Wallet
+from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, SolanaCursor, Wallet
 
 
 @admin.register(Wallet)
@@ -51,7 +51,7 @@ class ChainTransferAdmin(ReadOnlyAdmin):
 
 @admin.register(DepositIntent)
 class DepositIntentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "factory", "creator", "token", "amount", "wallet", "status", "created_at")
+    list_display = ("id", "factory", "creator", "token", "amount", "wallet", "reference", "status", "created_at")
     list_filter = ("status", "token")
     readonly_fields = [field.name for field in DepositIntent._meta.fields]
 
@@ -67,3 +67,12 @@ class ChainAssetAdmin(admin.ModelAdmin):
 @admin.register(EvmCursor)
 class EvmCursorAdmin(ReadOnlyAdmin):
     list_display = ("name", "next_block", "updated_at")
+
+
+@admin.register(SolanaCursor)
+class SolanaCursorAdmin(ReadOnlyAdmin):
+    """How far the Solana watcher read each address (the treasury, its token accounts, each open
+    request's reference): the newest signature finalized with every older one."""
+
+    list_display = ("address", "last_signature", "updated_at")
+    search_fields = ("address",)

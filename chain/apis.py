@@ -16,9 +16,10 @@ from core.exceptions import NotFound
 from pools.selectors import factory_for_creator
 
 from .models import ChainKind, Wallet
-from .selectors import deposit_intents_of, evm_payment_details, intent_progress, wallets_of
+from .selectors import deposit_intents_of, evm_payment_details, intent_progress, solana_payment_details, wallets_of
 from .services import wallet_link, wallet_nonce_issue, wallet_unlink
 from .services.deposits import deposit_intent_create
+from .services.solana import solana_deposit_intent_create, solana_pay_url
 
 
 @extend_schema_serializer(component_name="Wallet")
@@ -112,10 +113,11 @@ class DepositIntentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     token = serializers.CharField(source="token.symbol")
     amount = serializers.SerializerMethodField()
-    wallet = serializers.CharField(source="wallet.address")
+    wallet = serializers.CharField(source="wallet.address", allow_null=True)  # EVM only
     status = serializers.CharField()
     progress = serializers.SerializerMethodField()
     pay_to = serializers.SerializerMethodField()
+    solana_pay = serializers.SerializerMethodField()
 
     def get_amount(self, intent) -> str:
         return amount_str(intent.amount, intent.token)
@@ -149,19 +151,42 @@ class DepositIntentSerializer(serializers.Serializer):
         )
     )
     def get_pay_to(self, intent) -> dict | None:
-        return evm_payment_details(intent.token)
+        return evm_payment_details(intent.token) if intent.reference is None else None
+
+    @extend_schema_field(
+        inline_serializer(
+            "SolanaPayRequest",
+            {
+                "url": serializers.CharField(),
+                "reference": serializers.CharField(),
+                "treasury": serializers.CharField(),
+                "mint": serializers.CharField(allow_null=True),
+                "cluster": serializers.CharField(),
+                "commitment": serializers.CharField(),
+                "watching": serializers.BooleanField(),
+            },
+            allow_null=True,
+        )
+    )
+    def get_solana_pay(self, intent) -> dict | None:
+        details = solana_payment_details(intent.token) if intent.reference else None
+        if details is None:
+            return None
+        return {"url": solana_pay_url(intent), "reference": intent.reference, **details}
 
 
 class DepositIntentListCreateApi(APIView):
     """A factory's on-chain deposits (owner only; another creator's factory is a 404). POST
-    `{wallet, amount}` announces one: send exactly `amount` of the factory's token from that
-    linked wallet to `pay_to.treasury`; the watcher credits it after `pay_to.confirmations`."""
+    `{wallet, amount}` announces one on EVM: send exactly `amount` of the factory's token from
+    that linked wallet to `pay_to.treasury`; the watcher credits it after
+    `pay_to.confirmations`. For a Solana token, POST `{amount}`: the answer's `solana_pay.url` is
+    a Solana Pay request with a unique reference, credited once finalized."""
 
     permission_classes = [IsAuthenticated, IsCreator]
 
     @extend_schema_serializer(component_name="DepositIntentCreate")
     class InputSerializer(serializers.Serializer):
-        wallet = serializers.IntegerField(min_value=1, max_value=2**62)
+        wallet = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
         amount = AmountStringField(max_length=64)
 
     def _factory(self, request, pk: int):
@@ -180,10 +205,15 @@ class DepositIntentListCreateApi(APIView):
         factory = self._factory(request, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        intent = deposit_intent_create(
-            factory=factory,
-            actor=request.user,
-            wallet_id=data.validated_data["wallet"],
-            amount=data.validated_data["amount"],
-        )
+        if factory.token.chain == ChainKind.SOLANA:
+            intent = solana_deposit_intent_create(
+                factory=factory, actor=request.user, amount=data.validated_data["amount"]
+            )
+        else:
+            intent = deposit_intent_create(
+                factory=factory,
+                actor=request.user,
+                wallet_id=data.validated_data.get("wallet"),
+                amount=data.validated_data["amount"],
+            )
         return Response(DepositIntentSerializer(intent).data, status=status.HTTP_201_CREATED)

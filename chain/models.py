@@ -128,7 +128,11 @@ class DepositIntent(models.Model):
     factory = models.ForeignKey("pools.Factory", on_delete=models.PROTECT, related_name="+")
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     token = models.ForeignKey("ledger.Token", on_delete=models.PROTECT, related_name="+")
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="deposit_intents")
+    # EVM: the linked wallet that pays (part of the reference). Solana: none; `reference` is.
+    wallet = models.ForeignKey(Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="deposit_intents")
+    # Solana Pay `reference`: a fresh public key (no one holds its secret) that the payer's
+    # transfer instruction lists as a read-only account; unique, so it names one intent.
+    reference = models.CharField(max_length=64, null=True, blank=True, unique=True)
     amount = AmountField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -168,7 +172,9 @@ class ChainTransfer(models.Model):
         ORPHANED = "orphaned", "Dropped by a reorg"
 
     chain = models.CharField(max_length=16, choices=ChainKind.choices)
-    tx_hash = models.CharField(max_length=66)
+    # EVM: 0x + 64 hex. Solana: the transaction's base58 signature (up to 88 characters).
+    tx_hash = models.CharField(max_length=100)
+    # EVM: the log index (-1 native); Solana: the instruction's index in the transaction.
     log_index = models.IntegerField()
     block_number = models.BigIntegerField()
     block_hash = models.CharField(max_length=66)
@@ -193,3 +199,16 @@ class ChainTransfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tx_hash[:10]}…:{self.log_index}"
+
+
+class SolanaCursor(models.Model):
+    """Where the Solana watcher resumes for one address (the treasury, one of its token
+    accounts, or an intent's reference): the newest signature it has read and that was
+    finalized together with every older one. `getSignaturesForAddress(until=...)` starts there."""
+
+    address = models.CharField(max_length=64, unique=True)
+    last_signature = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.address} after {self.last_signature[:10] or 'the beginning'}"

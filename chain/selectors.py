@@ -63,6 +63,24 @@ def evm_payment_details(token) -> dict | None:
     }
 
 
+def solana_payment_details(token) -> dict | None:
+    """Where and how to pay `token` on Solana (None when it cannot be paid there here)."""
+    from django.conf import settings
+
+    from .services.solana import solana_mints
+
+    mints = solana_mints()
+    if token.chain != ChainKind.SOLANA or token.symbol not in mints or not settings.FORGE_SOLANA_TREASURY_ADDRESS:
+        return None
+    return {
+        "cluster": settings.FORGE_SOLANA_CLUSTER,
+        "treasury": settings.FORGE_SOLANA_TREASURY_ADDRESS,
+        "mint": mints[token.symbol] or None,
+        "commitment": "finalized",
+        "watching": bool(settings.FORGE_SOLANA_RPC_URL),
+    }
+
+
 def deposit_intents_of(factory) -> QuerySet[DepositIntent]:
     """A factory's announced on-chain deposits with their transfers, newest first."""
     return (
@@ -81,6 +99,8 @@ def intent_progress(intent: DepositIntent) -> dict:
     pending = [t for t in intent.transfers.all() if t.status == ChainTransfer.Status.PENDING]
     if intent.status != DepositIntent.Status.OPEN or not pending:
         return {"state": intent.status, "confirmations": None}
+    if intent.reference:  # Solana: credited at `finalized` commitment, no block count
+        return {"state": "pending", "confirmations": None, "tx_hash": pending[0].tx_hash}
     seen_head = (cursor or 0) - 1
     return {
         "state": "pending",

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .services.deposits import evm_watch
+from .services.solana import solana_watch
 
 logger = logging.getLogger(__name__)
 
@@ -19,4 +20,16 @@ def evm_watch_task() -> dict | None:
         return None
     report = evm_watch()
     logger.info("evm watch: %s", report)
+    return report.__dict__
+
+
+@shared_task(name="chain.solana_watch", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
+def solana_watch_task() -> dict | None:
+    """One Solana watcher run (beat, every 20 s). Off while FORGE_SOLANA_RPC_URL is empty.
+    Idempotent: cursors move only over finalized signatures and (chain, signature, index)
+    stores each transfer once."""
+    if not settings.FORGE_SOLANA_RPC_URL or not settings.FORGE_SOLANA_TREASURY_ADDRESS:
+        return None
+    report = solana_watch()
+    logger.info("solana watch: %s", report)
     return report.__dict__

@@ -14,9 +14,11 @@ from core.exceptions import ApplicationError, NotFound
 from core.pages import role_required
 from pools.selectors import factory_for_creator
 
+from .models import ChainKind
 from .selectors import wallets_of
 from .services import wallet_unlink
 from .services.deposits import deposit_intent_create
+from .services.solana import solana_deposit_intent_create
 
 
 @login_required
@@ -53,19 +55,22 @@ def deposit_intent_create_page(request, pk: int):
         raise Http404("No such factory.")
     wallet = request.POST.get("wallet", "")
     try:
-        intent = deposit_intent_create(
-            factory=factory,
-            actor=request.user,
-            wallet_id=int(wallet) if wallet.isdigit() and len(wallet) < 18 else None,
-            amount=request.POST.get("amount", ""),
-        )
+        if factory.token.chain == ChainKind.SOLANA:
+            intent = solana_deposit_intent_create(
+                factory=factory, actor=request.user, amount=request.POST.get("amount", "")
+            )
+        else:
+            intent = deposit_intent_create(
+                factory=factory,
+                actor=request.user,
+                wallet_id=int(wallet) if wallet.isdigit() and len(wallet) < 18 else None,
+                amount=request.POST.get("amount", ""),
+            )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(
-            request,
-            f"Deposit announced: send exactly {intent.token.money(intent.amount)} from {intent.wallet.address}.",
-        )
+        sender = f"from {intent.wallet.address}" if intent.wallet else "with the Solana Pay request below"
+        messages.success(request, f"Deposit announced: send exactly {intent.token.money(intent.amount)} {sender}.")
     return redirect("pools:factory-fund", pk=factory.pk)

@@ -7,6 +7,7 @@ from chain import apis as chain
 from datasets import apis as datasets
 from ledger import apis as ledger
 from pools import apis as pools
+from receipts import apis as receipts
 from referrals import apis as referrals
 from web import apis as web
 
@@ -54,4 +55,7 @@ urlpatterns = [
     path(
         "factories/<int:pk>/chain-deposits/", chain.DepositIntentListCreateApi.as_view(), name="factory-chain-deposits"
     ),
+    path("receipts/hours/", receipts.ReceiptHourListApi.as_view(), name="receipt-hours"),
+    path("receipts/hours/<int:pk>/", receipts.ReceiptHourApi.as_view(), name="receipt-hour"),
+    path("receipts/<int:submission_id>/", receipts.ReceiptApi.as_view(), name="receipt"),
 ]

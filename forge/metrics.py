@@ -22,14 +22,14 @@ import logging
 import time
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Max, Min
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from accounts.models import Withdrawal
-from chain.models import ChainTransfer, DepositIntent, EvmCursor
+from chain.models import ChainTransfer, DepositIntent, EvmCursor, SolanaCursor
 from core.metrics import LAG_BUCKETS, metrics_read
 from pools.models import Deposit, Submission
 
@@ -101,6 +101,9 @@ class ForgeCollector:
         for cursor in EvmCursor.objects.all():
             lag.add_metric([cursor.name], (now - cursor.updated_at).total_seconds())
             block.add_metric([cursor.name], cursor.next_block)
+        solana = SolanaCursor.objects.aggregate(latest=Max("updated_at"))["latest"]
+        if solana is not None:  # one cursor per watched address: the freshest tells the watcher runs
+            lag.add_metric(["solana"], (now - solana).total_seconds())
         yield lag
         yield block
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
     path("", include("chain.urls")),  # /accounts/wallets/..., /creator/factories/<id>/chain-deposits/
+    path("", include("receipts.urls")),  # /proofs/...: the public proof of payouts
     path("accounts/", include("web.accounts_urls")),
     path("creator/", include("web.creator_urls")),
     path("farm/", include("web.farmers_urls")),

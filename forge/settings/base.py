@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "farmers",
     "evidence",
     "chain",
+    "receipts",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,8 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
+    "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
+    "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
     "signin-signals-purge": {"task": "accounts.signin_signals_purge", "schedule": 86400.0},
 }
 
@@ -370,6 +373,19 @@ FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
 FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
 # Where a new cursor starts (empty: the current head, minus the confirmation depth).
 FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
+# The Solana deposit watcher (chain.solana_watch, beat): off while FORGE_SOLANA_RPC_URL is empty.
+# It credits at `finalized` commitment. Mints: "USDC=<mint>,CLONES=<mint>" (SOL is native).
+FORGE_SOLANA_RPC_URL = env("FORGE_SOLANA_RPC_URL", default="")
+FORGE_SOLANA_TREASURY_ADDRESS = env("FORGE_SOLANA_TREASURY_ADDRESS", default="")
+FORGE_SOLANA_MINTS = env.dict("FORGE_SOLANA_MINTS", default={})
+FORGE_SOLANA_SIGNATURES_PER_PAGE = env.int("FORGE_SOLANA_SIGNATURES_PER_PAGE", default=1000)
+# A pending transfer whose signature the cluster forgot this long after it was seen is dropped.
+FORGE_SOLANA_DROP_AFTER_SECONDS = env.int("FORGE_SOLANA_DROP_AFTER_SECONDS", default=600)
+# Signed settlement receipts (docs/receipts.md): the platform's ed25519 key, from a file (a
+# 64-hex seed or a Solana CLI keypair JSON) or the environment (the hex seed); never the DB.
+# Without one, no receipt is written.
+FORGE_RECEIPT_KEY_FILE = env("FORGE_RECEIPT_KEY_FILE", default="")
+FORGE_RECEIPT_SIGNING_KEY = env("FORGE_RECEIPT_SIGNING_KEY", default="")
 LEDGER_AUDIT_CHECKS = [
     "pools.selectors.audit_pools",
     "referrals.selectors.audit_commission_rollup",

@@ -140,6 +140,12 @@ API = [
     # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
     Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": 1, "amount": "1"}),
+    # The proof of payouts: published hours are public; a receipt file is its farmer's only.
+    Row("api:receipt-hours", "GET",                      "200  200  200  200  200  200  200  200"),
+    Row("api:receipt-hour", "GET",                       "200  200  200  200  200  200  200  200",
+        lambda w: {"pk": w.receipt_batch.pk}),
+    Row("api:receipt", "GET",                            "401  200  404  404  404  404  404  403",
+        lambda w: {"submission_id": w.submission.pk}),
     Row("api:wallet", "DELETE",                          "401  204  404  404  404  404  404  403",
         lambda w: {"pk": w.wallet.pk}),
     # The published schema and its browsable page are public documentation.
@@ -214,6 +220,12 @@ PAGES = [
         body=lambda w, role: {"unstake-amount": "10"}),
     Row("referrals:withdraw", "POST",                    "302  302  302  302  302  302  302  403",
         body=lambda w, role: {"token": "CLONES", "amount": "1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    # Pages are closed to the grading service's account, public ones too (as the home page).
+    Row("receipts:hours", "GET",                         "200  200  200  200  200  200  200  403"),
+    Row("receipts:hour", "GET",                          "200  200  200  200  200  200  200  403",
+        lambda w: {"pk": w.receipt_batch.pk}),
+    Row("receipts:download", "GET",                      "302  200  404  404  404  404  404  403",
+        lambda w: {"submission_id": w.submission.pk}),
     Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": "1", "amount": "1"}),
     Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
@@ -224,7 +236,7 @@ PAGES = [
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "receipts")
 ROOT_NAMES = {"home", "healthz", "metrics", "api-schema", "api-docs", "admin:index"}
 
 

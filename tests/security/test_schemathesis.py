@@ -94,6 +94,8 @@ def real_path_parameters(path: str, world) -> list[dict]:
         (r"^/api/v1/exports/\{\w+\}", [(world.export.pk,)]),
         (r"^/api/v1/ambassadors/\{\w+\}", [(world.ambassador.code,)]),
         (r"^/api/v1/wallets/\{\w+\}", [(world.wallet.pk,)]),
+        (r"^/api/v1/receipts/hours/\{\w+\}", [(world.receipt_batch.pk,)]),
+        (r"^/api/v1/receipts/\{\w+\}", [(world.submission.pk,)]),
     ]
     names = re.findall(r"\{(\w+)\}", path)
     for pattern, rows in choices:

@@ -17,9 +17,11 @@ services, for the permission matrix and the bad-input tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.authtoken.models import Token as ApiToken
 
 from accounts.models import User, Withdrawal
@@ -37,6 +39,8 @@ from pools.services.deposits import deposit_create
 from pools.services.factories import factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_review
+from receipts.models import ReceiptBatch
+from receipts.services import receipt_batches_publish, receipts_build
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
 from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration, withdrawal_wallet
@@ -65,6 +69,7 @@ class World:
     alert: Alert
     wallets: dict[str, str]
     wallet: Wallet
+    receipt_batch: ReceiptBatch | None = None
 
     def token(self, role: str) -> str | None:
         user = self.users[role]
@@ -125,6 +130,9 @@ def world_build() -> World:
             api_token_for(user)
     wallets = {role: withdrawal_wallet(users[role]) for role in ("farmer", "ambassador")}
     factory.refresh_from_db()
+    with override_settings(FORGE_RECEIPT_SIGNING_KEY="11" * 32):  # the settled submission's receipt
+        receipts_build()
+        [receipt_batch] = receipt_batches_publish(now=timezone.now() + timedelta(hours=1))
     return World(
         users=users,
         factory=factory,
@@ -141,6 +149,7 @@ def world_build() -> World:
         alert=alert,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
+        receipt_batch=receipt_batch,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -20,9 +21,10 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.exceptions import Resolver404
+from django.utils import timezone
 
 from accounts.services import withdrawal_request
 from datasets.selectors import DatasetFilters
@@ -34,6 +36,7 @@ from pools.services.claims import claim_create
 from pools.services.factories import factory_close, factory_pause
 from pools.services.settlement import submission_settle
 from pools.services.submissions import submission_create, submission_score
+from receipts.services import receipt_batches_publish, receipts_build
 from referrals.models import Ambassador
 from tests.factories import withdrawal_wallet
 from tests.pools.dataset_support import PNG, declared
@@ -231,6 +234,9 @@ def demo_world() -> dict[str, User]:
     export_request(factory=calendar, actor=alice, filters=DatasetFilters())  # queued: its row polls
     factory_pause(factory=Factory.objects.get(title="Fill an expense report"), actor=bob)
     factory_close(factory=Factory.objects.get(title="Budget spreadsheet in Google Sheets"), actor=alice)
+    with override_settings(FORGE_RECEIPT_SIGNING_KEY="22" * 32):  # signed receipts, an hour published
+        receipts_build()
+        receipt_batches_publish(now=timezone.now() + timedelta(hours=1))
     return users
 
 

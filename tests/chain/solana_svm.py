@@ -1,0 +1,231 @@
+"""A Solana runtime in process (solders' LiteSVM, with the SPL Token-2022 and associated token
+account programs it ships) behind the watcher's source adapter (chain/services/solana.py).
+
+LiteSVM executes real transactions (system transfers, mints, token accounts, transferChecked
+with a Solana Pay reference) but has no RPC and no commitment levels. This class keeps the
+history the RPC would (every transaction sent, its slot, whether it failed) and plays the
+cluster's commitment: a transaction is `confirmed` when sent and `finalized` once the test
+calls `finalize()`; `forget(signature)` plays a fork that died. The watcher reads the
+transactions' own messages: account keys, compiled instructions and the token accounts'
+state parsed from the runtime (mint and owner).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from solders import system_program
+from solders.instruction import AccountMeta
+from solders.instruction import Instruction as SvmInstruction
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.token.state import TokenAccount
+from solders.transaction import Transaction
+
+from chain.services.solana import (
+    ATA_PROGRAM,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAMS,
+    Instruction,
+    SignatureInfo,
+    SolanaTx,
+    associated_token_address,
+)
+
+TOKEN = Pubkey.from_string(TOKEN_2022_PROGRAM)  # the SPL token program LiteSVM ships
+MINT_SIZE = 82
+SOL = 10**9
+
+
+class SvmCluster:
+    def __init__(self):
+        self.svm = LiteSVM()
+        self.payer = Keypair()
+        self.svm.airdrop(self.payer.pubkey(), 1_000 * SOL)
+        self.history: list[tuple[str, int, bool, Transaction]] = []  # oldest first
+        self.finalized_slot = -1
+        self.forgotten: set[str] = set()
+        self.calls = {"signatures": 0, "transaction": 0, "statuses": 0}
+
+    # ---- building on the runtime ----------------------------------------------------------
+
+    def wallet(self, sol: int = 10) -> Keypair:
+        key = Keypair()
+        self.svm.airdrop(key.pubkey(), sol * SOL)
+        return key
+
+    def send(self, instructions, signers) -> tuple[str, bool]:
+        """Execute one transaction (the payer pays the fee) and record it like the cluster
+        would; the slot then advances, so each transaction has its own slot."""
+        signers = [self.payer, *[s for s in signers if s.pubkey() != self.payer.pubkey()]]
+        tx = Transaction(signers, Message(instructions, self.payer.pubkey()), self.svm.latest_blockhash())
+        result = self.svm.send_transaction(tx)
+        failed = hasattr(result, "err")
+        slot = self.svm.get_clock().slot
+        signature = str(tx.signatures[0])
+        self.history.append((signature, slot, failed, tx))
+        self.svm.warp_to_slot(slot + 1)
+        self.svm.expire_blockhash()
+        return signature, failed
+
+    def create_mint(self, decimals: int) -> str:
+        mint = Keypair()
+        rent = self.svm.minimum_balance_for_rent_exemption(MINT_SIZE)
+        self.send(
+            [
+                system_program.create_account(
+                    system_program.CreateAccountParams(
+                        from_pubkey=self.payer.pubkey(),
+                        to_pubkey=mint.pubkey(),
+                        lamports=rent,
+                        space=MINT_SIZE,
+                        owner=TOKEN,
+                    )
+                ),
+                # InitializeMint2: decimals, mint authority, no freeze authority
+                SvmInstruction(
+                    TOKEN,
+                    bytes([20, decimals]) + bytes(self.payer.pubkey()) + b"\0",
+                    [AccountMeta(mint.pubkey(), False, True)],
+                ),
+            ],
+            [mint],
+        )
+        return str(mint.pubkey())
+
+    def token_account(self, owner: str, mint: str) -> str:
+        """The owner's associated token account for `mint` (created if missing)."""
+        address = associated_token_address(owner, mint, TOKEN_2022_PROGRAM)
+        if self.svm.get_account(Pubkey.from_string(address)) is None:
+            self.send(
+                [
+                    SvmInstruction(
+                        Pubkey.from_string(ATA_PROGRAM),
+                        b"\x01",  # CreateIdempotent
+                        [
+                            AccountMeta(self.payer.pubkey(), True, True),
+                            AccountMeta(Pubkey.from_string(address), False, True),
+                            AccountMeta(Pubkey.from_string(owner), False, False),
+                            AccountMeta(Pubkey.from_string(mint), False, False),
+                            AccountMeta(system_program.ID, False, False),
+                            AccountMeta(TOKEN, False, False),
+                        ],
+                    )
+                ],
+                [],
+            )
+        return address
+
+    def mint_to(self, mint: str, owner: str, units: int) -> None:
+        account = self.token_account(owner, mint)
+        self.send(
+            [
+                SvmInstruction(
+                    TOKEN,
+                    bytes([7]) + struct.pack("<Q", units),
+                    [
+                        AccountMeta(Pubkey.from_string(mint), False, True),
+                        AccountMeta(Pubkey.from_string(account), False, True),
+                        AccountMeta(self.payer.pubkey(), True, False),
+                    ],
+                )
+            ],
+            [],
+        )
+
+    def pay_sol(self, sender: Keypair, to: str, lamports: int, *, reference: str | None = None) -> tuple[str, bool]:
+        ix = system_program.transfer(
+            system_program.TransferParams(
+                from_pubkey=sender.pubkey(), to_pubkey=Pubkey.from_string(to), lamports=lamports
+            )
+        )
+        if reference:  # Solana Pay: the reference as a read-only, non-signer account
+            ix = SvmInstruction(
+                ix.program_id, ix.data, [*ix.accounts, AccountMeta(Pubkey.from_string(reference), False, False)]
+            )
+        return self.send([ix], [sender])
+
+    def pay_token(
+        self, sender: Keypair, mint: str, to_owner: str, units: int, decimals: int, *, reference: str | None = None
+    ) -> tuple[str, bool]:
+        source = self.token_account(str(sender.pubkey()), mint)
+        destination = self.token_account(to_owner, mint)
+        accounts = [
+            AccountMeta(Pubkey.from_string(source), False, True),
+            AccountMeta(Pubkey.from_string(mint), False, False),
+            AccountMeta(Pubkey.from_string(destination), False, True),
+            AccountMeta(sender.pubkey(), True, False),
+        ]
+        if reference:
+            accounts.append(AccountMeta(Pubkey.from_string(reference), False, False))
+        ix = SvmInstruction(TOKEN, bytes([12]) + struct.pack("<Q", units) + bytes([decimals]), accounts)
+        return self.send([ix], [sender])
+
+    def token_balance(self, owner: str, mint: str) -> int:
+        account = self.svm.get_account(Pubkey.from_string(self.token_account(owner, mint)))
+        return TokenAccount.from_bytes(bytes(account.data)[:165]).amount
+
+    # ---- commitment ------------------------------------------------------------------------
+
+    def finalize(self) -> None:
+        """Every transaction sent so far is finalized."""
+        self.finalized_slot = self.history[-1][1] if self.history else -1
+
+    def forget(self, signature: str) -> None:
+        """The fork that held this transaction died before it was finalized."""
+        self.forgotten.add(signature)
+
+    def _status(self, slot: int) -> str:
+        return "finalized" if slot <= self.finalized_slot else "confirmed"
+
+    # ---- the source adapter (what RpcSource answers from JSON-RPC) -------------------------
+
+    def signatures(self, address: str, *, until: str | None, before: str | None, limit: int) -> list[SignatureInfo]:
+        self.calls["signatures"] += 1
+        key = Pubkey.from_string(address)
+        rows = []
+        started = before is None
+        for signature, slot, failed, tx in reversed(self.history):
+            if signature == until:
+                break
+            if not started:
+                started = signature == before
+                continue
+            if signature in self.forgotten or key not in tx.message.account_keys:
+                continue
+            rows.append(SignatureInfo(signature, slot, failed, self._status(slot)))
+            if len(rows) == limit:
+                break
+        return rows
+
+    def transaction(self, signature: str) -> SolanaTx | None:
+        self.calls["transaction"] += 1
+        for sig, slot, failed, tx in self.history:
+            if sig == signature and sig not in self.forgotten:
+                return self._parsed(sig, slot, failed, tx)
+        return None
+
+    def statuses(self, signatures: list[str]) -> dict[str, str | None]:
+        self.calls["statuses"] += 1
+        slots = {sig: slot for sig, slot, _, _ in self.history if sig not in self.forgotten}
+        return {sig: (self._status(slots[sig]) if sig in slots else None) for sig in signatures}
+
+    def _parsed(self, signature: str, slot: int, failed: bool, tx: Transaction) -> SolanaTx:
+        keys = [str(k) for k in tx.message.account_keys]
+        token_accounts = {}
+        for key in tx.message.account_keys:
+            account = self.svm.get_account(key)
+            if account is not None and str(account.owner) in TOKEN_PROGRAMS and len(account.data) >= 165:
+                state = TokenAccount.from_bytes(bytes(account.data)[:165])
+                token_accounts[str(key)] = (str(state.mint), str(state.owner))
+        instructions = tuple(
+            Instruction(
+                program=keys[ix.program_id_index],
+                accounts=tuple(keys[i] for i in bytes(ix.accounts)),
+                data=bytes(ix.data),
+            )
+            for ix in tx.message.instructions
+        )
+        return SolanaTx(signature, slot, failed, instructions, token_accounts)
