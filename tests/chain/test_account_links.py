@@ -25,9 +25,10 @@ from ledger.services import Leg, account_get, transaction_post, world_deposits_a
 from pools.models import Deposit
 from referrals.services import ambassador_set_tier, referral_attach
 from tests.chain.test_evm_deposits import CONFIRMATIONS, chain, eth_factory  # noqa: F401 (fixture)
+from tests.chain.test_solana_deposits import cluster  # noqa: F401 (fixture)
 from tests.factories import CreatorFactory, FarmerFactory, sign_in_wallet
 from tests.farmers.helpers import settle
-from tests.money_helpers import assert_audit_clean
+from tests.money_helpers import assert_audit_clean, funded_factory
 from tests.referrals.conftest import make_ambassador
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
@@ -115,4 +116,31 @@ def test_a_wallet_that_paid_a_creators_deposits_links_the_farmer_who_takes_it(ch
     assert (money.user_low_id, money.user_high_id) == tuple(sorted((farmer.pk, creator.pk)))
     assert money.evidence == f"deposits of one came from wallet {wallet.address}, now the other's"
     assert users_linked([stranger.pk])[stranger.pk] == {}
+    assert set(users_linked([farmer.pk])[farmer.pk]) == {creator.pk}
+
+
+def test_a_solana_pay_deposit_from_the_farmers_withdrawal_wallet_is_self_funded(cluster):  # noqa: F811
+    """Solana Pay takes the payment from any wallet (the intent is matched by its reference):
+    the farmer's own wallet pays the creator's factory, no wallet ever changes hands, and the
+    deposit alone links the two."""
+    from chain.services.solana import solana_deposit_intent_create, solana_watch
+
+    farmer, creator = FarmerFactory(), CreatorFactory()
+    key = cluster.wallet()
+    _credit(farmer, "SOL", 10**8)
+    wallet, _ = sign_in_wallet(farmer, chain="solana", key=key, now=timezone.now() - WEEK_AGO)
+    withdrawal_request(user=farmer, token=Token.objects.get(symbol="SOL"), amount="0.05", address=wallet.address)
+    factory = funded_factory(creator, token="SOL", reward="0.01", deposit=None)
+    intent = solana_deposit_intent_create(factory=factory, actor=creator, amount="1")
+
+    _, failed = cluster.pay_sol(key, cluster.treasury_address, 10**9, reference=intent.reference)
+    assert not failed
+    solana_watch(source=cluster)
+    cluster.finalize()
+    solana_watch(source=cluster)
+
+    assert Deposit.objects.filter(factory=factory, status=Deposit.Status.CONFIRMED).exists()
+    link = AccountLink.objects.get(**_pair(farmer, creator))
+    assert link.signal == AccountLink.Signal.SELF_FUNDED
+    assert link.evidence == f"factory {factory.pk} funded from wallet {wallet.address}, also the other's"
     assert set(users_linked([farmer.pk])[farmer.pk]) == {creator.pk}
