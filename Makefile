@@ -53,11 +53,12 @@ test: lint solc
 # PostgreSQL on 127.0.0.1:5432 (needs Debian's pgbouncer). The test database is kept
 # (--reuse-db): the pooler's idle server connections would refuse a DROP at the end.
 PGBOUNCER_DB ?= forge_pgbouncer
-PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger tests/accounts tests/referrals \
-	tests/integration tests/pools/test_settlement.py tests/pools/test_batch.py tests/pools/test_claims.py \
-	tests/pools/test_claims_concurrency.py tests/pools/test_mixed_load.py tests/pools/test_transaction_busy.py \
-	tests/pools/test_deposits.py tests/pools/test_close.py tests/pools/test_expiry.py tests/pools/test_rate_change.py \
-	tests/pools/test_review.py tests/pools/test_locks.py tests/security/test_fault_redis_restart.py
+PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger tests/integration \
+	tests/accounts/test_withdrawals.py tests/referrals/test_commission_at_settlement.py \
+	tests/referrals/test_self_referral_ring.py tests/referrals/test_account_link_ring.py \
+	tests/pools/test_settlement.py tests/pools/test_batch.py tests/pools/test_claims_concurrency.py \
+	tests/pools/test_mixed_load.py tests/pools/test_transaction_busy.py tests/pools/test_deposits.py \
+	tests/pools/test_close.py tests/pools/test_review.py
 test-pgbouncer: $(STAMP)
 	scripts/pgbouncer.sh start
 	DATABASE_URL=$$(scripts/pgbouncer.sh url $(PGBOUNCER_DB)) DATABASE_POOLER=pgbouncer \
