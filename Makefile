@@ -50,8 +50,9 @@ test: lint solc
 
 # The money and integration tests through PgBouncer in transaction mode (docs/operations.md,
 # "Connection pooling"): scripts/pgbouncer.sh starts it on 127.0.0.1:6432 in front of the
-# PostgreSQL on 127.0.0.1:5432 (needs Debian's pgbouncer). The test database is kept
-# (--reuse-db): the pooler's idle server connections would refuse a DROP at the end.
+# PostgreSQL on 127.0.0.1:5432 (needs Debian's pgbouncer). The pooler's server connections to
+# the test database are closed first, so that --create-db can drop it; the drop at the end is
+# refused while the pooler holds connections (a warning: the database is left for next time).
 PGBOUNCER_DB ?= forge_pgbouncer
 PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger tests/integration \
 	tests/accounts/test_withdrawals.py tests/referrals/test_commission_at_settlement.py \
@@ -61,8 +62,9 @@ PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger test
 	tests/pools/test_close.py tests/pools/test_review.py
 test-pgbouncer: $(STAMP)
 	scripts/pgbouncer.sh start
+	scripts/pgbouncer.sh kill test_$(PGBOUNCER_DB)
 	DATABASE_URL=$$(scripts/pgbouncer.sh url $(PGBOUNCER_DB)) DATABASE_POOLER=pgbouncer \
-		$(BIN)/pytest --reuse-db $(PGBOUNCER_TESTS)
+		$(BIN)/pytest --create-db $(PGBOUNCER_TESTS)
 
 # solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
 # the tests install it themselves when missing).

@@ -55,8 +55,12 @@ def test_the_submit_requests_id_is_on_the_workers_log_lines(start_worker):
     assert_audit_clean()
 
 
-def test_the_metrics_endpoint_counts_the_messages_waiting_in_the_broker(publish_to_broker, settings, transactional_db):
-    """No worker: the submission's wake-up waits in the `forge` queue, and /metrics sees it."""
+def test_the_metrics_endpoint_counts_the_messages_waiting_in_the_broker(
+    publish_to_broker, settings, transactional_db, django_db_serialized_rollback
+):
+    """No worker: the submission's wake-up waits in the `forge` queue, and /metrics sees it.
+    (Serialized rollback, as every transactional test here: a plain flush would recreate the
+    content types under new ids and break the next test's restore.)"""
     from core.metrics import metrics_reset
     from tests.core.test_observability import scrape, staff_client
 
