@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test test-pgbouncer lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc
+.PHONY: run test test-pgbouncer lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc hardhat
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ seed: migrate
 # Serves on http://127.0.0.1:8000. With CELERY_BROKER_URL set, a worker and beat run too.
 run: seed
 	@$(WITH_DB) sh -c 'if [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ]; then \
-		$(BIN)/celery -A forge worker --beat -Q forge,reputation --loglevel=INFO --concurrency=2 & \
+		$(BIN)/celery -A forge worker --beat -Q forge,reputation,evidence --loglevel=INFO --concurrency=2 & \
 		trap "kill %1" EXIT; $(BIN)/python manage.py runserver 127.0.0.1:8000; \
 	else \
 		$(BIN)/python manage.py runserver 127.0.0.1:8000; \
@@ -45,7 +45,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint solc
+test: lint solc hardhat
 	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
 
 # The money and integration tests through PgBouncer in transaction mode (docs/operations.md,
@@ -71,8 +71,13 @@ test-pgbouncer: $(STAMP)
 solc: $(STAMP)
 	$(BIN)/python -c "from tests.chain.evm import compiled_token; print('solc', compiled_token()['version'])"
 
+# Hardhat Network from the npm registry: the JSON-RPC node of the payout tests (tests/chain/node.py
+# pins the version; the tests install it themselves when missing).
+hardhat: $(STAMP)
+	$(BIN)/python -c "from tests.chain.node import hardhat_install; print(hardhat_install())"
+
 worker: $(STAMP)
-	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation --loglevel=INFO
+	$(WITH_DB) $(BIN)/celery -A forge worker -Q forge,reputation,evidence --loglevel=INFO
 
 beat: $(STAMP)
 	$(WITH_DB) $(BIN)/celery -A forge beat --loglevel=INFO
@@ -93,4 +98,4 @@ db-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/devdb.py stop; fi
 
 clean: db-stop
-	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc
+	rm -rf $(VENV) staticfiles test-artifacts tests/chain/.solc tests/chain/.hardhat

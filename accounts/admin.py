@@ -20,7 +20,13 @@ from core.exceptions import ApplicationError
 
 from .links import account_link_decide
 from .models import AccountLink, User, Withdrawal
-from .services import LOOKS_TAKEN, username_lookalike_exists, withdrawal_mark_sent, withdrawal_reject
+from .services import (
+    LOOKS_TAKEN,
+    username_lookalike_exists,
+    withdrawal_approve,
+    withdrawal_mark_sent,
+    withdrawal_reject,
+)
 
 
 class _NoLookalikes:
@@ -106,7 +112,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
         "processed_by",
     )
     fields = readonly_fields
-    actions = ("mark_sent", "reject_and_return")
+    actions = ("approve", "mark_sent", "reject_and_return")
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, withdrawal: Withdrawal) -> str:
@@ -118,12 +124,27 @@ class WithdrawalAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def _pending(self, request, queryset):
-        pending = list(queryset.filter(status=Withdrawal.Status.PENDING).select_related("user", "token"))
-        skipped = queryset.exclude(status=Withdrawal.Status.PENDING).count()
+    def _pending(self, request, queryset, statuses=(Withdrawal.Status.PENDING,)):
+        pending = list(queryset.filter(status__in=statuses).select_related("user", "token"))
+        skipped = queryset.exclude(status__in=statuses).count()
         if skipped:
-            messages.warning(request, f"{skipped} withdrawal(s) skipped: already processed.")
+            messages.warning(
+                request,
+                f"{skipped} withdrawal(s) skipped: already processed, or not in a state this action applies to.",
+            )
         return pending
+
+    @admin.action(description="Approve (above the limits): release for sending")
+    def approve(self, request, queryset):
+        done = 0
+        for withdrawal in self._pending(request, queryset, statuses=(Withdrawal.Status.APPROVAL,)):
+            try:
+                withdrawal_approve(withdrawal=withdrawal, actor=request.user)
+                done += 1
+            except (ApplicationError, ValidationError) as error:
+                messages.error(request, f"Withdrawal {withdrawal.pk}: {_error_text(error)}")
+        if done:
+            messages.success(request, f"{done} withdrawal(s) approved.")
 
     def _confirm_page(self, request, queryset, *, title: str, action: str, rows, form=None, template: str):
         context = {
@@ -171,7 +192,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reject and return funds")
     def reject_and_return(self, request, queryset):
-        pending = self._pending(request, queryset)
+        pending = self._pending(request, queryset, statuses=(Withdrawal.Status.PENDING, Withdrawal.Status.APPROVAL))
         if not pending:
             return None
         form = RejectForm(request.POST if "apply" in request.POST else None)

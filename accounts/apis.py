@@ -7,13 +7,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import FailOpenScopedRateThrottle, amount_str
+from core.api import AmountStringField, FailOpenScopedRateThrottle, amount_str
 from core.exceptions import ApplicationError
 
 from .links import signin_seen, signin_signal_record
 from .models import SignInSignal
-from .selectors import user_balances
-from .services import api_token_for, api_token_revoke, api_token_rotate
+from .selectors import user_balances, withdrawals_of
+from .services import api_token_for, api_token_revoke, api_token_rotate, withdrawal_request
 
 
 class TokenApi(APIView):
@@ -93,3 +93,52 @@ class BalancesApi(APIView):
             for row in user_balances(request.user)
         ]
         return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class WithdrawalOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    token = serializers.CharField(source="token.symbol")
+    amount = serializers.SerializerMethodField()
+    address = serializers.CharField()
+    status = serializers.CharField()
+    chain_ref = serializers.CharField()
+    reject_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    processed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_amount(self, withdrawal) -> str:
+        return amount_str(withdrawal.amount, withdrawal.token)
+
+
+class WithdrawalListCreateApi(APIView):
+    """The caller's withdrawals (farmers, ambassadors and creators alike), newest first, and a
+    new one to a wallet they linked by signature (docs/chain.md: approval limits, payouts)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "WithdrawalCreateInput"
+
+        token = serializers.CharField(max_length=16)
+        amount = AmountStringField(max_length=64)
+        address = serializers.CharField(max_length=128)
+
+    @extend_schema(responses=WithdrawalOutputSerializer(many=True))
+    def get(self, request):
+        rows = withdrawals_of(request.user)[:100]
+        return Response(WithdrawalOutputSerializer(rows, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: WithdrawalOutputSerializer})
+    def post(self, request):
+        from django.core.exceptions import ValidationError
+
+        from ledger.models import Token
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = Token.objects.filter(symbol=data.validated_data["token"]).first()
+        if token is None:
+            raise ValidationError({"token": ["Unknown token."]})
+        withdrawal = withdrawal_request(
+            user=request.user, token=token, amount=data.validated_data["amount"], address=data.validated_data["address"]
+        )
+        return Response(WithdrawalOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)

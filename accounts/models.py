@@ -58,11 +58,16 @@ class User(AbstractUser):
 
 class Withdrawal(models.Model):
     """A user's request to send part of their balance to a wallet. The amount moves to the
-    pending-withdrawal account at once; staff mark it sent (with the chain reference) or
-    reject it (the amount returns to the balance)."""
+    pending-withdrawal account at once. Above the approval limits it waits for staff
+    (`approval` -> `pending`). Then either staff mark it sent (with the chain reference) or
+    reject it (the amount returns to the balance), or, with payouts enabled, the system takes
+    it (`sending`: a signed transaction exists; staff can no longer mark or reject it) and
+    records it sent once confirmed on chain, or returns the amount if the transfer failed."""
 
     class Status(models.TextChoices):
+        APPROVAL = "approval", "Waiting for staff approval"
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending on chain"
         SENT = "sent", "Sent"
         REJECTED = "rejected", "Rejected"
 

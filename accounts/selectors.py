@@ -42,8 +42,12 @@ def withdrawals_of(user) -> QuerySet[Withdrawal]:
     return Withdrawal.objects.filter(user=user).select_related("token").order_by("-created_at", "-id")
 
 
+# Not yet sent or rejected: the amount sits in the user's pending-withdrawal account.
+OPEN_WITHDRAWAL_STATUSES = (Withdrawal.Status.APPROVAL, Withdrawal.Status.PENDING, Withdrawal.Status.SENDING)
+
+
 def pending_withdrawals_exist(user) -> bool:
-    return Withdrawal.objects.filter(user=user, status=Withdrawal.Status.PENDING).exists()
+    return Withdrawal.objects.filter(user=user, status__in=OPEN_WITHDRAWAL_STATUSES).exists()
 
 
 def withdrawal_addresses_by_user(user_ids) -> dict[int, set[str]]:
@@ -102,3 +106,33 @@ def users_linked(user_ids, *, depth: int | None = None) -> dict[int, dict[int, s
         if not any(frontier.values()):
             break
     return result
+
+
+def withdrawals_total_since(*, user, token, since) -> int:
+    """What `user` asked to withdraw in `token` since `since`, in base units (rejected ones
+    not counted: their amount came back)."""
+    from django.db.models import Sum
+
+    total = (
+        Withdrawal.objects.filter(user=user, token=token, created_at__gte=since)
+        .exclude(status=Withdrawal.Status.REJECTED)
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    return int(total or 0)
+
+
+def withdrawal_limits(token) -> dict:
+    """The approval limits of `token` in base units: {"above": int | None, "daily": int | None}
+    (settings FORGE_WITHDRAWAL_APPROVAL_ABOVE / FORGE_WITHDRAWAL_DAILY_LIMIT, by symbol)."""
+    from django.conf import settings
+
+    from core.money import parse_amount
+
+    def limit(table: dict) -> int | None:
+        text = table.get(token.symbol)
+        return None if text in (None, "") else parse_amount(str(text), decimals=token.decimals)
+
+    return {
+        "above": limit(settings.FORGE_WITHDRAWAL_APPROVAL_ABOVE),
+        "daily": limit(settings.FORGE_WITHDRAWAL_DAILY_LIMIT),
+    }

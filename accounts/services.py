@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -19,10 +20,13 @@ from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post, world_withdrawals_account
+from notifications.models import Kind
+from notifications.services import notify
 
 from .links import account_link_record
-from .locks import withdrawal_lock
+from .locks import withdrawal_lock, withdrawal_requests_lock
 from .models import AccountLink, User, Withdrawal
+from .selectors import withdrawal_limits, withdrawals_total_since
 from .usernames import username_problems, username_skeleton
 
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
@@ -108,8 +112,12 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
         raise ValidationError({"token": [f"{token.symbol} is disabled."]})
     units = parse_amount(amount, decimals=token.decimals)
     address = wallet_address_validate(token, address)
+    withdrawal_requests_lock(user.pk)  # the daily total below is read and added to atomically
     address = import_string(settings.ACCOUNTS_WITHDRAWAL_WALLET)(user=user, chain=token.chain, address=address).address
-    withdrawal = Withdrawal.objects.create(user=user, token=token, amount=units, address=address)
+    status = Withdrawal.Status.APPROVAL if withdrawal_needs_approval(user=user, token=token, units=units) else None
+    withdrawal = Withdrawal.objects.create(
+        user=user, token=token, amount=units, address=address, **({"status": status} if status else {})
+    )
     sharers = set(Withdrawal.objects.filter(address=address).values_list("user_id", flat=True))
     if len(sharers) > 1:
         account_link_record(
@@ -128,21 +136,57 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
     return withdrawal
 
 
-def _lock_pending(withdrawal: Withdrawal) -> Withdrawal:
+def withdrawal_needs_approval(*, user, token: Token, units: int, now=None) -> bool:
+    """Above `FORGE_WITHDRAWAL_APPROVAL_ABOVE` for the token, or taking the user's total of
+    the last 24 hours (this one included) above `FORGE_WITHDRAWAL_DAILY_LIMIT`."""
+    limits = withdrawal_limits(token)
+    if limits["above"] is not None and units > limits["above"]:
+        return True
+    if limits["daily"] is not None:
+        since = (now or timezone.now()) - timedelta(hours=24)
+        return withdrawals_total_since(user=user, token=token, since=since) + units > limits["daily"]
+    return False
+
+
+def _lock_pending(withdrawal: Withdrawal, *, statuses=(Withdrawal.Status.PENDING,)) -> Withdrawal:
     withdrawal = withdrawal_lock(withdrawal.pk)
-    if withdrawal.status != Withdrawal.Status.PENDING:
+    if withdrawal.status not in statuses:
         raise Conflict(f"This withdrawal is already {withdrawal.get_status_display().lower()}.")
     return withdrawal
 
 
 @transaction.atomic
-def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Withdrawal:
+def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
+    """Staff release a withdrawal held above the limits: `approval` -> `pending` (then paid by
+    the system, or marked sent by staff). Audited."""
     if not actor.is_staff:
-        raise Forbidden("Only staff process withdrawals.")
-    chain_ref = (chain_ref or "").strip()
-    if not chain_ref:
-        raise ValidationError({"chain_ref": ["The chain transaction reference is required."]})
-    withdrawal = _lock_pending(withdrawal)
+        raise Forbidden("Only staff approve withdrawals.")
+    withdrawal = _lock_pending(withdrawal, statuses=(Withdrawal.Status.APPROVAL,))
+    withdrawal.status = Withdrawal.Status.PENDING
+    withdrawal.save(update_fields=["status"])
+    staff_action_record(
+        actor=actor,
+        action=StaffAction.Action.WITHDRAWAL_APPROVE,
+        obj=withdrawal,
+        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.APPROVAL),
+        after=_withdrawal_state(withdrawal),
+    )
+    return withdrawal
+
+
+def withdrawal_sending_mark(*, withdrawal_id: int) -> Withdrawal | None:
+    """The payout system takes a pending withdrawal (inside its transaction, which also stores
+    the signed transfer): `pending` -> `sending`, or None when it is no longer pending. From
+    then on staff can neither mark it sent nor reject it: the chain decides."""
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status != Withdrawal.Status.PENDING:
+        return None
+    withdrawal.status = Withdrawal.Status.SENDING
+    withdrawal.save(update_fields=["status"])
+    return withdrawal
+
+
+def _post_sent(withdrawal: Withdrawal, chain_ref: str, actor) -> None:
     transaction_post(
         key=f"withdrawal-sent:{withdrawal.pk}",
         kind="withdrawal_sent",
@@ -156,26 +200,9 @@ def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Wi
         memo=f"Withdrawal {withdrawal.pk} sent ({chain_ref})",
         actor=actor,
     )
-    withdrawal.status = Withdrawal.Status.SENT
-    withdrawal.chain_ref = chain_ref[:128]
-    withdrawal.processed_at = timezone.now()
-    withdrawal.processed_by = actor
-    withdrawal.save(update_fields=["status", "chain_ref", "processed_at", "processed_by"])
-    staff_action_record(
-        actor=actor,
-        action=StaffAction.Action.WITHDRAWAL_SENT,
-        obj=withdrawal,
-        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
-        after=_withdrawal_state(withdrawal) | {"chain_ref": withdrawal.chain_ref},
-    )
-    return withdrawal
 
 
-@transaction.atomic
-def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdrawal:
-    if not actor.is_staff:
-        raise Forbidden("Only staff process withdrawals.")
-    withdrawal = _lock_pending(withdrawal)
+def _post_returned(withdrawal: Withdrawal, reason: str, actor) -> None:
     transaction_post(
         key=f"withdrawal-rejected:{withdrawal.pk}",
         kind="withdrawal_rejected",
@@ -189,6 +216,79 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
         memo=f"Withdrawal {withdrawal.pk} rejected: {reason}"[:255],
         actor=actor,
     )
+
+
+def withdrawal_sent_record(*, withdrawal_id: int, chain_ref: str) -> Withdrawal:
+    """The payout system saw the transfer confirmed on chain: `sending` -> `sent`, the amount
+    leaves through the ledger (same idempotency key as staff's "mark sent": once)."""
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status == Withdrawal.Status.SENT:
+        return withdrawal
+    if withdrawal.status != Withdrawal.Status.SENDING:
+        raise Conflict(f"Withdrawal {withdrawal.pk} is {withdrawal.status}, not being sent.")
+    _post_sent(withdrawal, chain_ref, None)
+    withdrawal.status, withdrawal.chain_ref, withdrawal.processed_at = (
+        Withdrawal.Status.SENT,
+        chain_ref[:128],
+        timezone.now(),
+    )
+    withdrawal.save(update_fields=["status", "chain_ref", "processed_at"])
+    _withdrawal_notify(withdrawal, Kind.WITHDRAWAL_SENT, f"Sent on chain, reference {withdrawal.chain_ref}.")
+    return withdrawal
+
+
+def withdrawal_failed_return(*, withdrawal_id: int, reason: str, chain_ref: str = "") -> Withdrawal:
+    """The transfer failed on chain (reverted): `sending` -> `rejected`, the amount returns to
+    the balance through the ledger."""
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status == Withdrawal.Status.REJECTED:
+        return withdrawal
+    if withdrawal.status != Withdrawal.Status.SENDING:
+        raise Conflict(f"Withdrawal {withdrawal.pk} is {withdrawal.status}, not being sent.")
+    _post_returned(withdrawal, reason, None)
+    withdrawal.status, withdrawal.reject_reason = Withdrawal.Status.REJECTED, reason[:255]
+    withdrawal.chain_ref, withdrawal.processed_at = chain_ref[:128], timezone.now()
+    withdrawal.save(update_fields=["status", "reject_reason", "chain_ref", "processed_at"])
+    _withdrawal_notify(
+        withdrawal,
+        Kind.WITHDRAWAL_REJECTED,
+        f"The transfer failed on chain ({withdrawal.reject_reason}). The amount is back in your balance.",
+    )
+    return withdrawal
+
+
+@transaction.atomic
+def withdrawal_mark_sent(*, withdrawal: Withdrawal, chain_ref: str, actor) -> Withdrawal:
+    if not actor.is_staff:
+        raise Forbidden("Only staff process withdrawals.")
+    chain_ref = (chain_ref or "").strip()
+    if not chain_ref:
+        raise ValidationError({"chain_ref": ["The chain transaction reference is required."]})
+    withdrawal = _lock_pending(withdrawal)
+    _post_sent(withdrawal, chain_ref, actor)
+    withdrawal.status = Withdrawal.Status.SENT
+    withdrawal.chain_ref = chain_ref[:128]
+    withdrawal.processed_at = timezone.now()
+    withdrawal.processed_by = actor
+    withdrawal.save(update_fields=["status", "chain_ref", "processed_at", "processed_by"])
+    staff_action_record(
+        actor=actor,
+        action=StaffAction.Action.WITHDRAWAL_SENT,
+        obj=withdrawal,
+        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
+        after=_withdrawal_state(withdrawal) | {"chain_ref": withdrawal.chain_ref},
+    )
+    _withdrawal_notify(withdrawal, Kind.WITHDRAWAL_SENT, f"Sent on chain, reference {withdrawal.chain_ref}.")
+    return withdrawal
+
+
+@transaction.atomic
+def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdrawal:
+    if not actor.is_staff:
+        raise Forbidden("Only staff process withdrawals.")
+    previous = withdrawal_lock(withdrawal.pk).status
+    withdrawal = _lock_pending(withdrawal, statuses=(Withdrawal.Status.PENDING, Withdrawal.Status.APPROVAL))
+    _post_returned(withdrawal, reason, actor)
     withdrawal.status = Withdrawal.Status.REJECTED
     withdrawal.reject_reason = (reason or "")[:255]
     withdrawal.processed_at = timezone.now()
@@ -198,11 +298,33 @@ def withdrawal_reject(*, withdrawal: Withdrawal, reason: str, actor) -> Withdraw
         actor=actor,
         action=StaffAction.Action.WITHDRAWAL_REJECT,
         obj=withdrawal,
-        before=_withdrawal_state(withdrawal, status=Withdrawal.Status.PENDING),
+        before=_withdrawal_state(withdrawal, status=previous),
         after=_withdrawal_state(withdrawal),
         reason=withdrawal.reject_reason,
     )
+    _withdrawal_notify(
+        withdrawal,
+        Kind.WITHDRAWAL_REJECTED,
+        f"Reason: {withdrawal.reject_reason or 'none given'}. The amount is back in your balance.",
+    )
     return withdrawal
+
+
+def _withdrawal_notify(withdrawal: Withdrawal, kind: str, detail: str) -> None:
+    """Told after commit (notifications.services.notify), never inside the posting."""
+    amount = (
+        f"{format_amount(withdrawal.amount, decimals=withdrawal.token.decimals, trim=True)} {withdrawal.token.symbol}"
+    )
+    verb = "sent" if kind == Kind.WITHDRAWAL_SENT else "rejected"
+    notify(
+        user=withdrawal.user_id,
+        kind=kind,
+        subject=f"Withdrawal of {amount} {verb}",
+        body=detail,
+        url="/accounts/",
+        payload={"withdrawal_id": withdrawal.pk, "status": withdrawal.status},
+        key=f"withdrawal:{withdrawal.pk}:{withdrawal.status}",
+    )
 
 
 def _withdrawal_state(withdrawal: Withdrawal, *, status: str | None = None) -> dict:

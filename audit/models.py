@@ -20,6 +20,7 @@ class StaffAction(models.Model):
         DEPOSIT_REJECT = "deposit.reject", "Deposit rejected"
         WITHDRAWAL_SENT = "withdrawal.sent", "Withdrawal marked sent"
         WITHDRAWAL_REJECT = "withdrawal.reject", "Withdrawal rejected"
+        WITHDRAWAL_APPROVE = "withdrawal.approve", "Withdrawal approved (above the limits)"
         SCORE_OVERRIDE = "submission.score_override", "Score overridden"
         AMBASSADOR_TIER = "ambassador.tier", "Ambassador tier set"
         COMMISSION_TIER = "commission_tier.update", "Commission tier changed"
@@ -32,6 +33,7 @@ class StaffAction(models.Model):
         FACTORY_PAUSE = "factory.pause", "Another creator's factory paused"
         FACTORY_RESUME = "factory.resume", "Another creator's factory resumed"
         FACTORY_CLOSE = "factory.close", "Another creator's factory closed"
+        APPEAL_DECIDE = "appeal.decide", "Appeal decided"
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -11,8 +11,13 @@ with its input log and meta.json. Measured per worker process: CPU seconds of th
 the tesseract processes it ran (`getrusage` self + children), wall time, peak resident memory
 growth (sampled every 5 ms). Targets: a 3-minute recording in at most 10 s of one core; two
 workers grade about twice as many recordings per second as one. Memory: a lossless-noise video of
-about 200 MiB (60 MiB quick) is probed, sampled and copied out of its archive; the JSON records
-the process's peak growth.
+about 200 MiB (60 MiB quick) is copied out of its archive into a storage without local paths (as
+S3), streamed back by the worker's `evidence.services.stored_video_path`, probed and sampled; the
+JSON records the process's peak growth. The grade is the production rule
+(`pools/grading/evidence.py`, through `archive_grade`); the examination in the Celery worker
+(`recording_examine`) adds a few database statements to this, not decoding. The JSON records the
+load average before and after: on a shared machine wall times (and so the two-worker speedup)
+say more about the neighbours than about the code; CPU seconds per worker do not.
 """
 
 from __future__ import annotations
@@ -312,15 +317,32 @@ def _child(mode: str, archive: str) -> dict:
             "checks": {check["name"]: check["result"] for check in graded.breakdown["evidence"]["checks"]},
         }
     else:
-        with archive_open(archive) as opened, opened.video_file() as video:
-            info = video_probe(video.path)
+        # As intake then the worker do: the video copied out of its archive into a storage, then
+        # streamed back from that storage to a local file (the S3 case: the worker's
+        # `stored_video_path` with a storage that has no local path), probed and sampled.
+        from django.core.files import File
+        from django.core.files.storage import FileSystemStorage, Storage
+
+        from evidence.services import stored_video_path
+
+        root = Path(archive).parent / "storage"
+
+        class RemoteStorage(Storage):  # opens files, has no local path (Storage.path raises)
+            def _open(self, name, mode="rb"):
+                return File(open(root / name, mode))
+
+        storage = RemoteStorage()
+        with archive_open(archive) as opened, opened.video_file() as video, open(video.path, "rb") as handle:
+            name = FileSystemStorage(location=str(root)).save("recording.mp4", File(handle))
+        with stored_video_path(storage, name) as path:
+            info = video_probe(path)
             frames = keyframes_extract(
-                video.path,
+                path,
                 [info.duration_seconds * i / 40 for i in range(41)],
                 full_frames=[0, 40],
                 on_full_frame=lambda index, image: None,
             )
-        outcome = {"video_bytes": video.size, "keyframes": len(frames)}
+        outcome = {"video_bytes": video.size, "keyframes": len(frames), "streamed_from_storage": True}
     wall, cpu_seconds = time.monotonic() - wall_before, cpu() - cpu_before
     done.set()
     sampler.join()

@@ -3,7 +3,7 @@ kept on the row), so staff may look but not add or edit. Nonces are not listed."
 
 from django.contrib import admin
 
-from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, SolanaCursor, Wallet
+from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaCursor, Wallet
 
 
 @admin.register(Wallet)
@@ -67,6 +67,18 @@ class ChainAssetAdmin(admin.ModelAdmin):
 @admin.register(EvmCursor)
 class EvmCursorAdmin(ReadOnlyAdmin):
     list_display = ("name", "next_block", "updated_at")
+
+
+@admin.register(EvmPayout)
+class EvmPayoutAdmin(ReadOnlyAdmin):
+    """Every transaction the hot wallet signed (chain/services/payouts.py): written only by the
+    payout run. `signed`/`broadcast` are in doubt (re-broadcast as is), `dead` ones were
+    replaced because their nonce was used by another transaction."""
+
+    list_display = ("id", "withdrawal", "token", "amount", "to_address", "nonce", "status", "tx_hash", "created_at")
+    list_filter = ("status", "token")
+    search_fields = ("tx_hash", "to_address", "withdrawal__id")
+    readonly_fields = [field.name for field in EvmPayout._meta.fields]
 
 
 @admin.register(SolanaCursor)

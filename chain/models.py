@@ -212,3 +212,6 @@ class SolanaCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} after {self.last_signature[:10] or 'the beginning'}"
+
+
+from .payout_models import EvmPayout  # noqa: E402,F401  (the payout system's model, its own module)

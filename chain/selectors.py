@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import signin
+from .locks import wallet_lock_active
 from .models import ChainKind, ChainTransfer, DepositIntent, EvmCursor, Wallet
 
 
@@ -22,11 +23,7 @@ def wallet_for_withdrawal(*, user, chain: str, address: str, now=None) -> Wallet
         address = signin.address_normalise(chain, address)
     except signin.SignInError as error:
         raise ValidationError({"address": [error.message]}) from None
-    wallet = (
-        Wallet.objects.select_for_update()
-        .filter(user=user, chain=chain, address=address, unlinked_at__isnull=True)
-        .first()
-    )
+    wallet = wallet_lock_active(user=user, chain=chain, address=address)
     if wallet is None:
         raise ValidationError(
             {

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from .services.deposits import evm_watch
+from .services.payouts import evm_payouts_run
 from .services.solana import solana_watch
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,18 @@ def evm_watch_task() -> dict | None:
         return None
     report = evm_watch()
     logger.info("evm watch: %s", report)
+    return report.__dict__
+
+
+@shared_task(name="chain.evm_payouts", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
+def evm_payouts_task() -> dict | None:
+    """One payout run (beat, every 15 s): track, sign, broadcast (chain/services/payouts.py).
+    Off unless FORGE_EVM_PAYOUTS_ENABLED and FORGE_EVM_RPC_URL. Idempotent: the run's advisory
+    lock, one row per nonce and one live row per withdrawal make a repeated run harmless."""
+    if not settings.FORGE_EVM_PAYOUTS_ENABLED or not settings.FORGE_EVM_RPC_URL:
+        return None
+    report = evm_payouts_run()
+    logger.info("evm payouts: %s", report)
     return report.__dict__
 
 

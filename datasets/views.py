@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from core.exceptions import ApplicationError
 from core.pages import show_service_error
+from pools.grading.evidence import evidence_rows
 from pools.selectors import economics_config
 from pools.views import _factory, _page, creator_required
 
@@ -94,10 +95,15 @@ def other_reasons(reasons, breakdown_rows: list[dict]) -> list[str]:
     return rest
 
 
+EVIDENCE_KEYS = ("evidence", "evidence_rule")
+
+
 def score_breakdown_rows(breakdown) -> list[dict]:
     """The score breakdown as table rows: each part's score, weight and reasons."""
     rows = []
     for name, part in (breakdown or {}).items():
+        if name in EVIDENCE_KEYS:
+            continue  # shown as its own table, with keyframes (templates/evidence/checks.html)
         if isinstance(part, dict):
             rows.append(
                 {
@@ -220,6 +226,7 @@ def factory_demonstration(request, pk: int, submission_id: int):
         "started_at": _recorded_at(demonstration.get("started_at")),
         "duration": _recorded_duration(demonstration),
         "breakdown": breakdown,
+        "evidence_checks": evidence_rows((submission.score_breakdown or {}).get("evidence") or submission.evidence),
         "other_reasons": other_reasons(submission.score_reasons, breakdown),
         "task": {name: _readable(value) for name, value in (demonstration.get("task") or {}).items()}
         if isinstance(demonstration.get("task"), dict)

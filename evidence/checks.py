@@ -78,6 +78,9 @@ WEIGHTS = {
     "clicks": Decimal("0.15"),
 }
 SUSPICIOUS_CHECKS = frozenset({"video_changes", "duration_matches", "events_match_video"})
+# A failed check that holds the demonstration for review: the suspicious ones, and the reuse of
+# another recording's frames (evidence/services.py `frames_reused`, which needs the database).
+HOLD_CHECKS = SUSPICIOUS_CHECKS | {"frames_reused"}
 CLAIM_CHECKS = frozenset({"final_state", "success_checks", "typed_text"})
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
@@ -594,6 +597,7 @@ def _summarise(checks: list[dict], plan: EvidencePlan, frames: dict, *, video: d
         "version": EVIDENCE_VERSION,
         "verdict": verdict,
         "hold": verdict == VERDICT_SUSPICIOUS,
+        "hold_checks": sorted(HOLD_CHECKS),
         "confidence": str(confidence),
         "unsupported_claims": sorted(failed & CLAIM_CHECKS),
         "reasons": reasons,
@@ -645,3 +649,104 @@ def _last_click_before(steps: list[dict], index: int) -> dict | None:
         if step.get("action") == "click" and "x" in step and "y" in step:
             return step
     return None
+
+
+# -- frames reused from another recording (the lookup is evidence/selectors.py `frames_near`) --
+
+# Two frames are "the same picture" within this Hamming distance of their 64-bit dHashes. At
+# most 3: the lookup finds candidates by four 16-bit bands, complete only up to distance 3.
+REUSE_DISTANCE = 3
+# Reuse is reported when at least this share of a recording's distinct sampled pictures (and at
+# least REUSE_MIN_FRAMES of them) are found in one other recording: a shared start screen or
+# an empty spreadsheet is not reuse, most of a recording is.
+REUSE_SHARE = 0.5
+REUSE_MIN_FRAMES = 3
+# A hash with fewer than this many bits set, or unset, is a flat picture (a blank screen,
+# a solid colour): every recording has some, so they say nothing about reuse.
+INFORMATIVE_BITS = 3
+
+
+def dhash_informative(digest: str) -> bool:
+    bits = int(digest, 16).bit_count()
+    return INFORMATIVE_BITS <= bits <= 64 - INFORMATIVE_BITS
+
+
+def reuse_candidates(section: dict) -> list[dict]:
+    """The section's sampled keyframes worth looking up: one per distinct informative hash."""
+    seen: set[str] = set()
+    frames = []
+    for frame in section.get("keyframes", ()):
+        digest = frame["dhash"]
+        if frame.get("purpose") == "sample" and digest not in seen and dhash_informative(digest):
+            seen.add(digest)
+            frames.append(frame)
+    return frames
+
+
+def check_frames_reused(candidates: list[dict], matches: dict[str, list[dict]]) -> dict:
+    """The `frames_reused` check: `matches[dhash]` lists the frames of other recordings within
+    REUSE_DISTANCE of it (`{"submission_id", "farmer_id", "factory_id"}`). Fails when one other
+    recording holds most of this one's pictures."""
+    if len(candidates) < REUSE_MIN_FRAMES:
+        return _reuse_result(SKIPPED, "Too few distinct pictures to compare with other recordings.", [], {})
+    per_recording: dict[int, list[dict]] = {}
+    owners: dict[int, dict] = {}
+    for frame in candidates:
+        for match in matches.get(frame["dhash"], ()):
+            found = per_recording.setdefault(match["submission_id"], [])
+            if not found or found[-1] is not frame:
+                found.append(frame)
+            owners[match["submission_id"]] = match
+    best = max(per_recording, key=lambda sid: (len(per_recording[sid]), -sid), default=None)
+    shared = per_recording.get(best, []) if best is not None else []
+    share = len(shared) / len(candidates)
+    details = {
+        "pictures_compared": str(len(candidates)),
+        "pictures_shared": str(len(shared)),
+        "share": _share(share),
+        "other_submission": str(best) if best is not None else None,
+    }
+    if best is not None and len(shared) >= REUSE_MIN_FRAMES and share >= REUSE_SHARE:
+        owner = owners[best]
+        # Not the other farmer's id: the section is shown to creators, whose datasets only ever
+        # name farmers by pseudonym; staff find the farmer from the submission.
+        details.update(other_factory=str(owner["factory_id"]))
+        return _reuse_result(
+            FAIL,
+            f"{len(shared)} of {len(candidates)} distinct pictures of this recording are frames of another "
+            f"recording (submission {best}, factory {owner['factory_id']}): the video was reused.",
+            shared[:2],
+            details,
+        )
+    return _reuse_result(
+        PASS,
+        f"No other recording shares most of its pictures ({len(shared)} of {len(candidates)} at most).",
+        [],
+        details,
+    )
+
+
+def _reuse_result(result: str, reason: str, frames: list[dict], details: dict) -> dict:
+    refs = [{"index": frame["index"], "t": frame["t"], "dhash": frame["dhash"]} for frame in frames]
+    # Weight 0: the check holds (HOLD_CHECKS) but leaves the evidence confidence as it was.
+    return {
+        "name": "frames_reused",
+        "result": result,
+        "weight": "0",
+        "reason": reason,
+        "keyframe": refs[0] if refs else None,
+        "keyframes": refs,
+        "details": details,
+    }
+
+
+def section_with_check(section: dict, check: dict) -> dict:
+    """`section` with one more check (computed outside `evidence_report`), its verdict, hold and
+    reasons brought up to date."""
+    section = {**section, "checks": [*section["checks"], check]}
+    if check["result"] == FAIL:
+        section["reasons"] = [*section["reasons"], check["reason"]]
+        if check["name"] in HOLD_CHECKS:
+            section["verdict"] = VERDICT_SUSPICIOUS
+            section["hold"] = True
+    return section

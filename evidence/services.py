@@ -4,42 +4,66 @@
   (video.py) and convert it into a validated demonstration (recorder.py).
 - `evidence_examine`: decode the keyframes the checks need, read their text (ocr.py) and build
   the evidence section (checks.py). CPU-heavy: meant for a worker, never a web request.
-- `archive_grade`: both, then the quality agent's grade (`pools.grading.grade`) combined with
-  the evidence by one rule, until the lead wires the evidence section into the grade itself:
+- `archive_grade`: both, then the quality agent's grade combined with the evidence by the rule
+  scoring applies to every submission with a recording (`pools/grading/evidence.py`: "a claim
+  the pixels do not support counts for nothing"; forged-looking or missing evidence holds), so
+  `grade_archive` (support) and the production path agree.
+- `recording_examine` (below): the worker's service: a stored recording's evidence examined,
+  its keyframes kept (thumbnails in storage, perceptual hashes indexed for reuse across farmers)
+  and the section handed to pools (`submission_evidence_record`), which then scores it.
+- `recording_attach`: a converted archive's demonstration and its video, stored together: the
+  submission (pools' `submission_create`), the video in Django's storage, its `Recording` row and
+  the declared attachment marked as uploaded, in one transaction.
 
-  **A claim the pixels do not support counts for nothing.** The demonstration is graded with its
-  unsupported claims removed (the final state when the last frames contradict it or the task's
-  success checks are not on them; the text of typing that never appears on screen), and a
-  demonstration with any unsupported claim is not paid, whatever that grade. Evidence that looks
-  forged (a still video, a video much shorter or longer than the events, clicks and typing that
-  change nothing) or missing (no video) holds the demonstration for staff review. Otherwise it is
-  paid when its score reaches the quality threshold (the platform default unless given).
-
-Nothing here touches the database.
+Only `recording_attach`, `recording_examine` (and the services built on them) touch the database.
 """
 
 from __future__ import annotations
 
-import copy
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import IO
 
-from pools.grading import TaskContext, grade
-from pools.models import EconomicsConfig
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image
 
-from .archive import VIDEO_NAME, archive_open
+from core.queue import queue_on_commit
+from pools.grading import TaskContext
+from pools.grading.evidence import MAX_SHOWN_KEYFRAMES
+from pools.grading.evidence import grade_with_evidence as evidence_rule_grade
+from pools.models import EconomicsConfig, Submission
+from pools.services.attachments import attachment_mark_stored
+from pools.services.evidence import submission_evidence_record
+from pools.services.submissions import submission_create
+
+from .archive import VIDEO_NAME, VideoFile, archive_open
 from .checks import (
     changed_share,
+    check_frames_reused,
     evidence_plan,
     evidence_report,
     evidence_report_without_video,
+    reuse_candidates,
+    section_with_check,
     success_checks_propose,
 )
+from .locks import keyframes_lock
+from .models import EvidenceFrame, EvidenceReport, Recording
 from .ocr import ocr_available, ocr_prepare, ocr_text, text_contains
 from .recorder import demonstration_from_archive, pointer_scale
-from .video import VideoInfo, keyframes_extract, video_probe
+from .selectors import dhash_bands, dhash_to_int, frames_near
+from .video import Keyframe, VideoInfo, VideoRefused, keyframes_extract, video_probe
+
+logger = logging.getLogger(__name__)
 
 OCR_ENGINE = "tesseract"
 
@@ -106,6 +130,22 @@ def evidence_examine(
 ) -> dict:
     """The evidence section for `demonstration` recorded in the video at `video_path` (probed as
     `video`). OCR runs when Tesseract is installed (or as `use_ocr` says)."""
+    section, _ = _examine(
+        demonstration, video_path=video_path, video=video, success_checks=success_checks, use_ocr=use_ocr
+    )
+    return section
+
+
+def _examine(
+    demonstration: dict,
+    *,
+    video_path: str,
+    video: VideoInfo,
+    success_checks: list[str] | None,
+    use_ocr: bool | None,
+) -> tuple[dict, list[Keyframe]]:
+    """`evidence_examine`, with the keyframes it decoded (thumbnails and hashes, kept by
+    `recording_examine`)."""
     use_ocr = ocr_available() if use_ocr is None else use_ocr
     plan = evidence_plan(
         demonstration,
@@ -127,7 +167,7 @@ def evidence_examine(
         video_path, plan.times, full_frames=plan.ocr.keys() if use_ocr else (), on_full_frame=keep_for_ocr
     )
     texts = _read_texts(plan, keyframes, pictures) if use_ocr else {}
-    return evidence_report(
+    section = evidence_report(
         demonstration,
         plan,
         keyframes,
@@ -137,6 +177,7 @@ def evidence_examine(
         success_checks=success_checks,
         ocr_engine=OCR_ENGINE if use_ocr else None,
     )
+    return section, keyframes
 
 
 def _read_texts(plan, keyframes: list, pictures: dict) -> dict[int, str]:
@@ -199,45 +240,24 @@ def archive_grade(
 def grade_with_evidence(
     demonstration: dict, evidence: dict, *, task: TaskContext, threshold: Decimal | None = None
 ) -> ArchiveGrade:
-    """Grade `demonstration` with its unsupported claims removed, and decide paid/held from the
-    evidence section (the rule in the module docstring)."""
+    """Grade `demonstration` by the evidence rule (`pools/grading/evidence.py`, the one scoring
+    uses for submissions: unsupported claims count for nothing, forged-looking or missing
+    evidence holds) and say whether it would be paid at `threshold`."""
     threshold = default_quality_threshold() if threshold is None else threshold
-    result = grade(claims_without_support(demonstration, evidence), task=task)
-    held = bool(evidence["hold"])
-    unsupported = list(evidence["unsupported_claims"])
-    paid = result.score >= threshold and not held and not unsupported
-    reasons = list(result.reasons) + [f"Evidence: {reason}" for reason in evidence["reasons"]]
-    if unsupported and result.score >= threshold:
-        reasons.append("Not paid: a claim the recording does not support counts for nothing.")
+    result, outcome = evidence_rule_grade(demonstration, evidence, task=task)
+    held = bool(outcome.holds)
     return ArchiveGrade(
-        score=result.score,
-        paid=paid,
+        score=outcome.score,
+        paid=outcome.score >= threshold and not held,
         held=held,
         threshold=threshold,
         confidence=result.confidence,
         evidence_confidence=Decimal(evidence["confidence"]),
-        breakdown={**result.breakdown, "evidence": evidence},
-        reasons=reasons,
+        breakdown=outcome.breakdown,
+        reasons=outcome.reasons + [hold for hold in outcome.holds if hold not in outcome.reasons],
         grader=result.grader,
         demonstration=demonstration,
     )
-
-
-def claims_without_support(demonstration: dict, evidence: dict) -> dict:
-    """A copy of `demonstration` without the claims the evidence found unsupported: the final
-    state (when `final_state` or `success_checks` failed) and the text of typing never seen."""
-    graded = copy.deepcopy(demonstration)
-    unsupported = set(evidence.get("unsupported_claims", ()))
-    if unsupported & {"final_state", "success_checks"}:
-        graded.pop("final_state", None)
-    unseen_steps = set()
-    for check in evidence.get("checks", ()):
-        if check["name"] == "typed_text":
-            unseen_steps = {item["step"] for item in check["details"].get("items", ()) if item["seen"] == "no"}
-    for index in unseen_steps:
-        if index < len(graded["steps"]):
-            graded["steps"][index].pop("text", None)
-    return graded
 
 
 def default_quality_threshold() -> Decimal:
@@ -254,3 +274,217 @@ def _recording_seconds(demonstration: dict) -> float:
     started = datetime.fromisoformat(demonstration["started_at"])
     ended = datetime.fromisoformat(demonstration["ended_at"])
     return (ended - started).total_seconds()
+
+
+def meta_as_json(meta: dict) -> dict:
+    """meta.json as `meta_validate` returned it, JSON-ready (the start time as RFC 3339 text)."""
+    return {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in meta.items()}
+
+
+def recording_attach(
+    *,
+    claim_id: int,
+    farmer,
+    demonstration: dict,
+    video: VideoFile,
+    info: VideoInfo,
+    archive_sha256: str,
+    meta: dict,
+) -> Recording:
+    """Submit `demonstration` for the claim and store its recording with it, in one transaction:
+    the submission (pools' `submission_create`, with `has_recording`), the video copied from
+    `video.path` into Django's default storage, the `Recording` row, and the demonstration's
+    declared `recording.mp4` attachment marked as uploaded (the same stored file).
+
+    The claim's refusals are `submission_create`'s (404, 409). A failure after the video was
+    stored deletes it again: a refused or rolled-back submission leaves no file behind."""
+    stored_name = None
+    try:
+        with transaction.atomic():
+            submission = submission_create(
+                claim_id=claim_id, farmer=farmer, demonstration=demonstration, has_recording=True
+            )
+            recording = Recording(
+                submission=submission,
+                video_sha256=video.sha256,
+                video_size=video.size,
+                archive_sha256=archive_sha256,
+                meta=meta_as_json(meta),
+                duration_seconds=Decimal(f"{info.duration_seconds:.3f}"),
+                width=info.width,
+                height=info.height,
+                fps=Decimal(f"{info.frame_rate:.3f}"),
+                container=info.container[:32],
+                codec=info.codec[:32],
+            )
+            field = Recording._meta.get_field("video")
+            with open(video.path, "rb") as handle:
+                stored_name = field.storage.save(
+                    field.generate_filename(recording, VIDEO_NAME), File(handle), max_length=field.max_length
+                )
+            recording.video.name = stored_name
+            recording.save(force_insert=True)
+            attachment_mark_stored(
+                submission_id=submission.pk,
+                name=VIDEO_NAME,
+                sha256=video.sha256,
+                size=video.size,
+                stored_name=stored_name,
+            )
+            # The submission waits ("pending") until this task hands its evidence to pools.
+            queue_on_commit("evidence.recording_examine", submission.pk)
+    except BaseException:
+        if stored_name is not None:
+            Recording._meta.get_field("video").storage.delete(stored_name)
+        raise
+    return recording
+
+
+# -- the worker's examination of a stored recording ----------------------------------------
+
+THUMBNAIL_QUALITY = 80
+SPOOL_CHUNK_BYTES = 1 << 20
+SUCCESS_CHECK_KINDS = ("shows", "typed")
+
+
+def recording_examine(*, submission_id: int) -> bool:
+    """Examine the recording stored with a submission waiting for its evidence, keep what the
+    checks looked at (an EvidenceReport; an EvidenceFrame per keyframe: perceptual hash, and a
+    thumbnail for the frames a check names), add the `frames_reused` check (another recording,
+    of any farmer or factory, holding most of this one's pictures) and hand the section to
+    pools (`submission_evidence_record`), which wakes the scorer. Returns False when there was
+    nothing to do: the submission is not waiting (already examined, scored or reviewed), so a
+    task delivered twice changes nothing.
+
+    A video that cannot be read or examined (a missing or damaged file, a frame that breaks the
+    decoder) examines to the no-video section (held for review); an error fetching it from the
+    storage or writing the report propagates, leaving the row pending for the task's retry or
+    the sweeper."""
+    recording = (
+        Recording.objects.select_related("submission", "submission__claim", "report")
+        .filter(submission_id=submission_id)
+        .first()
+    )
+    submission = recording.submission if recording is not None else Submission.objects.filter(pk=submission_id).first()
+    if submission is None or submission.evidence_status != Submission.Evidence.PENDING:
+        return False
+    if recording is None:  # has_recording without a Recording row: nothing to look at
+        section = evidence_report_without_video("The submission's recording was not stored: nothing supports it.")
+        return submission_evidence_record(submission_id=submission_id, evidence=section)
+    report = getattr(recording, "report", None)
+    if report is not None:  # examined before, handed over lost (a crash between the two)
+        return submission_evidence_record(submission_id=submission_id, evidence=report.section)
+
+    started = time.process_time()
+    terms = submission.claim.terms or {}
+    success_checks = _success_phrases(terms)
+    keyframes: list[Keyframe] = []
+    # Fetching the video from a remote storage (S3) may fail for a while: that error propagates
+    # (the task's retry, then the sweeper, try again). What fails once the video is here fails
+    # the same way every time: a person looks at it instead, the log keeps the traceback.
+    with stored_video_path(recording.video.storage, recording.video.name) as path:
+        try:
+            info = video_probe(path)
+            section, keyframes = _examine(
+                submission.demonstration, video_path=path, video=info, success_checks=success_checks, use_ocr=None
+            )
+        except VideoRefused as refused:
+            section = evidence_report_without_video(f"The stored recording cannot be read: {refused.message}")
+        except Exception as error:
+            logger.exception("the recording of submission %s could not be examined", submission_id)
+            section = evidence_report_without_video(
+                f"The recording could not be examined ({error.__class__.__name__}); a person checks it."
+            )
+    section["success_checks"] = success_checks
+    cpu_seconds = Decimal(f"{time.process_time() - started:.3f}")
+    return _report_store(recording, submission, section, keyframes, cpu_seconds)
+
+
+def _success_phrases(terms: dict) -> list[str]:
+    """What the last frames must show: the factory's required `shows`/`typed` checks frozen on
+    the claim, else phrases proposed from its instructions (as `grade_archive` does)."""
+    phrases = [
+        str(check["value"])
+        for check in terms.get("checks") or ()
+        if check.get("kind") in SUCCESS_CHECK_KINDS and check.get("required") and check.get("value")
+    ]
+    return phrases or success_checks_propose(terms.get("instructions") or "")
+
+
+@contextmanager
+def stored_video_path(storage, name: str) -> Iterator[str]:
+    """A local path of the stored video `name`: the file itself on a filesystem storage, else a
+    temporary copy streamed in SPOOL_CHUNK_BYTES pieces (S3: never read whole into memory)."""
+    try:
+        local = storage.path(name)
+    except NotImplementedError:  # a remote storage (S3)
+        local = None
+    if local is not None:
+        yield local
+        return
+    with tempfile.NamedTemporaryFile(prefix="recording-", suffix=".mp4") as spool:
+        with storage.open(name, "rb") as source:
+            while chunk := source.read(SPOOL_CHUNK_BYTES):
+                spool.write(chunk)
+        spool.flush()
+        yield spool.name
+
+
+def _report_store(
+    recording: Recording, submission: Submission, section: dict, keyframes: list[Keyframe], cpu_seconds: Decimal
+) -> bool:
+    """Look for reuse, then store the report, its frames and thumbnails, and hand the section
+    to pools, in one transaction under the keyframe lock (evidence/locks.py)."""
+    # Thumbnails of the keyframes the pages show: each check's first MAX_SHOWN_KEYFRAMES.
+    used = {ref["index"] for check in section["checks"] for ref in (check.get("keyframes") or ())[:MAX_SHOWN_KEYFRAMES]}
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            keyframes_lock()
+            if EvidenceReport.objects.filter(recording=recording).exists():
+                return False  # another delivery of this task stored it meanwhile
+            candidates = reuse_candidates(section)
+            matches = frames_near([frame["dhash"] for frame in candidates], exclude_submission_id=submission.pk)
+            reuse = check_frames_reused(candidates, matches)
+            section = section_with_check(section, reuse)
+            used |= {ref["index"] for ref in reuse["keyframes"][:MAX_SHOWN_KEYFRAMES]}
+            report = EvidenceReport.objects.create(recording=recording, section=section, cpu_seconds=cpu_seconds)
+            purposes = {frame["index"]: frame.get("purpose", "") for frame in section.get("keyframes", ())}
+            frames = []
+            for keyframe in keyframes:  # one per planned time: indices are unique
+                band = dhash_bands(keyframe.dhash)
+                frame = EvidenceFrame(
+                    report=report,
+                    submission=submission,
+                    farmer_id=submission.farmer_id,
+                    factory_id=submission.factory_id,
+                    index=keyframe.index,
+                    t=Decimal(f"{keyframe.t:.3f}"),
+                    purpose=purposes.get(keyframe.index, "")[:40],
+                    dhash=dhash_to_int(keyframe.dhash),
+                    band0=band[0],
+                    band1=band[1],
+                    band2=band[2],
+                    band3=band[3],
+                )
+                if keyframe.index in used:
+                    name = _thumbnail_save(frame, keyframe)
+                    stored.append(name)
+                    frame.thumbnail.name = name
+                frames.append(frame)
+            EvidenceFrame.objects.bulk_create(frames)
+            return submission_evidence_record(submission_id=submission.pk, evidence=section)
+    except BaseException:
+        storage = EvidenceFrame._meta.get_field("thumbnail").storage
+        for name in stored:
+            storage.delete(name)
+        raise
+
+
+def _thumbnail_save(frame: EvidenceFrame, keyframe: Keyframe) -> str:
+    """The keyframe's grayscale thumbnail as a JPEG in storage; its stored name."""
+    buffer = io.BytesIO()
+    Image.fromarray(keyframe.thumb).save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
+    field_ = EvidenceFrame._meta.get_field("thumbnail")
+    name = field_.generate_filename(frame, f"{keyframe.index}.jpg")
+    return field_.storage.save(name, ContentFile(buffer.getvalue()), max_length=field_.max_length)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/", include("web.accounts_urls")),
     path("creator/", include("web.creator_urls")),
     path("farm/", include("web.farmers_urls")),
+    path("evidence/", include("web.evidence_urls")),
     # One "referrals" namespace: the /r/<code> link (referrals.urls) and the /ambassador/ pages.
     path("", include("web.ambassador_urls")),
     path("healthz", healthz, name="healthz"),

@@ -3,8 +3,13 @@
 **The lock order, everywhere** (each app's `locks.py` takes its own rows; this is the one
 place the order is written):
 
+    0. (a withdrawal request only) its user's transaction advisory lock (accounts.locks), so the
+       daily limit is read and added to atomically; the payout run's session advisory lock
+       (chain.locks) spans its many short transactions;
     1. the work item: submission rows (pools.locks, primary-key order), or one claim, deposit,
-       withdrawal or ambassador row;
+       withdrawal or ambassador row; chain rows (chain.locks: the watcher's cursor, then a
+       chain transfer, then its deposit intent; or the wallet a withdrawal request pays to; or a
+       payout row, then its withdrawal);
     2. factory rows (pools.locks: primary-key order, `FOR NO KEY UPDATE` of the factory table
        only, never a joined token or user row);
     3. ledger accounts (`accounts_lock` below: primary-key order, `FOR NO KEY UPDATE`), inside

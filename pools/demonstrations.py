@@ -58,6 +58,32 @@ _KNOWN_TOP_LEVEL_FIELDS = frozenset(
 
 REQUIRED = "This field is required."
 
+# A worked example (the claim page inserts it; the API schema shows it): a valid demonstration
+# of "Create a spreadsheet named Budget 2026 with the headers Month, Income, Expenses".
+EXAMPLE_DEMONSTRATION = {
+    "format_version": 1,
+    "started_at": "2026-01-12T09:30:00Z",
+    "ended_at": "2026-01-12T09:31:10Z",
+    "task": {"app": "Google Sheets", "os": "linux 6.1", "screen": {"width": 1920, "height": 1080}},
+    "steps": [
+        {"t": 0, "action": "navigate", "url": "https://docs.google.com/spreadsheets", "target": "Google Sheets"},
+        {"t": 4.2, "action": "click", "target": "Blank spreadsheet", "x": 212, "y": 318},
+        {"t": 9.0, "action": "click", "target": "Untitled spreadsheet", "x": 150, "y": 26},
+        {"t": 10.1, "action": "type", "target": "Document title", "text": "Budget 2026"},
+        {"t": 14.5, "action": "key", "key": "Enter"},
+        {"t": 18.0, "action": "click", "target": "A1", "x": 96, "y": 210},
+        {"t": 19.2, "action": "type", "target": "A1", "text": "Month"},
+        {"t": 23.0, "action": "key", "key": "Tab"},
+        {"t": 24.1, "action": "type", "target": "B1", "text": "Income"},
+        {"t": 28.3, "action": "key", "key": "Tab"},
+        {"t": 29.5, "action": "type", "target": "C1", "text": "Expenses"},
+        {"t": 35.0, "action": "scroll", "dy": 240, "x": 960, "y": 600},
+        {"t": 70.0, "action": "wait", "text": "checked the sheet saved"},
+    ],
+    "final_state": "Spreadsheet Budget 2026 with headers Month, Income, Expenses in row 1",
+    "notes": "Recorded in Chrome on Linux.",
+}
+
 
 class _Errors:
     """Collects messages per field path, up to MAX_REPORTED_ERRORS paths."""

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from ledger.fields import AmountField
 from ledger.models import Token
 
+from .grading import checks
 from .models import Claim, Factory, Submission
 from .selectors import factories_open_to_farmers
 
@@ -255,3 +256,82 @@ def earnings_totals(farmer) -> list[dict]:
         }
         for row in rows
     ]
+
+
+# ---- Success checks, in the farmer's words ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLine:
+    """One success check as a readable line: before claiming (what the agent will verify) and
+    on the submission page (whether it was met, and the wrong value when one was typed)."""
+
+    text: str
+    required: bool
+    passed: bool | None = None  # None: not graded yet (the preview)
+    detail: str = ""
+
+
+def check_sentence(kind: str, value: str = "", values: tuple[str, ...] | list[str] = ()) -> str:
+    """What a check asks, as a sentence a farmer reads ("“Q2 Sales” is typed or entered.")."""
+    sentences = {
+        checks.SHOWS: f"The result shows “{value}”.",
+        checks.NOT_SHOWS: f"“{value}” appears nowhere in the result.",
+        checks.TYPED: f"“{value}” is typed or entered.",
+        checks.ACTED_ON: f"A step clicks or acts on “{value}”.",
+        checks.VISITED: f"The recording visits {value}.",
+        checks.APP: f"The work is done in {value}.",
+        checks.SUBMITTED: f"The work ends by pressing “{value}” (or the form's button or key).",
+    }
+    if kind == checks.MILESTONES:
+        return "The steps reach, in this order: " + " → ".join(f"“{item}”" for item in values) + "."
+    return sentences.get(kind, f"{kind}: {value}")
+
+
+def factory_check_lines(factory: Factory) -> list[CheckLine]:
+    """The checks a claim made now would be graded against: the factory's own success checks,
+    or the ones the agent proposes from the instructions (as `claims.claim_terms` freezes)."""
+    try:
+        found = (
+            checks.checks_from_json(factory.success_checks)
+            if factory.success_checks
+            else checks.checks_propose(factory.title, factory.instructions)
+        )
+    except checks.ChecksInvalid:  # refused on save; an old row is graded by proposed checks
+        found = checks.checks_propose(factory.title, factory.instructions)
+    return [CheckLine(check_sentence(check.kind, check.value, check.values), check.required) for check in found]
+
+
+def claim_check_lines(claim: Claim) -> list[CheckLine]:
+    """The checks frozen on the claim (what this farmer's work is graded against)."""
+    stored = (claim.terms or {}).get("checks")
+    if not stored:
+        return factory_check_lines(claim.factory)
+    try:
+        found = checks.checks_from_json(stored)
+    except checks.ChecksInvalid:
+        return []
+    return [CheckLine(check_sentence(check.kind, check.value, check.values), check.required) for check in found]
+
+
+def submission_check_lines(submission: Submission) -> list[CheckLine]:
+    """Each graded check of the submission with whether it was met, failed ones first; empty
+    when the grader recorded none (a reviewer's score, an outside grader)."""
+    outcome = (submission.score_breakdown or {}).get("outcome")
+    graded = outcome.get("checks") if isinstance(outcome, dict) else None
+    if not isinstance(graded, list):
+        return []
+    lines = []
+    for entry in graded:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            continue
+        kind, label = entry["kind"], str(entry.get("check", ""))
+        value = label.removeprefix(f"{kind}: ")
+        values = tuple(value.split(" -> ")) if kind == checks.MILESTONES else ()
+        near = entry.get("near_miss")
+        passed = entry.get("passed") is True
+        detail = ""
+        if not passed:
+            detail = f"“{near}” was typed instead." if near else "Not found in your recording."
+        lines.append(CheckLine(check_sentence(kind, value, values), entry.get("required") is True, passed, detail))
+    return sorted(lines, key=lambda line: line.passed)  # stable: failed first, in check order

@@ -83,6 +83,21 @@ class FactoryDetailsForm(forms.Form):
         "nothing. Leave empty to have the agent propose them from the instructions when a farmer claims.",
     )
 
+    requires_recording = forms.BooleanField(
+        required=False,
+        label="Require a screen recording",
+        help_text="Farmers must upload the desktop recorder's archive (its video is the evidence the agent "
+        "checks); a demonstration typed as JSON is refused. Applies to claims made after you save.",
+    )
+    reference_demonstrations = forms.JSONField(
+        required=False,
+        label="Reference demonstrations (JSON)",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="Optional: a JSON list of up to 5 recordings of the task done well, each in the demonstration "
+        "format. The agent scores how far a farmer's steps reach their milestones (what was typed, clicked by "
+        "name, visited), in order. Edits apply to new claims.",
+    )
+
     @classmethod
     def initial_for(cls, factory: Factory) -> dict:
         initial = {name: getattr(factory, name) for name in cls.base_fields}

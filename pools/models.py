@@ -9,6 +9,8 @@ database can enforce.
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -112,6 +114,12 @@ class Factory(models.Model):
     # The creator's success checks (pools.grading.checks JSON, validated by checks_from_json);
     # None or [] = the agent proposes them from the instructions when a claim is made.
     success_checks = models.JSONField(null=True, blank=True)
+    # Evidence policy: demonstrations must come as a recorder archive with its screen video
+    # (frozen on each claim's terms; a JSON-only submission is refused at intake).
+    requires_recording = models.BooleanField(default=False)
+    # Recordings of the task done well (validated demonstrations, at most 5): the agent scores a
+    # farmer's alignment to their milestones (pools/grading/references.py). Frozen per claim.
+    reference_demonstrations = models.JSONField(default=list, blank=True)
     available_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     reserved_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
     # Counters kept by the services in the same transaction as the money, so that browse
@@ -268,6 +276,27 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     # sha256 of the normalised (action, target) sequence: near-identical replays collide.
     sequence_fingerprint = models.CharField(max_length=64, blank=True)
+    # A screen recording (evidence.Recording) came with the demonstration. Set once, by
+    # submission_create, from what the evidence app passes: pools never imports evidence, so
+    # this plain flag is what pools knows of it (its evidence is graded above pools).
+    has_recording = models.BooleanField(default=False)
+    # The grader's compact similarity signature (pools.grading.similarity) and its LSH keys
+    # (pools.services.integrity.signature_bands): near-duplicates are found through the keys.
+    similarity_signature = models.JSONField(default=dict, blank=True)
+    signature_bands = ArrayField(models.BigIntegerField(), default=list, blank=True)
+
+    # Evidence (issue 17): a submission with a screen recording is not scored until the evidence
+    # app has examined it. "" = no recording (scored on its demonstration alone); "pending" = the
+    # evidence task has not handed back its section yet (the batch processor passes it over);
+    # "examined" = `evidence` holds the section (plain values: checks, verdict, hold, reasons),
+    # which scoring combines with the grade (pools/grading/evidence.py).
+    class Evidence(models.TextChoices):
+        NONE = "", "No recording"
+        PENDING = "pending", "Being examined"
+        EXAMINED = "examined", "Examined"
+
+    evidence_status = models.CharField(max_length=10, choices=Evidence.choices, default=Evidence.NONE, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
 
     # Scoring (the Data Quality Agent or a reviewer).
     quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
@@ -328,6 +357,8 @@ class Submission(models.Model):
             models.Index(fields=["farmer", "-submitted_at"]),
             # Equality lookups only (duplicate checks): no varchar_pattern_ops twin.
             models.Index(fields=["sequence_fingerprint"], name="submission_fingerprint"),
+            # Near-duplicate candidates: rows sharing any LSH key (`signature_bands && ARRAY[...]`).
+            GinIndex(fields=["signature_bands"], name="submission_signature_bands"),
             # The batch processor's queue: only unsettled rows, in id order (a small index
             # however many settled submissions the table holds).
             models.Index(

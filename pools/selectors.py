@@ -486,3 +486,13 @@ def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, W
         )
         for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected in rows
     ]
+
+
+def factories_fundable_by(creator):
+    """The creator's factories that can still take money (not closed), newest first."""
+    return (
+        Factory.objects.filter(creator=creator)
+        .exclude(status=Factory.Status.CLOSED)
+        .select_related("token")
+        .order_by("-created_at", "-id")
+    )

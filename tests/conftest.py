@@ -4,6 +4,7 @@ real Celery worker on Redis for integration tests."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -23,6 +24,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(
                 pytest.mark.skip(reason="needs Chromium: install Debian's chromium or set CHROMIUM_PATH (CI does)")
             )
+
+
+# A farmer claims, then records, then submits; tests claim and submit at once. So that the
+# grader's claim window (FORGE_GRADE_CLAIM_WINDOW, on in tests as in production) sees what
+# production sees, every new claim is dated this much earlier (its expiry is unchanged), and
+# the fixture recordings (tests.factories.demonstration) end when they are built. Longer than
+# any fixture recording; a test that sets a claim's time itself does so after creating it.
+CLAIM_LEAD = timedelta(minutes=8)
+
+
+@pytest.fixture(autouse=True)
+def _claims_made_before_the_recording():
+    from django.db.models.signals import pre_save
+
+    from pools.models import Claim
+
+    def claimed_earlier(sender, instance, raw=False, **kwargs):
+        if instance._state.adding and not raw and instance.created_at is not None:
+            instance.created_at -= CLAIM_LEAD
+
+    pre_save.connect(claimed_earlier, sender=Claim, weak=False, dispatch_uid="tests-claim-lead")
+    yield
+    pre_save.disconnect(sender=Claim, dispatch_uid="tests-claim-lead")
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,10 @@ ledger is always right); plain rows through factories."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import factory
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -53,10 +54,15 @@ class GraderFactory(UserFactory):
 def demonstration(
     *, steps: int = 12, minutes: float = 6.0, variant: int | None = None, instructions_words=("sheet", "budget")
 ) -> dict:
-    """A plausible, valid demonstration; `variant` makes its step sequence unique."""
+    """A plausible, valid demonstration; `variant` makes its step sequence unique.
+
+    Recorded just now: it ends when it is built and lasts `minutes`, so it lies inside a claim
+    made before it (tests/conftest.py dates every new claim CLAIM_LEAD earlier, as a farmer
+    claims, then records, then submits) and the grader's claim window passes it, as in
+    production."""
     variant = next(_counter) if variant is None else variant
-    started = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     duration = minutes * 60
+    started = timezone.now().replace(microsecond=0) - timedelta(seconds=duration)
     actions = ["navigate", "click", "type", "click", "key", "scroll"]
     step_list = []
     for index in range(steps):

@@ -165,7 +165,8 @@ def _dashboard(request, *, stake_form=None, unstake_form=None, withdrawal_form=N
                 "withdrawals": Paginator(withdrawals_of(user), PAGE_SIZE).get_page(request.GET.get("wpage")),
                 "stake_form": stake_form or StakeForm(prefix="stake"),
                 "unstake_form": unstake_form or StakeForm(prefix="unstake"),
-                "form": withdrawal_form or WithdrawalForm(),
+                "form": withdrawal_form
+                or WithdrawalForm(tokens={row["token"].symbol: row["token"] for row in balances}),
             }
         )
     return render(request, "referrals/dashboard.html", context, status=status)

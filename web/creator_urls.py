@@ -13,6 +13,9 @@ app_name = "pools"
 
 urlpatterns = [
     path("", creator.dashboard, name="dashboard"),
+    path("balance/", creator.balance, name="balance"),
+    path("balance/withdrawals/", creator.balance_withdraw, name="balance-withdraw"),
+    path("balance/fund/", creator.balance_fund, name="balance-fund"),
     *factory_patterns,
     *dataset_patterns,
 ]

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.services import wallet_address_validate
 from core.money import parse_amount
+from evidence.archive import max_total_bytes
 from ledger.models import Token
 from pools.farmer_selectors import BROWSE_ACCESS, BROWSE_SORTS
 
@@ -101,7 +102,24 @@ def json_problem(error: json.JSONDecodeError) -> str:
 
 
 class DemonstrationForm(forms.Form):
-    """A demonstration as JSON, pasted or uploaded as a recorder's .json export."""
+    """A demonstration: the desktop recorder's archive (.zip, with the farmer's final state), or
+    JSON pasted or uploaded as a .json export. `source_field` says which one came."""
+
+    archive = forms.FileField(
+        required=False,
+        label="Recorder archive (.zip)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        help_text="The zip the desktop recorder saved: meta.json, input_log.jsonl and recording.mp4. "
+        "Its video is the evidence the quality agent checks.",
+    )
+    final_state = forms.CharField(
+        required=False,
+        max_length=10_000,
+        label="What the screen shows at the end",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="With a recorder archive: the recorder does not write it, and the quality agent compares it "
+        "with the last frames of the video.",
+    )
 
     demonstration = forms.CharField(
         required=False,
@@ -119,6 +137,19 @@ class DemonstrationForm(forms.Form):
         data = super().clean()
         upload = data.get("recording")
         text = (data.get("demonstration") or "").strip()
+        archive = data.get("archive")
+        if archive:
+            data["source_field"] = "archive"
+            if upload or text:
+                self.add_error("archive", "Submit the recorder archive or a JSON demonstration, not both.")
+            elif not archive.name.lower().endswith(".zip"):
+                self.add_error(
+                    "archive",
+                    "Upload the recorder's .zip archive (it holds meta.json, input_log.jsonl and recording.mp4).",
+                )
+            elif archive.size > max_total_bytes():
+                self.add_error("archive", f"The archive is larger than {max_total_bytes():,} bytes.")
+            return data
         if upload:
             if not upload.name.lower().endswith(".json"):
                 self.add_error("recording", "Upload the recorder's .json export.")
@@ -137,7 +168,10 @@ class DemonstrationForm(forms.Form):
                 )
                 return data
         else:
-            self.add_error("demonstration", "Paste the demonstration JSON or upload its .json export.")
+            self.add_error(
+                "demonstration",
+                "Upload the recorder archive (.zip), or paste the demonstration JSON or upload its .json export.",
+            )
             return data
         try:
             data["parsed"] = json.loads(raw)
@@ -166,9 +200,13 @@ class WithdrawalForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, tokens: dict | None = None, **kwargs):
+        """`tokens` ({symbol: Token}, the enabled ones in id order) saves a page that read them
+        already another query (the header's unread count spends it: tests/bench)."""
         super().__init__(*args, **kwargs)
-        self.tokens = {token.symbol: token for token in Token.objects.filter(enabled=True).order_by("id")}
+        if tokens is None:
+            tokens = {token.symbol: token for token in Token.objects.filter(enabled=True).order_by("id")}
+        self.tokens = tokens
         self.fields["token"].choices = [(symbol, symbol) for symbol in self.tokens]
 
     def clean(self):
@@ -187,3 +225,12 @@ class WithdrawalForm(forms.Form):
                 except ValidationError as error:
                     self.add_error(field, error.message_dict.get(field, error.messages))
         return data
+
+
+class AppealForm(forms.Form):
+    note = forms.CharField(
+        label="Why is the score wrong?",
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": 2000}),
+        max_length=2000,
+        help_text="What the grader missed: the steps that show the task was done. 2,000 characters at most.",
+    )

@@ -8,6 +8,8 @@ are looked up through selectors scoped to that farmer, so anyone else's are a 40
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -22,17 +24,22 @@ from core.exceptions import ApplicationError, NotFound
 from core.money import parse_amount
 from core.pages import role_required
 from core.templatetags.forge_tags import money
+from evidence.intake import recording_submit
 from farmers.reputation import reputation_hints, reputation_parts
 from farmers.selectors import reputation_history, reputation_of, reputation_profile
 from ledger.services import InsufficientFunds
 from pools import farmer_selectors as selectors
 from pools.access import access_claim, access_factory, access_submission
+from pools.demonstrations import EXAMPLE_DEMONSTRATION
+from pools.grading.evidence import evidence_rows
 from pools.models import Claim
 from pools.selectors import economics_config
 from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
+from reviews.selectors import appeal_of
+from reviews.services import appeal_create, appeal_opened_at, appeal_refusal, appeal_window
 
-from .farmer_forms import BrowseForm, DemonstrationForm, WithdrawalForm
+from .farmer_forms import AppealForm, BrowseForm, DemonstrationForm, WithdrawalForm
 
 PAGE_SIZE = 25
 
@@ -89,6 +96,7 @@ def factory_preview(request, factory_id: int):
             "factory": factory,
             "row": selectors.browse_rows([factory], reputation=reputation)[0],
             "pay": selectors.pay_preview(factory),
+            "checks": selectors.factory_check_lines(factory),
         },
     )
 
@@ -120,9 +128,15 @@ def claim_detail(request, claim_id: int):
     if claim.status == Claim.Status.SUBMITTED:
         return redirect("farmers:submission", submission_id=claim.submission.pk)
     expired = claim.status == Claim.Status.EXPIRED or claim.expires_at <= timezone.now()
-    form = DemonstrationForm(request.POST, request.FILES) if request.method == "POST" else DemonstrationForm()
+    inserting = request.method == "POST" and "insert_example" in request.POST
+    if inserting:  # the worked example in the JSON box, nothing submitted
+        form = DemonstrationForm(initial={"demonstration": json.dumps(EXAMPLE_DEMONSTRATION, indent=2)})
+    elif request.method == "POST":
+        form = DemonstrationForm(request.POST, request.FILES)
+    else:
+        form = DemonstrationForm()
     status = 200
-    if request.method == "POST" and not expired:
+    if request.method == "POST" and not expired and not inserting:
         if form.is_valid():
             submission = _submit(request, claim, form)
             if submission is not None:
@@ -133,7 +147,15 @@ def claim_detail(request, claim_id: int):
     return render(
         request,
         "farmers/claim.html",
-        {"claim": claim, "factory": claim.factory, "form": form, "expired": expired},
+        {
+            "claim": claim,
+            "factory": claim.factory,
+            "form": form,
+            "expired": expired,
+            "requires_recording": bool((claim.terms or {}).get("requires_recording")),
+            "pool_id": f"factory-{claim.factory_id}",
+            "checks": selectors.claim_check_lines(claim),
+        },
         status=status,
     )
 
@@ -141,13 +163,26 @@ def claim_detail(request, claim_id: int):
 def _submit(request, claim: Claim, form: DemonstrationForm):
     field = form.cleaned_data["source_field"]
     try:
+        if field == "archive":
+            with form.cleaned_data["archive"].open("rb") as archive:
+                return recording_submit(
+                    claim_id=claim.pk,
+                    farmer=request.user,
+                    archive=archive,
+                    final_state=form.cleaned_data.get("final_state") or None,
+                )
         return submission_create(claim_id=claim.pk, farmer=request.user, demonstration=form.cleaned_data["parsed"])
     except ValidationError as error:
         for path, problems in error.message_dict.items():
             for problem in problems:
-                form.add_error(field, problem if path in ("demonstration", "__all__") else f"{path}: {problem}")
+                plain = path in ("demonstration", "archive", "__all__")
+                form.add_error(field, problem if plain else f"{path}: {problem}")
     except ApplicationError as error:
-        messages.error(request, error.message)
+        if error.field in ("demonstration", "archive", "video"):  # the archive's or the policy's refusal
+            # A claim requiring a recording shows no JSON box: its refusal goes next to the archive.
+            form.add_error("archive" if (claim.terms or {}).get("requires_recording") else field, error.message)
+        else:
+            messages.error(request, error.message)
     return None
 
 
@@ -163,7 +198,39 @@ def _own_submission(request, submission_id: int):
 @require_GET
 def submission_detail(request, submission_id: int):
     submission = _own_submission(request, submission_id)
-    return render(request, "farmers/submission.html", {**_status_context(submission), "factory": submission.factory})
+    return _submission_page(request, submission, AppealForm())
+
+
+def _submission_page(request, submission, appeal_form, *, status: int = 200):
+    appeal = appeal_of(submission)
+    context = {
+        **_status_context(submission),
+        "factory": submission.factory,
+        "appeal": appeal,
+        "appeal_form": appeal_form,
+        # The form is offered only while an appeal is possible; its refusal explains otherwise.
+        "appeal_refusal": None if appeal else appeal_refusal(submission),
+        "appeal_deadline": appeal_opened_at(submission) + appeal_window(),
+    }
+    return render(request, "farmers/submission.html", context, status=status)
+
+
+@farmer_required
+@require_POST
+def submission_appeal(request, submission_id: int):
+    """Appeal a refused or held score with a note (reviews/services.py appeal_create)."""
+    submission = _own_submission(request, submission_id)
+    form = AppealForm(request.POST)
+    if form.is_valid():
+        try:
+            appeal_create(farmer=request.user, submission_id=submission.pk, note=form.cleaned_data["note"])
+        except ApplicationError as error:
+            form.add_error("note" if error.field == "note" else None, error.message)
+        else:
+            messages.success(request, "Your appeal was sent. You will be told the decision and its reason here.")
+            return redirect("farmers:submission", submission_id=submission.pk)
+    submission.refresh_from_db()
+    return _submission_page(request, submission, form, status=400)
 
 
 @farmer_required
@@ -184,12 +251,15 @@ def _status_context(submission) -> dict:
         "submission": submission,
         "state": _status_state(submission),
         "hold": selectors.hold_notice(submission),
+        "checks": selectors.submission_check_lines(submission),
         "threshold": economics_config().quality_threshold,
+        # The evidence of a screen recording, with the keyframe each check used (issue 17).
+        "evidence_checks": evidence_rows(submission.score_breakdown.get("evidence") or submission.evidence),
     }
 
 
 def _status_state(submission) -> str:
-    return f"{submission.status}:{submission.quality_score}:{int(submission.needs_review)}"
+    return f"{submission.status}:{submission.evidence_status}:{submission.quality_score}:{int(submission.needs_review)}"
 
 
 @farmer_required
@@ -236,7 +306,11 @@ def withdrawal_submit(request, form: WithdrawalForm):
     messages.success(
         request,
         f"Withdrawal of {withdrawal.token.money(withdrawal.amount)} requested to {withdrawal.address}. "
-        "Staff send it shortly; its status is below.",
+        + (
+            "It is above the limits and waits for staff approval; its status is below."
+            if withdrawal.status == "approval"
+            else "It is sent shortly; its status is below."
+        ),
     )
     return withdrawal
 

@@ -40,6 +40,7 @@ from pools.models import Deposit
 from pools.services.deposits import deposit_confirm, deposit_create
 
 from .. import signin
+from ..locks import chain_transfer_lock, deposit_intent_lock, evm_cursor_lock
 from ..models import ChainAsset, ChainKind, ChainTransfer, DepositIntent, EvmBlock, EvmCursor, Wallet
 from .links import deposit_links_record
 
@@ -100,7 +101,7 @@ def deposit_intent_create(*, factory, actor, wallet_id, amount) -> DepositIntent
 
 @transaction.atomic
 def deposit_intent_cancel(*, actor, intent_id: int) -> DepositIntent:
-    intent = DepositIntent.objects.select_for_update().filter(pk=intent_id, creator=actor).first()
+    intent = deposit_intent_lock(intent_id, creator=actor)
     if intent is None:
         raise NotFound("No such deposit.")
     if intent.status == DepositIntent.Status.CREDITED:
@@ -172,7 +173,7 @@ def _cursor_lock(w3) -> EvmCursor | None:
         if start is None:
             start = max(w3.eth.block_number - settings.FORGE_EVM_CONFIRMATIONS, 0)
         EvmCursor.objects.get_or_create(name=CURSOR_NAME, defaults={"next_block": start})
-    return EvmCursor.objects.select_for_update(skip_locked=True).filter(name=CURSOR_NAME).first()
+    return evm_cursor_lock(CURSOR_NAME)
 
 
 def _hex(value) -> str:
@@ -356,7 +357,7 @@ def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
 @transaction.atomic(durable=True)
 def transfer_settle(*, transfer_id: int) -> str:
     """Credit a confirmed transfer to its intent's factory, once, or mark it unmatched."""
-    transfer = ChainTransfer.objects.select_for_update().get(pk=transfer_id)
+    transfer = chain_transfer_lock(transfer_id)
     if transfer.status != ChainTransfer.Status.PENDING:
         return transfer.status
     if not EvmBlock.objects.filter(number=transfer.block_number, hash=transfer.block_hash).exists():
@@ -364,7 +365,7 @@ def transfer_settle(*, transfer_id: int) -> str:
     intent, reason = _match(transfer)
     now = timezone.now()
     if intent is not None:
-        intent = DepositIntent.objects.select_for_update().get(pk=intent.pk)
+        intent = deposit_intent_lock(intent.pk)
         try:
             with transaction.atomic():
                 deposit = deposit_create(

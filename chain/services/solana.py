@@ -52,6 +52,7 @@ from core.money import format_amount, parse_amount
 from pools.models import Deposit
 from pools.services.deposits import deposit_confirm, deposit_create
 
+from ..locks import chain_transfer_lock, deposit_intent_lock
 from ..models import ChainKind, ChainTransfer, DepositIntent, SolanaCursor
 from .links import deposit_links_record
 
@@ -445,7 +446,9 @@ def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
     """The intent this finalized transfer pays, or None and why not (for staff)."""
     if transfer.intent_id is None:
         return None, "no reference of an open deposit request"
-    intent = DepositIntent.objects.select_for_update().select_related("token").get(pk=transfer.intent_id)
+    # Its own row only: a `select_related` token row locked FOR UPDATE would queue every
+    # settlement in that token (ledger/locks.py, "Lock only the table you mean").
+    intent = deposit_intent_lock(transfer.intent_id, related=("token",))
     if transfer.to_address != treasury():
         return None, f"sent to {transfer.to_address}, not to the treasury"
     if transfer.token is None or transfer.token_id != intent.token_id:
@@ -466,7 +469,7 @@ def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
 def solana_transfer_settle(*, transfer_id: int) -> str:
     """Credit a finalized transfer to its intent's factory, once, or mark it unmatched. The
     caller has seen its signature `finalized`."""
-    transfer = ChainTransfer.objects.select_for_update(of=("self",)).select_related("token").get(pk=transfer_id)
+    transfer = chain_transfer_lock(transfer_id, related=("token",))
     if transfer.status != ChainTransfer.Status.PENDING or transfer.chain != ChainKind.SOLANA:
         return transfer.status
     intent, reason = _match(transfer)

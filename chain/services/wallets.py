@@ -24,6 +24,7 @@ from django.utils import timezone
 from core.exceptions import Conflict, NotFound
 
 from .. import signin
+from ..locks import wallet_lock
 from ..models import ChainKind, Wallet, WalletNonce
 from .links import wallet_links_record
 
@@ -199,7 +200,7 @@ def _email_linked(wallet: Wallet) -> None:
 def wallet_unlink(*, user, wallet_id: int, now=None) -> Wallet:
     """Unlink one of the user's wallets (idempotent). Withdrawals already requested to it keep
     their address; new ones need a linked wallet."""
-    wallet = Wallet.objects.select_for_update().filter(pk=wallet_id, user=user).first()
+    wallet = wallet_lock(wallet_id=wallet_id, user=user)
     if wallet is None:
         raise NotFound("No such wallet.")
     if wallet.unlinked_at is None:

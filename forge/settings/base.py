@@ -39,9 +39,11 @@ INSTALLED_APPS = [
     "forge",
     "core",
     "audit",
+    "notifications",
     "accounts",
     "ledger",
     "pools",
+    "reviews",
     "datasets",
     "referrals",
     "farmers",
@@ -84,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
+                "notifications.context_processors.notifications",
             ],
         },
     },
@@ -232,11 +235,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_DEFAULT_QUEUE = "forge"
 # Reputation is recomputed downstream of money: its own queue keeps a burst of recomputation
 # from delaying settlements. `make worker` consumes both; large deployments give it its own worker.
-CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}}
-FORGE_WORKER_QUEUES = "forge,reputation"
+# Evidence examination (decoding, OCR) is CPU-heavy: its own queue keeps it from delaying
+# settlements; deployments scale it with more worker processes (bench/evidence.py).
+CELERY_TASK_ROUTES = {"farmers.*": {"queue": "reputation"}, "evidence.recording_examine": {"queue": "evidence"}}
+FORGE_WORKER_QUEUES = "forge,reputation,evidence"
 CELERY_BEAT_SCHEDULE = {
     "claims-expire": {"task": "pools.claims_expire", "schedule": 60.0},
     "submissions-sweep": {"task": "pools.submissions_sweep", "schedule": 60.0},
+    "recordings-sweep": {"task": "evidence.recordings_sweep", "schedule": 60.0},
     "submissions-process-pending": {"task": "pools.submissions_process_pending", "schedule": 30.0},
     "reputation-refresh": {"task": "farmers.reputation_refresh", "schedule": 60.0},
     "ledger-audit": {"task": "ledger.audit", "schedule": 3600.0},
@@ -244,8 +250,13 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "pools.alerts_check", "schedule": 300.0},
     "exports-sweep": {"task": "pools.exports_sweep", "schedule": 120.0},
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
+    "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
+    "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
+    "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
+    "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
+    "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
     "signin-signals-purge": {"task": "accounts.signin_signals_purge", "schedule": 86400.0},
 }
 
@@ -276,6 +287,11 @@ FORGE_GRADER_JUDGE_TIMEOUT = env.float("FORGE_GRADER_JUDGE_TIMEOUT", default=60.
 FORGE_GRADER_JUDGE_RETRIES = env.int("FORGE_GRADER_JUDGE_RETRIES", default=2)
 # What farmers are told a staff review of a held submission takes (the submission page).
 FORGE_REVIEW_EXPECTED_HOURS = env.int("FORGE_REVIEW_EXPECTED_HOURS", default=48)
+# Appeals (reviews/): a refused or held score may be appealed this many days after the decision.
+# The model judge (FORGE_GRADER_JUDGE_URL) answers first when configured, signing its score
+# changes as this service account (created on first use, role grader, no password).
+FORGE_APPEAL_WINDOW_DAYS = env.int("FORGE_APPEAL_WINDOW_DAYS", default=7)
+FORGE_APPEAL_JUDGE_ACCOUNT = env("FORGE_APPEAL_JUDGE_ACCOUNT", default="appeal-judge")
 # The agent checks the recording against the server's claim window (claim creation to
 # submission; docs/quality-agent.md, `outside_claim_window`). Off only in the unit-test settings,
 # whose fixture recordings carry fixed dates (tests/pools/test_claim_window.py turns it on).
@@ -285,6 +301,9 @@ FORGE_GRADE_CLAIM_WINDOW = env.bool("FORGE_GRADE_CLAIM_WINDOW", default=True)
 FORGE_REVIEW_BELOW_CONFIDENCE = env.float("FORGE_REVIEW_BELOW_CONFIDENCE", default=0.4)
 # A submission left in submitted/scoring longer than this is re-enqueued by the sweeper.
 FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
+# A recording still waiting for its evidence this long after submission has lost its task
+# (examination takes seconds to a few minutes): the evidence sweeper sends it again.
+FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = env.int("FORGE_EVIDENCE_SWEEP_AFTER_SECONDS", default=900)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside
 # (http) grader gets smaller batches so a task stays short.
 FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)
@@ -295,6 +314,14 @@ FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=3
 FORGE_JSON_MAX_DEPTH = env.int("FORGE_JSON_MAX_DEPTH", default=64)
 FORGE_DEMONSTRATION_MAX_BYTES = env.int("FORGE_DEMONSTRATION_MAX_BYTES", default=2 * 1024 * 1024)
 FORGE_ATTACHMENT_MAX_BYTES = env.int("FORGE_ATTACHMENT_MAX_BYTES", default=200 * 1024 * 1024)
+# Resumable uploads of recorder archives (tus, evidence/uploads.py): per farmer, at most this
+# many unfinished uploads and this many declared bytes across uploads not yet expired or used;
+# at most this many bytes per PATCH; an upload untouched this long expires (the beat task
+# evidence.uploads_expire deletes it and its chunks).
+FORGE_UPLOAD_MAX_CONCURRENT = env.int("FORGE_UPLOAD_MAX_CONCURRENT", default=3)
+FORGE_UPLOAD_MAX_BYTES_PER_FARMER = env.int("FORGE_UPLOAD_MAX_BYTES_PER_FARMER", default=1024 * 1024 * 1024)
+FORGE_UPLOAD_CHUNK_MAX_BYTES = env.int("FORGE_UPLOAD_CHUNK_MAX_BYTES", default=32 * 1024 * 1024)
+FORGE_UPLOAD_EXPIRY_HOURS = env.int("FORGE_UPLOAD_EXPIRY_HOURS", default=24)
 FORGE_SITE_NAME = "Forge Pools"
 # Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
 # near-free factory of one's own must not buy a premium reputation.
@@ -332,6 +359,16 @@ FORGE_EXPORT_TIME_LIMIT = env.int("FORGE_EXPORT_TIME_LIMIT", default=4 * 3600)
 FORGE_ALERT_POOL_LOW_REWARDS = env.int("FORGE_ALERT_POOL_LOW_REWARDS", default=3)
 # Links in alert emails start with this (e.g. https://forge.example.com).
 FORGE_SITE_URL = env("FORGE_SITE_URL", default="http://127.0.0.1:8000")
+
+# Webhooks (notifications/, Standard Webhooks). Seconds before each retry after a failed
+# attempt (the spec's reference schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), then give up.
+WEBHOOK_RETRY_SECONDS = env.list(
+    "FORGE_WEBHOOK_RETRY_SECONDS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("FORGE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ENDPOINTS = env.int("FORGE_WEBHOOK_MAX_ENDPOINTS", default=10)
+# Plain-http endpoints only for local development and tests.
+WEBHOOKS_ALLOW_HTTP = env.bool("FORGE_WEBHOOKS_ALLOW_HTTP", default=DEBUG)
 
 # Logs (docs/operations.md, "Logs and request ids"): JSON lines with LOG_FORMAT=json (the
 # production default), plain text otherwise; every record carries the request id.
@@ -373,6 +410,22 @@ FORGE_EVM_REORG_DEPTH = env.int("FORGE_EVM_REORG_DEPTH", default=64)
 FORGE_EVM_BLOCKS_PER_RUN = env.int("FORGE_EVM_BLOCKS_PER_RUN", default=200)
 # Where a new cursor starts (empty: the current head, minus the confirmation depth).
 FORGE_EVM_START_BLOCK = env.int("FORGE_EVM_START_BLOCK", default=None)
+# Payouts sent by the system (chain/services/payouts.py, docs/chain.md "Payouts"). Off by default:
+# withdrawals wait for staff to mark them sent. On: the hot wallet's key must come from a file
+# (preferred) or the environment, never the database, or no process starts.
+FORGE_EVM_PAYOUTS_ENABLED = env.bool("FORGE_EVM_PAYOUTS_ENABLED", default=False)
+FORGE_EVM_HOT_WALLET_KEY_FILE = env("FORGE_EVM_HOT_WALLET_KEY_FILE", default="")
+FORGE_EVM_HOT_WALLET_KEY = env("FORGE_EVM_HOT_WALLET_KEY", default="")
+# Withdrawals signed per payout run (beat, every 15 s), one transaction each.
+FORGE_EVM_PAYOUTS_PER_RUN = env.int("FORGE_EVM_PAYOUTS_PER_RUN", default=20)
+# Gas price ceiling in gwei: above it the run waits (signs nothing new) rather than overpay.
+FORGE_EVM_MAX_GAS_PRICE_GWEI = env.int("FORGE_EVM_MAX_GAS_PRICE_GWEI", default=200)
+# Staff approve a withdrawal above this amount, or one taking the user's total of the last
+# 24 h above the daily limit, per token symbol ("USDC=1000,ETH=0.5"; a token not named: none).
+FORGE_WITHDRAWAL_APPROVAL_ABOVE = env.dict("FORGE_WITHDRAWAL_APPROVAL_ABOVE", default={})
+FORGE_WITHDRAWAL_DAILY_LIMIT = env.dict("FORGE_WITHDRAWAL_DAILY_LIMIT", default={})
+# The admin index warns when the hot wallet holds less than this of a token ("ETH=0.1,USDC=500").
+FORGE_EVM_HOT_WALLET_LOW = env.dict("FORGE_EVM_HOT_WALLET_LOW", default={})
 # The Solana deposit watcher (chain.solana_watch, beat): off while FORGE_SOLANA_RPC_URL is empty.
 # It credits at `finalized` commitment. Mints: "USDC=<mint>,CLONES=<mint>" (SOL is native).
 FORGE_SOLANA_RPC_URL = env("FORGE_SOLANA_RPC_URL", default="")

@@ -3,7 +3,7 @@ claims, submissions, attachments. forge/api_urls.py routes to the views re-expor
 
 from .attachments import DatasetAttachmentSerializer, SubmissionAttachmentApi, attachment_file_response
 from .claims import ClaimCreateApi
-from .deposits import DepositConfirmApi, DepositCreateApi
+from .deposits import DepositConfirmApi, DepositCreateApi, FactoryFundFromBalanceApi
 from .factories import (
     FactoryCloseApi,
     FactoryDetailApi,
@@ -22,6 +22,7 @@ __all__ = [
     "DepositCreateApi",
     "FactoryCloseApi",
     "FactoryDetailApi",
+    "FactoryFundFromBalanceApi",
     "FactoryListCreateApi",
     "FactoryPauseApi",
     "FactoryRateApi",

@@ -18,7 +18,7 @@ from core.exceptions import Forbidden
 
 from ..access import access_factory
 from ..models import Deposit
-from ..services.deposits import deposit_confirm, deposit_create
+from ..services.deposits import deposit_confirm, deposit_create, factory_fund_from_balance
 
 
 class DepositOutputSerializer(serializers.Serializer):
@@ -65,3 +65,25 @@ class DepositConfirmApi(APIView):
         deposit = get_object_or_404(Deposit.objects.select_related("token"), pk=pk)
         deposit = deposit_confirm(deposit=deposit, actor=request.user)
         return Response(DepositOutputSerializer(deposit).data)
+
+
+class FactoryFundFromBalanceApi(APIView):
+    """The owner funds the factory from their own balance (a closed factory's refund, say);
+    `request_id` is the idempotency key (a repeat returns the first deposit)."""
+
+    permission_classes = [IsAuthenticated, IsCreator]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FundFromBalanceInput"
+
+        amount = AmountStringField(max_length=64)
+        request_id = serializers.CharField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses={201: DepositOutputSerializer})
+    def post(self, request, pk: int):
+        factory = access_factory(request.user, pk, need="owner")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deposit = factory_fund_from_balance(factory=factory, actor=request.user, **data.validated_data)
+        return Response(DepositOutputSerializer(deposit).data, status=status.HTTP_201_CREATED)

@@ -62,7 +62,15 @@ class FactoryOutputSerializer(serializers.Serializer):
     success_checks = serializers.JSONField(
         allow_null=True, help_text="The creator's success checks (docs/quality-agent.md); null: proposed per claim."
     )
+    requires_recording = serializers.BooleanField(
+        help_text="Evidence policy: demonstrations must be a recorder archive with its screen video "
+        "(POST /claims/{id}/recording/); a JSON-only submission is refused with 400."
+    )
+    reference_count = serializers.SerializerMethodField(help_text="How many reference demonstrations it has.")
     created_at = serializers.DateTimeField()
+
+    def get_reference_count(self, factory) -> int:
+        return len(factory.reference_demonstrations or [])
 
     def get_reward(self, factory) -> str:
         return amount_str(factory.reward, factory.token)
@@ -137,11 +145,22 @@ class FactoryListCreateApi(ListAPIView):
         min_reputation = serializers.DecimalField(
             required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100
         )
+        reference_demonstrations = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="Up to 5 recordings of the task done well (each a demonstration, docs/demonstration-format.md): "
+            "the agent scores how far a farmer's steps follow their milestones, in order (docs/quality-agent.md).",
+        )
         success_checks = serializers.JSONField(
             required=False,
             allow_null=True,
             help_text="A list of checks ({kind, value | values, required, match_case}; docs/quality-agent.md). "
             "Omitted, null or []: the agent proposes them from the instructions when a farmer claims.",
+        )
+        requires_recording = serializers.BooleanField(
+            required=False,
+            help_text="Require a screen recording (the desktop recorder's archive) with every demonstration. "
+            "Default false.",
         )
 
     def get_queryset(self):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -17,12 +17,14 @@ from core.api import (
 )
 
 from ..access import access_submission
+from ..demonstrations import EXAMPLE_DEMONSTRATION
 from ..models import Submission
 from ..selectors import (
     submission_list_for_user,
     submission_queryset,
 )
 from ..services.submissions import submission_create, submission_review
+from .demonstration_schema import DemonstrationField
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
@@ -78,9 +80,19 @@ class SubmissionCreateApi(APIView):
         class Meta:
             ref_name = "SubmissionCreateInput"  # one schema component per endpoint
 
-        demonstration = serializers.JSONField()
+        demonstration = DemonstrationField(help_text="docs/demonstration-format.md; the farmer page /farm/format/.")
 
-    @extend_schema(request=InputSerializer, responses={201: SubmissionOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: SubmissionOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "A spreadsheet named Budget 2026",
+                value={"demonstration": EXAMPLE_DEMONSTRATION},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request, pk: int):
         data = self.InputSerializer(data=_size_checked_data(request))
         data.is_valid(raise_exception=True)

@@ -51,6 +51,9 @@ class TaskContext:
     checks: tuple | None = None
     claimed_at: datetime | None = None
     submitted_at: datetime | None = None
+    # Milestones of the factory's reference demonstrations (`references.reference_milestones`),
+    # one tuple of strings per reference; None or () when the creator attached none.
+    references: tuple | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.expected_minutes, bool) or not isinstance(self.expected_minutes, int):
@@ -62,6 +65,13 @@ class TaskContext:
                 object.__setattr__(self, "checks", tuple(self.checks))  # hashable: graders cache per task
             if not isinstance(self.checks, tuple):
                 raise TypeError("checks must be a tuple of Check or None")
+        if self.references is not None:
+            if not isinstance(self.references, list | tuple) or not all(
+                isinstance(milestones, list | tuple) and all(isinstance(item, str) for item in milestones)
+                for milestones in self.references
+            ):
+                raise TypeError("references must be a tuple of tuples of strings or None")
+            object.__setattr__(self, "references", tuple(tuple(milestones) for milestones in self.references))
         for name in ("claimed_at", "submitted_at"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):

@@ -189,6 +189,12 @@ def _target_facts(target: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
     )
 
 
+@lru_cache(maxsize=16384)
+def target_labels(target: str) -> frozenset[str]:
+    """The quoted labels of one step target, normalised ('button "Save"' -> {"save"})."""
+    return frozenset(_target_facts(target)[0])
+
+
 def normalise(text: str) -> str:
     """Casefold and collapse whitespace: formatting never decides a check."""
     return " ".join(text.casefold().split())
@@ -513,6 +519,24 @@ def _first_source(value: str, sources) -> str | None:
 
 
 _FORM_FIELDS_RE = re.compile(r'(?:field|area|box|input)[^:"]{0,80}:\s*"([^"]*)"')
+
+
+_FORM_FIELD_OWNER_RE = re.compile(r'([a-z]+ ?(?:field|area|box|input)[^:"|]{0,80}):\s*"([^"]*)"')
+
+
+def field_acted_on(value: str, evidence: Evidence) -> bool:
+    """Does a form field of the final state hold `value`, and did a step act on that very field?
+
+    Recorders miss keystrokes (autofill, paste, a dropped event): a value the final state shows
+    in the field the farmer clicked (`text field#tt: "AlCSn"` after a click on `text field #tt`)
+    was entered there. A value shown anywhere else, or in a field no step touched, was not.
+    """
+    targets = _compact(evidence.targets)
+    for descriptor, held in _FORM_FIELD_OWNER_RE.findall(evidence.final_state):
+        name = _compact(descriptor.strip())
+        if name and name in targets and value_found(value, normalise(held)):
+            return True
+    return False
 
 
 def _form_fields(final_state: str) -> str:

@@ -71,6 +71,8 @@ def request_payload(demonstration: dict, task: TaskContext, model: str) -> dict:
         "expected_minutes": task.expected_minutes,
         "success_checks": checks_to_json(checks),
     }
+    if task.references:  # what good recordings of the task reached, in order
+        terms["reference_milestones"] = [list(milestones) for milestones in task.references]
     recording = {
         "started_at": demonstration.get("started_at"),
         "ended_at": demonstration.get("ended_at"),

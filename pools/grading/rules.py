@@ -41,9 +41,10 @@ from decimal import Decimal
 from functools import lru_cache
 
 from . import checks as checks_module
+from . import references as references_module
 from .base import GRADER_RULES, GradeResult, TaskContext, format_decimal, quantize_score
 
-RUBRIC_VERSION = 2
+RUBRIC_VERSION = 3
 AGENT_NAME = "forge-rules"
 
 # ---- work = outcome x (BASE + PROCESS_WEIGHT x process + EFFICIENCY_WEIGHT x efficiency) --------
@@ -129,6 +130,36 @@ APP_KINDS = {
     "terminal": ("terminal", "shell", "bash", "console"),
 }
 
+# Kinds of thing a task asks to act on, named by a common noun rather than a value ("click on a
+# black digit", "how many ... are there?", "focus into the textbox"): an action whose target is
+# of that kind is about the task even though it repeats no word of it. Kind -> (the words in
+# the instructions that ask for it, stemmed; the words in a target that make it one). A quoted
+# label that is a number is a number, one letter a letter.
+TARGET_KINDS = {
+    "number": (frozenset({"digit", "number", "count"}), frozenset()),
+    "letter": (frozenset({"letter", "character"}), frozenset()),
+    "shape": (
+        frozenset({"shape"}),
+        frozenset({"circle", "rectangle", "square", "triangle", "ellipse", "polygon", "shape", "star"}),
+    ),
+    "text_field": (
+        frozenset({"textbox", "textfield", "field", "input"}),
+        frozenset({"textbox", "textfield", "textarea", "input"}),
+    ),
+}
+# Named keys that enter or change a value (besides characters, pastes and arrows).
+ENTRY_KEY_NAMES = frozenset({"backspace", "delete", "space", "spacebar", "up", "down", "left", "right"})
+# A question about a quantity is answered with a number.
+_QUANTITY_QUESTION_RE = re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE)
+_NUMBER_LABEL_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
+
+# ---- reference demonstrations (references.py) ---------------------------------------------------
+# With references, this share of the outcome is the alignment (milestones of the closest
+# reference reached in order): another route to the same result loses at most this much.
+REFERENCE_WEIGHT = 0.2
+REFERENCE_LOW_ALIGNMENT = 0.25  # under this share of milestones: confidence falls
+REFERENCE_LOW_CONFIDENCE = 0.7
+
 # ---- confidence: a product of factors in (0, 1] --------------------------------------------------
 FEW_ACTIONS_CONFIDENCE_FLOOR = 0.4  # factor for no action at all
 NO_CHECKS_CONFIDENCE = 0.8
@@ -168,6 +199,8 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     idle_gap_seconds = max(IDLE_GAP_MIN_SECONDS, expected_seconds * IDLE_GAP_EXPECTED_FRACTION)
     value_words = _check_value_words(task_checks)
     relevance_words = keywords | value_words
+    wanted_kinds = _wanted_kinds(task)
+    label_values = _check_label_values(task_checks)
 
     # One pass over the steps collects everything the sub-scores and features need.
     covered_by_steps: set[str] = set()
@@ -184,7 +217,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     least_seconds = 0.0
     action_times: list[float] = []
     typed_words: list[str] = []
-    type_or_key_count = 0
+    entry_count = 0  # type actions and keys that enter or change text (not Enter, Tab, Ctrl+S)
     for step in steps:
         action = step.get("action")
         t = step.get("t")
@@ -217,9 +250,18 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
                     if matched:
                         relevant = True
                         covered_by_steps |= matched & keywords
+            target = step.get("target")
+            if target and not relevant and (wanted_kinds or label_values):
+                labels = checks_module.target_labels(target)
+                if labels & label_values:
+                    relevant = True
+                for kind in _target_kinds(target, labels):
+                    if kind in wanted_kinds:
+                        relevant = True
+                        covered_by_steps |= wanted_kinds[kind]
             relevant_action_count += relevant
-            if action in ("type", "key"):
-                type_or_key_count += 1
+            if action == "type" or (action == "key" and _enters_text(step.get("key"))):
+                entry_count += 1
             if action == "type" and text:
                 typed_words.extend(_WORD_RE.findall(text.lower()))
 
@@ -247,7 +289,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     check_results = checks_module.checks_evaluate(task_checks, evidence)
     # A typed value that fails while nothing at all was typed is not "maybe not visible": the
     # typing the task asks for was not done, so even an optional typed check fails the outcome.
-    nothing_typed = type_or_key_count == 0
+    nothing_typed = entry_count == 0
     failed_required = [
         result
         for result in check_results
@@ -283,7 +325,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     window = _outside_claim_window(demonstration, task, duration)
     if window:
         flags["outside_claim_window"] = window
-    fabricated = _fabricated(check_results, type_or_key_count, relevant_action_count)
+    fabricated = _fabricated(check_results, evidence, entry_count, relevant_action_count)
     if fabricated:
         flags["fabricated_state"] = fabricated
 
@@ -297,6 +339,12 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         covered_by_final_state,
         covered_by_steps,
     )
+    reference = None
+    if task.references:
+        share, reached, total = references_module.alignment(task.references, evidence.step_texts)
+        if total:
+            reference = (share, reached, total)
+            outcome_score = (1 - REFERENCE_WEIGHT) * outcome_score + REFERENCE_WEIGHT * share
     process_score, process_reasons, process_metrics = _process(
         relevance_words,
         action_count=action_count,
@@ -342,6 +390,9 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
         regular_timing=regular,
         sub_scores=[outcome_score, process_score, efficiency_score],
     )
+    if reference is not None and reference[0] < REFERENCE_LOW_ALIGNMENT:
+        confidence *= REFERENCE_LOW_CONFIDENCE
+        confidence_reasons.append("Lower confidence: the steps follow little of the reference demonstrations.")
 
     # Every part has a score, a weight and reasons, so pages can show each as a row (the dataset
     # preview, the farmer's status); the gate multiplies, hence its weight label GATE_WEIGHT_LABEL.
@@ -360,6 +411,7 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     ]
     breakdown = {
         "outcome": outcome_part,
+        **({"reference": _reference_part(*reference)} if reference is not None else {}),
         "process": _part(sub_scores["process"], PROCESS_WEIGHT, process_reasons, process_metrics),
         "efficiency": _part(sub_scores["efficiency"], EFFICIENCY_WEIGHT, efficiency_reasons, efficiency_metrics),
         "gate": {
@@ -445,6 +497,16 @@ def _outcome(
         reasons.append("No final state: nothing shows that the task's goal was reached.")
     score = OUTCOME_FINAL_STATE_PRESENT * (1.0 if has_final_state else 0.0) + OUTCOME_EVIDENCE * evidence
     return score, reasons, metrics
+
+
+def _reference_part(share: float, reached: int, total: int) -> dict:
+    """The alignment to the closest reference demonstration (a share of the outcome)."""
+    return _part(
+        quantize_score(share),
+        Decimal(str(REFERENCE_WEIGHT)),
+        [f"Reached {reached} of the {total} milestones of the closest reference demonstration, in order."],
+        {"milestones_reached": f"{reached}/{total}", "alignment": format_decimal(share)},
+    )
 
 
 def _process(
@@ -716,13 +778,30 @@ def _outside_claim_window(demonstration: dict, task: TaskContext, duration: floa
     return ""
 
 
-def _fabricated(check_results, type_or_key_count: int, relevant_action_count: int) -> str:
-    """The final state claims what no step produced."""
+def _fabricated(check_results, evidence, entry_count: int, relevant_action_count: int) -> str:
+    """The final state (or the names of clicked elements) claims what no step produced."""
+    if entry_count == 0:
+        # Values to type found only in the names of clicked elements, and nothing typed at all:
+        # steps written to carry the values ('Cell B7 "48,250.75"'), not work.
+        in_targets = [
+            result
+            for result in check_results
+            if result.passed and result.check.kind == checks_module.TYPED and result.where == checks_module.STEP_TARGETS
+        ]
+        if in_targets:
+            return (
+                f"The values to type ({in_targets[0].check.value!r}) appear only in the names of clicked "
+                "elements, and nothing was typed."
+            )
     only_final = [result for result in check_results if result.passed and result.where == checks_module.FINAL_STATE]
     if not only_final:
         return ""
-    typed_claims = [result for result in only_final if result.check.kind == checks_module.TYPED]
-    if typed_claims and type_or_key_count == 0:
+    typed_claims = [
+        result
+        for result in only_final
+        if result.check.kind == checks_module.TYPED and not checks_module.field_acted_on(result.check.value, evidence)
+    ]
+    if typed_claims and entry_count == 0:
         return f"The final state shows typed values ({typed_claims[0].check.value!r}) but nothing was typed."
     if relevant_action_count == 0:
         return "The final state shows the task's values but no step touched the task."
@@ -736,6 +815,61 @@ def _fabricated(check_results, type_or_key_count: int, relevant_action_count: in
 def _task_keywords(task: TaskContext) -> frozenset[str]:
     # The first paragraph states the task; later paragraphs describe the setting.
     return _matched_keywords(f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}", None)
+
+
+@lru_cache(maxsize=1024)
+def _enters_text(key) -> bool:
+    """A key that enters or changes a value: a character, a paste, an arrow (a spinner, a
+    picker), Backspace/Delete. Enter, Tab, Escape or Ctrl+S enter nothing."""
+    if not isinstance(key, str) or not key:
+        return False
+    if len(key) == 1:  # a character, "+" included
+        return True
+    *modifiers, name = key.lower().split("+")
+    if len(name) == 1:  # "Shift+A" types; "Ctrl+V" pastes; "Ctrl+S", "Ctrl+C" do not enter text
+        return name == "v" or all(modifier == "shift" for modifier in modifiers)
+    return name.startswith("arrow") or name in ENTRY_KEY_NAMES
+
+
+@lru_cache(maxsize=4096)
+def _wanted_kinds(task: TaskContext) -> dict[str, frozenset[str]]:
+    """Kinds of target the task asks to act on -> the task keywords that ask for each."""
+    text = f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}"
+    words = [_stem(word) for word in _WORD_RE.findall(text.lower())]
+    # "text box", "text field": one word, as UIs spell them either way.
+    stems = frozenset(words) | {first + second for first, second in itertools.pairwise(words) if first and second}
+    keywords = _task_keywords(task)
+    wanted = {}
+    for kind, (asking_words, _) in TARGET_KINDS.items():
+        asked = asking_words & stems
+        if asked:
+            wanted[kind] = frozenset(asked & keywords)
+    if _QUANTITY_QUESTION_RE.search(text):
+        wanted.setdefault("number", frozenset())
+    return wanted
+
+
+@lru_cache(maxsize=16384)
+def _target_kinds(target: str, labels: frozenset[str]) -> frozenset[str]:
+    """Kinds of a step's target: a number or a letter by its label, a shape or a field by its name."""
+    kinds = set()
+    for label in labels:
+        if _NUMBER_LABEL_RE.match(label):
+            kinds.add("number")
+        elif len(label) == 1 and label.isalpha():
+            kinds.add("letter")
+    words = _WORD_RE.findall(target.lower())
+    names = set(words) | {first + second for first, second in itertools.pairwise(words)}
+    for kind, (_, target_words) in TARGET_KINDS.items():
+        if target_words & names:
+            kinds.add(kind)
+    return frozenset(kinds)
+
+
+@lru_cache(maxsize=4096)
+def _check_label_values(task_checks: tuple) -> frozenset[str]:
+    """Check values as a target's quoted label would read ("8" for `shows: 8`), short ones too."""
+    return frozenset(checks_module.normalise(value) for check in task_checks for value in (check.value, *check.values))
 
 
 @lru_cache(maxsize=4096)
@@ -764,6 +898,8 @@ def _stem(word: str) -> str:
     """Crude plural folding ("sheets" = "sheet", "entries" = "entry"); "" for stop/short words."""
     if len(word) < MIN_KEYWORD_CHARS or word in STOP_WORDS:
         return ""
+    if len(word) > 5 and word.endswith("ed") and not word.endswith("eed"):
+        return word[:-2]  # "colored" = "color", "labeled" = "label" (both sides fold alike)
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not word.isdigit():

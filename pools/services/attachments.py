@@ -192,3 +192,13 @@ def attachment_chunks_verified(attachment: Attachment, *, chunk_bytes: int = CHU
             f"{label} failed SHA-256 verification: stored file is {size} bytes with SHA-256 {actual}, "
             f"expected {attachment.size} bytes with SHA-256 {attachment.sha256}."
         )
+
+
+def attachment_mark_stored(*, submission_id: int, name: str, sha256: str, size: int, stored_name: str) -> int:
+    """Record that the declared attachment `name` of a submission is already in storage as
+    `stored_name` (a recording's video, stored by the evidence app in the submission's own
+    transaction), when its size and SHA-256 are the declared ones. Returns how many rows were
+    marked (0 when nothing declared matches: the caller decides whether that is an error)."""
+    return Attachment.objects.filter(
+        submission_id=submission_id, name=name, sha256=sha256, size=size, uploaded_at__isnull=True
+    ).update(file=stored_name, uploaded_at=timezone.now())

@@ -29,6 +29,7 @@ from core.db import atomic_with_retry, bulk_update_values
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES
 from ..locks import submissions_lock, submissions_lock_waiting
 from ..models import Submission
+from .notices import submissions_notify_held
 from .scoring import ROW_FIELDS, SCORE_FIELDS, grader_failures_back_off, submissions_grade, submissions_score
 from .settlement import settle_rows
 
@@ -42,7 +43,8 @@ def batch_size() -> int:
 
 def waiting_filter(now) -> Q:
     """Rows this processor should take: waiting to be scored (not while backing off after a
-    grader failure; never with the manual grader), or scored and left unsettled for a while
+    grader failure, not while a recording's evidence is being examined; never with the manual
+    grader), or scored and left unsettled for a while
     (their worker died between scoring and settling)."""
     orphaned = Q(
         status=Submission.Status.SCORING,
@@ -54,8 +56,11 @@ def waiting_filter(now) -> Q:
     unsettled = Q(status__in=[Submission.Status.SUBMITTED, Submission.Status.SCORING])
     if settings.FORGE_GRADER == GRADER_MANUAL:
         return unsettled & orphaned
-    waiting = Q(status=Submission.Status.SUBMITTED, needs_review=False) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    # A recording still being examined waits for its evidence task (pools/services/evidence.py).
+    waiting = (
+        Q(status=Submission.Status.SUBMITTED, needs_review=False)
+        & ~Q(evidence_status=Submission.Evidence.PENDING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
     )
     return unsettled & (waiting | orphaned)
 
@@ -168,6 +173,7 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     for row in grading.held:
         row.status = Submission.Status.SCORING
     bulk_update_values(Submission, grading.held, [*SCORE_FIELDS, "status"])
+    submissions_notify_held(grading.held)
     if ready:
         settle_rows(ready, write_fields=SCORE_FIELDS)
     return len(rows), len(ready), (took - started, graded - took, time.perf_counter() - graded)

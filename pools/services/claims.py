@@ -19,6 +19,7 @@ from ledger.models import Account
 from ledger.services import InsufficientFunds, Leg, transaction_post
 
 from ..grading.checks import checks_from_json, checks_propose, checks_to_json
+from ..grading.references import reference_milestones
 from ..locks import factory_lock
 from ..models import Claim, Factory
 from .factories import pool_return_to_creator
@@ -47,6 +48,9 @@ def claim_terms(factory: Factory) -> dict:
         "expected_minutes": factory.expected_minutes,
         "reward": str(factory.reward),
         "checks": checks_to_json(checks),
+        "requires_recording": factory.requires_recording,
+        # The milestones of the reference demonstrations, not the recordings themselves.
+        "references": [list(reference_milestones(demo)) for demo in factory.reference_demonstrations or []],
     }
 
 

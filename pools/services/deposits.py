@@ -3,6 +3,8 @@ confirmed; its chain reference (`tx_ref`) is credited at most once per token."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -14,7 +16,7 @@ from core.db import atomic_with_retry
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
 from ledger.models import Account
-from ledger.services import Leg, transaction_post, world_deposits_account
+from ledger.services import Leg, account_get, transaction_post, world_deposits_account
 
 from ..locks import deposit_lock, factory_lock
 from ..models import Deposit, Factory
@@ -131,3 +133,58 @@ def _deposit_state(deposit: Deposit, *, status: str | None = None) -> dict:
         "amount": format_amount(deposit.amount, decimals=deposit.token.decimals),
         "tx_ref": deposit.tx_ref,
     }
+
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+@atomic_with_retry
+def factory_fund_from_balance(*, factory: Factory, actor, amount, request_id: str) -> Deposit:
+    """A creator funds one of their factories from their own balance (a closed factory's
+    refund, say) instead of from the chain: a deposit confirmed at once whose ledger
+    transaction moves the creator's balance into the pool (`deposit:<id>`, kind
+    `deposit_from_balance`). Once per `request_id` (the client's idempotency key, 8 to 64 of
+    A-Z a-z 0-9 _ -): a repeat with the same amount and factory returns the first deposit."""
+    if factory.creator_id != actor.pk:
+        raise Forbidden("Only the factory's creator can fund it.")
+    request_id = str(request_id or "").strip()
+    if not REQUEST_ID_RE.match(request_id):
+        raise ValidationError({"request_id": ["A request id of 8 to 64 letters, digits, - or _ is required."]})
+    factory = factory_lock(factory.pk)
+    units = parse_amount(amount, decimals=factory.token.decimals)
+    tx_ref = f"balance:{actor.pk}:{request_id}"
+    existing = Deposit.objects.filter(token=factory.token, tx_ref=tx_ref).first()
+    if existing is not None:
+        if existing.factory_id != factory.pk or existing.amount != units:
+            raise Conflict("This request id was already used for another amount or factory.")
+        return existing
+    if factory.status == Factory.Status.CLOSED:
+        raise Conflict("This factory is closed and cannot be funded.")
+    if not factory.token.enabled:
+        raise ValidationError({"token": [f"{factory.token.symbol} is disabled: deposits are paused for it."]})
+    now = timezone.now()
+    deposit = Deposit.objects.create(
+        factory=factory,
+        token=factory.token,
+        amount=units,
+        tx_ref=tx_ref,
+        created_by=actor,
+        status=Deposit.Status.CONFIRMED,
+        confirmed_at=now,
+    )
+    creator_balance = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{actor.pk}", token=factory.token)
+    deposit.ledger_transaction = transaction_post(
+        key=f"deposit:{deposit.pk}",
+        kind="deposit_from_balance",
+        legs=[
+            Leg(creator_balance, -units),
+            Leg(Account.objects.get(pk=factory.available_account_id), units),
+        ],
+        memo=f"Factory {factory.pk} funded from its creator's balance",
+        actor=actor,
+    )
+    deposit.save(update_fields=["ledger_transaction"])
+    if factory.status == Factory.Status.DRAFT:
+        factory.status = Factory.Status.ACTIVE
+        factory.save(update_fields=["status"])
+    return deposit

@@ -17,7 +17,9 @@ from core.money import format_amount, parse_amount
 from ledger.models import Account, Token
 from ledger.services import Leg, account_get, transaction_post
 
+from ..demonstrations import demonstration_validate
 from ..grading.checks import ChecksInvalid, checks_from_json, checks_to_json
+from ..grading.references import MAX_REFERENCES
 from ..locks import factory_lock
 from ..models import FACTORY_TERM_BOUNDS, Factory, RateChange
 from ..selectors import economics_config
@@ -34,6 +36,8 @@ EDITABLE_FIELDS = (
     "per_farmer_limit",
     "min_reputation",
     "success_checks",
+    "requires_recording",
+    "reference_demonstrations",
 )
 
 
@@ -89,12 +93,37 @@ def _clean_fields(values: dict) -> dict:
             values["success_checks"] = checks_to_json(checks_from_json(values["success_checks"]))
         except ChecksInvalid as error:
             errors["success_checks"] = [f"{error.field}: {error.message}"]
+    if "reference_demonstrations" in values:
+        try:
+            values["reference_demonstrations"] = references_clean(values["reference_demonstrations"])
+        except ValidationError as error:
+            errors["reference_demonstrations"] = error.messages
     reputation = values.get("min_reputation")
     if reputation is not None and not Decimal(0) <= Decimal(reputation) <= Decimal(100):
         errors["min_reputation"] = ["Minimum reputation must be between 0 and 100."]
     if errors:
         raise ValidationError(errors)
     return values
+
+
+def references_clean(references) -> list[dict]:
+    """Reference demonstrations as stored: a list of at most MAX_REFERENCES validated
+    demonstrations (null or empty: none). An error names the reference and its field."""
+    if references in (None, "", []):
+        return []
+    if not isinstance(references, list):
+        raise ValidationError("A list of demonstrations (JSON objects), or empty for none.")
+    if len(references) > MAX_REFERENCES:
+        raise ValidationError(f"At most {MAX_REFERENCES} reference demonstrations.")
+    cleaned = []
+    for index, reference in enumerate(references):
+        try:
+            cleaned.append(demonstration_validate(reference))
+        except ValidationError as error:
+            path, problems = next(iter(error.message_dict.items()))
+            where = f"[{index}]" if path == "demonstration" else f"[{index}].{path}"
+            raise ValidationError(f"Reference {where}: {problems[0]}") from None
+    return cleaned
 
 
 @atomic_with_retry

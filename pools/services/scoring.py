@@ -9,11 +9,17 @@ settle through `services/settlement.py`.
 
 The holds, with one message each, applied to every graded row in this order:
 
-1. duplicates, found for the whole set in one query per kind: the same normalised sequence of
-   actions, or an attachment with the same SHA-256, in any *other* submission (one submission
-   carrying the same file twice is no copy);
+1. duplicates, found for the whole set in one query per kind: a near-duplicate of an earlier
+   submission by the grader's similarity over every action field (candidates found through the
+   signature's LSH keys, a GIN-indexed array; then compared on the signatures; across farmers
+   and factories; the hold names the other submission), or an attachment with the same
+   SHA-256 in any *other* submission (one submission carrying the same file twice is no copy);
 2. the grader's confidence below FORGE_REVIEW_BELOW_CONFIDENCE;
-3. any `hold_reasons` the grader's result carries.
+3. any `hold_reasons` the grader's result carries;
+4. the evidence of a screen recording (issue 17): a row whose recording is still being examined
+   (`evidence_status` "pending") is not graded at all (the batch processor passes it over); an
+   examined one is graded by the evidence rule (`pools/grading/evidence.py`: unsupported claims
+   count for nothing, forged-looking or missing evidence holds, one reason per check).
 
 Speed is the grader's to judge, against the task (issue 16, point 6): robotic or impossible
 timing gates the score (nothing paid), while quick honest work (one click in 3 s) is paid. The
@@ -43,14 +49,41 @@ from core.metrics import grading_time_add
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
+from ..grading.evidence import grade_with_evidence
+from ..grading.similarity import DUPLICATE_SIMILARITY, signature_similarity
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
+from .notices import submissions_notify_held
+
+# At most this many earlier submissions sharing an LSH key are compared per batch (the oldest
+# first); a bound on the work, far above what honest traffic produces.
+NEAR_DUPLICATE_CANDIDATES = 5000
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
 MAX_SCORING_ATTEMPTS = 20
 
-HOLD_DUPLICATE_SEQUENCE = "The same sequence of actions was already submitted."
+HOLD_DUPLICATE_SEQUENCE = "The same sequence of actions was already submitted"  # + which, how close
+
+
+def hold_near_duplicate(other_id: int, similarity: float) -> str:
+    return f"{HOLD_DUPLICATE_SEQUENCE} (submission {other_id}, similarity {similarity:.2f})."
+
+
+# The breakdown part that shows a near-duplicate hold beside the grader's parts (it holds the
+# score for review; it does not change it).
+NEAR_DUPLICATE_PART = "near_duplicate"
+
+
+def near_duplicate_part(other_id: int, similarity: float) -> dict:
+    return {
+        "score": f"{similarity:.4f}",
+        "weight": "hold",
+        "reasons": [hold_near_duplicate(other_id, similarity)],
+        "metrics": {"similar_to_submission": str(other_id), "similarity": f"{similarity:.4f}"},
+    }
+
+
 HOLD_DUPLICATE_ATTACHMENT = "An attachment identical to one already submitted."
 
 
@@ -63,7 +96,19 @@ def hold_grader_failed(attempts: int, error: str) -> str:
 
 
 # What grading reads of a submission and of its factory.
-ROW_FIELDS = ("pk", "factory_id", "claim_id", "demonstration", "sequence_fingerprint", "submitted_at")
+ROW_FIELDS = (
+    "pk",
+    "factory_id",
+    "claim_id",
+    "farmer_id",
+    "demonstration",
+    "sequence_fingerprint",
+    "similarity_signature",
+    "signature_bands",
+    "submitted_at",
+    "evidence_status",
+    "evidence",
+)
 TASK_FIELDS = ("pk", "title", "instructions", "expected_minutes")
 CLAIM_FIELDS = ("pk", "factory_id", "terms", "created_at")
 SCORE_FIELDS = [
@@ -94,21 +139,14 @@ class Grading:
         return self.scored + self.held
 
 
-def duplicate_holds(rows: list[Submission]) -> dict[int, list[str]]:
-    """{submission id: duplicate holds} for a whole set: one query per kind of copy."""
+def duplicate_holds(rows: list[Submission], copies: dict[int, tuple[int, float]] | None = None) -> dict[int, list[str]]:
+    """{submission id: duplicate holds} for a whole set: one query per kind of copy. `copies`,
+    when given, receives {submission id: (the earlier submission, similarity)}."""
     holds: dict[int, list[str]] = defaultdict(list)
-    fingerprints = {row.sequence_fingerprint for row in rows if row.sequence_fingerprint}
-    # Submissions per fingerprint (the row itself is one of them): more than one is a copy.
-    repeated = set(
-        Submission.objects.filter(sequence_fingerprint__in=fingerprints)
-        .values("sequence_fingerprint")
-        .annotate(n=Count("pk"))
-        .filter(n__gt=1)
-        .values_list("sequence_fingerprint", flat=True)
-    )
-    for row in rows:
-        if row.sequence_fingerprint in repeated:
-            holds[row.pk].append(HOLD_DUPLICATE_SEQUENCE)
+    for row_id, other_id, similarity in near_duplicates(rows):
+        holds[row_id].append(hold_near_duplicate(other_id, similarity))
+        if copies is not None:
+            copies[row_id] = (other_id, similarity)
     files = list(
         Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
     )
@@ -149,6 +187,7 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
                 instructions=terms["instructions"],
                 expected_minutes=int(terms["expected_minutes"]),
                 checks=checks_from_json(checks) if checks else None,
+                references=terms.get("references") or None,
                 **times,
             )
         else:
@@ -162,6 +201,44 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
     return tasks
 
 
+def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
+    """(row id, the earlier submission it nearly copies, similarity) for each row of the set
+    that has one: one query for every candidate sharing an LSH key, then the signatures
+    compared exactly. Earlier = a smaller id (the one submitted first keeps its turn)."""
+    keys = {key for row in rows for key in row.signature_bands or ()}
+    if not keys:
+        return []
+    candidates = list(
+        Submission.objects.filter(signature_bands__overlap=sorted(keys), pk__lt=max(row.pk for row in rows))
+        .order_by("pk")
+        .values_list("pk", "similarity_signature", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
+    )
+    by_key: dict[int, list[tuple[int, dict]]] = defaultdict(list)
+    for pk, signature, bands in candidates:
+        for key in bands:
+            by_key[key].append((pk, signature))
+    found = []
+    for row in rows:
+        if not row.signature_bands:
+            continue
+        best: tuple[float, int] | None = None
+        seen: set[int] = set()
+        for key in row.signature_bands:
+            for pk, signature in by_key.get(key, ()):
+                if pk >= row.pk or pk in seen:
+                    continue
+                seen.add(pk)
+                try:
+                    similarity = signature_similarity(row.similarity_signature, signature)
+                except (ValueError, KeyError):  # a signature of another version: not comparable
+                    continue
+                if similarity >= DUPLICATE_SIMILARITY and (best is None or (similarity, -pk) > (best[0], -best[1])):
+                    best = (similarity, pk)
+        if best:
+            found.append((row.pk, best[1], best[0]))
+    return found
+
+
 def submissions_grade(rows: list[Submission], *, now) -> Grading:
     """Grade `rows` (with ROW_FIELDS loaded) in memory and apply the holds: sets the score
     fields, `needs_review` and `review_reasons` on each graded instance. No writes."""
@@ -171,16 +248,22 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     # Time per component, for the metrics endpoint (core/metrics.py, docs/operations.md).
     timings: dict[str, list] = defaultdict(lambda: [0, 0.0])
     started = time.perf_counter()
-    duplicates = duplicate_holds(rows)
+    copies: dict[int, tuple[int, float]] = {}
+    duplicates = duplicate_holds(rows, copies)
     timings["duplicates"][0] += len(rows)
     timings["duplicates"][1] += time.perf_counter() - started
     tasks = claim_tasks(rows)
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
     for row in rows:
         task = tasks[row.claim_id]
+        if row.evidence_status == Submission.Evidence.PENDING:
+            continue  # its evidence task records the section, then wakes the processor again
         started = time.perf_counter()
         try:
-            result = grade(row.demonstration, task=task)
+            if row.evidence_status == Submission.Evidence.EXAMINED:
+                result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)
+            else:
+                result, outcome = grade(row.demonstration, task=task), None
         except ManualGradingOnly:  # FORGE_GRADER changed under a running worker: scores come by review
             continue
         except GraderUnavailable as error:
@@ -194,10 +277,15 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         if threshold and result.confidence < threshold:
             holds.append(hold_low_confidence(result.confidence, threshold))
         holds.extend(str(reason) for reason in getattr(result, "hold_reasons", ()) or ())
-        row.quality_score = result.score
+        if outcome is not None:
+            holds.extend(outcome.holds)
+        row.quality_score = result.score if outcome is None else outcome.score
         row.score_confidence = result.confidence
-        row.score_breakdown = result.breakdown
-        row.score_reasons = result.reasons
+        breakdown = result.breakdown if outcome is None else outcome.breakdown
+        if row.pk in copies:
+            breakdown = {**breakdown, NEAR_DUPLICATE_PART: near_duplicate_part(*copies[row.pk])}
+        row.score_breakdown = breakdown
+        row.score_reasons = result.reasons if outcome is None else outcome.reasons
         row.graded_by = result.grader
         row.rubric_version = getattr(result, "rubric_version", None)
         row.scored_at = now
@@ -237,6 +325,7 @@ def submissions_score(submission_ids: list[int]) -> list[int]:
         for row in graded:
             row.status = Submission.Status.SCORING
         bulk_update_values(Submission, graded, [*SCORE_FIELDS, "status"])
+        submissions_notify_held([row for row in graded if row.needs_review])
         if grading.failed:
             grader_failures_back_off(grading.failed, now)
     return [row.pk for row in grading.scored if row.pk in still_open]
@@ -246,7 +335,9 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
     """The grader could not answer: wait (exponential backoff) and try again; after
     MAX_SCORING_ATTEMPTS, hold for staff review instead of retrying forever."""
     rows = list(
-        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only("pk", "scoring_attempts")
+        Submission.objects.filter(pk__in=list(failed), quality_score__isnull=True).only(
+            "pk", "farmer_id", "scoring_attempts"
+        )
     )
     for row in rows:
         row.scoring_attempts += 1
@@ -260,3 +351,4 @@ def grader_failures_back_off(failed: dict[int, str], now) -> None:
         rows,
         ["scoring_attempts", "scoring_error", "status", "next_attempt_at", "needs_review", "review_reasons"],
     )
+    submissions_notify_held([row for row in rows if row.needs_review])

@@ -51,6 +51,7 @@ from ..locks import factories_lock, factory_lock, submission_lock
 from ..models import Factory, ScoreOverride, Submission
 from ..selectors import economics_config
 from .factories import pool_return_to_creator
+from .notices import submission_notify_score_changed, submissions_notify_settled
 
 
 class NotReadyToSettle(Conflict):
@@ -263,6 +264,7 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
             factory = factories[pk]
             factory.status = status
             pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
+    submissions_notify_settled(rows, factories)  # recorded after commit
 
 
 def _self_dealing(rows, factories) -> set[int]:
@@ -380,4 +382,5 @@ def settlement_adjust(*, submission: Submission, override: ScoreOverride) -> Sub
         Factory.objects.filter(pk=factory.pk).update(accepted_count=F("accepted_count") + (1 if accepted else -1))
     pool_return_to_creator(factory=factory, reason=f"adjust:{submission.pk}:{override.pk}")
     _enqueue_reputation(submission.farmer_id)
+    submission_notify_score_changed(submission, old_score=override.old_score, override_id=override.pk)
     return submission

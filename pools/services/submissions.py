@@ -27,7 +27,7 @@ from ledger.models import Token
 from ..demonstrations import demonstration_validate
 from ..locks import submission_lock
 from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
-from .integrity import sequence_fingerprint
+from .integrity import sequence_fingerprint, signature_bands, similarity_signature
 from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,13 @@ WAKE_UP_COALESCE_SECONDS = 1
 WAKE_UP_KEY = "pools:process-pending:wake-up"
 
 
+# The evidence policy's refusal (Factory.requires_recording, frozen on the claim's terms).
+RECORDING_REQUIRED_MESSAGE = (
+    "This task requires a screen recording: submit the desktop recorder's archive (a zip with meta.json, "
+    "input_log.jsonl and recording.mp4) instead of a JSON demonstration."
+)
+
+
 def processing_wake_up() -> None:
     """After commit, make sure a batch processor will look at waiting submissions."""
     wake_up_on_commit("pools.submissions_process_pending", key=WAKE_UP_KEY, window_seconds=WAKE_UP_COALESCE_SECONDS)
@@ -48,7 +55,7 @@ def _enqueue_settle(submission_id: int) -> None:
     queue_on_commit("pools.submission_settle", submission_id)
 
 
-def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
+def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bool = False) -> Submission:
     """Accept a demonstration for an open claim; scoring starts after commit.
 
     Validation comes first and writes nothing. Then the claim is closed and the submission
@@ -57,13 +64,24 @@ def submission_create(*, claim_id: int, farmer, demonstration) -> Submission:
     the other waits for the row, sees it `submitted`, and is refused). The Submission returned
     is the row as written, with its claim and its factory's token loaded (what the API answers
     with), without reading it back.
+
+    `has_recording`: a screen recording comes with it (the evidence app's `recording_attach`
+    stores it in the same transaction; pools only keeps the flag); the row then waits, unscored,
+    for the recording's evidence (`evidence_status` "pending", pools/services/evidence.py).
     """
     cleaned = demonstration_validate(demonstration)
     now = timezone.now()
+    signature = similarity_signature(cleaned)
     submission = Submission(
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
+        similarity_signature=signature,
+        signature_bands=signature_bands(signature),
         submitted_at=now,
+        has_recording=has_recording,
+        # Not scored before the evidence app hands back the recording's evidence
+        # (pools/services/evidence.py; the batch processor passes pending rows over).
+        evidence_status=Submission.Evidence.PENDING if has_recording else Submission.Evidence.NONE,
     )
     declared = cleaned.get("attachments") or []
     # One statement commits on its own; attachments need a transaction with it.
@@ -95,6 +113,8 @@ def _claim_refusal(claim: Claim | None, *, farmer, now) -> ApplicationError:
         return Conflict("This claim already has a submission.")
     if claim.status == Claim.Status.EXPIRED or claim.expires_at <= now:
         return Conflict("This claim has expired; its reward went back to the pool.")
+    if (claim.terms or {}).get("requires_recording"):
+        return ApplicationError(RECORDING_REQUIRED_MESSAGE, field="demonstration")
     # Unreachable while a claim never goes back to open: the statement found nothing to close.
     return Conflict("This claim cannot take a submission now; try again.")
 
@@ -110,7 +130,8 @@ def _claim_submit_statement() -> str:
     """The statement of `_claim_submit_sql`, built once from the models' metadata.
 
     The UPDATE is the claim's row lock and its check in one: it closes the claim only if it is
-    open, unexpired and the caller's (or the caller is staff). A concurrent submission or
+    open, unexpired and the caller's (or the caller is staff), and comes with a recording when
+    its terms require one (the factory's evidence policy, frozen at claim). A concurrent submission or
     `claim_expire` (which locks the factory FOR NO KEY UPDATE, then this row, and checks the
     status again under the lock) waits for the row and then finds it closed, so one claim is
     never closed twice. The INSERT takes its rows from the UPDATE's: no open claim, no
@@ -124,6 +145,7 @@ def _claim_submit_statement() -> str:
         WITH closed AS (
             UPDATE {quote(Claim._meta.db_table)} SET status = %s, closed_at = %s
             WHERE id = %s AND status = %s AND expires_at > %s AND (farmer_id = %s OR %s)
+                AND (%s OR NOT COALESCE((terms ->> 'requires_recording')::boolean, false))
             RETURNING {", ".join(claim_columns)}
         ), made AS (
             INSERT INTO {quote(Submission._meta.db_table)}
@@ -163,13 +185,14 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
         now,
         farmer.pk,
         bool(farmer.is_staff),
+        bool(submission.has_recording),
         *values,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_claim_submit_statement(), params)
         row = cursor.fetchone()
     if row is None:  # nothing written: say why
-        claim = Claim.objects.filter(pk=claim_id).only("farmer_id", "status", "expires_at").first()
+        claim = Claim.objects.filter(pk=claim_id).only("farmer_id", "status", "expires_at", "terms").first()
         raise _claim_refusal(claim, farmer=farmer, now=now)
     claim_fields = Claim._meta.concrete_fields
     db = connection.alias
@@ -210,6 +233,9 @@ def submission_review(*, submission_id: int, reviewer, quality_score, reason: st
     submission = submission_lock(submission_id)
     if submission is None:
         raise NotFound("No such submission.")
+    if submission.evidence_status == Submission.Evidence.PENDING:
+        # Every path scores with the evidence in (pools/grading/evidence.py), reviews included.
+        raise Conflict("The recording's evidence is still being examined; review it once it is in.")
     override = ScoreOverride.objects.create(
         submission=submission,
         old_score=submission.quality_score,

@@ -14,10 +14,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evidence.archive import ArchiveRefused
-from evidence.services import archive_grade, archive_import, claims_without_support
+from evidence.services import archive_grade, archive_import
 from evidence.video import VideoRefused
 from pools.demonstrations import demonstration_validate
 from pools.grading import TaskContext
+from pools.grading.evidence import claims_without_support
 from tests.evidence.conftest import requires_tesseract
 from tests.evidence.recordings import FINAL_STATE, TASK, write_archive
 

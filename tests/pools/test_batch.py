@@ -266,10 +266,13 @@ def test_a_replayed_sequence_is_scored_but_held_for_review(factory):
 
     ready = submissions_score(take_batch(limit=10))
 
-    assert ready == []
-    for row in Submission.objects.filter(pk__in=[first.pk, copy.pk]):
-        assert row.needs_review and row.quality_score is not None
-        assert any("same sequence" in reason for reason in row.review_reasons)
+    # Issue 16 (a behaviour change): only the later one is a copy; it names the earlier one.
+    assert ready == [first.pk]
+    held = Submission.objects.get(pk=copy.pk)
+    assert held.needs_review and held.quality_score is not None
+    assert any(
+        f"same sequence of actions was already submitted (submission {first.pk}" in r for r in held.review_reasons
+    )
 
 
 def _attachment(name: str, sha: str) -> dict:

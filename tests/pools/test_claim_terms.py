@@ -39,6 +39,8 @@ def test_claim_stores_the_terms_it_was_made_under(creator):
         "expected_minutes": 6,
         "reward": str(factory.reward),
         "checks": checks_to_json(checks_propose(factory.title, FIRST)),
+        "requires_recording": False,
+        "references": [],  # milestones of the reference demonstrations: none attached
     }
     assert any(check["value"] == "Budget 2026" for check in claim.terms["checks"])
 

@@ -367,3 +367,130 @@ def test_asked_to_type_but_typing_nothing_fails_even_an_optional_typed_check():
         final_state="Signed in",
     )
     assert paid(rules.grade(typed, task=task))
+
+
+# ---- evidence that names no task word (rubric 2, kinds and missed keystrokes) -------------------
+
+COUNT_TASK = TaskContext(title="Count", instructions="How many red triangles are on the board?", expected_minutes=1)
+DIGIT_TASK = TaskContext(title="Pick", instructions="Click on a blue digit.", expected_minutes=1)
+COLOUR_TASK = TaskContext(title="Swatch", instructions="Select the orange colored tile.", expected_minutes=1)
+FIELD_TASK = TaskContext(title="Focus", instructions="Put the cursor in the comment textbox.", expected_minutes=1)
+CODE_TASK = TaskContext(title="Code", instructions='Enter "K7Q2P" into the box and press Submit.', expected_minutes=1)
+
+
+def test_a_quantity_question_answered_with_a_number_is_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'button "4"'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="[1] | [4] (focused) | [7]"), task=COUNT_TASK)
+    assert paid(result), result.reasons
+
+
+def test_a_quantity_question_answered_with_a_word_control_is_not_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'button "Cancel"'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="[1] | [4] | [Cancel] (focused)"), task=COUNT_TASK)
+    assert not paid(result)
+
+
+def test_a_number_clicked_for_a_task_that_asks_for_no_number_is_not_paid():
+    steps = [{"t": 2.4, "action": "click", "target": 'link "2" .page-link'}]
+    result = rules.grade(recording(steps, seconds=3, final_state="page 2"), task=FIELD_TASK)
+    assert not paid(result)
+
+
+def test_a_target_of_the_kind_asked_for_is_about_the_task():
+    digit = rules.grade(
+        recording([{"t": 1.8, "action": "click", "target": 'drawn text "7"'}], seconds=3), task=DIGIT_TASK
+    )
+    letter = rules.grade(
+        recording([{"t": 1.8, "action": "click", "target": 'drawn text "q"'}], seconds=3), task=DIGIT_TASK
+    )
+    assert paid(digit), digit.reasons
+    assert not paid(letter)
+    field = rules.grade(
+        recording([{"t": 1.1, "action": "click", "target": "text field #comment"}], seconds=2, final_state="(none)"),
+        task=FIELD_TASK,
+    )
+    assert paid(field), field.reasons
+
+
+def test_a_colored_tile_is_a_color_target():
+    steps = [{"t": 1.5, "action": "click", "target": "div .color #swatch-3"}]
+    assert paid(rules.grade(recording(steps, seconds=2, final_state="(none)"), task=COLOUR_TASK))
+    steps = [{"t": 1.5, "action": "click", "target": 'button "Next"'}]
+    assert not paid(rules.grade(recording(steps, seconds=2, final_state="(none)"), task=COLOUR_TASK))
+
+
+def test_a_value_in_the_field_the_farmer_clicked_was_entered_even_if_keystrokes_were_missed():
+    steps = [
+        {"t": 1.2, "action": "click", "target": "text field #code"},
+        {"t": 4.9, "action": "click", "target": 'button "Submit" #subbtn'},
+    ]
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=6, final_state=final), task=CODE_TASK)
+    assert paid(result), result.reasons
+    assert "fabricated_state" not in flags(result)
+
+
+def test_a_value_in_a_field_no_step_touched_is_still_fabricated():
+    steps = [
+        {"t": 1.2, "action": "click", "target": "text field #search"},
+        {"t": 4.9, "action": "click", "target": 'button "Submit" #subbtn'},
+    ]
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=6, final_state=final), task=CODE_TASK)
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
+
+
+# ---- more kinds of recordings that do not do the task -------------------------------------------
+
+FABRICATED_STEPS = [
+    {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new"},
+    {"t": 6.0, "action": "click", "target": 'Sheet name "Q2 Sales"'},
+    {"t": 12.0, "action": "click", "target": 'Cell B7 "48,250.75"'},
+    {"t": 15.0, "action": "click", "target": 'Cell A7 "North"'},
+    {"t": 20.0, "action": "key", "key": "Ctrl+S"},
+]
+
+
+@pytest.mark.parametrize("final_state", ["", HONEST_SHEET_FINAL])
+def test_steps_written_to_carry_the_values_with_nothing_typed_are_fabricated(final_state):
+    result = rules.grade(
+        recording(FABRICATED_STEPS, seconds=25, final_state=final_state, app="Sheets"), task=SHEET_TASK
+    )
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
+
+
+def test_values_only_in_a_url_and_a_save_shortcut_are_not_typing():
+    steps = [
+        {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new?name=Q2%20Sales&B7=48250.75"},
+        {"t": 6.0, "action": "key", "key": "Ctrl+S"},
+        {"t": 8.0, "action": "key", "key": "Enter"},
+    ]
+    result = rules.grade(recording(steps, seconds=12, final_state=HONEST_SHEET_FINAL, app="Sheets"), task=SHEET_TASK)
+    assert not paid(result)
+    assert "fabricated_state" in flags(result)
+
+
+@pytest.mark.parametrize("keys", [["Ctrl+V"], ["Meta+V"], ["ArrowUp", "ArrowUp"], ["K", "7"]])
+def test_a_paste_or_arrow_keys_into_the_clicked_field_are_entering_the_value(keys):
+    steps = [{"t": 1.2, "action": "click", "target": "text field #code"}]
+    steps += [{"t": 2.0 + index, "action": "key", "key": key} for index, key in enumerate(keys)]
+    steps.append({"t": 6.0, "action": "click", "target": 'button "Submit" #subbtn'})
+    final = 'Form fields: text field#code: "K7Q2P". Visible text: [Submit] (focused)'
+    result = rules.grade(recording(steps, seconds=8, final_state=final), task=CODE_TASK)
+    assert paid(result), result.reasons
+
+
+def test_a_recording_of_the_right_app_doing_something_else_is_not_paid():
+    steps = [
+        {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new"},
+        {"t": 5.0, "action": "click", "target": "Cell C3"},
+        {"t": 7.2, "action": "type", "target": "Cell C3", "text": "Groceries"},
+        {"t": 9.0, "action": "key", "key": "Enter"},
+        {"t": 12.5, "action": "type", "target": "Cell C4", "text": "112.40"},
+        {"t": 15.0, "action": "key", "key": "Ctrl+S"},
+    ]
+    final = 'Spreadsheet "Household" saved; C3: Groceries, C4: 112.40'
+    result = rules.grade(recording(steps, seconds=20, final_state=final, app="Sheets"), task=SHEET_TASK)
+    assert not paid(result)

@@ -169,3 +169,17 @@ def test_the_configured_judge_is_used(settings, server):
     settings.FORGE_GRADER_JUDGE_URL = server.url("/done")
     settings.FORGE_GRADER_JUDGE_TIMEOUT = TIMEOUT
     assert grade(GOOD, task=TASK).grader == "judge"
+
+
+def test_the_judge_is_told_the_reference_milestones_when_there_are_any():
+    plain = judge.request_payload(GOOD, TASK, "m")["messages"][-1]["content"]
+    assert "reference_milestones" not in plain
+    with_references = TaskContext(
+        title=TASK.title,
+        instructions=TASK.instructions,
+        expected_minutes=TASK.expected_minutes,
+        references=[("drive.example.com/shared", "draft-7.docx", "q3 report.docx")],
+    )
+    content = judge.request_payload(GOOD, with_references, "m")["messages"][-1]["content"]
+    terms = json.loads(content.split("\n\nRECORDING:\n")[0].removeprefix("TASK:\n"))
+    assert terms["reference_milestones"] == [["drive.example.com/shared", "draft-7.docx", "q3 report.docx"]]

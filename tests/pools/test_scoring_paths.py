@@ -5,8 +5,10 @@ the same submission for the same reason with the same message, and pay none of t
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from ledger.models import Transaction
 from pools.models import Submission
@@ -15,8 +17,8 @@ from pools.services.batch import process_batch, take_batch
 from pools.services.claims import claim_create
 from pools.services.scoring import (
     HOLD_DUPLICATE_ATTACHMENT,
-    HOLD_DUPLICATE_SEQUENCE,
     hold_low_confidence,
+    hold_near_duplicate,
     submissions_score,
 )
 from pools.services.submissions import submission_create, submission_score
@@ -54,9 +56,9 @@ def attachment(sha: str) -> dict:
 def duplicate_sequence(creator, settings, monkeypatch):
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=10)
     demo = demonstration()
-    submit(factory, demo)
+    original = submit(factory, demo)
     copy = submit(factory, {**demo, "final_state": demo["final_state"] + " again"})
-    return copy, [HOLD_DUPLICATE_SEQUENCE]
+    return copy, [hold_near_duplicate(original.pk, 1.0)]
 
 
 def duplicate_attachment(creator, settings, monkeypatch):
@@ -92,11 +94,11 @@ def everything_at_once(creator, settings, monkeypatch):
     settings.FORGE_REVIEW_BELOW_CONFIDENCE = 1.01  # above any confidence
     factory = funded_factory(creator, reward="0.2", deposit="2", expected_minutes=60)
     demo = {**demonstration(minutes=2), "attachments": [attachment("cd" * 32)]}
-    submit(factory, demo)
+    original = submit(factory, demo)
     copy = submit(factory, {**demo, "final_state": "again"})
     confidence = scoring.grade(copy.demonstration, task=_task(factory)).confidence
     return copy, [
-        HOLD_DUPLICATE_SEQUENCE,
+        hold_near_duplicate(original.pk, 1.0),
         HOLD_DUPLICATE_ATTACHMENT,
         hold_low_confidence(confidence, scoring.Decimal("1.01")),
     ]
@@ -140,13 +142,16 @@ def test_every_path_scores_and_lets_clean_work_through(path, creator, settings):
     assert (submission.needs_review, submission.review_reasons) == (False, [])
 
 
-ONE_CLICK = {
-    "started_at": "2026-11-01T12:00:00+00:00",
-    "ended_at": "2026-11-01T12:00:03+00:00",
-    "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
-    "final_state": "The budget sheet is open.",
-    "notes": "",
-}
+def one_click() -> dict:
+    """One click in 3 s, recorded just now (inside the claim)."""
+    ended = timezone.now()
+    return {
+        "started_at": (ended - timedelta(seconds=3)).isoformat(),
+        "ended_at": ended.isoformat(),
+        "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
+        "final_state": "The budget sheet is open.",
+        "notes": "",
+    }
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -163,7 +168,7 @@ def test_every_path_pays_quick_honest_work(path, creator, settings):
         title="Open the budget sheet",
         instructions='Click the "Budget sheet" button.',
     )
-    submission = submit(factory, ONE_CLICK)
+    submission = submit(factory, one_click())
 
     path(submission)
 

@@ -14,6 +14,7 @@ from core.exceptions import Conflict
 from core.money import parse_amount
 from farmers.models import FarmerProfile
 from ledger.models import Account, Entry, Transaction
+from notifications.models import Kind, Notification
 from pools.models import Factory, Submission
 from pools.services.claims import claim_create
 from pools.services.factories import factory_close, factory_rate_change
@@ -221,10 +222,14 @@ def test_reputation_is_recomputed_only_after_the_settlement_commits(django_captu
     with django_capture_on_commit_callbacks() as callbacks:
         submission_settle(submission_id=submission.pk)
 
-    assert callbacks  # the reputation wake-up (and the settlement metrics) wait for the commit
+    # The settlement metrics, the reputation wake-up, the farmer's "paid" notification and the
+    # creator's webhook event (notifications/services.py), in that order.
+    assert len(callbacks) == 4
     assert not FarmerProfile.objects.filter(user=farmer, settled_count__gt=0).exists()
-    for callback in callbacks:  # the commit happened: the (eager) reputation task runs
-        callback()
+    assert not Notification.objects.filter(user=farmer).exists()
+    callbacks[2]()
+    assert Notification.objects.get(user=farmer).kind == Kind.SUBMISSION_PAID
+    callbacks[1]()  # the commit happened: the (eager) reputation task runs
     assert FarmerProfile.objects.get(user=farmer).settled_count == 1
 
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_request
 from audit.models import StaffAction
-from chain.models import ChainTransfer, DepositIntent
+from chain.models import ChainTransfer, DepositIntent, EvmPayout
 from ledger.models import Account, Entry, Transaction
 from pools.models import Claim, Deposit, Factory, ScoreOverride, Submission
 from pools.services.claims import claim_create
@@ -356,6 +356,7 @@ MONEY_MODELS = [
     StaffAction,
     DepositIntent,
     ChainTransfer,
+    EvmPayout,
 ]
 
 

@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from tests.factories import demonstration
-from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build
+from tests.security.world import LATER_PNG, PASSWORD, ROLES, World, money_state, world_build, world_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,7 @@ class Row:
     kwargs: Callable[[World], dict] = field(default=lambda world: {})
     body: Callable[[World, str], dict | bytes] | None = None
     content_type: str = ""  # for a raw (bytes) body
+    headers: dict = field(default_factory=dict)  # extra request headers (WSGI names: HTTP_...)
 
     def statuses(self) -> dict[str, int]:
         return dict(zip(ROLES, (int(code) for code in self.expect.split()), strict=True))
@@ -81,6 +82,27 @@ def wallet_link_body(world, role):
     return {"chain": "solana", "message": message, "signature": str(key.sign_message(message.encode()))}
 
 
+MULTIPART = "multipart/form-data; boundary=MatrixBoundary"
+
+
+def recorder_archive_body(world) -> bytes:
+    """A recorder archive (no video: quick) made for the world's claim, as a multipart body."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import encode_multipart
+
+    from tests.evidence.intake_support import session_members, zip_of
+
+    archive = SimpleUploadedFile("recording.zip", zip_of(session_members(world.claim)), "application/zip")
+    return encode_multipart("MatrixBoundary", {"archive": archive})
+
+
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+
+
+def farmer_upload(world) -> dict:
+    return {"upload_id": world_upload(world).pk}
+
+
 # fmt: off
 API = [
     #                                                    anon farm ofrm crea ocre amb  staf grad
@@ -109,6 +131,17 @@ API = [
         lambda w: {"pk": w.pending_deposit.pk}),
     Row("api:claim-submission", "POST",                  "401  201  404  403  403  404  403  403",
         lambda w: {"pk": w.claim.pk}, body=lambda w, role: {"demonstration": demonstration()}),
+    Row("api:claim-recording", "POST",                   "401  201  404  403  403  404  403  403",
+        lambda w: {"pk": w.claim.pk}, body=lambda w, role: recorder_archive_body(w), content_type=MULTIPART),
+    Row("api:uploads", "POST",                           "401  201  201  403  403  201  403  403",
+        headers={**TUS, "HTTP_UPLOAD_LENGTH": "4"}),
+    Row("api:upload", "GET",                             "401  200  404  403  403  404  403  403", farmer_upload,
+        headers=TUS),
+    Row("api:upload", "PATCH",                           "401  204  404  403  403  404  403  403", farmer_upload,
+        body=lambda w, role: b"abcd", content_type="application/offset+octet-stream",
+        headers={**TUS, "HTTP_UPLOAD_OFFSET": "0"}),
+    Row("api:upload", "DELETE",                          "401  204  404  403  403  404  403  403", farmer_upload,
+        headers=TUS),
     Row("api:submissions", "GET",                        "401  200  200  200  200  200  200  403"),
     Row("api:submission", "GET",                         "401  200  404  200  404  404  200  200",
         lambda w: {"pk": w.submission.pk}),
@@ -140,6 +173,14 @@ API = [
     # The world's factory is in USDC, which is not paid on chain here: the owner gets a 400.
     Row("api:factory-chain-deposits", "POST",           "401  403  403  400  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": 1, "amount": "1"}),
+    Row("api:withdrawals", "GET",                        "401  200  200  200  200  200  200  403"),
+    # Only the farmer holds USDC and a linked wallet; the ambassador has the wallet, not the
+    # USDC (409, insufficient funds); the others have no linked wallet (400).
+    Row("api:withdrawals", "POST",                       "401  201  400  400  400  409  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": w.wallets.get(role, SOLANA_ADDRESS)}),
+    # The owner's balance is empty: a 409 (insufficient funds) that moves nothing.
+    Row("api:factory-fund-from-balance", "POST",         "401  403  403  409  403  403  403  403", factory_pk,
+        body=lambda w, role: {"amount": "0.1", "request_id": "matrix-request-1"}),
     # The proof of payouts: published hours are public; a receipt file is its farmer's only.
     Row("api:receipt-hours", "GET",                      "200  200  200  200  200  200  200  200"),
     Row("api:receipt-hour", "GET",                       "200  200  200  200  200  200  200  200",
@@ -148,6 +189,28 @@ API = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("api:wallet", "DELETE",                          "401  204  404  404  404  404  404  403",
         lambda w: {"pk": w.wallet.pk}),
+    # Appeals (reviews/): the farmer's refused submission; staff decide.
+    Row("api:submission-appeal", "GET",                  "401  200  404  200  404  404  200  403",
+        lambda w: {"pk": w.appealed.pk}),
+    Row("api:submission-appeal", "POST",                 "401  201  404  403  403  404  403  403",
+        lambda w: {"pk": w.refused.pk}, body=lambda w, role: {"note": "The form was sent at step 9."}),
+    Row("api:appeal-decision", "POST",                   "401  403  403  403  403  403  200  403",
+        lambda w: {"pk": w.appeal.pk}, body=lambda w, role: {"reason": "The score stands."}),
+    # Notifications: each person's own; webhooks: each creator's own endpoints.
+    Row("api:notifications", "GET",                      "401  200  200  200  200  200  200  403"),
+    Row("api:notifications-read", "POST",                "401  200  200  200  200  200  200  403"),
+    Row("api:notification-preferences", "GET",           "401  200  200  200  200  200  200  403"),
+    Row("api:notification-preferences", "PUT",           "401  200  200  200  200  200  200  403",
+        body=lambda w, role: [{"kind": "submission.paid", "in_app": True, "email": False}]),
+    Row("api:webhooks", "GET",                           "401  403  403  200  200  403  200  403"),
+    Row("api:webhooks", "POST",                          "401  403  403  201  201  403  201  403",
+        body=lambda w, role: {"url": "https://example.com/matrix", "event_types": ["bonus.paid"]}),
+    Row("api:webhook", "DELETE",                         "401  403  403  204  404  403  404  403",
+        lambda w: {"pk": w.webhook.pk}),
+    Row("api:webhook-test", "POST",                      "401  403  403  202  404  403  404  403",
+        lambda w: {"pk": w.webhook.pk}),
+    Row("api:webhook-deliveries", "GET",                 "401  403  403  200  404  403  404  403",
+        lambda w: {"pk": w.webhook.pk}),
     # The published schema and its browsable page are public documentation.
     Row("api-schema", "GET",                             "200  200  200  200  200  200  200  200"),
     Row("api-docs", "GET",                               "200  200  200  200  200  200  200  200"),
@@ -166,6 +229,16 @@ PAGES = [
     Row("accounts:password-change", "GET",               "302  200  200  200  200  200  200  403"),
     Row("accounts:token-rotate", "POST",                 "302  302  302  302  302  302  302  403"),
     Row("accounts:token-revoke", "POST",                 "302  302  302  302  302  302  302  403"),
+    Row("accounts:notifications", "GET",                 "302  200  200  200  200  200  200  403"),
+    Row("accounts:notifications-read", "POST",           "302  302  302  302  302  302  302  403"),
+    Row("accounts:notification-preferences", "GET",      "302  200  200  200  200  200  200  403"),
+    Row("accounts:webhooks", "GET",                      "302  403  403  200  200  403  200  403"),
+    Row("accounts:webhook-delete", "POST",               "302  403  403  302  404  403  404  403",
+        lambda w: {"endpoint_id": w.webhook.pk}),
+    Row("accounts:webhook-test", "POST",                 "302  403  403  302  404  403  404  403",
+        lambda w: {"endpoint_id": w.webhook.pk}),
+    Row("accounts:webhook-deliveries", "GET",            "302  403  403  200  404  403  404  403",
+        lambda w: {"endpoint_id": w.webhook.pk}),
     Row("pools:dashboard", "GET",                        "302  403  403  200  200  403  200  403"),
     Row("pools:factory-create", "GET",                   "302  403  403  200  200  403  200  403"),
     Row("pools:factory-detail", "GET",                   "302  403  403  200  404  403  200  403", factory_pk),
@@ -206,6 +279,10 @@ PAGES = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("farmers:submission_status", "GET",              "302  200  404  403  403  404  403  403",
         lambda w: {"submission_id": w.submission.pk}),
+    Row("evidence:thumbnail", "GET",                     "302  200  404  200  404  404  200  403",
+        lambda w: {"submission_id": w.submission.pk, "index": 0}),
+    Row("farmers:submission_appeal", "POST",             "302  302  404  403  403  404  403  403",
+        lambda w: {"submission_id": w.refused.pk}, body=lambda w, role: {"note": "Step 9 sends the form."}),
     Row("farmers:work", "GET",                           "302  200  200  403  403  200  403  403"),
     Row("farmers:earnings", "GET",                       "302  200  200  403  403  200  403  403"),
     Row("farmers:withdrawal_create", "POST",             "302  302  400  403  403  400  403  403",
@@ -228,6 +305,11 @@ PAGES = [
         lambda w: {"submission_id": w.submission.pk}),
     Row("chain:deposit-intent-create", "POST",          "302  403  403  302  404  403  404  403", factory_pk,
         body=lambda w, role: {"wallet": "1", "amount": "1"}),
+    Row("pools:balance", "GET",                          "302  403  403  200  200  403  200  403"),
+    Row("pools:balance-withdraw", "POST",                "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"token": "USDC", "amount": "0.1", "address": SOLANA_ADDRESS}),
+    Row("pools:balance-fund", "POST",                    "302  403  403  400  400  403  400  403",
+        body=lambda w, role: {"factory": str(w.factory.pk), "amount": "0.1", "request_id": "matrix-request-2"}),
     Row("chain:wallets", "GET",                          "302  200  200  200  200  200  200  403"),
     Row("chain:wallet-unlink", "POST",                   "302  302  404  404  404  404  404  403",
         lambda w: {"wallet_id": w.wallet.pk}),
@@ -236,7 +318,7 @@ PAGES = [
 
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
-PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "receipts")
+PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "evidence", "receipts")
 ROOT_NAMES = {"home", "healthz", "metrics", "api-schema", "api-docs", "admin:index"}
 
 
@@ -328,10 +410,10 @@ def _check(row: Row, world: World, *, api: bool) -> list[str]:
             cache.clear()  # throttle counters: every request starts fresh
             before = money_state()
             if isinstance(body, bytes):
-                response = client.generic(row.method, url, body, row.content_type)
+                response = client.generic(row.method, url, body, row.content_type, **row.headers)
             elif api:
                 response = client.generic(
-                    row.method, url, json.dumps(body) if body is not None else "", "application/json"
+                    row.method, url, json.dumps(body) if body is not None else "", "application/json", **row.headers
                 )
             else:
                 response = client.generic(
@@ -372,8 +454,15 @@ def test_page_permission_matrix(row, world):
 
 
 def _first_allowed(row: Row) -> str:
-    """A role for which the row's request goes through (a redirect after the POST)."""
-    return next(role for role, status in row.statuses().items() if status == 302 and role != "anonymous")
+    """A role for which the row's request goes through (a redirect after the POST), else one
+    the view itself answers (a 400 form error: the request passed the permission checks, so a
+    403 without the CSRF token can only be the CSRF check)."""
+    statuses = [(role, status) for role, status in row.statuses().items() if role != "anonymous"]
+    for wanted in (302, 400):
+        for role, status in statuses:
+            if status == wanted:
+                return role
+    raise AssertionError(f"{row}: no role gets past the permission checks")
 
 
 PAGE_POSTS = [row for row in PAGES if row.method == "POST"]

@@ -26,9 +26,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from accounts.services import api_token_for
-from tests.security.world import world_build
+from tests.security.world import world_build, world_upload
 
 pytestmark = pytest.mark.django_db
+
+# tus PATCH bodies (evidence/apis.py) are raw bytes, like application/octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 SCHEMA_PATH = "/api/schema/?format=json"
 MAX_EXAMPLES = 12
@@ -90,12 +93,16 @@ def real_path_parameters(path: str, world) -> list[dict]:
         (r"^/api/v1/deposits/\{\w+\}", [(world.pending_deposit.pk,)]),
         (r"^/api/v1/claims/\{\w+\}", [(world.claim.pk,), (world.other_claim.pk,)]),
         (r"^/api/v1/submissions/\{\w+\}/attachments/", [(world.submission.pk, pk) for pk in attachments]),
+        (r"^/api/v1/submissions/\{\w+\}/appeal/", [(world.refused.pk,), (world.appealed.pk,)]),
         (r"^/api/v1/submissions/\{\w+\}", [(world.submission.pk,)]),
+        (r"^/api/v1/appeals/\{\w+\}", [(world.appeal.pk,)]),
+        (r"^/api/v1/webhooks/\{\w+\}", [(world.webhook.pk,)]),
         (r"^/api/v1/exports/\{\w+\}", [(world.export.pk,)]),
         (r"^/api/v1/ambassadors/\{\w+\}", [(world.ambassador.code,)]),
         (r"^/api/v1/wallets/\{\w+\}", [(world.wallet.pk,)]),
         (r"^/api/v1/receipts/hours/\{\w+\}", [(world.receipt_batch.pk,)]),
         (r"^/api/v1/receipts/\{\w+\}", [(world.submission.pk,)]),
+        (r"^/api/v1/uploads/\{\w+\}", [(str(world_upload(world).pk),)]),
     ]
     names = re.findall(r"\{(\w+)\}", path)
     for pattern, rows in choices:

@@ -32,6 +32,8 @@ from datasets.models import Alert, Export
 from datasets.selectors import dataset_filters_parse
 from datasets.services.exports import export_build, export_request
 from ledger.models import Account, Entry, Transaction
+from notifications.models import Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
+from notifications.services import webhook_endpoint_create
 from pools.models import Attachment, Claim, Deposit, Factory, RateChange, ScoreOverride, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
@@ -43,6 +45,8 @@ from receipts.models import ReceiptBatch
 from receipts.services import receipt_batches_publish, receipts_build
 from referrals.models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from referrals.services import ambassador_create
+from reviews.models import Appeal
+from reviews.services import appeal_create
 from tests.factories import CreatorFactory, FarmerFactory, GraderFactory, StaffFactory, demonstration, withdrawal_wallet
 from tests.money_helpers import funded_factory
 from tests.pools.dataset_support import PNG, declared
@@ -67,6 +71,10 @@ class World:
     pending_attachment: Attachment
     export: Export
     alert: Alert
+    refused: Submission  # the farmer's, below the threshold, not appealed
+    appealed: Submission  # the farmer's, refused, with a pending `appeal`
+    appeal: Appeal
+    webhook: WebhookEndpoint  # the creator's
     wallets: dict[str, str]
     wallet: Wallet
     receipt_batch: ReceiptBatch | None = None
@@ -100,7 +108,11 @@ def world_build() -> World:
     submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.9")
     submission = submission_settle(submission_id=submission.pk)
     attachment, pending_attachment = submission.attachments.order_by("pk")
+    refused, appealed = (_refused(factory, farmer, staff) for _ in range(2))
+    appeal = appeal_create(farmer=farmer, submission_id=appealed.pk, note="Please look again.")
+    webhook = webhook_endpoint_create(owner=creator, url="https://example.com/hook")
     attachment_upload(attachment=attachment, chunks=[PNG], content_type="image/png", length=len(PNG))
+    keyframe_store(submission)
     export = export_build(
         export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
     )
@@ -147,10 +159,56 @@ def world_build() -> World:
         pending_attachment=pending_attachment,
         export=export,
         alert=alert,
+        refused=refused,
+        appealed=appealed,
+        appeal=appeal,
+        webhook=webhook,
         wallets=wallets,
         wallet=Wallet.objects.get(address=wallets["farmer"]),
         receipt_batch=receipt_batch,
     )
+
+
+KEYFRAME_INDEX = 0
+
+
+def keyframe_store(submission) -> None:
+    """A recording's evidence for `submission`: keyframe KEYFRAME_INDEX with its thumbnail in
+    storage (what evidence.services.recording_examine keeps), for the thumbnail page's row."""
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from evidence.models import EvidenceFrame, EvidenceReport, Recording
+
+    recording = Recording.objects.create(
+        submission=submission,
+        video=f"recordings/matrix/{submission.pk}.mp4",
+        video_sha256="0" * 64,
+        video_size=1,
+        archive_sha256="0" * 64,
+        duration_seconds=Decimal("1.000"),
+        width=64,
+        height=36,
+        fps=Decimal("30.000"),
+    )
+    report = EvidenceReport.objects.create(recording=recording, section={"checks": []}, cpu_seconds=Decimal(0))
+    frame = EvidenceFrame(
+        report=report,
+        submission=submission,
+        farmer_id=submission.farmer_id,
+        factory_id=submission.factory_id,
+        index=KEYFRAME_INDEX,
+        t=Decimal("0.500"),
+        purpose="final",
+        dhash=1,
+        band0=0,
+        band1=0,
+        band2=0,
+        band3=1,
+    )
+    frame.thumbnail.save(f"{KEYFRAME_INDEX}.jpg", ContentFile(PNG), save=False)
+    frame.save()
 
 
 COUNTED = [
@@ -175,7 +233,19 @@ COUNTED = [
     Export,
     Alert,
     Wallet,
+    Appeal,
+    Notification,
+    NotificationPreference,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
+
+
+def _refused(factory, farmer, staff) -> Submission:
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=staff, quality_score="0.2")
+    return submission_settle(submission_id=submission.pk)
 
 
 def money_state() -> dict:
@@ -189,3 +259,19 @@ def money_state() -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql, tables)
         return {table: (count, digest) for table, count, digest in cursor.fetchall()}
+
+
+def world_upload(world: World):
+    """The world farmer's unfinished resumable upload of 4 bytes (evidence.ArchiveUpload), made
+    when a test first needs it (each test's changes roll back, so it is looked up again)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evidence.models import ArchiveUpload
+
+    farmer = world.users["farmer"]
+    upload = ArchiveUpload.objects.filter(farmer=farmer, length=4, used_at__isnull=True).first()
+    return upload or ArchiveUpload.objects.create(
+        farmer=farmer, length=4, expires_at=timezone.now() + timedelta(hours=1)
+    )

@@ -30,6 +30,7 @@ from accounts.services import withdrawal_request
 from datasets.selectors import DatasetFilters
 from datasets.services.exports import export_build, export_request
 from ledger.models import Token
+from notifications.services import webhook_endpoint_create
 from pools.models import Factory, Submission
 from pools.services.attachments import attachment_upload
 from pools.services.claims import claim_create
@@ -72,6 +73,12 @@ NOT_PAGES = {
     "referrals:withdraw",
     "chain:wallet-unlink",
     "chain:deposit-intent-create",
+    "accounts:notifications-read",
+    "accounts:webhook-delete",
+    "accounts:webhook-test",
+    "farmers:submission_appeal",
+    "pools:balance-withdraw",
+    "pools:balance-fund",
     "healthz",
     "api-schema",
     "api-docs",
@@ -105,6 +112,7 @@ ROLE_PAGES = {
         "pools:factory-attachment",
         "pools:factory-export",
         "pools:factory-export-download",
+        "pools:balance",
         "accounts:account",
         "referrals:dashboard",
     },
@@ -233,6 +241,8 @@ def demo_world() -> dict[str, User]:
     export_build(export_id=built.pk)
     export_request(factory=calendar, actor=alice, filters=DatasetFilters())  # queued: its row polls
     factory_pause(factory=Factory.objects.get(title="Fill an expense report"), actor=bob)
+    # A webhook endpoint: its delivery log is linked from the webhooks page.
+    webhook_endpoint_create(owner=alice, url="https://example.com/forge-hooks")
     factory_close(factory=Factory.objects.get(title="Budget spreadsheet in Google Sheets"), actor=alice)
     with override_settings(FORGE_RECEIPT_SIGNING_KEY="22" * 32):  # signed receipts, an hour published
         receipts_build()
@@ -251,9 +261,11 @@ def submit(factory: Factory, farmer, *, attachments=()) -> Submission:
 
 
 def calendar_demonstration() -> dict:
+    """Recorded just now, 70 s long: inside the claim it is submitted for."""
+    ended = timezone.now()
     return {
-        "started_at": "2026-11-20T10:00:00+00:00",
-        "ended_at": "2026-11-20T10:01:10+00:00",
+        "started_at": (ended - timedelta(seconds=70)).isoformat(),
+        "ended_at": ended.isoformat(),
         "steps": [
             {"t": 1.3, "action": "navigate", "url": "https://calendar.example.com/week"},
             {"t": 6.8, "action": "click", "target": "Tomorrow, 10:00"},

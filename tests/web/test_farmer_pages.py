@@ -317,7 +317,7 @@ def test_uploading_a_recording_export_submits_it(farmer_client, creator, farmer)
     [
         ({"demonstration": "{not json"}, "demonstration", "This is not valid JSON"),
         ({"demonstration": json.dumps({"steps": []})}, "demonstration", "started_at: This field is required."),
-        ({}, "demonstration", "Paste the demonstration JSON or upload its .json export."),
+        ({}, "demonstration", "Upload the recorder archive (.zip), or paste the demonstration JSON"),
         (
             {"recording": SimpleUploadedFile("recording.mp4", b"\x00\x01", "video/mp4")},
             "recording",
@@ -526,3 +526,93 @@ def test_earnings_show_only_the_farmers_own_work_and_withdrawals(client, creator
     assert "Theirs" not in text(response)
     assert list(response.context["history"].object_list) == []
     assert all(row["available"] == 0 for row in response.context["balances"])
+
+
+# ---- Success checks: before claiming and after grading (issue 16, point 1) ---------------------
+
+SHEET_INSTRUCTIONS = 'Create a sheet named "Q2 Sales" and enter the total 48,250.75 in cell B7.'
+
+
+def sheet_demo(typed_name: str) -> dict:
+    demo = demonstration(steps=4, minutes=1)
+    demo["steps"] = [
+        {"t": 2.0, "action": "navigate", "url": "https://sheets.example.com/new"},
+        {"t": 9.0, "action": "type", "target": "Sheet name", "text": typed_name},
+        {"t": 20.0, "action": "type", "target": "Cell B7", "text": "48250.75"},
+        {"t": 31.0, "action": "key", "key": "Enter"},
+    ]
+    demo["final_state"] = f'Sheet "{typed_name}" saved; B7: 48,250.75'
+    return demo
+
+
+def test_the_factory_preview_lists_the_checks_the_agent_will_verify(farmer_client, creator):
+    factory = funded_factory(creator, title="Quarterly sheet", instructions=SHEET_INSTRUCTIONS)
+
+    page = text(farmer_client.get(reverse("farmers:factory", args=[factory.pk])))
+
+    assert "What the quality agent checks" in page
+    assert "“Q2 Sales” is typed or entered." in page
+    assert "“48,250.75” is typed or entered." in page
+    assert "Required" in page
+
+
+def test_the_factory_preview_lists_the_creators_own_checks(farmer_client, creator):
+    factory = funded_factory(creator, title="Visit", instructions="Open the status page and check it is green.")
+    factory.success_checks = [{"kind": "visited", "value": "status.example.com", "required": True}]
+    factory.save(update_fields=["success_checks"])
+
+    page = text(farmer_client.get(reverse("farmers:factory", args=[factory.pk])))
+
+    assert "The recording visits status.example.com." in page
+
+
+def test_the_claim_page_shows_the_checks_frozen_on_the_claim(farmer_client, creator, farmer):
+    factory = funded_factory(creator, title="Quarterly sheet", instructions=SHEET_INSTRUCTIONS)
+    claim = claim_create(factory=factory, farmer=farmer)
+    factory.instructions = 'Create a sheet named "Q3 Costs".'  # an edit applies to new claims only
+    factory.save(update_fields=["instructions"])
+
+    page = text(farmer_client.get(reverse("farmers:claim", args=[claim.pk])))
+
+    assert "“Q2 Sales” is typed or entered." in page
+    assert "Q3 Costs" not in page.split("What the quality agent checks")[1]
+
+
+def test_the_submission_page_says_which_check_failed_and_what_was_typed(
+    farmer_client, creator, farmer, settings, django_capture_on_commit_callbacks
+):
+    settings.FORGE_GRADER = "rules"
+    factory = funded_factory(creator, title="Quarterly sheet", instructions=SHEET_INSTRUCTIONS, expected_minutes=2)
+    claim = claim_create(factory=factory, farmer=farmer)
+    with django_capture_on_commit_callbacks(execute=True):
+        farmer_client.post(
+            reverse("farmers:claim", args=[claim.pk]), {"demonstration": json.dumps(sheet_demo("Q2 Sals"))}
+        )
+    submission = Submission.objects.get(claim=claim)
+    assert submission.status == Submission.Status.REJECTED
+
+    page = text(farmer_client.get(reverse("farmers:submission", args=[submission.pk])))
+
+    assert "Success checks" in page
+    failed = page.index("Not met:</strong> “Q2 Sales” is typed or entered.")
+    assert "“q2 sals” was typed instead." in page[failed:]  # as the agent read it: case folded
+    assert "Met:</strong> “48,250.75” is typed or entered." in page
+
+
+def test_the_submission_page_shows_every_check_met_for_honest_work(
+    farmer_client, creator, farmer, settings, django_capture_on_commit_callbacks
+):
+    settings.FORGE_GRADER = "rules"
+    factory = funded_factory(creator, title="Quarterly sheet", instructions=SHEET_INSTRUCTIONS, expected_minutes=2)
+    claim = claim_create(factory=factory, farmer=farmer)
+    with django_capture_on_commit_callbacks(execute=True):
+        farmer_client.post(
+            reverse("farmers:claim", args=[claim.pk]), {"demonstration": json.dumps(sheet_demo("Q2 Sales"))}
+        )
+    submission = Submission.objects.get(claim=claim)
+    assert submission.status == Submission.Status.SETTLED
+
+    page = text(farmer_client.get(reverse("farmers:submission", args=[submission.pk])))
+
+    assert "Not met" not in page
+    assert "Met:</strong> “Q2 Sales” is typed or entered." in page

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_account_links_and_signin_signals'),
+        ('accounts', '0006_account_links_and_signin_signals'),
         ('ledger', '0006_entry_one_foreign_key_check'),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_user_username_skeleton_unique'),
+        ('accounts', '0005_withdrawal_approval_and_sending'),
     ]
 
     operations = [
