@@ -152,7 +152,9 @@ def run(*, quick: bool = False) -> dict:
             _load(intake[WARMUP : WARMUP + ratio_count], expect=201, concurrency=CONCURRENCY, seconds=PHASE_SECONDS)
         )
         # 2. The workers pay what the first phase left, then the sustained phase starts.
-        workers = [WorkerProcess(url, f"sustained-{n}", queues="forge,reputation").start() for n in range(WORKERS)]
+        workers = [
+            WorkerProcess(url, f"sustained-{n}", queues="forge,reputation,evidence").start() for n in range(WORKERS)
+        ]
         drained = _drain(Submission, seconds=DRAIN_SECONDS)
         before_ids = set(Submission.objects.values_list("pk", flat=True))
         load_start = _load_average()
@@ -209,7 +211,7 @@ def run(*, quick: bool = False) -> dict:
         "quick": quick,
         "load_average": {"before": load_before, "sustained_start": load_start, "sustained_end": load_during},
         "server": f"gunicorn, {GUNICORN_WORKERS} workers x {THREADS} thread(s), 127.0.0.1",
-        "workers": f"{WORKERS} Celery workers (solo pool), queues forge,reputation",
+        "workers": f"{WORKERS} Celery workers (solo pool), queues forge,reputation,evidence",
         "rate_per_second": rate,
         "seconds": seconds,
         "sustained": sustained,
