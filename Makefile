@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # DATABASE_URL for the command; with DATABASE_URL set (CI, production) it changes nothing.
 WITH_DB := $(BIN)/python scripts/devdb.py exec --
 
-.PHONY: run test lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc hardhat
+.PHONY: run test test-pgbouncer lint format worker beat bench bench-quick grade-eval migrate seed clean db-stop deploy solc hardhat
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,24 @@ format: $(STAMP)
 
 test: lint solc hardhat
 	$(WITH_DB) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The money and integration tests through PgBouncer in transaction mode (docs/operations.md,
+# "Connection pooling"): scripts/pgbouncer.sh starts it on 127.0.0.1:6432 in front of the
+# PostgreSQL on 127.0.0.1:5432 (needs Debian's pgbouncer). The pooler's server connections to
+# the test database are closed first, so that --create-db can drop it; the drop at the end is
+# refused while the pooler holds connections (a warning: the database is left for next time).
+PGBOUNCER_DB ?= forge_pgbouncer
+PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger tests/integration \
+	tests/accounts/test_withdrawals.py tests/referrals/test_commission_at_settlement.py \
+	tests/referrals/test_self_referral_ring.py tests/referrals/test_account_link_ring.py \
+	tests/pools/test_settlement.py tests/pools/test_batch.py tests/pools/test_claims_concurrency.py \
+	tests/pools/test_mixed_load.py tests/pools/test_transaction_busy.py tests/pools/test_deposits.py \
+	tests/pools/test_close.py tests/pools/test_review.py
+test-pgbouncer: $(STAMP)
+	scripts/pgbouncer.sh start
+	scripts/pgbouncer.sh kill test_$(PGBOUNCER_DB)
+	DATABASE_URL=$$(scripts/pgbouncer.sh url $(PGBOUNCER_DB)) DATABASE_POOLER=pgbouncer \
+		$(BIN)/pytest --create-db $(PGBOUNCER_TESTS)
 
 # solc from the npm registry, for the `chain` tests' ERC-20 (tests/chain/evm.py pins the version;
 # the tests install it themselves when missing).

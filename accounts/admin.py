@@ -18,7 +18,8 @@ from django.template.response import TemplateResponse
 
 from core.exceptions import ApplicationError
 
-from .models import User, Withdrawal
+from .links import account_link_decide
+from .models import AccountLink, User, Withdrawal
 from .services import (
     LOOKS_TAKEN,
     username_lookalike_exists,
@@ -215,3 +216,74 @@ class WithdrawalAdmin(admin.ModelAdmin):
             form=form,
             template="reject.html",
         )
+
+
+class AccountLinkDecisionForm(forms.ModelForm):
+    """Staff's decision on a link, through `account_link_decide` (audited)."""
+
+    decision = forms.ChoiceField(
+        choices=[("", "(no change)"), ("confirm", "Confirm: one person, keep withholding"), ("dismiss", "Dismiss")],
+        required=False,
+    )
+    reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    class Meta:
+        model = AccountLink
+        fields = []
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "dismiss" and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why the link is dismissed.")
+        return data
+
+
+@admin.register(AccountLink)
+class AccountLinkAdmin(admin.ModelAdmin):
+    """Accounts that look like one person (docs/security.md, "Account links"). Open and
+    confirmed links withhold commissions between the accounts and keep their work for each
+    other out of reputation; staff confirm or dismiss each one here (recorded in the audit)."""
+
+    form = AccountLinkDecisionForm
+    list_display = (
+        "id",
+        "user_low",
+        "user_high",
+        "signal",
+        "evidence",
+        "status",
+        "first_seen",
+        "last_seen",
+        "decided_by",
+    )
+    list_filter = ("status", "signal")
+    search_fields = ("user_low__username", "user_high__username", "evidence")
+    list_select_related = ("user_low", "user_high", "decided_by")
+    readonly_fields = (
+        "user_low",
+        "user_high",
+        "signal",
+        "evidence",
+        "status",
+        "first_seen",
+        "last_seen",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    )
+    fields = (*readonly_fields, "decision", "reason")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        decision = form.cleaned_data.get("decision")
+        if not decision:
+            return
+        try:
+            account_link_decide(link=obj, decision=decision, actor=request.user, reason=form.cleaned_data.get("reason"))
+        except ValidationError as error:
+            messages.error(request, _error_text(error))

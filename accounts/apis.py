@@ -10,6 +10,8 @@ from rest_framework.views import APIView
 from core.api import AmountStringField, FailOpenScopedRateThrottle, amount_str
 from core.exceptions import ApplicationError
 
+from .links import signin_seen, signin_signal_record
+from .models import SignInSignal
 from .selectors import user_balances, withdrawals_of
 from .services import api_token_for, api_token_revoke, api_token_rotate, withdrawal_request
 
@@ -50,6 +52,7 @@ class TokenApi(APIView):
         # A sign-in like the login page's: django-axes resets the failure count
         # (AXES_RESET_ON_SUCCESS) and last_login is kept.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
+        signin_signal_record(user=user, kind=SignInSignal.Kind.TOKEN, **signin_seen(request))
         return Response({"token": api_token_for(user)})
 
 

@@ -58,6 +58,56 @@ def withdrawal_addresses_by_user(user_ids) -> dict[int, set[str]]:
     return dict(result)
 
 
+def users_linked(user_ids, *, depth: int | None = None) -> dict[int, dict[int, str]]:
+    """{user id: {linked user id: why}} for each of these users: the accounts that look like
+    the same person (docs/security.md, "Account links"), following links up to `depth` hops
+    (settings.FORGE_LINK_DEPTH): the stored links staff have not dismissed, and withdrawals to
+    one address (read directly, so a link holds as soon as the second withdrawal exists).
+    One or two queries per hop, none past the last user reached."""
+    from django.conf import settings
+    from django.db.models import Q
+
+    from .models import AccountLink
+
+    depth = settings.FORGE_LINK_DEPTH if depth is None else depth
+    result: dict[int, dict[int, str]] = {int(pk): {} for pk in user_ids}
+    frontier = {origin: {origin} for origin in result}
+    edges: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    loaded: set[int] = set()
+    for _ in range(depth):
+        need = set().union(*frontier.values()) - loaded
+        if need:
+            links = AccountLink.objects.filter(Q(user_low_id__in=need) | Q(user_high_id__in=need)).exclude(
+                status=AccountLink.Status.DISMISSED
+            )
+            for low, high, evidence in links.values_list("user_low_id", "user_high_id", "evidence"):
+                edges[low].append((high, evidence))
+                edges[high].append((low, evidence))
+            by_address = withdrawal_addresses_by_user(need)
+            if by_address:
+                sharers = Withdrawal.objects.filter(
+                    address__in={a for addresses in by_address.values() for a in addresses}
+                ).values_list("user_id", "address")
+                for node, addresses in by_address.items():
+                    for other, address in sharers:
+                        if other != node and address in addresses:
+                            edges[node].append((other, f"withdrawals to the same wallet {address}"))
+            loaded |= need
+        frontier_next = {}
+        for origin, nodes in frontier.items():
+            reached = set()
+            for node in sorted(nodes):
+                for other, why in sorted(edges.get(node, ())):
+                    if other != origin and other not in result[origin]:
+                        result[origin][other] = why if node == origin else f"{why} (through user {node})"
+                        reached.add(other)
+            frontier_next[origin] = reached
+        frontier = frontier_next
+        if not any(frontier.values()):
+            break
+    return result
+
+
 def withdrawals_total_since(*, user, token, since) -> int:
     """What `user` asked to withdraw in `token` since `since`, in base units (rejected ones
     not counted: their amount came back)."""

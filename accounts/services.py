@@ -23,8 +23,9 @@ from ledger.services import Leg, account_get, transaction_post, world_withdrawal
 from notifications.models import Kind
 from notifications.services import notify
 
+from .links import account_link_record
 from .locks import withdrawal_lock, withdrawal_requests_lock
-from .models import User, Withdrawal
+from .models import AccountLink, User, Withdrawal
 from .selectors import withdrawal_limits, withdrawals_total_since
 from .usernames import username_problems, username_skeleton
 
@@ -117,6 +118,11 @@ def withdrawal_request(*, user, token: Token, amount, address: str) -> Withdrawa
     withdrawal = Withdrawal.objects.create(
         user=user, token=token, amount=units, address=address, **({"status": status} if status else {})
     )
+    sharers = set(Withdrawal.objects.filter(address=address).values_list("user_id", flat=True))
+    if len(sharers) > 1:
+        account_link_record(
+            user_ids=sharers, signal=AccountLink.Signal.WALLET, evidence=f"withdrawals to the same wallet {address}"
+        )
     transaction_post(
         key=f"withdrawal:{withdrawal.pk}",
         kind="withdrawal_request",

@@ -24,6 +24,9 @@ from datetime import timedelta
 
 FARMERS = 200
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
+# Threads per worker (gunicorn's gthread worker when > 1): a submission spends most of its time
+# waiting for PostgreSQL's commit, which a thread can overlap with another request's Python.
+THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "1"))
 CONCURRENCY = 8
 FULL = {"intake": 4_000, "bare": 4_000}
 QUICK = {"intake": 800, "bare": 800}
@@ -43,9 +46,11 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def build(claims: int) -> list[tuple[int, str, bytes]]:
+def build(claims: int, *, claimed_ago: timedelta = timedelta(0), demonstration=None) -> list[tuple[int, str, bytes]]:
     """(claim id, API token, request body) for `claims` open claims spread over FARMERS
-    farmers (one open claim per farmer and factory, as the product allows)."""
+    farmers (one open claim per farmer and factory, as the product allows). The claims were
+    made `claimed_ago`; `demonstration(claim)` makes each body's demonstration (default: the
+    settlement benchmark's, with fixed dates)."""
     from decimal import Decimal
 
     from django.contrib.auth.hashers import make_password
@@ -92,7 +97,7 @@ def build(claims: int) -> list[tuple[int, str, bytes]]:
                         factory=factory,
                         farmer=farmers[i],
                         reward=factory.reward,
-                        created_at=now,
+                        created_at=now - claimed_ago,
                         expires_at=now + timedelta(hours=6),
                     )
                     for i in range(count)
@@ -112,14 +117,13 @@ def build(claims: int) -> list[tuple[int, str, bytes]]:
             Factory.objects.filter(pk=factory.pk).update(in_flight_count=F("in_flight_count") + count)
             made.extend(rows)
     tokens = {farmer.pk: api_token_for(farmer) for farmer in farmers}
-    return [
-        (claim.pk, tokens[claim.farmer_id], json.dumps({"demonstration": _demonstration(claim.pk, 10)}).encode())
-        for claim in made
-    ]
+    make = demonstration or (lambda claim: _demonstration(claim.pk, 10))
+    return [(claim.pk, tokens[claim.farmer_id], json.dumps({"demonstration": make(claim)}).encode()) for claim in made]
 
 
 class Gunicorn:
-    def __init__(self, database_url: str, broker: str):
+    def __init__(self, database_url: str, broker: str, *, name: str = "intake"):
+        self.name = name
         self.port = _free_port()
         self.env = {
             **os.environ,
@@ -138,7 +142,7 @@ class Gunicorn:
         from bench.common import RESULTS, ROOT
 
         RESULTS.mkdir(parents=True, exist_ok=True)
-        self.log = (RESULTS / "gunicorn-intake.log").open("w")
+        self.log = (RESULTS / f"gunicorn-{self.name}.log").open("w")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -147,6 +151,8 @@ class Gunicorn:
                 "forge.wsgi",
                 "-w",
                 str(WORKERS),
+                "--threads",
+                str(THREADS),
                 "-b",
                 f"127.0.0.1:{self.port}",
                 "--log-level",
@@ -163,7 +169,7 @@ class Gunicorn:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited; see bench/results/gunicorn-intake.log")
+                raise RuntimeError(f"gunicorn exited; see bench/results/gunicorn-{self.name}.log")
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
                     return self
@@ -271,7 +277,7 @@ def run(*, quick: bool = False) -> dict:
         "benchmark": "api_intake",
         "machine": machine(),
         "quick": quick,
-        "server": f"gunicorn, {WORKERS} sync workers, 127.0.0.1",
+        "server": f"gunicorn, {WORKERS} workers x {THREADS} thread(s), 127.0.0.1",
         "load_generator": f"asyncio + httpx, {CONCURRENCY} concurrent requests, same process count for both phases",
         "body_bytes": body_size,
         "warmup": warm,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, ROOT, machine, write_result
 
-BENCHMARKS = ("settlement", "claims", "pages", "intake", "evidence")
+BENCHMARKS = ("settlement", "claims", "pages", "intake", "evidence", "sustained")
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
@@ -42,6 +42,10 @@ def run_one(name: str, quick: bool) -> dict:
         from bench import intake
 
         return intake.run(quick=quick)
+    if name == "sustained":
+        from bench import sustained
+
+        return sustained.run(quick=quick)
     if name == "evidence":
         from bench import evidence
 
@@ -106,6 +110,20 @@ def table_rows(results: dict[str, dict]) -> list[str]:
             f"+{large['peak_rss_growth_mib']} MiB | two workers: {evidence['two_worker_speedup']}x one "
             f"(load average {evidence.get('load_average', ['?'])[0]}) "
             f"| ≤ 10 s of one core for 3 min | {_yes(evidence['met'])} |"
+        )
+    sustained = results.get("sustained")
+    if sustained:
+        load, lag, api = sustained["sustained"], sustained["submit_to_paid"], sustained["intake"]
+        rows.append(
+            f"| 6. Sustained load | {sustained['rate_per_second']:g}/s for {sustained['seconds']:g} s through the API, "
+            f"{sustained['workers']}: {load['ok']:,} accepted at {load['achieved_per_second']}/s, errors "
+            f"{sum(load['errors'].values())}; submit-to-paid p50 {lag['p50_s']} s, p95 {lag['p95_s']} s, max "
+            f"{lag['max_s']} s; lost {sustained['lost']}, held {sustained['held_for_review']}; audit "
+            f"{'clean' if sustained['audit_ok'] else 'NOT clean'}; load average "
+            f"{sustained['load_average']['sustained_end'][0]}; from the client's send p95 "
+            f"{sustained.get('sent_to_paid', {}).get('p95_s')} s | intake {api['per_second']}/s against bare "
+            f"{sustained['bare']['per_second']}/s in the same run: ratio {sustained['ratio_to_bare']} "
+            f"| p95 ≤ 5 s, nothing lost, audit clean, ratio ≥ 0.5 | {_yes(sustained['met'])} |"
         )
     return rows
 

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from forge import api_urls
 from forge.health import healthz
+from forge.metrics import metrics
 from web import views
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     # One "referrals" namespace: the /r/<code> link (referrals.urls) and the /ambassador/ pages.
     path("", include("web.ambassador_urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include((api_urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

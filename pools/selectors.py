@@ -495,12 +495,13 @@ def _reputation_minimum_rewards() -> dict[str, int]:
 
 
 def _creators_linked_to(farmer_id: int) -> set[int]:
-    """Creators who are, by what we can see, the farmer under another account: a shared
-    withdrawal wallet, or a direct referral either way."""
-    from accounts.selectors import users_sharing_a_wallet_with
+    """Creators who are, by what we can see, the farmer under another account: linked accounts
+    (accounts.selectors.users_linked: the same wallet, network and browser, money between
+    them, a factory funded by the other; docs/security.md), or a direct referral either way."""
+    from accounts.selectors import users_linked
     from referrals.selectors import users_referral_linked_to
 
-    return users_sharing_a_wallet_with(farmer_id) | users_referral_linked_to(farmer_id)
+    return set(users_linked([farmer_id])[farmer_id]) | users_referral_linked_to(farmer_id)
 
 
 def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, WorkRecord]]:

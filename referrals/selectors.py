@@ -67,21 +67,20 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
 
 def referrals_linked(referrals) -> dict[int, str]:
     """{referred user id: why} for the referrals (with their ambassadors loaded) whose
-    ambassador and referred user are, by what we can see, one person: they asked for
-    withdrawals to the same wallet (docs/referrals.md, "Self-referral rings"). One query."""
-    from accounts.selectors import withdrawal_addresses_by_user
+    ambassador and referred user are, by what we can see, one person: linked accounts
+    (`accounts.selectors.users_linked`: the same wallet, the same network and browser, money
+    between them, a factory funded by the other; docs/security.md, "Account links")."""
+    from accounts.selectors import users_linked
 
     referrals = list(referrals)
     if not referrals:
         return {}
-    addresses = withdrawal_addresses_by_user(
-        {referral.user_id for referral in referrals} | {referral.ambassador.user_id for referral in referrals}
-    )
+    links = users_linked({referral.user_id for referral in referrals})
     linked = {}
     for referral in referrals:
-        shared = addresses.get(referral.user_id, set()) & addresses.get(referral.ambassador.user_id, set())
-        if shared:
-            linked[referral.user_id] = f"withdrawals to the same wallet {min(shared)}"
+        why = links[referral.user_id].get(referral.ambassador.user_id)
+        if why:
+            linked[referral.user_id] = why
     return linked
 
 

@@ -11,6 +11,8 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.forms import LoginForm, SignupForm
+from accounts.links import signin_seen, signin_signal_record
+from accounts.models import SignInSignal
 from accounts.selectors import user_balances
 from accounts.services import api_token_revoke, api_token_rotate
 from core.pages import home_url_for, show_service_error
@@ -40,6 +42,7 @@ def signup(request):
         except ValidationError as error:
             show_service_error(request, error, form, field_map={"password": "password1"})
         else:
+            signin_signal_record(user=user, kind=SignInSignal.Kind.REGISTRATION, **signin_seen(request))
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             request.session.pop(REFERRAL_SESSION_KEY, None)
             messages.success(request, f"Welcome to Forge Pools, {user.username}. Your account is ready.")
@@ -60,6 +63,7 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        signin_signal_record(user=form.get_user(), kind=SignInSignal.Kind.LOGIN, **signin_seen(self.request))
         messages.success(self.request, f"Welcome back, {form.get_user().username}.")
         return response
 
@@ -79,6 +83,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        signin_signal_record(user=form.get_user(), kind=SignInSignal.Kind.LOGIN, **signin_seen(self.request))
         messages.success(self.request, "Your password was changed.")
         return response
 

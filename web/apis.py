@@ -8,6 +8,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.links import signin_seen, signin_signal_record
+from accounts.models import SignInSignal
 from accounts.services import api_token_for
 from core.api import FailOpenScopedRateThrottle
 from farmers.selectors import reputation_of
@@ -42,6 +44,7 @@ class RegisterApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_signup(**data.validated_data)
+        signin_signal_record(user=user, kind=SignInSignal.Kind.REGISTRATION, **signin_seen(request))
         body = {"id": user.pk, "username": user.username, "role": user.role, "token": api_token_for(user)}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 

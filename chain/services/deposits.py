@@ -42,6 +42,7 @@ from pools.services.deposits import deposit_confirm, deposit_create
 from .. import signin
 from ..locks import chain_transfer_lock, deposit_intent_lock, evm_cursor_lock
 from ..models import ChainAsset, ChainKind, ChainTransfer, DepositIntent, EvmBlock, EvmCursor, Wallet
+from .links import deposit_links_record
 
 logger = logging.getLogger(__name__)
 
@@ -384,6 +385,7 @@ def transfer_settle(*, transfer_id: int) -> str:
             transfer.status, transfer.intent, transfer.deposit = ChainTransfer.Status.CREDITED, intent, deposit
             transfer.settled_at = now
             transfer.save(update_fields=["status", "intent", "deposit", "settled_at"])
+            deposit_links_record(transfer=transfer, intent=intent)
             logger.info("EVM transfer %s credited as deposit %s", transfer, deposit.pk)
             return transfer.status
     transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now

@@ -54,6 +54,7 @@ from pools.services.deposits import deposit_confirm, deposit_create
 
 from ..locks import chain_transfer_lock, deposit_intent_lock
 from ..models import ChainKind, ChainTransfer, DepositIntent, SolanaCursor
+from .links import deposit_links_record
 
 logger = logging.getLogger(__name__)
 
@@ -492,6 +493,7 @@ def solana_transfer_settle(*, transfer_id: int) -> str:
             transfer.status, transfer.deposit, transfer.reason = ChainTransfer.Status.CREDITED, deposit, ""
             transfer.settled_at = now
             transfer.save(update_fields=["status", "deposit", "reason", "settled_at"])
+            deposit_links_record(transfer=transfer, intent=intent)
             logger.info("Solana transfer %s credited as deposit %s", transfer, deposit.pk)
             return transfer.status
     transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now

@@ -26,6 +26,7 @@ from core.exceptions import Conflict, NotFound
 from .. import signin
 from ..locks import wallet_lock
 from ..models import ChainKind, Wallet, WalletNonce
+from .links import wallet_links_record
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def wallet_link(*, user, chain: str, message: str, signature: str, now=None) -> 
             )
     except IntegrityError:  # the same wallet linked concurrently (by this user or another)
         raise Conflict("This wallet was just linked by another request.") from None
+    wallet_links_record(wallet=wallet)
     transaction.on_commit(lambda: _email_linked(wallet))
     return wallet, True
 

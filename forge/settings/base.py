@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.observability import logging_config, sentry_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log record of the request carries its id (core/observability.py).
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +108,17 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode (docs/operations.md, "Connection pooling"): a server
+# connection is ours for one transaction only, so nothing may outlive one. Server-side cursors
+# (`.iterator()` outside a transaction uses WITH HOLD cursors) are off, and psycopg never
+# prepares named statements (Django binds parameters client-side; prepare_threshold=None
+# makes sure). Session settings Django makes (the time zone) PgBouncer re-applies itself.
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be empty or 'pgbouncer', not {DATABASE_POOLER!r}.")
+if DATABASE_POOLER == "pgbouncer":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -203,6 +218,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker logs through LOGGING (JSON lines with the request id), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A busy worker reserves nothing more (on Redis it otherwise holds one extra message): the
 # batch processor runs as one chain of tasks per free worker, and a chain's next message
 # reserved behind a running task leaves the other worker idle (measured: half the time).
@@ -243,6 +260,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
     "webhooks-sweep": {"task": "notifications.webhooks_sweep", "schedule": 30.0},
     "appeals-sweep": {"task": "reviews.appeals_sweep", "schedule": 300.0},
+    "signin-signals-purge": {"task": "accounts.signin_signals_purge", "schedule": 86400.0},
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -314,6 +332,19 @@ FORGE_SITE_NAME = "Forge Pools"
 # near-free factory of one's own must not buy a premium reputation.
 FORGE_REPUTATION_MIN_REWARD = {"USDC": "0.01", "SOL": "0.0001", "ETH": "0.000005", "CLONES": "1"}
 
+# ---- Account links (docs/security.md, "Account links") -----------------------------------
+# Key of the salted hashes of sign-in networks and user agents; empty means SECRET_KEY.
+FORGE_SIGNAL_SALT = env("FORGE_SIGNAL_SALT", default="")
+# Sign-in signals older than this are deleted (daily, accounts.signin_signals_purge).
+FORGE_SIGNIN_SIGNAL_RETENTION_DAYS = env.int("FORGE_SIGNIN_SIGNAL_RETENTION_DAYS", default=90)
+# Where the client's address is read: REMOTE_ADDR, or behind a proxy a header it overwrites
+# (e.g. HTTP_X_REAL_IP); never a header the client can set.
+FORGE_CLIENT_IP_HEADER = env("FORGE_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+# A network and browser seen with more accounts than this in the window links none of them.
+FORGE_DEVICE_LINK_MAX_ACCOUNTS = env.int("FORGE_DEVICE_LINK_MAX_ACCOUNTS", default=10)
+# How far links are followed: A-B and B-C link A and C at depth 2.
+FORGE_LINK_DEPTH = env.int("FORGE_LINK_DEPTH", default=3)
+
 # ---- Datasets, attachments and alerts (docs/datasets.md) ---------------------------------
 # Attachment uploads must be one of these types (and the one the demonstration declared).
 FORGE_ATTACHMENT_CONTENT_TYPES = env.list(
@@ -344,14 +375,25 @@ WEBHOOK_MAX_ENDPOINTS = env.int("FORGE_WEBHOOK_MAX_ENDPOINTS", default=10)
 # Plain-http endpoints only for local development and tests.
 WEBHOOKS_ALLOW_HTTP = env.bool("FORGE_WEBHOOKS_ALLOW_HTTP", default=DEBUG)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs (docs/operations.md, "Logs and request ids"): JSON lines with LOG_FORMAT=json (the
+# production default), plain text otherwise; every record carries the request id.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING = logging_config(json_logs=LOG_FORMAT == "json", level=env("LOG_LEVEL", default="INFO"))
+
+# Error reporting (Sentry) only when SENTRY_DSN is set; nothing is sent otherwise.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+SENTRY_CONFIGURED = sentry_configure(
+    dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE
+)
+
+# The Prometheus endpoint /metrics (docs/operations.md, "Metrics"): staff, a client whose
+# REMOTE_ADDR is in one of these networks (CIDR, comma-separated; none by default: behind a
+# proxy on the same host every request would come from 127.0.0.1), or this bearer token.
+FORGE_METRICS_ALLOWED_NETWORKS = env.list("FORGE_METRICS_ALLOWED_NETWORKS", default=[])
+FORGE_METRICS_TOKEN = env("FORGE_METRICS_TOKEN", default="")
+
 FORGE_CLONES_DECIMALS = env.int("FORGE_CLONES_DECIMALS", default=9)
 
 # Wallets and the chain (docs/chain.md). A newly linked wallet receives withdrawals only after

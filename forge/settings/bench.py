@@ -11,7 +11,7 @@ AXES_ENABLED = False
 CONN_MAX_AGE = 600
 DATABASES = {**DATABASES}
 DATABASES["default"]["CONN_MAX_AGE"] = 600
-LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")}}
+LOGGING = {**LOGGING, "root": {**LOGGING["root"], "level": env("LOG_LEVEL", default="WARNING")}}
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": dict.fromkeys(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/second"),

@@ -3,8 +3,14 @@ collected and served by whitenoise; optional S3-compatible media storage."""
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.observability import logging_config
+
 from .base import *  # noqa: F403
 from .base import STORAGES, env
+
+# JSON log lines unless LOG_FORMAT says otherwise (docs/operations.md, "Logs and request ids").
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(json_logs=LOG_FORMAT == "json", level=env("LOG_LEVEL", default="INFO"))
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="")

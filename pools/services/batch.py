@@ -101,7 +101,7 @@ def settle_batch(submission_ids: list[int]) -> int:
             submission_ids, status=Submission.Status.SCORING, quality_score__isnull=False, needs_review=False
         )
         .select_related("claim")
-        .only("pk", "factory_id", "farmer_id", "quality_score", "status", "claim__reward")
+        .only("pk", "factory_id", "farmer_id", "quality_score", "status", "submitted_at", "claim__reward")
     )
     if not rows:
         return 0

@@ -33,6 +33,7 @@ A held row keeps its score and waits for a review; it is never paid without one.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,6 +45,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from core.db import bulk_update_values
+from core.metrics import grading_time_add
 
 from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
@@ -243,14 +245,20 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     grading = Grading()
     if not rows:
         return grading
+    # Time per component, for the metrics endpoint (core/metrics.py, docs/operations.md).
+    timings: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    started = time.perf_counter()
     copies: dict[int, tuple[int, float]] = {}
     duplicates = duplicate_holds(rows, copies)
+    timings["duplicates"][0] += len(rows)
+    timings["duplicates"][1] += time.perf_counter() - started
     tasks = claim_tasks(rows)
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
     for row in rows:
         task = tasks[row.claim_id]
         if row.evidence_status == Submission.Evidence.PENDING:
             continue  # its evidence task records the section, then wakes the processor again
+        started = time.perf_counter()
         try:
             if row.evidence_status == Submission.Evidence.EXAMINED:
                 result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)
@@ -260,7 +268,11 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             continue
         except GraderUnavailable as error:
             grading.failed[row.pk] = str(error)[:255]
+            timings["failed"][0] += 1
+            timings["failed"][1] += time.perf_counter() - started
             continue
+        timings[result.grader][0] += 1
+        timings[result.grader][1] += time.perf_counter() - started
         holds = list(duplicates.get(row.pk, ()))
         if threshold and result.confidence < threshold:
             holds.append(hold_low_confidence(result.confidence, threshold))
@@ -282,6 +294,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         row.needs_review = bool(holds)
         row.review_reasons = holds
         (grading.held if holds else grading.scored).append(row)
+    grading_time_add({component: (count, seconds) for component, (count, seconds) in timings.items()})
     return grading
 
 

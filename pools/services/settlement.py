@@ -22,12 +22,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.selectors import users_linked
 from core.db import atomic_with_retry, bulk_update_values, rows_json, with_rows
 from core.exceptions import Conflict
+from core.metrics import settlements_add
 from core.queue import queue_on_commit
 from ledger.models import Account
 from ledger.services import (
@@ -41,7 +43,7 @@ from ledger.services import (
     transactions_write,
     treasury_account,
 )
-from referrals.selectors import commissions_for_many
+from referrals.selectors import Commission, commissions_for_many
 from referrals.services import SettledCommission, commission_rollup_add
 
 from ..economics import Shares, settlement_shares
@@ -154,6 +156,7 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
     }
     config = economics_config()
     commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
+    self_dealing = _self_dealing(rows, factories)
 
     specs = set()
     for row in rows:
@@ -177,6 +180,12 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
     for row, transaction_id in zip(rows, reserved_ids, strict=True):
         factory = factories[row.factory_id]
         farmer_side, factory_side = commissions[row.farmer_id], commissions[factory.creator_id]
+        if row.pk in self_dealing:
+            # The farmer works for their own factory under another account: no ambassador earns
+            # on that work, whoever they are; the platform keeps the share (docs/security.md).
+            farmer_side, factory_side = (
+                Commission(user_id=side.user_id, rate=Decimal(0)) for side in (farmer_side, factory_side)
+            )
         farmer_amb, farmer_rate = farmer_side.user_id, farmer_side.rate
         factory_amb, factory_rate = factory_side.user_id, factory_side.rate
         shares = settlement_shares(
@@ -227,6 +236,11 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
 
     # The transaction ids are reserved: the rows can be written before the transactions.
     bulk_update_values(Submission, rows, [*write_fields, *SETTLED_FIELDS])
+    # Submit-to-paid lag and settlements/s for the metrics endpoint, once committed (a deferred
+    # submitted_at is left out rather than loaded).
+    lags = [(now - row.submitted_at).total_seconds() for row in rows if "submitted_at" in row.__dict__]
+    settled_count = len(rows)
+    transaction.on_commit(lambda: settlements_add(settled_count, lags))
     _refresh_reputations({row.farmer_id for row in rows})
 
     written = transactions_write(postings)
@@ -251,6 +265,13 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
             factory.status = status
             pool_return_to_creator(factory=factory, reason=f"settle:{rows[0].pk}")
     submissions_notify_settled(rows, factories)  # recorded after commit
+
+
+def _self_dealing(rows, factories) -> set[int]:
+    """Ids of the rows whose farmer and factory creator are linked accounts
+    (accounts.selectors.users_linked)."""
+    links = users_linked({row.farmer_id for row in rows})
+    return {row.pk for row in rows if factories[row.factory_id].creator_id in links[row.farmer_id]}
 
 
 def settled_commissions(rows) -> list[SettledCommission]:

@@ -99,6 +99,8 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
                 for item in declared
             )
         processing_wake_up()
+    # With the request id (core/observability.py): where a submission's trail starts.
+    logger.info("submission %s accepted for claim %s", submission.pk, claim_id)
     return submission
 
 

@@ -43,10 +43,14 @@ def test_a_worker_killed_mid_settlement_moves_no_money_and_a_new_worker_settles_
     try:
         with blocker.cursor() as cursor:  # opens a transaction that holds the row lock
             cursor.execute(f"SELECT id FROM {Account._meta.db_table} WHERE id = %s FOR UPDATE", [farmer_balance.pk])
+            # The server's pid, asked inside the transaction: through PgBouncer the client-side
+            # `backend_pid` is the pooler's, not the PostgreSQL backend holding the lock.
+            cursor.execute("SELECT pg_backend_pid()")
+            blocker_pid = cursor.fetchone()[0]
         submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
 
         waiting = wait_for(
-            lambda: backends_blocked_by(blocker.info.backend_pid),
+            lambda: backends_blocked_by(blocker_pid),
             message="the worker's settlement to wait for the farmer's balance",
         )
         assert len(waiting) == 1

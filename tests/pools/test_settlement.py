@@ -222,14 +222,14 @@ def test_reputation_is_recomputed_only_after_the_settlement_commits(django_captu
     with django_capture_on_commit_callbacks() as callbacks:
         submission_settle(submission_id=submission.pk)
 
-    # The reputation wake-up, the farmer's "paid" notification and the creator's webhook event
-    # (notifications/services.py), in that order.
-    assert len(callbacks) == 3
+    # The settlement metrics, the reputation wake-up, the farmer's "paid" notification and the
+    # creator's webhook event (notifications/services.py), in that order.
+    assert len(callbacks) == 4
     assert not FarmerProfile.objects.filter(user=farmer, settled_count__gt=0).exists()
     assert not Notification.objects.filter(user=farmer).exists()
-    callbacks[1]()
+    callbacks[2]()
     assert Notification.objects.get(user=farmer).kind == Kind.SUBMISSION_PAID
-    callbacks[0]()  # the commit happened: the (eager) reputation task runs
+    callbacks[1]()  # the commit happened: the (eager) reputation task runs
     assert FarmerProfile.objects.get(user=farmer).settled_count == 1
 
 

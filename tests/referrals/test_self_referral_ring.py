@@ -1,6 +1,6 @@
 """A self-referral ring (issue 20 row 1): one person, as an ambassador at tier 5, refers their
 own farmer and creator accounts and would earn commission on their own work. Once the accounts
-are linked (withdrawals to one wallet), the referral shows as a ring to staff (the Referrals
+are linked (one wallet passed between them, withdrawals to it), the referral shows as a ring to staff (the Referrals
 admin), the ambassador earns nothing more on it, and the platform keeps that share.
 Independent referrals are unaffected."""
 
@@ -70,8 +70,8 @@ def test_once_linked_the_ring_earns_no_commission_and_is_flagged(ring):
     withdraw_through_shared_wallet(creator, key=KEY, token=_usdc(), amount="0.5")
     linked = referrals_linked(Referral.objects.select_related("ambassador").filter(ambassador=ambassador))
     assert linked == {
-        farmer.pk: f"withdrawals to the same wallet {WALLET}",
-        creator.pk: f"withdrawals to the same wallet {WALLET}",
+        farmer.pk: f"the same wallet {WALLET} linked by both",
+        creator.pk: f"the same wallet {WALLET} linked by both",
     }
 
     ambassador_before, treasury_before = usdc_balance(ambassador.user), treasury_usdc()
@@ -116,4 +116,4 @@ def test_staff_see_the_ring_in_the_referrals_admin(ring, staff):
 
     page = client.get("/admin/referrals/referral/").content.decode()
 
-    assert f"withdrawals to the same wallet {WALLET}" in page
+    assert f"the same wallet {WALLET} linked by both" in page

@@ -141,9 +141,11 @@ def test_redis_restarted_mid_settlement_loses_nothing_and_pays_once(drill_worker
     try:
         with blocker.cursor() as cursor:  # holds the first farmer's balance row
             cursor.execute(f"SELECT id FROM {Account._meta.db_table} WHERE id = %s FOR UPDATE", [first_balance.pk])
+            cursor.execute("SELECT pg_backend_pid()")  # the server's (through PgBouncer too)
+            blocker_pid = cursor.fetchone()[0]
         first = submission_create(claim_id=claims[0].pk, farmer=farmers[0], demonstration=demonstration())
         wait_for(
-            lambda: backends_blocked_by(blocker.info.backend_pid),
+            lambda: backends_blocked_by(blocker_pid),
             message="the worker's settlement to wait for the farmer's balance",
         )
 

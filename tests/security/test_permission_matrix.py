@@ -243,6 +243,7 @@ PAGES = [
     #                                                    anon farm ofrm crea ocre amb  staf grad
     Row("home", "GET",                                   "200  200  200  200  200  200  200  403"),
     Row("healthz", "GET",                                "200  200  200  200  200  200  200  200"),
+    Row("metrics", "GET",                                "403  403  403  403  403  403  200  403"),
     Row("admin:index", "GET",                            "302  302  302  302  302  302  200  403"),
     Row("accounts:account", "GET",                       "302  200  200  200  200  200  200  403"),
     Row("accounts:signup", "GET",                        "200  302  302  302  302  302  302  403"),
@@ -351,7 +352,7 @@ PAGES = [
 # Namespaces whose every page needs a row; the admin is covered by its index (its views are
 # Django's, closed to non-staff) and by the money-admin tests in test_audit_trail.py.
 PAGE_NAMESPACES = ("accounts", "pools", "farmers", "referrals", "chain", "evidence", "receipts")
-ROOT_NAMES = {"home", "healthz", "api-schema", "api-docs", "admin:index"}
+ROOT_NAMES = {"home", "healthz", "metrics", "api-schema", "api-docs", "admin:index"}
 
 
 def _patterns(patterns, namespace=None):
