@@ -21,7 +21,7 @@ class ReceiptHourListApi(APIView):
     permission_classes = [AllowAny, GraderOnlyWhereAllowed]
     allow_grader = True  # public data
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="v1_receipts_hours_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(batches_published(), request, view=self)
