@@ -121,7 +121,10 @@ def test_one_appeal_per_submission(factory):
     assert Appeal.objects.count() == 1
 
 
-def test_concurrent_appeals_of_one_submission_make_one(factory, transactional_db):
+# Threads need committed rows: a transactional test, as the suite's other races (a `db` mark
+# with the `transactional_db` fixture left the content types to the next transactional test).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_appeals_of_one_submission_make_one(factory):
     farmer = FarmerFactory()
     submission = refused(factory, farmer)
     results, barrier = [], threading.Barrier(2)
