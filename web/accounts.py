@@ -83,7 +83,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        signin_signal_record(user=form.get_user(), kind=SignInSignal.Kind.LOGIN, **signin_seen(self.request))
+        # A password change re-authenticates the session (its hash changes): a sign-in signal.
+        signin_signal_record(user=form.user, kind=SignInSignal.Kind.LOGIN, **signin_seen(self.request))
         messages.success(self.request, "Your password was changed.")
         return response
 

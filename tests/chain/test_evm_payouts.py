@@ -548,4 +548,26 @@ def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(no
         assert report.busy and report.signed == 0 and not EvmPayout.objects.exists()
     finally:
         other.close()  # its lock goes with its connection, as a killed process's does
+    advisory_lock_released(EVM_PAYOUTS_LOCK)
     assert run(w3, hot).signed == 1
+
+
+def advisory_lock_released(key: tuple[int, int], timeout: float = 10.0) -> None:
+    """Wait until PostgreSQL has let go of a closed connection's advisory lock: its backend
+    ends after the client hangs up, not at once (the next run would find it still held)."""
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
+                "AND objsubid = 2",
+                list(key),
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            assert time.monotonic() < deadline, f"advisory lock {key} still held after {timeout} s"
+            time.sleep(0.05)

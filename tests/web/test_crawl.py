@@ -84,6 +84,11 @@ NOT_PAGES = {
     "pools:balance-withdraw",
     "pools:balance-fund",
     "healthz",
+    # Not pages: the Prometheus text for scrapers (tests/core/test_observability.py) and the
+    # keyframe images a submission page embeds as <img> (tests/web/test_evidence_pages.py);
+    # both have their rows in the permission matrix.
+    "metrics",
+    "evidence:thumbnail",
     "api-schema",
     "api-docs",
 }
