@@ -23,6 +23,7 @@ and 5xx are retried then `GraderUnavailable`; 4xx and answers that are not the s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 from decimal import Decimal
@@ -157,7 +158,9 @@ def _action_log(steps: list[dict]) -> list[dict]:
 def grade(
     demonstration: dict, *, task: TaskContext, url: str, api_key: str, model: str, timeout: float, retries: int
 ) -> GradeResult:
-    deterministic = rules.grade(demonstration, task=task)
+    # The rules never look at pixels, and their caches are keyed by the task: keep the images
+    # (up to MAX_KEYFRAME_IMAGES x MAX_KEYFRAME_BYTES per submission) out of those caches.
+    deterministic = rules.grade(demonstration, task=dataclasses.replace(task, keyframes=None))
     if not url:
         raise GraderUnavailable("FORGE_GRADER=judge but FORGE_GRADER_JUDGE_URL is not set.")
     response = post_with_retries(

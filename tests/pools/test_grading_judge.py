@@ -261,3 +261,19 @@ def test_the_number_of_keyframes_is_bounded_and_the_last_ones_kept():
 def test_keyframes_must_be_keyframe_images():
     with pytest.raises(TypeError, match="KeyframeImage"):
         dataclasses.replace(TASK, keyframes=(b"\xff\xd8\xff",))
+
+
+def test_the_rules_never_hold_the_images(server, monkeypatch):
+    """The rules' caches are keyed by the task: the keyframes stay out of them."""
+    seen = []
+    real = rules.grade
+
+    def spying(demonstration, *, task):
+        seen.append(task.keyframes)
+        return real(demonstration, task=task)
+
+    monkeypatch.setattr(rules, "grade", spying)
+    task = with_keyframes(KeyframeImage(t="1.000", purpose="final", jpeg=jpeg()))
+    judge.grade(GOOD, task=task, url=server.url("/done"), api_key="k", model="m", timeout=TIMEOUT, retries=1)
+    assert seen == [None]
+    assert len(image_parts(server.last_body)) == 1
