@@ -38,6 +38,7 @@ from PIL import Image
 
 from core.queue import queue_on_commit
 from pools.grading import TaskContext
+from pools.grading.base import MAX_KEYFRAME_IMAGES
 from pools.grading.evidence import MAX_SHOWN_KEYFRAMES
 from pools.grading.evidence import grade_with_evidence as evidence_rule_grade
 from pools.models import EconomicsConfig, Submission
@@ -448,13 +449,13 @@ def _report_store(
             reuse = check_frames_reused(candidates, matches)
             section = section_with_check(section, reuse)
             used |= {ref["index"] for ref in reuse["keyframes"][:MAX_SHOWN_KEYFRAMES]}
-            report = EvidenceReport.objects.create(recording=recording, section=section, cpu_seconds=cpu_seconds)
+            judged = judge_keyframe_indices(section)
+            used |= set(judged)
             purposes = {frame["index"]: frame.get("purpose", "") for frame in section.get("keyframes", ())}
             frames = []
             for keyframe in keyframes:  # one per planned time: indices are unique
                 band = dhash_bands(keyframe.dhash)
                 frame = EvidenceFrame(
-                    report=report,
                     submission=submission,
                     farmer_id=submission.farmer_id,
                     factory_id=submission.factory_id,
@@ -472,6 +473,25 @@ def _report_store(
                     stored.append(name)
                     frame.thumbnail.name = name
                 frames.append(frame)
+            # The frames the model judge is shown (FORGE_GRADER=judge), by stored name: pools
+            # reads them from storage (pools/services/evidence.py), never importing evidence.
+            by_index = {frame.index: frame for frame in frames if frame.thumbnail.name}
+            section = {
+                **section,
+                "judge_keyframes": [
+                    {
+                        "index": index,
+                        "t": f"{by_index[index].t:.3f}",
+                        "purpose": by_index[index].purpose,
+                        "name": by_index[index].thumbnail.name,
+                    }
+                    for index in judged
+                    if index in by_index
+                ],
+            }
+            report = EvidenceReport.objects.create(recording=recording, section=section, cpu_seconds=cpu_seconds)
+            for frame in frames:
+                frame.report = report
             EvidenceFrame.objects.bulk_create(frames)
             return submission_evidence_record(submission_id=submission.pk, evidence=section)
     except BaseException:
@@ -479,6 +499,26 @@ def _report_store(
         for name in stored:
             storage.delete(name)
         raise
+
+
+def judge_keyframe_indices(section: dict) -> list[int]:
+    """The keyframes shown to the model judge, in time order: the frame after each typing step
+    (the values entered: the task's milestones) and the last final frame, at most
+    MAX_KEYFRAME_IMAGES (the last ones: the final frame always)."""
+    frames = [frame for frame in section.get("keyframes") or () if isinstance(frame.get("index"), int)]
+    typed = [frame["index"] for frame in frames if str(frame.get("purpose", "")).startswith("after typing")]
+    final = [frame["index"] for frame in frames if frame.get("purpose") == "final"]
+    times = {frame["index"]: _seconds(frame.get("t")) for frame in frames}
+    last_final = sorted(final, key=lambda index: (times[index], index))[-1:]
+    chosen = sorted({*typed[-(MAX_KEYFRAME_IMAGES - 1) :], *last_final}, key=lambda index: (times[index], index))
+    return chosen[-MAX_KEYFRAME_IMAGES:]
+
+
+def _seconds(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _thumbnail_save(frame: EvidenceFrame, keyframe: Keyframe) -> str:

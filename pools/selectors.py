@@ -3,20 +3,25 @@ and the pools' cross-checks for the ledger audit."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.core.files.storage import default_storage
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from PIL import Image
 
 from core.money import parse_amount
 from farmers.reputation import WorkRecord
 from ledger.fields import AmountField
 from ledger.models import Token
 
+from .grading.base import MAX_KEYFRAME_BYTES, MAX_KEYFRAME_IMAGES, KeyframeImage
 from .models import Bonus, Claim, Deposit, EconomicsConfig, Factory, FarmerListEntry, Submission
 
 
@@ -554,3 +559,45 @@ def factories_fundable_by(creator):
         .select_related("token")
         .order_by("-created_at", "-id")
     )
+
+
+# Stored keyframe thumbnails live under this prefix (evidence.models.keyframe_upload_to).
+KEYFRAME_PREFIX = "evidence/"
+
+
+def evidence_keyframes_read(evidence: dict | None) -> tuple[KeyframeImage, ...]:
+    """The keyframes the model judge is shown for a submission (FORGE_GRADER=judge): the
+    thumbnails the evidence app named in the section (`judge_keyframes`: `{t, purpose, name}`,
+    stored in default storage), read as bytes. A name outside the evidence prefix, a missing or
+    unreadable file, one larger than MAX_KEYFRAME_BYTES or one that is not a JPEG is skipped:
+    the judge then sees fewer frames, never an error. At most MAX_KEYFRAME_IMAGES, in order."""
+    refs = (evidence or {}).get("judge_keyframes") if isinstance(evidence, dict) else None
+    if not isinstance(refs, list):
+        return ()
+    images = []
+    for ref in refs[:MAX_KEYFRAME_IMAGES]:
+        if not isinstance(ref, dict):
+            continue
+        name = ref.get("name")
+        if not isinstance(name, str) or not name.startswith(KEYFRAME_PREFIX) or ".." in name:
+            continue
+        try:
+            if default_storage.size(name) > MAX_KEYFRAME_BYTES:
+                continue
+            with default_storage.open(name, "rb") as stored:
+                data = stored.read(MAX_KEYFRAME_BYTES + 1)
+        except (OSError, ValueError, SuspiciousOperation):  # gone from storage, or a name it refuses
+            continue
+        image = KeyframeImage(t=str(ref.get("t", ""))[:20], purpose=str(ref.get("purpose", ""))[:40], jpeg=data)
+        if image.is_usable() and _decodes(data):
+            images.append(image)
+    return tuple(images)
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.verify()
+            return picture.format == "JPEG"
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        return False

@@ -11,6 +11,7 @@ audit trail (score changes as `submission.score_override`, every decision as `ap
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -217,6 +218,7 @@ def appeal_judge(*, appeal_id: int) -> str:
     what happened: decided, staff (sent to the staff queue) or skipped."""
     from pools.grading import GraderResponseInvalid, GraderUnavailable
     from pools.grading import judge as model_judge
+    from pools.selectors import evidence_keyframes_read
     from pools.services.scoring import claim_tasks
 
     appeal = Appeal.objects.select_related("submission").filter(pk=appeal_id).first()
@@ -227,6 +229,8 @@ def appeal_judge(*, appeal_id: int) -> str:
         return "staff"
     submission = appeal.submission
     task = claim_tasks([submission])[submission.claim_id]
+    if submission.evidence:  # the judge is shown the recording's keyframes, as when scoring
+        task = dataclasses.replace(task, keyframes=evidence_keyframes_read(submission.evidence))
     try:
         result = model_judge.grade(
             submission.demonstration,

@@ -36,6 +36,30 @@ class ManualGradingOnly(Exception):
     """FORGE_GRADER=manual: scores come only from staff or the grading service via the review endpoint."""
 
 
+# Keyframes of a submission's screen recording shown to the model judge (FORGE_GRADER=judge).
+MAX_KEYFRAME_IMAGES = 6
+MAX_KEYFRAME_BYTES = 256 * 1024
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class KeyframeImage:
+    """One keyframe of the submission's recording as a small JPEG, for the model judge: `t` its
+    time in the video (text, seconds), `purpose` why it was decoded ("final", "after typing 2")."""
+
+    t: str
+    purpose: str
+    jpeg: bytes
+
+    def is_usable(self) -> bool:
+        """A JPEG (by its magic bytes) of at most MAX_KEYFRAME_BYTES: anything else is skipped."""
+        return (
+            isinstance(self.jpeg, bytes)
+            and 0 < len(self.jpeg) <= MAX_KEYFRAME_BYTES
+            and self.jpeg.startswith(JPEG_MAGIC)
+        )
+
+
 @dataclass(frozen=True)
 class TaskContext:
     """The part of a factory a grader needs: what was asked and how long it should take.
@@ -54,6 +78,9 @@ class TaskContext:
     # Milestones of the factory's reference demonstrations (`references.reference_milestones`),
     # one tuple of strings per reference; None or () when the creator attached none.
     references: tuple | None = None
+    # The submission's evidence keyframes (`KeyframeImage`), filled by the scoring path for the
+    # model judge only (pools/services/evidence.py `evidence_keyframes_read`); None otherwise.
+    keyframes: tuple | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.expected_minutes, bool) or not isinstance(self.expected_minutes, int):
@@ -72,6 +99,13 @@ class TaskContext:
             ):
                 raise TypeError("references must be a tuple of tuples of strings or None")
             object.__setattr__(self, "references", tuple(tuple(milestones) for milestones in self.references))
+        if self.keyframes is not None:
+            if isinstance(self.keyframes, list):
+                object.__setattr__(self, "keyframes", tuple(self.keyframes))
+            if not isinstance(self.keyframes, tuple) or not all(
+                isinstance(frame, KeyframeImage) for frame in self.keyframes
+            ):
+                raise TypeError("keyframes must be a tuple of KeyframeImage or None")
         for name in ("claimed_at", "submitted_at"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):

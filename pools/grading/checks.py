@@ -334,6 +334,16 @@ def _read_value(value: str) -> _Value:
     return _Value(text=text, dates=dates, times=times, number=number)
 
 
+def value_kind(value: str) -> str:
+    """What kind of thing a check value is: "date", "time", "number" or "text"."""
+    read = _read_value(value)
+    if read.dates:
+        return "date"
+    if read.times:
+        return "time"
+    return "number" if read.number is not None else "text"
+
+
 def _day_matches(wanted: Day, found: frozenset[Day]) -> bool:
     year, month, day = wanted
     return any(m == month and d == day and (year is None or y is None or y == year) for y, m, d in found)

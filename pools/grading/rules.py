@@ -44,7 +44,7 @@ from . import checks as checks_module
 from . import references as references_module
 from .base import GRADER_RULES, GradeResult, TaskContext, format_decimal, quantize_score
 
-RUBRIC_VERSION = 3
+RUBRIC_VERSION = 4
 AGENT_NAME = "forge-rules"
 
 # ---- work = outcome x (BASE + PROCESS_WEIGHT x process + EFFICIENCY_WEIGHT x efficiency) --------
@@ -218,6 +218,8 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     action_times: list[float] = []
     typed_words: list[str] = []
     entry_count = 0  # type actions and keys that enter or change text (not Enter, Tab, Ctrl+S)
+    typed_entries: list[list[str]] = []  # [target, text] per field typed into, in order
+    previous_was_typing = False
     for step in steps:
         action = step.get("action")
         t = step.get("t")
@@ -264,6 +266,13 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
                 entry_count += 1
             if action == "type" and text:
                 typed_words.extend(_WORD_RE.findall(text.lower()))
+                # One entry per field typed into: bursts into the same target join (evidence_of).
+                target_text = step.get("target") or ""
+                if typed_entries and typed_entries[-1][0] == target_text and previous_was_typing:
+                    typed_entries[-1][1] += text
+                else:
+                    typed_entries.append([target_text, text])
+            previous_was_typing = action == "type" or (action == "key" and previous_was_typing)
 
         if action in REPEAT_EXEMPT_ACTIONS:
             previous_signature = None
@@ -328,6 +337,9 @@ def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     fabricated = _fabricated(check_results, evidence, entry_count, relevant_action_count)
     if fabricated:
         flags["fabricated_state"] = fabricated
+    wrong_field = _wrong_field(check_results, typed_entries)
+    if wrong_field:
+        flags["wrong_field"] = wrong_field
 
     # ---- sub-scores ------------------------------------------------------------------------------
     outcome_score, outcome_reasons, outcome_metrics = _outcome(
@@ -806,6 +818,94 @@ def _fabricated(check_results, evidence, entry_count: int, relevant_action_count
     if relevant_action_count == 0:
         return "The final state shows the task's values but no step touched the task."
     return ""
+
+
+# The browser's own navigation fields: what is typed there goes to a URL or a web search, never
+# into the app's fields ("Address and search bar", "URL bar", "omnibox", "location bar").
+_NAVIGATION_TARGET_RE = re.compile(
+    r"\baddress(?: and search)? ?bar\b|\burl ?(?:bar|field|box)\b|\bomni ?box\b|\blocation ?bar\b"
+    r"|\bsearch or type (?:a )?(?:web address|url)\b|\baddress ?field\b",
+    re.IGNORECASE,
+)
+WRONG_FIELD_MIN_VALUES = 2  # values asked for separately, all typed as one entry into one field
+# Values that belong in the address bar or make one field's whole content: URLs, domains, emails.
+_ADDRESS_VALUE_RE = re.compile(
+    r"https?://|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|co|uk|de|fr|edu|gov)\b|@[\w-]+\.", re.IGNORECASE
+)
+
+
+def _wrong_field(check_results, typed_entries: list[list[str]]) -> str:
+    """The task's values typed where they cannot be the app's values:
+
+    - into the browser's navigation field (the address bar) and nowhere else: the value went to
+      a URL or a web search, whatever the final state claims;
+    - all at once: two or more values the task asks for separately (different checks, none
+      inside another), of at least two kinds (text, date, time, number), each whole, typed in
+      one entry into one field, and none of them anywhere else: one field cannot hold a name,
+      a date and an amount (two words of one kind, "milk" and "eggs" in a note, it can; so can
+      the two ends of one word, "starts with Cay, ends with ands").
+
+    Only required `typed`/`shows` checks that passed and are not URLs, domains or emails (those
+    belong in the address bar or in one field) count."""
+    if not typed_entries:
+        return ""
+    values = []
+    for result in check_results:
+        check = result.check
+        if not (result.passed and check.required and check.kind in (checks_module.TYPED, checks_module.SHOWS)):
+            continue
+        if _ADDRESS_VALUE_RE.search(check.value) or check.value in values:
+            continue
+        values.append(check.value)
+    if not values:
+        return ""
+    entries = [
+        (target, checks_module.normalise(text), bool(_NAVIGATION_TARGET_RE.search(target)))
+        for target, text in typed_entries
+    ]
+    app_text = "\n".join(text for _, text, navigation in entries if not navigation)
+    for value in values:
+        in_navigation = [
+            target for target, text, navigation in entries if navigation and checks_module.value_found(value, text)
+        ]
+        if in_navigation and not checks_module.value_found(value, app_text):
+            return (
+                f"The task's value {value!r} was typed only into the browser's {in_navigation[0]!r}, not into the app."
+            )
+    # Values of one kind may share a field ("milk" and "eggs" in a note); a name, a date and an
+    # amount are entered in fields of their own. A value inside another one is not a value apart.
+    apart = [
+        value
+        for value in values
+        if not any(
+            other != value and checks_module.value_found(value, checks_module.normalise(other)) for other in values
+        )
+    ]
+    if len(apart) < WRONG_FIELD_MIN_VALUES or len({checks_module.value_kind(value) for value in apart}) < 2:
+        return ""
+    values = apart
+    for index, (target, text, _) in enumerate(entries):
+        if not all(_whole_value_found(value, text) for value in values):
+            continue
+        elsewhere = "\n".join(other for position, (_, other, _) in enumerate(entries) if position != index)
+        if not any(checks_module.value_found(value, elsewhere) for value in values):
+            shown = ", ".join(repr(value) for value in values[:4])
+            return (
+                f"All of the task's values ({shown}) were typed at once into one field "
+                f"({target or 'no target'!r}): they were not entered where the task asks."
+            )
+    return ""
+
+
+def _whole_value_found(value: str, text: str) -> bool:
+    """`value` in `text` as whole words: not the start or end of a word ("Cay" and "ands" are
+    the two ends of one item, "Cayman Islands", which one field holds by design)."""
+    if not checks_module.value_found(value, text):
+        return False
+    wanted = checks_module.normalise(value)
+    if not any(char.isalpha() for char in wanted):
+        return True  # a date, time or number: value_found already matched it whole
+    return re.search(rf"(?<![a-z0-9]){re.escape(wanted)}(?![a-z0-9])", text) is not None
 
 
 # ---- helpers ----------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ intent, so nothing is scored before its evidence is in:
   batch processor, which grades it by the evidence rule (`pools/grading/evidence.py`).
   Idempotent: a second delivery of the same task changes nothing.
 
+The keyframe thumbnails the section names (`judge_keyframes`) are read for the model judge by
+`pools.selectors.evidence_keyframes_read`.
+
 `submissions_evidence_overdue` names the rows whose evidence task was lost, for the evidence
 app's sweeper.
 """

@@ -33,6 +33,7 @@ A held row keeps its score and waits for a review; it is never paid without one.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,12 +48,13 @@ from django.utils import timezone
 from core.db import bulk_update_values
 from core.metrics import grading_time_add
 
-from ..grading import GraderUnavailable, ManualGradingOnly, TaskContext, grade
+from ..grading import GRADER_JUDGE, GraderUnavailable, ManualGradingOnly, TaskContext, grade
 from ..grading.checks import checks_from_json
 from ..grading.evidence import grade_with_evidence
 from ..grading.similarity import DUPLICATE_SIMILARITY, signature_similarity
 from ..locks import submissions_lock
 from ..models import Attachment, Claim, Factory, Submission
+from ..selectors import evidence_keyframes_read
 from .notices import submissions_notify_held
 
 # At most this many earlier submissions sharing an LSH key are compared per batch (the oldest
@@ -254,6 +256,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
     timings["duplicates"][1] += time.perf_counter() - started
     tasks = claim_tasks(rows)
     threshold = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE or 0))
+    judging = getattr(settings, "FORGE_GRADER", "") == GRADER_JUDGE
     for row in rows:
         task = tasks[row.claim_id]
         if row.evidence_status == Submission.Evidence.PENDING:
@@ -261,6 +264,8 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
         started = time.perf_counter()
         try:
             if row.evidence_status == Submission.Evidence.EXAMINED:
+                if judging:  # the model judge also sees the recording's keyframes
+                    task = dataclasses.replace(task, keyframes=evidence_keyframes_read(row.evidence))
                 result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)
             else:
                 result, outcome = grade(row.demonstration, task=task), None

@@ -5,12 +5,16 @@ rule. The recordings are tests/evidence/recordings.py's (Pillow + PyAV)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from evidence.archive import archive_open
 from evidence.models import EvidenceFrame, EvidenceReport
@@ -19,6 +23,7 @@ from evidence.selectors import evidence_frames_of
 from evidence.services import recording_attach, recording_examine
 from evidence.tasks import recordings_sweep_task
 from evidence.video import video_probe
+from pools.grading.base import MAX_KEYFRAME_IMAGES
 from pools.models import Submission
 from pools.services.batch import process_batch
 from pools.services.claims import claim_create
@@ -26,7 +31,9 @@ from tests.evidence.conftest import requires_tesseract
 from tests.evidence.intake_support import archive_for_claim, video_of
 from tests.evidence.recordings import FINAL_STATE, TASK
 from tests.factories import CreatorFactory, FarmerFactory
+from tests.fake_http import RecordingHandler, serving
 from tests.money_helpers import assert_audit_clean, funded_factory
+from tests.pools.test_grading_judge import answer, completion
 
 pytestmark = pytest.mark.django_db
 
@@ -291,3 +298,35 @@ def test_a_storage_that_fails_to_fetch_leaves_the_row_pending_for_a_retry(record
 
     submission.refresh_from_db()
     assert submission.evidence_status == "pending" and not EvidenceReport.objects.exists()
+
+
+class JudgeHandler(RecordingHandler):
+    def do_POST(self):
+        self.record(self.path)
+        self.reply(200, json.dumps(completion(answer(True, 0.9))))
+
+
+@requires_tesseract
+def test_the_model_judge_is_shown_the_final_frame_and_the_frames_after_typing(recordings, settings):
+    submission = submit_archive(recordings["genuine"])
+    assert recording_examine(submission_id=submission.pk) is True
+    submission.refresh_from_db()
+    refs = submission.evidence["judge_keyframes"]
+    purposes = [ref["purpose"] for ref in refs]
+    assert purposes[-1] == "final" and any(purpose.startswith("after typing") for purpose in purposes)
+    assert 0 < len(refs) <= MAX_KEYFRAME_IMAGES
+    assert [float(ref["t"]) for ref in refs] == sorted(float(ref["t"]) for ref in refs)
+    frames = evidence_frames_of(submission.pk)  # each one is a stored thumbnail
+    stored = {ref["index"]: frames[ref["index"]].thumbnail.read() for ref in refs}
+
+    settings.FORGE_GRADER = "judge"
+    with serving(JudgeHandler) as server:
+        settings.FORGE_GRADER_JUDGE_URL = server.url("/v1")
+        process_batch(limit=100)
+        body = server.last_body
+    submission.refresh_from_db()
+    assert submission.graded_by == "judge" and submission.status == "settled"
+    urls = [part["image_url"]["url"] for part in body["messages"][-1]["content"] if part["type"] == "image_url"]
+    sent = [base64.b64decode(url.removeprefix("data:image/jpeg;base64,")) for url in urls]
+    assert sent == [stored[ref["index"]] for ref in refs]
+    assert all(Image.open(io.BytesIO(data)).format == "JPEG" for data in sent)

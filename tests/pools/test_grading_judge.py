@@ -6,13 +6,18 @@ and bad answers are handled as the `http` grader handles them.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import io
 import json
 import time
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 
 from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade, judge, rules
+from pools.grading.base import JPEG_MAGIC, MAX_KEYFRAME_BYTES, MAX_KEYFRAME_IMAGES, KeyframeImage
 from tests.fake_http import RecordingHandler, serving
 
 TASK = TaskContext(
@@ -183,3 +188,92 @@ def test_the_judge_is_told_the_reference_milestones_when_there_are_any():
     content = judge.request_payload(GOOD, with_references, "m")["messages"][-1]["content"]
     terms = json.loads(content.split("\n\nRECORDING:\n")[0].removeprefix("TASK:\n"))
     assert terms["reference_milestones"] == [["drive.example.com/shared", "draft-7.docx", "q3 report.docx"]]
+
+
+def jpeg(shade: int = 128, size: tuple[int, int] = (32, 18)) -> bytes:
+    """A real small grayscale JPEG, as the evidence app stores keyframe thumbnails."""
+    buffer = io.BytesIO()
+    Image.new("L", size, color=shade).save(buffer, format="JPEG", quality=70)
+    return buffer.getvalue()
+
+
+def with_keyframes(*frames: KeyframeImage) -> TaskContext:
+    return dataclasses.replace(TASK, keyframes=frames)
+
+
+def image_parts(body: dict) -> list[str]:
+    content = body["messages"][-1]["content"]
+    if isinstance(content, str):
+        return []
+    return [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+
+
+def test_the_judge_is_sent_the_keyframes_as_image_parts(server):
+    typed, final = jpeg(90), jpeg(200)
+    task = with_keyframes(
+        KeyframeImage(t="14.300", purpose="after typing 3", jpeg=typed),
+        KeyframeImage(t="39.000", purpose="final", jpeg=final),
+    )
+    result = judge.grade(GOOD, task=task, url=server.url("/done"), api_key="k", model="m", timeout=TIMEOUT, retries=1)
+    assert result.score == Decimal("0.9500")
+    body = server.last_body
+    content = body["messages"][-1]["content"]
+    assert content[0]["type"] == "text" and '"success_checks"' in content[0]["text"]  # the log and terms first
+    assert "KEYFRAMES: 2" in content[0]["text"]
+    urls = image_parts(body)
+    assert [base64.b64decode(url.removeprefix("data:image/jpeg;base64,")) for url in urls] == [typed, final]
+    assert all(url.startswith("data:image/jpeg;base64,") for url in urls)
+    captions = [part["text"] for part in content[1:] if part["type"] == "text"]
+    assert captions == ["Keyframe at 14.300 s (after typing 3):", "Keyframe at 39.000 s (final):"]
+
+
+def test_without_keyframes_the_message_stays_text(server):
+    judged(server, "/done")
+    assert isinstance(server.last_body["messages"][-1]["content"], str)
+    assert image_parts(server.last_body) == []
+
+
+def test_bad_and_oversized_keyframes_are_skipped_never_an_error(server):
+    good = jpeg(60)
+    task = with_keyframes(
+        KeyframeImage(t="1.000", purpose="after typing 0", jpeg=b"\x89PNG\r\n\x1a\n not a jpeg"),
+        KeyframeImage(t="2.000", purpose="after typing 1", jpeg=b""),
+        KeyframeImage(t="3.000", purpose="after typing 2", jpeg=JPEG_MAGIC + b"\0" * MAX_KEYFRAME_BYTES),
+        KeyframeImage(t="4.000", purpose="final", jpeg=good),
+    )
+    judge.grade(GOOD, task=task, url=server.url("/done"), api_key="k", model="m", timeout=TIMEOUT, retries=1)
+    urls = image_parts(server.last_body)
+    assert [base64.b64decode(url.split(",", 1)[1]) for url in urls] == [good]
+
+    only_bad = with_keyframes(KeyframeImage(t="1.000", purpose="final", jpeg=b"GIF89a"))
+    judge.grade(GOOD, task=only_bad, url=server.url("/done"), api_key="k", model="m", timeout=TIMEOUT, retries=1)
+    assert isinstance(server.last_body["messages"][-1]["content"], str)  # nothing usable: text only
+
+
+def test_the_number_of_keyframes_is_bounded_and_the_last_ones_kept():
+    frames = [KeyframeImage(t=f"{i}.000", purpose=f"after typing {i}", jpeg=jpeg(i * 20)) for i in range(10)]
+    payload = judge.request_payload(GOOD, with_keyframes(*frames), "m")
+    urls = image_parts(payload)
+    assert len(urls) == MAX_KEYFRAME_IMAGES
+    assert base64.b64decode(urls[-1].split(",", 1)[1]) == frames[-1].jpeg
+
+
+def test_keyframes_must_be_keyframe_images():
+    with pytest.raises(TypeError, match="KeyframeImage"):
+        dataclasses.replace(TASK, keyframes=(b"\xff\xd8\xff",))
+
+
+def test_the_rules_never_hold_the_images(server, monkeypatch):
+    """The rules' caches are keyed by the task: the keyframes stay out of them."""
+    seen = []
+    real = rules.grade
+
+    def spying(demonstration, *, task):
+        seen.append(task.keyframes)
+        return real(demonstration, task=task)
+
+    monkeypatch.setattr(rules, "grade", spying)
+    task = with_keyframes(KeyframeImage(t="1.000", purpose="final", jpeg=jpeg()))
+    judge.grade(GOOD, task=task, url=server.url("/done"), api_key="k", model="m", timeout=TIMEOUT, retries=1)
+    assert seen == [None]
+    assert len(image_parts(server.last_body)) == 1

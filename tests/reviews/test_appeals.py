@@ -4,12 +4,15 @@ clean); the decision and its reason reach the farmer."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from audit.models import StaffAction
@@ -28,6 +31,7 @@ from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, demonst
 from tests.fake_http import serving
 from tests.money_helpers import assert_audit_clean, funded_factory
 from tests.pools.test_grading_judge import Handler as JudgeHandler
+from tests.pools.test_grading_judge import jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -273,6 +277,25 @@ def test_a_judge_that_disagrees_or_fails_sends_the_appeal_to_staff(factory, sett
     assert (appeal.route, appeal.status) == ("staff", "pending")
     assert appeal.judge_note
     assert staff_todo_counts()["appeals"] == 1
+
+
+def test_the_judge_of_an_appeal_is_shown_the_recordings_keyframes(factory, settings, judge_server, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.FORGE_GRADER_JUDGE_URL = judge_server.url("/done")
+    settings.FORGE_GRADER_JUDGE_RETRIES = 0
+    farmer = FarmerFactory()
+    submission = refused(factory, farmer)
+    final = jpeg(180)
+    name = default_storage.save("evidence/9/9/4.jpg", ContentFile(final))
+    refs = [{"index": 4, "t": "30.000", "purpose": "final", "name": name}]
+    Submission.objects.filter(pk=submission.pk).update(evidence={"checks": [], "judge_keyframes": refs})
+    appeal = appeal_create(farmer=farmer, submission_id=submission.pk, note="It is on screen.")
+
+    appeal_judge(appeal_id=appeal.pk)
+
+    content = judge_server.last_body["messages"][-1]["content"]
+    urls = [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+    assert urls == ["data:image/jpeg;base64," + base64.b64encode(final).decode()]
 
 
 # --- the review queue ---------------------------------------------------------------------
