@@ -260,7 +260,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             continue  # its evidence task records the section, then wakes the processor again
         started = time.perf_counter()
         try:
-            if row.evidence_status == Submission.Evidence.EXAMINED:
+            if row.evidence_status in (Submission.Evidence.EXAMINED, Submission.Evidence.FAILED):
                 result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)
             else:
                 result, outcome = grade(row.demonstration, task=task), None
