@@ -310,6 +310,7 @@ def test_the_sweeper_gives_up_after_its_attempts_and_holds_for_staff(recordings,
         yield
 
     submission = submit_archive(recordings["frozen"])
+    reachable = evidence.services.stored_video_path
     monkeypatch.setattr(evidence.services, "stored_video_path", unreachable)
     settings.FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = 0
     settings.FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS = 2
@@ -324,6 +325,8 @@ def test_the_sweeper_gives_up_after_its_attempts_and_holds_for_staff(recordings,
     submission.refresh_from_db()
     assert submission.evidence_status == "failed" and submission.evidence["verdict"] == "no_video"
     assert recordings_sweep_task() == 0  # and never again
+    monkeypatch.setattr(evidence.services, "stored_video_path", reachable)
+    assert recording_examine(submission_id=submission.pk) is False  # a late delivery changes nothing
 
     process_batch(limit=100)
     submission.refresh_from_db()
