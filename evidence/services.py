@@ -36,14 +36,14 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from core.queue import queue_on_commit
+from core.queue import queue_now, queue_on_commit
 from pools.grading import TaskContext
 from pools.grading.base import MAX_KEYFRAME_IMAGES
 from pools.grading.evidence import MAX_SHOWN_KEYFRAMES
 from pools.grading.evidence import grade_with_evidence as evidence_rule_grade
 from pools.models import EconomicsConfig, Submission
 from pools.services.attachments import attachment_mark_stored
-from pools.services.evidence import submission_evidence_record
+from pools.services.evidence import submission_evidence_record, submissions_evidence_sweep
 from pools.services.submissions import submission_create
 
 from .archive import VIDEO_NAME, VideoFile, archive_open
@@ -399,6 +399,24 @@ def recording_examine(*, submission_id: int) -> bool:
     section["success_checks"] = success_checks
     cpu_seconds = Decimal(f"{time.process_time() - started:.3f}")
     return _report_store(recording, submission, section, keyframes, cpu_seconds)
+
+
+def recordings_sweep(*, older_than_seconds: int, max_attempts: int) -> tuple[int, int]:
+    """Send the examination again for each recording still waiting for its evidence (pools
+    counts the sends); one sent again `max_attempts` times already is given up on: recorded
+    "failed" with a no-video section naming why, which scoring holds for staff review. Returns
+    (sent again, given up)."""
+    resend, exhausted = submissions_evidence_sweep(older_than_seconds=older_than_seconds, max_attempts=max_attempts)
+    for submission_id in resend:
+        queue_now("evidence.recording_examine", submission_id)
+    given_up = 0
+    for submission_id in exhausted:
+        section = evidence_report_without_video(
+            f"The recording could not be examined after {max_attempts + 1} attempts (the storage or the "
+            "evidence worker did not answer); a person checks it."
+        )
+        given_up += submission_evidence_record(submission_id=submission_id, evidence=section, failed=True)
+    return len(resend), given_up
 
 
 def _success_phrases(terms: dict) -> list[str]:

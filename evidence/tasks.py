@@ -15,10 +15,8 @@ from django.conf import settings
 from django.db import OperationalError
 
 from core.db import TransactionBusy
-from core.queue import queue_now
-from pools.services.evidence import submissions_evidence_overdue
 
-from .services import recording_examine
+from .services import recording_examine, recordings_sweep
 from .uploads import uploads_expire
 
 logger = logging.getLogger(__name__)
@@ -38,13 +36,17 @@ def recording_examine_task(submission_id: int) -> bool:
 @shared_task(name="evidence.recordings_sweep", time_limit=300, soft_time_limit=280)
 def recordings_sweep_task() -> int:
     """Send the examination again for every recording still waiting for its evidence
-    FORGE_EVIDENCE_SWEEP_AFTER_SECONDS after submission; returns how many."""
-    overdue = submissions_evidence_overdue(older_than_seconds=settings.FORGE_EVIDENCE_SWEEP_AFTER_SECONDS)
-    for submission_id in overdue:
-        queue_now("evidence.recording_examine", submission_id)
-    if overdue:
-        logger.warning("evidence sweeper: %d recording(s) still waiting for their evidence; sent again", len(overdue))
-    return len(overdue)
+    FORGE_EVIDENCE_SWEEP_AFTER_SECONDS after submission (and after its last sending), at most
+    FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS times, then hold it for staff; returns how many were sent."""
+    sent, given_up = recordings_sweep(
+        older_than_seconds=settings.FORGE_EVIDENCE_SWEEP_AFTER_SECONDS,
+        max_attempts=settings.FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS,
+    )
+    if sent:
+        logger.warning("evidence sweeper: %d recording(s) still waiting for their evidence; sent again", sent)
+    if given_up:
+        logger.error("evidence sweeper: %d recording(s) never examined; held for staff review", given_up)
+    return sent
 
 
 @shared_task(name="evidence.uploads_expire", time_limit=600, soft_time_limit=540)

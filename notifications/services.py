@@ -167,6 +167,21 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
     return marked
 
 
+@transaction.atomic
+def notification_open(*, user, notification_id: int) -> Notification:
+    """The user opened one of their notifications (clicked it in the centre): mark it read (once;
+    opening it again changes nothing) and return it, for the caller to follow its `url`. Another
+    user's id, or none, is a 404."""
+    notification = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
+    if notification is None:
+        raise NotFound("No such notification.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        transaction.on_commit(lambda: unread_forget({user.pk}))
+    return notification
+
+
 def unread_forget(user_ids) -> None:
     """Drop the cached header counts (selectors.unread_count_cached) of these users."""
     try:

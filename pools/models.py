@@ -360,14 +360,21 @@ class Submission(models.Model):
     # app has examined it. "" = no recording (scored on its demonstration alone); "pending" = the
     # evidence task has not handed back its section yet (the batch processor passes it over);
     # "examined" = `evidence` holds the section (plain values: checks, verdict, hold, reasons),
-    # which scoring combines with the grade (pools/grading/evidence.py).
+    # which scoring combines with the grade (pools/grading/evidence.py); "failed" = the
+    # examination was sent FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS times and never came back (the storage
+    # stayed down): `evidence` holds a no-video section naming why, so scoring holds it for staff.
     class Evidence(models.TextChoices):
         NONE = "", "No recording"
         PENDING = "pending", "Being examined"
         EXAMINED = "examined", "Examined"
+        FAILED = "failed", "Could not be examined"
 
     evidence_status = models.CharField(max_length=10, choices=Evidence.choices, default=Evidence.NONE, blank=True)
     evidence = models.JSONField(default=dict, blank=True)
+    # How many times, and when last, the sweeper sent the examination again
+    # (evidence.tasks.recordings_sweep_task): sends are FORGE_EVIDENCE_SWEEP_AFTER_SECONDS apart.
+    evidence_sweeps = models.PositiveSmallIntegerField(default=0)
+    evidence_swept_at = models.DateTimeField(null=True, blank=True)
 
     # Scoring (the Data Quality Agent or a reviewer).
     quality_score = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)

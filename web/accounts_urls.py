@@ -15,6 +15,11 @@ urlpatterns = [
     path("token/revoke/", views.token_revoke, name="token-revoke"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("notifications/read/", notifications.notification_read, name="notifications-read"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        notifications.notification_open_view,
+        name="notification-open",
+    ),
     path("notifications/preferences/", notifications.notification_preferences, name="notification-preferences"),
     path("webhooks/", notifications.webhooks, name="webhooks"),
     path("webhooks/<int:endpoint_id>/delete/", notifications.webhook_delete, name="webhook-delete"),

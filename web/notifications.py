@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core.exceptions import ApplicationError, NotFound
@@ -24,6 +25,7 @@ from notifications.selectors import (
 from notifications.services import (
     WEBHOOK_ONLY_EVENTS,
     WEBHOOK_TEST_EVENT,
+    notification_open,
     notification_preferences_set,
     notifications_mark_read,
     webhook_endpoint_create,
@@ -73,6 +75,22 @@ def notification_read(request):
         return render(request, "accounts/notifications.html", {"page": page}, status=400)
     notification_id = form.cleaned_data["id"]
     notifications_mark_read(user=request.user, ids=[notification_id] if notification_id else None)
+    return redirect("accounts:notifications")
+
+
+@login_required
+@require_POST
+def notification_open_view(request, notification_id: int):
+    """Open one of the caller's notifications (its subject in the centre is this form's button):
+    marked read, then on to its `url`. Only a same-site url is followed (a path, or this host
+    over the request's scheme): anything else, or none, comes back to the centre, never an open
+    redirect. POST, so a link elsewhere cannot mark anything read."""
+    notification = notification_open(user=request.user, notification_id=notification_id)
+    url = notification.url
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(url)
     return redirect("accounts:notifications")
 
 

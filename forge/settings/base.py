@@ -311,6 +311,9 @@ FORGE_SWEEP_AFTER_SECONDS = env.int("FORGE_SWEEP_AFTER_SECONDS", default=120)
 # A recording still waiting for its evidence this long after submission has lost its task
 # (examination takes seconds to a few minutes): the evidence sweeper sends it again.
 FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = env.int("FORGE_EVIDENCE_SWEEP_AFTER_SECONDS", default=900)
+# The sweeper sends a lost examination again at most this many times (SWEEP_AFTER_SECONDS apart);
+# then the submission is marked "failed" and held for staff review with the reason.
+FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS = env.int("FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS", default=8)
 # The batch processor takes this many waiting submissions at a time (rules grader); an outside
 # (http) grader gets smaller batches so a task stays short.
 FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)

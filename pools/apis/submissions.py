@@ -39,6 +39,10 @@ class SubmissionOutputSerializer(serializers.Serializer):
     score_reasons = serializers.JSONField()
     needs_review = serializers.BooleanField()
     review_reasons = serializers.JSONField()
+    evidence_status = serializers.CharField(
+        help_text='The screen recording\'s examination: "" (no recording), "pending" (being checked; '
+        'not scored before it is in), "examined", or "failed" (never examined: held for staff review).'
+    )
     reward = serializers.SerializerMethodField()
     gross_payout = serializers.SerializerMethodField()
     platform_fee = serializers.SerializerMethodField()

@@ -263,7 +263,7 @@ def submissions_grade(rows: list[Submission], *, now) -> Grading:
             continue  # its evidence task records the section, then wakes the processor again
         started = time.perf_counter()
         try:
-            if row.evidence_status == Submission.Evidence.EXAMINED:
+            if row.evidence_status in (Submission.Evidence.EXAMINED, Submission.Evidence.FAILED):
                 if judging:  # the model judge also sees the recording's keyframes
                     task = dataclasses.replace(task, keyframes=evidence_keyframes_read(row.evidence))
                 result, outcome = grade_with_evidence(row.demonstration, row.evidence, task=task)

@@ -4,6 +4,8 @@ reason; on a phone the header with its count does not scroll sideways."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -37,7 +39,12 @@ def test_a_farmer_is_told_appeals_and_reads_the_decision(new_page):
     expect(badge).to_contain_text("2")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the header scrolls sideways"
     badge.click()
-    page.get_by_role("link", name="Score changed").click()
+    expect(page.locator("li.unread")).to_have_count(2)
+    shot(page, "notifications-centre")
+    # Opening it (its subject) marks it read and goes to the submission it is about.
+    page.get_by_role("button", name="Score changed").click()
+    expect(page).to_have_url(re.compile(rf"/farm/submissions/{submission.pk}/$"))
+    expect(page.get_by_role("link", name="Notifications")).to_contain_text("1")
 
     page.get_by_label("Why is the score wrong?").fill("Step 9 sends the form; the grader missed it.")
     page.get_by_role("button", name="Send the appeal").click()
@@ -52,4 +59,5 @@ def test_a_farmer_is_told_appeals_and_reads_the_decision(new_page):
     page.reload()
     expect(page.locator("#appeal")).to_contain_text("Upheld: score changed")
     expect(page.locator("#appeal")).to_contain_text("Reason: Step 9 does send the form.")
+    page.locator("#appeal").scroll_into_view_if_needed()
     shot(page, "appeal-decided")

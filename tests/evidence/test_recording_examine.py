@@ -11,9 +11,11 @@ import io
 import json
 import tempfile
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from PIL import Image
 
 from evidence.archive import archive_open
@@ -330,3 +332,63 @@ def test_the_model_judge_is_shown_the_final_frame_and_the_frames_after_typing(re
     sent = [base64.b64decode(url.removeprefix("data:image/jpeg;base64,")) for url in urls]
     assert sent == [stored[ref["index"]] for ref in refs]
     assert all(Image.open(io.BytesIO(data)).format == "JPEG" for data in sent)
+
+
+def test_the_sweeper_gives_up_after_its_attempts_and_holds_for_staff(recordings, monkeypatch, settings):
+    """Storage down for good: the sweeper sends the examination again at most
+    FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS times, then marks the row failed and it is held, with the
+    reason, instead of being sent again for ever."""
+    import evidence.services
+
+    calls = []
+
+    @contextmanager
+    def unreachable(storage, name):
+        calls.append(name)
+        raise ConnectionError("the storage timed out")
+        yield
+
+    submission = submit_archive(recordings["frozen"])
+    reachable = evidence.services.stored_video_path
+    monkeypatch.setattr(evidence.services, "stored_video_path", unreachable)
+    settings.FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = 0
+    settings.FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS = 2
+
+    assert recordings_sweep_task() == 1
+    assert recordings_sweep_task() == 1
+    submission.refresh_from_db()
+    assert (submission.evidence_status, submission.evidence_sweeps, len(calls)) == ("pending", 2, 2)
+
+    assert recordings_sweep_task() == 0  # the third time: given up, not sent
+    assert len(calls) == 2
+    submission.refresh_from_db()
+    assert submission.evidence_status == "failed" and submission.evidence["verdict"] == "no_video"
+    assert recordings_sweep_task() == 0  # and never again
+    monkeypatch.setattr(evidence.services, "stored_video_path", reachable)
+    assert recording_examine(submission_id=submission.pk) is False  # a late delivery changes nothing
+
+    process_batch(limit=100)
+    submission.refresh_from_db()
+    assert submission.needs_review and submission.quality_score is not None
+    assert submission.review_reasons == [
+        "Evidence: The recording could not be examined after 3 attempts (the storage or the evidence "
+        "worker did not answer); a person checks it."
+    ]
+    assert not EvidenceReport.objects.exists()
+
+
+def test_the_sweeper_waits_between_sendings(recordings, settings):
+    """A row sent again is not sent again before FORGE_EVIDENCE_SWEEP_AFTER_SECONDS have passed
+    since that sending (a queue backlog must not use up its attempts in minutes)."""
+    submission = submit_archive(recordings["frozen"])
+    Submission.objects.filter(pk=submission.pk).update(submitted_at=timezone.now() - timedelta(hours=2))
+    settings.FORGE_EVIDENCE_SWEEP_AFTER_SECONDS = 3600
+    settings.FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS = 5
+    from pools.services.evidence import submissions_evidence_sweep
+
+    assert submissions_evidence_sweep(older_than_seconds=3600, max_attempts=5) == ([submission.pk], [])
+    assert submissions_evidence_sweep(older_than_seconds=3600, max_attempts=5) == ([], [])
+    Submission.objects.filter(pk=submission.pk).update(evidence_swept_at=timezone.now() - timedelta(hours=1, seconds=1))
+    assert submissions_evidence_sweep(older_than_seconds=3600, max_attempts=5) == ([submission.pk], [])
+    submission.refresh_from_db()
+    assert submission.evidence_sweeps == 2

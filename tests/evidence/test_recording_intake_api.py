@@ -73,6 +73,26 @@ def test_a_genuine_archive_becomes_the_submission_with_its_recording(claim, as_u
     assert submission.attachments.get().uploaded_at is not None
 
 
+def test_the_recordings_examination_is_shown_in_the_api_and_on_the_farmers_page(claim, client, genuine_video, tmp_path):
+    """evidence_status in the submission representation, and "Checking your recording…" on the
+    farmer's submission page while the worker examines it; then what became of it."""
+    client.force_login(claim.farmer)
+    path = archive_for_claim(tmp_path / "a.zip", claim, video=genuine_video)
+    body = client.post(
+        f"/api/v1/claims/{claim.pk}/recording/",
+        {"archive": SimpleUploadedFile("recording.zip", path.read_bytes(), content_type="application/zip")},
+    ).json()
+    assert body["evidence_status"] == "pending"  # the examination runs after commit, in a worker
+    assert client.get(f"/api/v1/submissions/{body['id']}/").json()["evidence_status"] == "pending"
+    page = client.get(f"/farm/submissions/{body['id']}/").content.decode()
+    assert "Checking your recording…" in page and 'data-evidence="pending"' in page
+
+    Submission.objects.filter(pk=body["id"]).update(evidence_status="failed")
+    assert client.get(f"/api/v1/submissions/{body['id']}/").json()["evidence_status"] == "failed"
+    page = client.get(f"/farm/submissions/{body['id']}/").content.decode()
+    assert "Checking your recording" not in page and "Your recording could not be checked" in page
+
+
 def test_an_archive_without_a_video_is_a_plain_demonstration_when_the_factory_does_not_require_one(claim, as_user):
     response = post(as_user(claim.farmer), claim, zip_of(session_members(claim)))
 

@@ -48,6 +48,58 @@ def test_the_header_counts_unread_and_the_centre_marks_them_read(django_capture_
     assert 'data-unread="0"' in client.get("/farm/").content.decode()
 
 
+def test_opening_a_notification_marks_it_read_and_follows_its_url(django_capture_on_commit_callbacks):
+    farmer, other = FarmerFactory(), FarmerFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        told(farmer, 1)
+        told(other, 1)
+    mine = Notification.objects.get(user=farmer)
+    theirs = Notification.objects.get(user=other)
+    client = page_client(farmer)
+    centre = client.get("/accounts/notifications/").content.decode()
+    assert f'action="/accounts/notifications/{mine.pk}/open/"' in centre  # the subject opens it
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/accounts/notifications/{mine.pk}/open/")
+    assert response.status_code == 302 and response["Location"] == "/farm/work/"
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert 'data-unread="0"' in client.get("/farm/").content.decode()  # the header count follows
+    read_at = mine.read_at
+    assert client.post(f"/accounts/notifications/{mine.pk}/open/")["Location"] == "/farm/work/"
+    mine.refresh_from_db()
+    assert mine.read_at == read_at  # opened again: still the first reading
+
+    assert client.post(f"/accounts/notifications/{theirs.pk}/open/").status_code == 404  # not theirs
+    assert Notification.objects.get(pk=theirs.pk).read_at is None
+    assert client.get(f"/accounts/notifications/{mine.pk}/open/").status_code == 405  # a link cannot open it
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "/\\evil.example/phish",
+        "javascript:alert(1)",
+        "http://testserver/farm/work/",  # this very site, absolute: followed
+        "",
+    ],
+)
+def test_only_same_site_urls_are_followed(url):
+    """No open redirect: only this site is followed; an absolute url elsewhere, a
+    scheme-relative one, a backslash trick or another scheme comes back to the centre (still
+    marked read)."""
+    farmer = FarmerFactory()
+    notification = Notification.objects.create(user=farmer, kind=Kind.SUBMISSION_PAID, subject="s", url=url)
+    response = page_client(farmer).post(f"/accounts/notifications/{notification.pk}/open/")
+    assert response.status_code == 302
+    expected = url if url == "http://testserver/farm/work/" else "/accounts/notifications/"
+    assert response["Location"] == expected
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
 def test_preferences_page_saves_each_choice(django_capture_on_commit_callbacks):
     farmer = FarmerFactory(email="f@example.com")
     client = page_client(farmer)

@@ -254,6 +254,9 @@ PAGES = [
     Row("accounts:token-revoke", "POST",                 "302  302  302  302  302  302  302  403"),
     Row("accounts:notifications", "GET",                 "302  200  200  200  200  200  200  403"),
     Row("accounts:notifications-read", "POST",           "302  302  302  302  302  302  302  403"),
+    # Opening a notification: the farmer's is marked read and followed; anyone else's is a 404.
+    Row("accounts:notification-open", "POST",            "302  302  404  404  404  404  404  403",
+        lambda w: {"notification_id": w.notification.pk}),
     Row("accounts:notification-preferences", "GET",      "302  200  200  200  200  200  200  403"),
     Row("accounts:webhooks", "GET",                      "302  403  403  200  200  403  200  403"),
     Row("accounts:webhook-delete", "POST",               "302  403  403  302  404  403  404  403",

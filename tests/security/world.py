@@ -92,6 +92,7 @@ class World:
     list_entry: FarmerListEntry
     flag: Flag
     task: FactoryTask
+    notification: Notification | None = None  # the farmer's, unread, pointing at their submission
     receipt_batch: ReceiptBatch | None = None
 
     def token(self, role: str) -> str | None:
@@ -130,6 +131,9 @@ def world_build() -> World:
     keyframe_store(submission)
     export = export_build(
         export_id=export_request(factory=factory, actor=creator, filters=dataset_filters_parse({})).pk
+    )
+    notification = Notification.objects.create(
+        user=farmer, kind="submission.paid", subject="Paid", url=f"/farm/submissions/{submission.pk}/"
     )
     alert = Alert.objects.create(
         user=creator,
@@ -174,6 +178,7 @@ def world_build() -> World:
         pending_attachment=pending_attachment,
         export=export,
         alert=alert,
+        notification=notification,
         refused=refused,
         appealed=appealed,
         appeal=appeal,

@@ -78,6 +78,7 @@ NOT_PAGES = {
     "chain:wallet-unlink",
     "chain:deposit-intent-create",
     "accounts:notifications-read",
+    "accounts:notification-open",
     "accounts:webhook-delete",
     "accounts:webhook-test",
     "farmers:submission_appeal",
