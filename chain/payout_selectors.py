@@ -27,6 +27,10 @@ def payouts_enabled() -> bool:
     return bool(settings.FORGE_EVM_PAYOUTS_ENABLED and settings.FORGE_EVM_RPC_URL)
 
 
+def solana_payouts_enabled() -> bool:
+    return bool(settings.FORGE_SOLANA_PAYOUTS_ENABLED and settings.FORGE_SOLANA_RPC_URL)
+
+
 def hot_wallet_status(*, w3=None, use_cache: bool = True) -> dict:
     """{"enabled", "address", "rows": [{symbol, balance (text), low, threshold}], "error",
     "in_flight", "waiting_approval"} for the admin index."""

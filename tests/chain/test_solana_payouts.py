@@ -398,3 +398,32 @@ def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(cl
     assert report.signed == 1
     with solana_payouts_lock() as held:
         assert held  # the run released it
+
+
+# ---- What staff and users see ---------------------------------------------------------------------
+
+
+def test_the_withdrawal_form_says_who_sends_solana_withdrawals_and_the_fee(cluster, settings, client):
+    farmer, _ = paid_farmer("SOL")
+    client.force_login(farmer)
+    settings.FORGE_SOLANA_RPC_URL = "http://127.0.0.1:9/"  # configured (never called by the page)
+    page = client.get("/farm/earnings/").content.decode()
+    assert 'id="solana-payouts"' in page and "Network fee ≈ 0.000005 SOL" in page
+    assert "Staff send Solana withdrawals" not in page
+
+    settings.FORGE_SOLANA_PAYOUTS_ENABLED = False
+    page = client.get("/farm/earnings/").content.decode()
+    assert 'id="solana-payouts"' not in page and "Staff send withdrawals" in page
+
+
+def test_staff_see_every_solana_payout_read_only_in_the_admin(cluster, admin_client):
+    farmer, address = paid_farmer("SOL")
+    withdrawal_request(user=farmer, token=token("SOL"), amount="0.1", address=address)
+    run(cluster)
+    payout = SolanaPayout.objects.get()
+    listing = admin_client.get("/admin/chain/solanapayout/")
+    assert listing.status_code == 200 and payout.signature in listing.content.decode()
+    assert admin_client.get(f"/admin/chain/solanapayout/{payout.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/chain/solanapayout/add/").status_code == 403
+    assert admin_client.post(f"/admin/chain/solanapayout/{payout.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert SolanaPayout.objects.filter(pk=payout.pk).exists()
