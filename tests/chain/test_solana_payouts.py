@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -27,15 +32,18 @@ from solders.transaction import Transaction
 from accounts.services import withdrawal_approve, withdrawal_request
 from chain.locks import solana_payouts_lock
 from chain.models import SolanaPayout
-from chain.services.solana_payouts import solana_payouts_run
+from chain.services.solana_payouts import PayoutRpc, solana_payouts_run
 from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
+from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
 from tests.chain.solana_svm import SOL, SvmCluster
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -427,3 +435,102 @@ def test_staff_see_every_solana_payout_read_only_in_the_admin(cluster, admin_cli
     assert admin_client.get("/admin/chain/solanapayout/add/").status_code == 403
     assert admin_client.post(f"/admin/chain/solanapayout/{payout.pk}/delete/", {"post": "yes"}).status_code == 403
     assert SolanaPayout.objects.filter(pk=payout.pk).exists()
+
+
+# ---- Over JSON-RPC, and a real process killed around the send ---------------------------------------
+
+
+@pytest.fixture
+def bridge(cluster, settings):
+    """The cluster behind a JSON-RPC endpoint on 127.0.0.1 (tests/chain/solana_rpc_bridge.py)."""
+    bridge = RpcBridge(cluster)
+    with bridge_serving(bridge) as server:
+        bridge.url = server.url("/")
+        settings.FORGE_SOLANA_RPC_URL = bridge.url
+        try:
+            yield bridge
+        finally:
+            bridge.released.set()
+
+
+@pytest.mark.parametrize("symbol", ["SOL", "USDC"])
+def test_the_json_rpc_source_pays_once_over_http(cluster, bridge, symbol):
+    farmer, address = paid_farmer(symbol)
+    withdrawal = withdrawal_request(user=farmer, token=token(symbol), amount="0.1", address=address)
+    source = PayoutRpc(bridge.url)
+    assert solana_payouts_run(source=source, signer=cluster.signer).sent == 1
+    assert solana_payouts_run(source=source, signer=cluster.signer).confirmed == 0
+    cluster.finalize()
+    assert solana_payouts_run(source=source, signer=cluster.signer).confirmed == 1
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "sent"
+    mint = "" if symbol == "SOL" else cluster.usdc
+    assert received(cluster, address, mint) == (SOL // 10 if symbol == "SOL" else 100_000)
+    assert len(landed_to(cluster, address)) == 1
+    assert_audit_clean()
+
+
+def payout_process(url: str, key_file: str, mints: dict) -> subprocess.Popen:
+    """The beat task's body in its own process, against the test database and the bridge."""
+    from tests.integration.conftest import _database_url
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
+        "DATABASE_URL": _database_url(),
+        "FORGE_SOLANA_RPC_URL": url,
+        "FORGE_SOLANA_PAYOUTS_ENABLED": "true",
+        "FORGE_SOLANA_HOT_WALLET_KEY_FILE": key_file,
+        "FORGE_SOLANA_HOT_WALLET_KEY": "",
+        "FORGE_SOLANA_MINTS": ",".join(f"{symbol}={mint}" for symbol, mint in mints.items()),
+    }
+    code = "from chain.tasks import solana_payouts_task; print(solana_payouts_task())"
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_payout_process_killed_around_the_send_pays_exactly_once(cluster, bridge, settings, moment):
+    """SIGKILL after signing and storing, before the bytes reach the runtime ("before"), or
+    after the runtime executed them, before the process records it ("after")."""
+    farmer, address = paid_farmer("USDC")
+    withdrawal = withdrawal_request(user=farmer, token=token("USDC"), amount="0.1", address=address)
+    bridge.hold(moment)
+    process = payout_process(bridge.url, settings.FORGE_SOLANA_HOT_WALLET_KEY_FILE, settings.FORGE_SOLANA_MINTS)
+    if not bridge.arrived.wait(120):
+        process.kill()
+        raise AssertionError(f"the payout process never sent: {process.communicate()[0].decode()[-3000:]}")
+    # Stored before sent: the signed bytes and their blockhash are committed already.
+    payout = SolanaPayout.objects.get()
+    assert (payout.status, base64.b64decode(payout.raw_tx)) == ("signed", bridge.held_raw)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    bridge.released.set()
+
+    assert len(landed_to(cluster, address)) == (0 if moment == "before" else 1)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "sending"
+    assert_audit_clean()
+
+    deadline = time.monotonic() + 30  # the killed session's advisory lock goes with its backend
+    while (report := solana_payouts_run(source=cluster, signer=cluster.signer)).busy:
+        assert time.monotonic() < deadline, "the payout lock was never released"
+        time.sleep(0.2)
+    assert (report.signed, report.resent) == (0, 1)  # never a second transaction
+    cluster.finalize()
+    assert run(cluster).confirmed == 1
+    payout.refresh_from_db()
+    withdrawal.refresh_from_db()
+    assert (payout.status, withdrawal.status, withdrawal.chain_ref) == ("confirmed", "sent", payout.signature)
+    assert SolanaPayout.objects.count() == 1
+    assert landed_to(cluster, address) == [payout.signature]  # exactly one transfer
+    assert received(cluster, address, cluster.usdc) == 100_000
+    assert balance(farmer, "USDC") == 62 * 10**3
+    assert_audit_clean()
