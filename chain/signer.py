@@ -7,8 +7,9 @@ staff account cannot move the hot wallet's funds. With `FORGE_EVM_PAYOUTS_ENABLE
 usable key, `evm_hot_wallet_check()` raises `ImproperlyConfigured` at start (chain/apps.py), so
 no process runs half-configured.
 
-The interface payouts use (Solana's signer can follow it: an address, and `sign` of one
-transaction returning the exact bytes to store and broadcast plus their id):
+The interface payouts use (both chains: an address, and `sign` of one transaction returning the
+exact bytes to store and broadcast plus their id; `SolanaKeySigner` below signs a Solana message,
+its key from FORGE_SOLANA_HOT_WALLET_KEY_FILE or FORGE_SOLANA_HOT_WALLET_KEY):
 
     signer.address            the public address that pays
     signer.sign(tx) -> Signed the raw signed transaction (bytes) and its hash (0x hex)
