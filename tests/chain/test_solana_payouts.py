@@ -383,6 +383,26 @@ def test_the_hot_wallet_key_comes_from_a_file_or_the_environment_never_shown(set
     solana_hot_wallet_check()  # off: nothing to load
 
 
+def test_a_process_refuses_to_start_with_solana_payouts_enabled_and_no_key(tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "forge.settings.test", "FORGE_SOLANA_PAYOUTS_ENABLED": "true"}
+    env.pop("FORGE_SOLANA_HOT_WALLET_KEY_FILE", None)
+    env.pop("FORGE_SOLANA_HOT_WALLET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "FORGE_SOLANA_PAYOUTS_ENABLED is on but neither" in result.stderr
+
+    key = Keypair()
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(list(bytes(key))))
+    env["FORGE_SOLANA_HOT_WALLET_KEY_FILE"] = str(key_file)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(cluster):
     import psycopg
 
