@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks of docs/performance.md in sequence, write
 bench/results/<name>.json, and regenerate the results table in docs/performance.md.
 
-    python -m bench.run [--quick] [--only settlement,claims,pages,intake,evidence]
+    python -m bench.run [--quick] [--only settlement,claims,pages,intake,evidence,sustained,grading]
 
 Each benchmark runs in its own Python process (each sets Django up on its own fresh database),
 so one crashing does not hide the others' numbers; the exit status is 1 if any crashed.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, ROOT, machine, write_result
 
-BENCHMARKS = ("settlement", "claims", "pages", "intake", "evidence", "sustained")
+BENCHMARKS = ("settlement", "claims", "pages", "intake", "evidence", "sustained", "grading")
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
@@ -46,6 +46,10 @@ def run_one(name: str, quick: bool) -> dict:
         from bench import sustained
 
         return sustained.run(quick=quick)
+    if name == "grading":
+        from bench import grading
+
+        return grading.run(quick=quick) | {"quick": quick}
     if name == "evidence":
         from bench import evidence
 
@@ -124,6 +128,16 @@ def table_rows(results: dict[str, dict]) -> list[str]:
             f"{sustained.get('sent_to_paid', {}).get('p95_s')} s | intake {api['per_second']}/s against bare "
             f"{sustained['bare']['per_second']}/s in the same run: ratio {sustained['ratio_to_bare']} "
             f"| p95 ≤ 5 s, nothing lost, audit clean, ratio ≥ 0.5 | {_yes(sustained['met'])} |"
+        )
+    grading = results.get("grading")
+    if grading:
+        labels = grading["labels"]
+        shares = ", ".join(f"{label} {value['accepted_share']:.1%} paid" for label, value in labels.items())
+        rows.append(
+            f"| 7. Grading, text path | {grading['timed_gradings']:,} gradings of {grading['records']} corpus "
+            f"demonstrations: p50 {grading['p50_ms']} ms, p99 {grading['p99_ms']} ms per demonstration "
+            f"(load average {grading['load_average'][0]:.2f}) | {shares}; AUC {grading['auc']} "
+            f"| p50 ≤ {grading['target_p50_ms']:g} ms | {_yes(grading['met'])} |"
         )
     return rows
 
