@@ -1,13 +1,19 @@
 """Payout information on pages of other apps, without those apps importing the chain app:
 `{% withdrawal_notes %}` (who sends withdrawals, the network fee, the approval limits, demo
-mode) under every withdrawal form, and `{% hot_wallet_panel %}` on the admin index."""
+mode) under every withdrawal form, and `{% hot_wallet_panel %}`, `{% solana_hot_wallet_panel %}` on the admin index."""
 
 from django import template
 from django.conf import settings
 
 from ledger.models import Token
 
-from ..payout_selectors import hot_wallet_status, payouts_enabled, solana_payouts_enabled, withdrawal_fee_estimate
+from ..payout_selectors import (
+    hot_wallet_status,
+    payouts_enabled,
+    solana_hot_wallet_status,
+    solana_payouts_enabled,
+    withdrawal_fee_estimate,
+)
 
 register = template.Library()
 
@@ -36,6 +42,11 @@ def withdrawal_notes():
 @register.inclusion_tag("chain/_hot_wallet_panel.html")
 def hot_wallet_panel():
     return {"hot": hot_wallet_status()}
+
+
+@register.inclusion_tag("chain/_solana_hot_wallet_panel.html")
+def solana_hot_wallet_panel():
+    return {"hot": solana_hot_wallet_status()}
 
 
 @register.simple_tag

@@ -449,6 +449,8 @@ FORGE_SOLANA_PAYOUTS_ENABLED = env.bool("FORGE_SOLANA_PAYOUTS_ENABLED", default=
 FORGE_SOLANA_HOT_WALLET_KEY_FILE = env("FORGE_SOLANA_HOT_WALLET_KEY_FILE", default="")
 FORGE_SOLANA_HOT_WALLET_KEY = env("FORGE_SOLANA_HOT_WALLET_KEY", default="")
 FORGE_SOLANA_PAYOUTS_PER_RUN = env.int("FORGE_SOLANA_PAYOUTS_PER_RUN", default=20)
+# The admin index warns when the Solana hot wallet holds less than this ("SOL=1,USDC=500").
+FORGE_SOLANA_HOT_WALLET_LOW = env.dict("FORGE_SOLANA_HOT_WALLET_LOW", default={})
 # Signed settlement receipts (docs/receipts.md): the platform's ed25519 key, from a file (a
 # 64-hex seed or a Solana CLI keypair JSON) or the environment (the hex seed); never the DB.
 # Without one, no receipt is written.

@@ -554,3 +554,26 @@ def test_a_payout_process_killed_around_the_send_pays_exactly_once(cluster, brid
     assert received(cluster, address, cluster.usdc) == 100_000
     assert balance(farmer, "USDC") == 62 * 10**3
     assert_audit_clean()
+
+
+def test_staff_see_the_solana_hot_wallet_balance_per_token_and_a_low_balance_alert(cluster, bridge, settings, client):
+    from chain.signer import solana_hot_wallet
+
+    settings.FORGE_SOLANA_HOT_WALLET_LOW = {"SOL": "10", "USDC": "5"}
+    client.force_login(StaffFactory())
+    solana_hot_wallet.cache_clear()
+    try:
+        page = client.get("/admin/").content.decode()
+        assert 'id="solana-hot-wallet"' in page and str(cluster.hot.pubkey()) in page
+        assert "Low balance: below 10 SOL" in page  # it holds 5
+        assert "Low balance: below 5 USDC" not in page  # it holds 1000
+        assert "1000" in page
+
+        settings.FORGE_SOLANA_RPC_URL = "http://127.0.0.1:1/"  # a node that does not answer: said, no 500
+        response = client.get("/admin/")
+        assert response.status_code == 200 and "The Solana node did not answer" in response.content.decode()
+
+        settings.FORGE_SOLANA_PAYOUTS_ENABLED = False
+        assert 'id="solana-hot-wallet"' not in client.get("/admin/").content.decode()
+    finally:
+        solana_hot_wallet.cache_clear()
