@@ -241,14 +241,18 @@ def solana_payouts_sign(*, source, signer, report: SolanaPayoutReport, limit: in
 
 def _available(source, signer, mint: str, program: str, budget: dict) -> int:
     """What the hot wallet can still spend of `mint` this run: its balance net of the transfers
-    signed or sent and not yet finalized (and of what this run signed already)."""
+    signed or sent and not yet finalized (SOL: their amounts and reserves), and of what this run
+    signed already. Conservative: a transfer that landed but is not yet finalized counts twice
+    (in the balance and in flight) until the next run, so it may delay a payout, never overspend."""
     if mint not in budget:
-        in_flight = sum(
-            int(amount)
-            for amount in SolanaPayout.objects.filter(
-                from_address=signer.address, mint=mint, status__in=SolanaPayout.LIVE
-            ).values_list("amount", flat=True)
-        )
+        live = SolanaPayout.objects.filter(from_address=signer.address, status__in=SolanaPayout.LIVE)
+        if mint == NATIVE:
+            in_flight = sum(
+                FEE_RESERVE + (int(amount) if row_mint == NATIVE else ACCOUNT_RENT_RESERVE)
+                for row_mint, amount in live.values_list("mint", "amount")
+            )
+        else:
+            in_flight = sum(int(amount) for amount in live.filter(mint=mint).values_list("amount", flat=True))
         budget[mint] = source.balance(signer.address, mint, program) - in_flight
     return budget[mint]
 

@@ -457,6 +457,17 @@ def test_staff_see_every_solana_payout_read_only_in_the_admin(cluster, admin_cli
     assert SolanaPayout.objects.filter(pk=payout.pk).exists()
 
 
+def test_the_admin_withdrawals_list_says_who_sends_solana_withdrawals(cluster, bridge, settings, admin_client):
+    page = admin_client.get("/admin/accounts/withdrawal/").content.decode()
+    assert "Solana withdrawals are sent by the payout system" in page
+    settings.FORGE_EVM_PAYOUTS_ENABLED, settings.FORGE_EVM_RPC_URL = True, "http://127.0.0.1:1/"
+    page = admin_client.get("/admin/accounts/withdrawal/").content.decode()
+    assert "Solana withdrawals: sent by the payout system" in page
+    settings.FORGE_SOLANA_PAYOUTS_ENABLED = False
+    page = admin_client.get("/admin/accounts/withdrawal/").content.decode()
+    assert "Solana withdrawals: staff send and mark them sent" in page
+
+
 # ---- Over JSON-RPC, and a real process killed around the send ---------------------------------------
 
 
