@@ -460,6 +460,7 @@ LEDGER_AUDIT_CHECKS = [
     "pools.selectors.audit_pools",
     "referrals.selectors.audit_commission_rollup",
     "chain.selectors.audit_chain_deposits",
+    "chain.selectors.audit_solana_payouts",
 ]
 # Lower apps that need a higher app's data name the function here instead of importing it
 # (imports run one way: pools above farmers and referrals; docs/architecture.md).

@@ -588,3 +588,17 @@ def test_staff_see_the_solana_hot_wallet_balance_per_token_and_a_low_balance_ale
         assert 'id="solana-hot-wallet"' not in client.get("/admin/").content.decode()
     finally:
         solana_hot_wallet.cache_clear()
+
+
+def test_the_ledger_audit_reports_a_payout_that_does_not_match_its_withdrawal(cluster):
+    from ledger.audit import ledger_audit
+
+    farmer, address = paid_farmer("SOL")
+    withdrawal_request(user=farmer, token=token("SOL"), amount="0.1", address=address)
+    run(cluster)
+    cluster.finalize()
+    run(cluster)
+    assert_audit_clean()
+    payout = SolanaPayout.objects.get()
+    SolanaPayout.objects.filter(pk=payout.pk).update(amount=SOL // 20)  # tampered: half the amount
+    assert f"finalized Solana payout {payout.pk} does not match its sent withdrawal" in ledger_audit().mismatches
