@@ -204,6 +204,29 @@ def test_two_equal_withdrawals_under_one_blockhash_are_two_transfers(cluster):
     assert_audit_clean()
 
 
+def test_a_creators_refund_is_paid_by_the_system_in_the_same_batch_as_a_farmers_earnings(cluster):
+    from pools.services.factories import factory_close
+
+    creator = CreatorFactory()
+    factory = funded_factory(creator, token="USDC", reward="0.2", deposit="1")
+    factory_close(factory=factory, actor=creator)  # 1 USDC back to the creator's balance
+    creator_address = withdrawal_wallet(creator, chain="solana")
+    refund = withdrawal_request(user=creator, token=token("USDC"), amount="0.7", address=creator_address)
+    farmer, farmer_address = paid_farmer("USDC")
+    earnings = withdrawal_request(user=farmer, token=token("USDC"), amount="0.05", address=farmer_address)
+
+    assert run(cluster).signed == 2
+    cluster.finalize()
+    assert run(cluster).confirmed == 2
+    refund.refresh_from_db()
+    earnings.refresh_from_db()
+    assert (refund.status, earnings.status) == ("sent", "sent")
+    assert received(cluster, creator_address, cluster.usdc) == 700_000
+    assert received(cluster, farmer_address, cluster.usdc) == 50_000
+    assert balance(creator, "USDC") == 300_000
+    assert_audit_clean()
+
+
 # ---- Stopped around the send, then a real second run ---------------------------------------------
 
 
