@@ -188,6 +188,23 @@ def test_a_withdrawal_waits_pending_while_the_hot_wallet_holds_too_little(cluste
     assert_audit_clean()
 
 
+def test_a_token_withdrawal_waits_while_the_hot_wallet_lacks_sol_for_the_fee_and_the_account_rent(cluster):
+    farmer, address = paid_farmer("USDC")
+    cluster.pay_sol(cluster.hot, str(Keypair().pubkey()), 5 * SOL - 1_000_000)  # 0.001 SOL left
+    withdrawal = withdrawal_request(user=farmer, token=token("USDC"), amount="0.1", address=address)
+    report = run(cluster)
+    assert report.signed == 0 and "too little SOL" in " ".join(report.waiting)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "pending"
+    cluster.svm.airdrop(cluster.hot.pubkey(), SOL)
+    assert run(cluster).signed == 1
+    cluster.finalize()
+    run(cluster)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "sent" and received(cluster, address, cluster.usdc) == 100_000
+    assert_audit_clean()
+
+
 def test_two_equal_withdrawals_under_one_blockhash_are_two_transfers(cluster):
     """Same recipient, amount and blockhash: the payout's own reference keeps the signatures apart."""
     farmer, address = paid_farmer("SOL")
