@@ -3,7 +3,7 @@ kept on the row), so staff may look but not add or edit. Nonces are not listed."
 
 from django.contrib import admin
 
-from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaCursor, Wallet
+from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaCursor, SolanaPayout, Wallet
 
 
 @admin.register(Wallet)
@@ -79,6 +79,28 @@ class EvmPayoutAdmin(ReadOnlyAdmin):
     list_filter = ("status", "token")
     search_fields = ("tx_hash", "to_address", "withdrawal__id")
     readonly_fields = [field.name for field in EvmPayout._meta.fields]
+
+
+@admin.register(SolanaPayout)
+class SolanaPayoutAdmin(ReadOnlyAdmin):
+    """Every Solana transaction the hot wallet signed (chain/services/solana_payouts.py): written
+    only by the payout run. `signed`/`broadcast` are in doubt (re-sent as is), `dead` ones were
+    replaced because their blockhash expired with the signature absent."""
+
+    list_display = (
+        "id",
+        "withdrawal",
+        "token",
+        "amount",
+        "to_address",
+        "last_valid_block_height",
+        "status",
+        "signature",
+        "created_at",
+    )
+    list_filter = ("status", "token")
+    search_fields = ("signature", "reference", "to_address", "withdrawal__id")
+    readonly_fields = [field.name for field in SolanaPayout._meta.fields]
 
 
 @admin.register(SolanaCursor)

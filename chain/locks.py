@@ -23,10 +23,11 @@ from contextlib import contextmanager
 
 from django.db import connection
 
-from .models import ChainTransfer, DepositIntent, EvmCursor, EvmPayout, Wallet
+from .models import ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaPayout, Wallet
 
 # Namespace of the payout run's advisory lock (no other advisory lock uses it).
 EVM_PAYOUTS_LOCK = (0x464F5247, 1)  # "FORG", payouts on EVM
+SOLANA_PAYOUTS_LOCK = (0x464F5247, 2)  # "FORG", payouts on Solana
 
 
 def wallet_lock(*, wallet_id: int, user) -> Wallet | None:
@@ -65,21 +66,39 @@ def chain_transfer_lock(transfer_id: int, *, related=()) -> ChainTransfer:
 
 @contextmanager
 def evm_payouts_lock() -> Iterator[bool]:
+    with _run_lock(EVM_PAYOUTS_LOCK) as held:
+        yield held
+
+
+@contextmanager
+def solana_payouts_lock() -> Iterator[bool]:
+    """The Solana payout run's advisory lock (same rules as `evm_payouts_lock`)."""
+    with _run_lock(SOLANA_PAYOUTS_LOCK) as held:
+        yield held
+
+
+@contextmanager
+def _run_lock(key: tuple[int, int]) -> Iterator[bool]:
     """Hold the payout run's session advisory lock (True) or learn another run holds it
     (False). Session-level, not transaction-level: the run commits many short transactions
     (each signed transaction is stored before it is broadcast). PostgreSQL releases it when the
     connection ends, so a killed process never leaves it behind."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(key))
         held = cursor.fetchone()[0]
     try:
         yield held
     finally:
         if held:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(key))
 
 
 def evm_payout_lock(payout_id: int) -> EvmPayout:
     """One payout row, locked."""
     return EvmPayout.objects.select_for_update(of=("self",)).get(pk=payout_id)
+
+
+def solana_payout_lock(payout_id: int) -> SolanaPayout:
+    """One Solana payout row, locked."""
+    return SolanaPayout.objects.select_for_update(of=("self",)).get(pk=payout_id)

@@ -72,3 +72,62 @@ class EvmPayout(models.Model):
 
     def __str__(self) -> str:
         return f"payout {self.pk} nonce {self.nonce} {self.tx_hash[:10]}…"
+
+
+class SolanaPayout(models.Model):
+    """Every Solana transaction the hot wallet signed for a withdrawal (chain/services/
+    solana_payouts.py): the exact signed bytes, their signature, and the recent blockhash with
+    its last valid block height, committed with the withdrawal's `pending` -> `sending` before
+    anything is sent.
+
+    signed     stored, maybe sent (a process may have died around the send): in doubt, re-sent as is
+    broadcast  sent at least once; re-sent as is until finalized or dead
+    confirmed  finalized and succeeded: the withdrawal is recorded sent through the ledger
+    failed     finalized and failed: the amount went back to the user's balance through the ledger
+    dead       its blockhash expired (the finalized block height is past its last valid block
+               height) and its signature is absent: it can never land; the withdrawal gets a new one
+    """
+
+    class Status(models.TextChoices):
+        SIGNED = "signed", "Signed (in doubt: re-sent)"
+        BROADCAST = "broadcast", "Sent"
+        CONFIRMED = "confirmed", "Finalized"
+        FAILED = "failed", "Failed on chain (amount returned)"
+        DEAD = "dead", "Dead (blockhash expired, never landed)"
+
+    LIVE = (Status.SIGNED, Status.BROADCAST)
+
+    withdrawal = models.ForeignKey("accounts.Withdrawal", on_delete=models.PROTECT, related_name="+")
+    token = models.ForeignKey("ledger.Token", on_delete=models.PROTECT, related_name="+")
+    mint = models.CharField(max_length=64, blank=True)  # "" for SOL
+    from_address = models.CharField(max_length=64)
+    to_address = models.CharField(max_length=64)
+    amount = AmountField()
+    # A fresh public key (nobody holds its secret) listed read-only in the transfer, as Solana
+    # Pay's `reference`: two equal withdrawals under one blockhash are still two transactions,
+    # and `getSignaturesForAddress(reference)` finds this payout's transactions.
+    reference = models.CharField(max_length=64, unique=True)
+    recent_blockhash = models.CharField(max_length=64)
+    last_valid_block_height = models.BigIntegerField()
+    raw_tx = models.TextField()  # base64 of the exact signed bytes: what is (re-)sent
+    signature = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SIGNED, db_index=True)
+    sends = models.IntegerField(default=0)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    broadcast_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["withdrawal"],
+                condition=Q(status__in=["signed", "broadcast", "confirmed"]),
+                name="solana_payout_one_live_per_withdrawal",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="solana_payout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"solana payout {self.pk} {self.signature[:10]}…"

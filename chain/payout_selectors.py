@@ -27,6 +27,10 @@ def payouts_enabled() -> bool:
     return bool(settings.FORGE_EVM_PAYOUTS_ENABLED and settings.FORGE_EVM_RPC_URL)
 
 
+def solana_payouts_enabled() -> bool:
+    return bool(settings.FORGE_SOLANA_PAYOUTS_ENABLED and settings.FORGE_SOLANA_RPC_URL)
+
+
 def hot_wallet_status(*, w3=None, use_cache: bool = True) -> dict:
     """{"enabled", "address", "rows": [{symbol, balance (text), low, threshold}], "error",
     "in_flight", "waiting_approval"} for the admin index."""
@@ -107,3 +111,54 @@ def withdrawal_fee_estimate(token, *, w3=None) -> str | None:
             cache.set(key, gas_price, CACHE_SECONDS)
     gas = ERC20_TRANSFER_GAS if asset.contract_address else NATIVE_GAS
     return format(Decimal(gas * gas_price) / Decimal(10**18), "f").rstrip("0").rstrip(".") or "0"
+
+
+def solana_hot_wallet_status(*, source=None) -> dict:
+    """{"enabled", "address", "rows", "error", "in_flight"} of the Solana hot wallet for the
+    admin index: SOL and each mint of FORGE_SOLANA_MINTS, low under FORGE_SOLANA_HOT_WALLET_LOW.
+    Read through the RPC when shown (a node that does not answer is reported, never raised)."""
+    from .models import SolanaPayout
+
+    status = {
+        "enabled": solana_payouts_enabled() or source is not None,
+        "address": "",
+        "rows": [],
+        "error": "",
+        "in_flight": SolanaPayout.objects.filter(status__in=SolanaPayout.LIVE).count(),
+    }
+    if not status["enabled"]:
+        return status
+    from ledger.models import Token
+
+    from .services.solana import NATIVE, solana_mints
+    from .services.solana_payouts import PayoutRpc
+    from .signer import solana_hot_wallet
+
+    source = source or PayoutRpc()
+    status["address"] = address = solana_hot_wallet().address
+    tokens = {token.symbol: token for token in Token.objects.filter(chain=ChainKind.SOLANA)}
+    try:
+        for symbol, mint in sorted(solana_mints().items()):
+            token = tokens.get(symbol)
+            if token is None:
+                continue
+            program = "" if mint == NATIVE else (source.mint_info(mint) or ("",))[0]
+            units = source.balance(address, mint, program) if mint == NATIVE or program else 0
+            threshold_text = settings.FORGE_SOLANA_HOT_WALLET_LOW.get(symbol)
+            threshold = (
+                None if threshold_text in (None, "") else parse_amount(str(threshold_text), decimals=token.decimals)
+            )
+            status["rows"].append(
+                {
+                    "symbol": symbol,
+                    "balance": format_amount(units, decimals=token.decimals, trim=True),
+                    "threshold": None
+                    if threshold is None
+                    else format_amount(threshold, decimals=token.decimals, trim=True),
+                    "low": threshold is not None and units < threshold,
+                }
+            )
+    except Exception as error:  # the node is down or refuses: say so, never a 500
+        logger.warning("Solana hot wallet balance unavailable: %s", error)
+        return status | {"rows": [], "error": f"The Solana node did not answer: {str(error)[:200]}"}
+    return status

@@ -123,3 +123,39 @@ def audit_chain_deposits() -> list[str]:
     return [
         f"credited chain transfer {pk} does not match its deposit" for pk in wrong.values_list("pk", flat=True)[:20]
     ]
+
+
+def audit_solana_payouts() -> list[str]:
+    """Ledger audit cross-check (settings.LEDGER_AUDIT_CHECKS): a finalized Solana payout is its
+    withdrawal sent, by that signature, of the same token and amount; a failed one is its
+    withdrawal returned; a withdrawal has at most one payout that is live or confirmed."""
+    from django.db.models import Count, F, Q
+
+    from accounts.models import Withdrawal
+
+    from .models import SolanaPayout
+
+    same = Q(withdrawal__amount=F("amount")) & Q(withdrawal__token=F("token"))
+    wrong_sent = SolanaPayout.objects.filter(status=SolanaPayout.Status.CONFIRMED).exclude(
+        same & Q(withdrawal__status=Withdrawal.Status.SENT) & Q(withdrawal__chain_ref=F("signature"))
+    )
+    wrong_failed = SolanaPayout.objects.filter(status=SolanaPayout.Status.FAILED).exclude(
+        same & Q(withdrawal__status=Withdrawal.Status.REJECTED)
+    )
+    doubled = (
+        SolanaPayout.objects.filter(status__in=[*SolanaPayout.LIVE, SolanaPayout.Status.CONFIRMED])
+        .values("withdrawal_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    return (
+        [
+            f"finalized Solana payout {pk} does not match its sent withdrawal"
+            for pk in wrong_sent.values_list("pk", flat=True)[:20]
+        ]
+        + [
+            f"failed Solana payout {pk} does not match its returned withdrawal"
+            for pk in wrong_failed.values_list("pk", flat=True)[:20]
+        ]
+        + [f"withdrawal {row['withdrawal_id']} has {row['n']} Solana payouts in flight or paid" for row in doubled[:20]]
+    )

@@ -7,8 +7,9 @@ staff account cannot move the hot wallet's funds. With `FORGE_EVM_PAYOUTS_ENABLE
 usable key, `evm_hot_wallet_check()` raises `ImproperlyConfigured` at start (chain/apps.py), so
 no process runs half-configured.
 
-The interface payouts use (Solana's signer can follow it: an address, and `sign` of one
-transaction returning the exact bytes to store and broadcast plus their id):
+The interface payouts use (both chains: an address, and `sign` of one transaction returning the
+exact bytes to store and broadcast plus their id; `SolanaKeySigner` below signs a Solana message,
+its key from FORGE_SOLANA_HOT_WALLET_KEY_FILE or FORGE_SOLANA_HOT_WALLET_KEY):
 
     signer.address            the public address that pays
     signer.sign(tx) -> Signed the raw signed transaction (bytes) and its hash (0x hex)
@@ -88,3 +89,72 @@ def evm_hot_wallet_check() -> None:
     """At start: with payouts enabled, the key must load (else `ImproperlyConfigured`)."""
     if settings.FORGE_EVM_PAYOUTS_ENABLED:
         evm_signer_load()
+
+
+# ---- Solana -----------------------------------------------------------------------------------
+
+
+class SolanaKeySigner:
+    """Signs Solana transaction messages with an ed25519 key held in memory (same interface:
+    `address`, `sign(message) -> Signed(raw, tx_hash)`, tx_hash being the base58 signature)."""
+
+    def __init__(self, keypair):
+        self._keypair = keypair
+        self.address: str = str(keypair.pubkey())
+
+    def sign(self, message) -> Signed:
+        from solders.transaction import Transaction
+
+        tx = Transaction([self._keypair], message, message.recent_blockhash)
+        return Signed(raw=bytes(tx), tx_hash=str(tx.signatures[0]))
+
+    def __repr__(self) -> str:
+        return f"<SolanaKeySigner {self.address}>"
+
+
+def _solana_keypair(text: str):
+    """A Solana CLI keypair (JSON array of 64 bytes) or base58 of the 64 bytes; None if neither."""
+    import json
+
+    from solders.keypair import Keypair
+
+    text = text.strip()
+    try:
+        if text.startswith("["):
+            return Keypair.from_bytes(bytes(json.loads(text)))
+        return Keypair.from_base58_string(text)
+    except Exception:  # the message never carries the key
+        return None
+
+
+def solana_signer_load() -> SolanaKeySigner:
+    """The Solana hot wallet's signer; `ImproperlyConfigured` (never the key itself) when unusable."""
+    path = settings.FORGE_SOLANA_HOT_WALLET_KEY_FILE
+    if path:
+        try:
+            text, source = Path(path).read_text(), f"file {path}"
+        except OSError as error:
+            raise ImproperlyConfigured(f"FORGE_SOLANA_HOT_WALLET_KEY_FILE cannot be read ({error.strerror}).") from None
+    elif settings.FORGE_SOLANA_HOT_WALLET_KEY:
+        text, source = settings.FORGE_SOLANA_HOT_WALLET_KEY, "the environment"
+    else:
+        raise ImproperlyConfigured(
+            "FORGE_SOLANA_PAYOUTS_ENABLED is on but neither FORGE_SOLANA_HOT_WALLET_KEY_FILE nor "
+            "FORGE_SOLANA_HOT_WALLET_KEY is set."
+        )
+    keypair = _solana_keypair(text)
+    if keypair is None:
+        raise ImproperlyConfigured(f"The Solana hot wallet key from {source} is not a 64-byte keypair.")
+    return SolanaKeySigner(keypair)
+
+
+@cache
+def solana_hot_wallet() -> SolanaKeySigner:
+    """The process's Solana signer, loaded once."""
+    return solana_signer_load()
+
+
+def solana_hot_wallet_check() -> None:
+    """At start: with Solana payouts enabled, the key must load (else `ImproperlyConfigured`)."""
+    if settings.FORGE_SOLANA_PAYOUTS_ENABLED:
+        solana_signer_load()

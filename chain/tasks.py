@@ -8,6 +8,7 @@ from django.conf import settings
 from .services.deposits import evm_watch
 from .services.payouts import evm_payouts_run
 from .services.solana import solana_watch
+from .services.solana_payouts import solana_payouts_run
 
 logger = logging.getLogger(__name__)
 
@@ -45,4 +46,19 @@ def solana_watch_task() -> dict | None:
         return None
     report = solana_watch()
     logger.info("solana watch: %s", report)
+    return report.__dict__
+
+
+@shared_task(
+    name="chain.solana_payouts", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240
+)
+def solana_payouts_task() -> dict | None:
+    """One Solana payout run (beat, every 20 s): track, sign, send (chain/services/
+    solana_payouts.py). Off unless FORGE_SOLANA_PAYOUTS_ENABLED and FORGE_SOLANA_RPC_URL.
+    Idempotent: the run's advisory lock and one live row per withdrawal make a repeated run
+    harmless; a stored transaction is re-sent as is."""
+    if not settings.FORGE_SOLANA_PAYOUTS_ENABLED or not settings.FORGE_SOLANA_RPC_URL:
+        return None
+    report = solana_payouts_run()
+    logger.info("solana payouts: %s", report)
     return report.__dict__

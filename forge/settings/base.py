@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "evm-watch": {"task": "chain.evm_watch", "schedule": 15.0},
     "evm-payouts": {"task": "chain.evm_payouts", "schedule": 15.0},
     "solana-watch": {"task": "chain.solana_watch", "schedule": 20.0},
+    "solana-payouts": {"task": "chain.solana_payouts", "schedule": 20.0},
     "receipts-publish": {"task": "receipts.publish", "schedule": 300.0},
     "uploads-expire": {"task": "evidence.uploads_expire", "schedule": 600.0},
     "notifications-emails-sweep": {"task": "notifications.emails_send", "schedule": 60.0},
@@ -444,6 +445,15 @@ FORGE_SOLANA_MINTS = env.dict("FORGE_SOLANA_MINTS", default={})
 FORGE_SOLANA_SIGNATURES_PER_PAGE = env.int("FORGE_SOLANA_SIGNATURES_PER_PAGE", default=1000)
 # A pending transfer whose signature the cluster forgot this long after it was seen is dropped.
 FORGE_SOLANA_DROP_AFTER_SECONDS = env.int("FORGE_SOLANA_DROP_AFTER_SECONDS", default=600)
+# Solana payouts sent by the system (chain/services/solana_payouts.py). Off by default. On: the
+# hot wallet's key comes from a file (a Solana CLI keypair JSON, 64 bytes) or the environment
+# (the same JSON or base58 of the 64 bytes), never the database, or no process starts.
+FORGE_SOLANA_PAYOUTS_ENABLED = env.bool("FORGE_SOLANA_PAYOUTS_ENABLED", default=False)
+FORGE_SOLANA_HOT_WALLET_KEY_FILE = env("FORGE_SOLANA_HOT_WALLET_KEY_FILE", default="")
+FORGE_SOLANA_HOT_WALLET_KEY = env("FORGE_SOLANA_HOT_WALLET_KEY", default="")
+FORGE_SOLANA_PAYOUTS_PER_RUN = env.int("FORGE_SOLANA_PAYOUTS_PER_RUN", default=20)
+# The admin index warns when the Solana hot wallet holds less than this ("SOL=1,USDC=500").
+FORGE_SOLANA_HOT_WALLET_LOW = env.dict("FORGE_SOLANA_HOT_WALLET_LOW", default={})
 # Signed settlement receipts (docs/receipts.md): the platform's ed25519 key, from a file (a
 # 64-hex seed or a Solana CLI keypair JSON) or the environment (the hex seed); never the DB.
 # Without one, no receipt is written.
@@ -453,6 +463,7 @@ LEDGER_AUDIT_CHECKS = [
     "pools.selectors.audit_pools",
     "referrals.selectors.audit_commission_rollup",
     "chain.selectors.audit_chain_deposits",
+    "chain.selectors.audit_solana_payouts",
 ]
 # Lower apps that need a higher app's data name the function here instead of importing it
 # (imports run one way: pools above farmers and referrals; docs/architecture.md).

@@ -48,6 +48,8 @@ class SvmCluster:
         self.finalized_slot = -1
         self.forgotten: set[str] = set()
         self.calls = {"signatures": 0, "transaction": 0, "statuses": 0}
+        self.valid_until: dict[str, int] = {}  # blockhash -> last valid block height
+        self.refused: list[str] = []  # why sent transactions did not land
 
     # ---- building on the runtime ----------------------------------------------------------
 
@@ -179,6 +181,58 @@ class SvmCluster:
 
     def _status(self, slot: int) -> str:
         return "finalized" if slot <= self.finalized_slot else "confirmed"
+
+    # ---- the payout source (what PayoutRpc answers from JSON-RPC) ---------------------------
+    # Block height is played by the slot; the finalized height is the slot `finalize()` or
+    # `advance()` made final. A blockhash is valid for BLOCKHASH_VALID_FOR blocks; LiteSVM itself
+    # accepts only its latest blockhash, so `advance()` expires it, as time would.
+
+    BLOCKHASH_VALID_FOR = 150
+
+    def block_height(self) -> int:
+        return max(self.finalized_slot, 0)
+
+    def latest_blockhash(self) -> tuple[str, int]:
+        blockhash = str(self.svm.latest_blockhash())
+        height = self.svm.get_clock().slot
+        return blockhash, self.valid_until.setdefault(blockhash, height + self.BLOCKHASH_VALID_FOR)
+
+    def advance(self, blocks: int) -> None:
+        """`blocks` blocks pass and are finalized: the latest blockhash is replaced."""
+        slot = self.svm.get_clock().slot + blocks
+        self.svm.expire_blockhash()
+        self.finalized_slot = slot
+        self.svm.warp_to_slot(slot + 1)  # what is sent next lands after the finalized block
+
+    def send_transaction(self, raw: bytes) -> str:
+        """sendTransaction without preflight: a transaction that executes and fails lands as
+        failed; one with an unknown (expired) blockhash never lands; one already executed is
+        not executed again."""
+        tx = Transaction.from_bytes(raw)
+        signature = str(tx.signatures[0])
+        if any(sig == signature for sig, *_ in self.history):
+            return signature
+        result = self.svm.send_transaction(tx)
+        error = str(result.err()) if hasattr(result, "err") else ""
+        if "BlockhashNotFound" in error or "AlreadyProcessed" in error:
+            self.refused.append(error)
+            return signature
+        slot = self.svm.get_clock().slot
+        self.history.append((signature, slot, bool(error), tx))
+        self.svm.warp_to_slot(slot + 1)
+        return signature
+
+    def mint_info(self, mint: str) -> tuple[str, int] | None:
+        account = self.svm.get_account(Pubkey.from_string(mint))
+        if account is None or str(account.owner) not in TOKEN_PROGRAMS or len(account.data) < MINT_SIZE:
+            return None
+        return str(account.owner), bytes(account.data)[44]
+
+    def balance(self, owner: str, mint: str, token_program: str = "") -> int:
+        if not mint:
+            return self.svm.get_balance(Pubkey.from_string(owner)) or 0
+        account = self.svm.get_account(Pubkey.from_string(associated_token_address(owner, mint, TOKEN_2022_PROGRAM)))
+        return 0 if account is None else TokenAccount.from_bytes(bytes(account.data)[:165]).amount
 
     # ---- the source adapter (what RpcSource answers from JSON-RPC) -------------------------
 

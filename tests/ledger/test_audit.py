@@ -134,6 +134,7 @@ def test_the_audit_runs_the_apps_cross_checks(settings, money_moved):
         "pools.selectors.audit_pools",
         "referrals.selectors.audit_commission_rollup",
         "chain.selectors.audit_chain_deposits",
+        "chain.selectors.audit_solana_payouts",
     ]
     settings.LEDGER_AUDIT_CHECKS = ["tests.ledger.test_audit.app_check_that_fails"]
 
