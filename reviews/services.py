@@ -27,7 +27,7 @@ from core.money import parse_rate
 from core.queue import queue_on_commit
 from notifications.models import Kind
 from notifications.services import notify
-from pools.models import Submission
+from pools.models import Flag, Submission
 from pools.services.submissions import submission_review
 
 from .locks import appeal_lock
@@ -56,6 +56,10 @@ def appeal_refusal(submission: Submission, *, now=None) -> str | None:
     now = now or timezone.now()
     if hasattr(submission, "appeal"):
         return "This submission was already appealed; there is one appeal per submission."
+    if Flag.objects.filter(submission=submission, status=Flag.Status.UPHELD).exists():
+        # The refusal is staff's decision on the creator's flag, already a second opinion: an
+        # appeal (and a judge that knows nothing of the flag) must not pay it back.
+        return "Staff upheld the creator's flag on this demonstration; that decision is final."
     held = submission.needs_review and not submission.is_final
     if not (held or submission.status == Submission.Status.REJECTED):
         return "Only a refused or held submission can be appealed."
@@ -249,11 +253,17 @@ def appeal_judge(*, appeal_id: int) -> str:
         _to_staff(appeal_id, "The judge and the rules disagree: " + "; ".join(holds))
         return "staff"
     reasons = "; ".join(str(reason) for reason in (result.reasons or [])[:5]) or "no reasons given"
-    with transaction.atomic():
-        locked = appeal_lock(appeal_id)
-        if locked is None or locked.status != Appeal.Status.PENDING or locked.route != Appeal.Route.JUDGE:
-            return "skipped"
-        _decide(locked, decider=_judge_account(), quality_score=result.score, reason=f"Model judge: {reasons}")
+    try:
+        with transaction.atomic():
+            locked = appeal_lock(appeal_id)
+            if locked is None or locked.status != Appeal.Status.PENDING or locked.route != Appeal.Route.JUDGE:
+                return "skipped"
+            _decide(locked, decider=_judge_account(), quality_score=result.score, reason=f"Model judge: {reasons}")
+    except ApplicationError as error:
+        # The judge's score cannot be applied (the money to pay it back is gone, the judge's
+        # account is not usable): staff decide, instead of the sweeper asking the judge for ever.
+        _to_staff(appeal_id, f"The judge's score could not be applied: {error}")
+        return "staff"
     return "decided"
 
 

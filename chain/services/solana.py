@@ -166,7 +166,10 @@ class RpcSource:
             chunk = signatures[start : start + 256]
             result = self._call("getSignatureStatuses", [chunk, {"searchTransactionHistory": True}])
             for signature, status in zip(chunk, result["value"], strict=True):
-                out[signature] = None if status is None else status.get("confirmationStatus")
+                # A status object means the transaction landed; its confirmationStatus may be null
+                # (the RPC documents it nullable): never read that as absent, which would let a
+                # payout be called dead and signed again.
+                out[signature] = None if status is None else (status.get("confirmationStatus") or "processed")
         return out
 
 

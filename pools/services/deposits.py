@@ -163,15 +163,20 @@ def factory_fund_from_balance(*, factory: Factory, actor, amount, request_id: st
     if not factory.token.enabled:
         raise ValidationError({"token": [f"{factory.token.symbol} is disabled: deposits are paused for it."]})
     now = timezone.now()
-    deposit = Deposit.objects.create(
-        factory=factory,
-        token=factory.token,
-        amount=units,
-        tx_ref=tx_ref,
-        created_by=actor,
-        status=Deposit.Status.CONFIRMED,
-        confirmed_at=now,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the same request id racing for another factory
+            deposit = Deposit.objects.create(
+                factory=factory,
+                token=factory.token,
+                amount=units,
+                tx_ref=tx_ref,
+                created_by=actor,
+                status=Deposit.Status.CONFIRMED,
+                confirmed_at=now,
+            )
+    except IntegrityError:
+        # Another factory's lock let a concurrent request with this id insert first.
+        raise Conflict("This request id was already used for another amount or factory.") from None
     creator_balance = account_get(kind=Account.Kind.USER_BALANCE, holder=f"user:{actor.pk}", token=factory.token)
     deposit.ledger_transaction = transaction_post(
         key=f"deposit:{deposit.pk}",

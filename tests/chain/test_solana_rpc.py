@@ -203,3 +203,9 @@ def test_rpc_error_stops_the_run_and_changes_nothing(node):
     with pytest.raises(SourceError, match="Node is behind"):
         solana_watch(source=RpcSource(node.url))
     assert not ChainTransfer.objects.exists()
+
+
+def test_a_status_with_a_null_confirmation_status_is_a_landed_transaction_not_an_absent_one(node):
+    node.status = None  # the RPC documents confirmationStatus as nullable
+    other = b58encode(bytes(range(2, 66)))
+    assert RpcSource(node.url).statuses([node.signature, other]) == {node.signature: "processed", other: None}

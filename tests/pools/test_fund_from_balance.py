@@ -150,3 +150,54 @@ def test_a_creator_withdraws_a_refund_from_the_balance_page_and_the_api(refunded
     assert bad.status_code == 400 and "token" in bad.data
     assert available(creator) == 6_500_000
     assert_audit_clean()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_request_id_racing_for_two_factories_is_a_409_not_a_500():
+    """Two factories' locks do not serialise one request id: the second insert meets the first
+    (held uncommitted by another connection here) at the unique (token, tx_ref) and must answer
+    409, with nothing moved."""
+    import threading
+
+    import psycopg
+
+    from core.exceptions import Conflict
+    from pools.services.deposits import factory_fund_from_balance
+    from tests.integration.conftest import _database_url
+
+    creator = CreatorFactory()
+    closed = funded_factory(creator, reward="0.2", deposit="10", title="Old task")
+    factory_close(factory=closed, actor=creator)
+    first = funded_factory(creator, reward="0.2", deposit=None, title="First")
+    second = funded_factory(creator, reward="0.2", deposit=None, title="Second")
+    balance_before = available(creator)
+    other = psycopg.connect(_database_url())  # the racing request, its deposit inserted, not committed
+    other.execute(
+        "INSERT INTO pools_deposit (amount, tx_ref, status, created_at, created_by_id, token_id, factory_id) "
+        "VALUES (1000000, %s, 'confirmed', now(), %s, %s, %s)",
+        [f"balance:{creator.pk}:race-id-0001", creator.pk, first.token_id, first.pk],
+    )
+    outcome = {}
+
+    def fund():
+        from django.db import connection
+
+        try:
+            factory_fund_from_balance(factory=second, actor=creator, amount="1", request_id="race-id-0001")
+            outcome["result"] = "funded"
+        except Conflict as error:
+            outcome["result"] = str(error)
+        except Exception as error:  # the defect: an IntegrityError, a 500
+            outcome["result"] = repr(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=fund)
+    thread.start()
+    thread.join(1.0)  # its insert now waits on the uncommitted row
+    other.commit()
+    other.close()
+    thread.join(30)
+    assert outcome["result"] == "This request id was already used for another amount or factory."
+    assert not Deposit.objects.filter(factory=second).exists()
+    assert available(creator) == balance_before and pool(second) == 0

@@ -279,6 +279,46 @@ def test_a_judge_that_disagrees_or_fails_sends_the_appeal_to_staff(factory, sett
     assert staff_todo_counts()["appeals"] == 1
 
 
+def test_a_judge_score_that_cannot_be_applied_goes_to_staff_not_back_to_the_judge(factory, settings, judge_server):
+    settings.FORGE_GRADER_JUDGE_URL = judge_server.url("/done")
+    settings.FORGE_GRADER_JUDGE_RETRIES = 0
+    settings.FORGE_APPEAL_JUDGE_ACCOUNT = FarmerFactory().username  # not an account that may review
+    farmer = FarmerFactory()
+    submission = refused(factory, farmer)
+    appeal = appeal_create(farmer=farmer, submission_id=submission.pk, note="n")
+    overrides = ScoreOverride.objects.filter(submission=submission).count()
+
+    assert appeal_judge(appeal_id=appeal.pk) == "staff"
+
+    appeal.refresh_from_db()
+    assert (appeal.route, appeal.status) == ("staff", "pending")
+    assert "could not be applied" in appeal.judge_note
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.REJECTED
+    assert ScoreOverride.objects.filter(submission=submission).count() == overrides
+    assert appeal_judge(appeal_id=appeal.pk) == "skipped"  # the sweeper no longer sends it to the judge
+    assert_audit_clean()
+
+
+def test_a_demonstration_refused_by_an_upheld_flag_cannot_be_appealed(settings, judge_server):
+    from pools.services.controls import flag_decide, flag_open
+
+    settings.FORGE_GRADER_JUDGE_URL = judge_server.url("/done")
+    creator, farmer = CreatorFactory(), FarmerFactory()
+    factory = funded_factory(creator, reward="0.20", deposit="1")
+    claim = claim_create(factory=factory, farmer=farmer)
+    submission = submission_create(claim_id=claim.pk, farmer=farmer, demonstration=demonstration())
+    submission_review(submission_id=submission.pk, reviewer=StaffFactory(), quality_score="0.9")
+    submission = submission_settle(submission_id=submission.pk)
+    flag = flag_open(submission_id=submission.pk, creator=creator, reason="The sheet is empty.")
+    flag_decide(flag_id=flag.pk, reviewer=StaffFactory(), upheld=True, reason="Confirmed.")
+    before = balance(farmer)
+
+    with pytest.raises(Conflict, match="flag"):
+        appeal_create(farmer=farmer, submission_id=submission.pk, note="It was fine.")
+    assert not Appeal.objects.exists() and balance(farmer) == before == 0
+
+
 def test_the_judge_of_an_appeal_is_shown_the_recordings_keyframes(factory, settings, judge_server, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FORGE_GRADER_JUDGE_URL = judge_server.url("/done")
