@@ -17,6 +17,7 @@ def pytest_collection_modifyitems(config, items):
     from tests.e2e.browser import chromium_executable
 
     chromium = chromium_executable()
+    _refuse_transactional_tests_without_serialized_rollback(items)
     for item in items:
         if "integration" in item.keywords and not broker:
             item.add_marker(pytest.mark.skip(reason="needs a real worker on Redis: set CELERY_BROKER_URL (CI does)"))
@@ -47,6 +48,29 @@ def _claims_made_before_the_recording():
     pre_save.connect(claimed_earlier, sender=Claim, weak=False, dispatch_uid="tests-claim-lead")
     yield
     pre_save.disconnect(sender=Claim, dispatch_uid="tests-claim-lead")
+
+
+def _refuse_transactional_tests_without_serialized_rollback(items) -> None:
+    """A transactional test flushes the database afterwards, and without serialized rollback
+    post_migrate then recreates the content types: the next test *with* it restores its copy
+    on top and every later transactional test fails at setup (47 did once). So every
+    transactional test in this suite restores the serialized data."""
+    offenders = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        names = set(getattr(item, "fixturenames", ()))
+        transactional = bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in names
+        serialized = bool(marker and marker.kwargs.get("serialized_rollback")) or (
+            "django_db_serialized_rollback" in names
+        )
+        if transactional and not serialized:
+            offenders.append(item.nodeid)
+    if offenders:
+        raise pytest.UsageError(
+            "transactional tests need serialized rollback "
+            "(django_db(transaction=True, serialized_rollback=True), or the django_db_serialized_rollback "
+            "fixture beside transactional_db): " + ", ".join(offenders)
+        )
 
 
 @pytest.fixture(autouse=True)

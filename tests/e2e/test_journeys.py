@@ -101,7 +101,8 @@ def claim_and_submit(page, factory: Factory, *, take: int, screenshot: str | Non
     if screenshot:
         shot(page, screenshot)
     page.get_by_role("button", name="Submit demonstration").click()
-    expect(page.locator("#submission-status")).to_contain_text("Demonstration received.")
+    # A real worker may score and settle it before the page is read: either state is the answer.
+    expect(page.locator("#submission-status")).to_contain_text(re.compile(r"Demonstration received\.|Status: Settled"))
 
 
 def test_a_creator_signs_up_creates_funds_and_raises_the_rate_of_a_factory(new_page):

@@ -12,7 +12,7 @@ from evidence.uploads import upload_append, upload_create
 from tests.concurrency import all_at_once
 from tests.factories import FarmerFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_request
 from audit.models import StaffAction
-from chain.models import ChainTransfer, DepositIntent, EvmPayout
+from chain.models import ChainTransfer, DepositIntent, EvmPayout, SolanaPayout
 from ledger.models import Account, Entry, Transaction
 from pools.models import Bonus, Claim, Deposit, Factory, Flag, ScoreOverride, Submission
 from pools.services.claims import claim_create
@@ -360,6 +360,7 @@ MONEY_MODELS = [
     Bonus,
     Flag,
     EvmPayout,
+    SolanaPayout,
     HeldSubmission,  # the admin review queue's view of submissions
 ]
 

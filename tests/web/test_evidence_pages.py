@@ -87,7 +87,7 @@ def test_while_the_recording_is_examined_the_farmer_is_told_so(settings, tmp_pat
     client = signed_in(submission.farmer)
 
     page = client.get(reverse("farmers:submission", args=[submission.pk])).content.decode()
-    assert "checking the video against your demonstration" in page
+    assert "Checking your recording…" in page and "comparing the video with your demonstration" in page
     status = reverse("farmers:submission_status", args=[submission.pk])
     seen = "submitted:pending:None:0"
     assert client.get(status, {"seen": seen}).status_code == 204  # nothing new while examined
