@@ -16,7 +16,7 @@ from chain.selectors import intent_progress
 from chain.services.solana import solana_deposit_intent_create, solana_pay_url, solana_watch
 from ledger.models import Token
 from pools.models import Deposit
-from tests.chain.solana_svm import SOL, SvmCluster
+from tests.chain.solana_svm import SOL, SvmCluster, TokenBuild
 from tests.factories import CreatorFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -25,7 +25,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
 @pytest.fixture
 def cluster(settings):
-    cluster = SvmCluster()
+    return deposit_cluster(settings)
+
+
+def deposit_cluster(settings, token_build: TokenBuild = TokenBuild.TOKEN_2022) -> SvmCluster:
+    """LiteSVM with a treasury and USDC (6) and CLONES (9) mints under `token_build`."""
+    cluster = SvmCluster(token_build)
     cluster.treasury = cluster.wallet(sol=1)
     cluster.treasury_address = str(cluster.treasury.pubkey())
     cluster.usdc = cluster.create_mint(6)

@@ -36,7 +36,7 @@ from chain.services.solana_payouts import PayoutRpc, solana_payouts_run
 from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
 from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
-from tests.chain.solana_svm import SOL, SvmCluster
+from tests.chain.solana_svm import SOL, SvmCluster, TokenBuild
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -48,9 +48,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def cluster(settings, tmp_path):
-    """LiteSVM with USDC (6) and CLONES (9) mints and a hot wallet holding 5 SOL and 1000 of
-    each token, its key in a secret file (Solana CLI keypair JSON)."""
-    cluster = SvmCluster()
+    return payout_cluster(settings, tmp_path)
+
+
+def payout_cluster(settings, tmp_path, token_build: TokenBuild = TokenBuild.TOKEN_2022) -> SvmCluster:
+    """LiteSVM with USDC (6) and CLONES (9) mints under `token_build` and a hot wallet holding
+    5 SOL and 1000 of each token, its key in a secret file (Solana CLI keypair JSON)."""
+    cluster = SvmCluster(token_build)
     cluster.usdc = cluster.create_mint(6)
     cluster.clones = cluster.create_mint(9)
     cluster.hot = cluster.wallet(sol=5)
