@@ -18,8 +18,9 @@ The watcher (`evm_watch`, Celery beat `chain.evm_watch`) per run:
    per (chain, tx hash, index); the block hashes and the cursor are written in the same
    database transaction as the transfers, so a crash resumes from a consistent cursor;
 4. settles every pending transfer with FORGE_EVM_CONFIRMATIONS confirmations, each in its own
-   transaction: matched → `deposit_create` (+ `deposit_confirm` when deposits are not
-   autoconfirmed) with tx_ref `<tx hash>:<index>`; otherwise `unmatched`.
+   transaction: matched → `intent_credit` (chain/services/credit.py: the intent checked again
+   under its lock, then `deposit_create` + `deposit_confirm`) with tx_ref `<tx hash>:<index>`;
+   otherwise `unmatched`.
 A reorg deeper than a credited transfer is not repaired automatically: the watcher stops with
 an error for staff (docs/chain.md).
 """
@@ -32,17 +33,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.exceptions import Conflict, Forbidden, NotFound
 from core.money import format_amount, parse_amount
-from pools.models import Deposit
-from pools.services.deposits import deposit_confirm, deposit_create
 
 from .. import signin
 from ..locks import chain_transfer_lock, deposit_intent_lock, evm_cursor_lock
 from ..models import ChainAsset, ChainKind, ChainTransfer, DepositIntent, EvmBlock, EvmCursor, Wallet
-from .links import deposit_links_record
+from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
@@ -356,42 +354,15 @@ def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
 
 @transaction.atomic(durable=True)
 def transfer_settle(*, transfer_id: int) -> str:
-    """Credit a confirmed transfer to its intent's factory, once, or mark it unmatched."""
-    transfer = chain_transfer_lock(transfer_id)
+    """Credit a confirmed transfer to its intent's factory, once, or mark it unmatched
+    (chain/services/credit.py)."""
+    transfer = chain_transfer_lock(transfer_id, related=("token",))
     if transfer.status != ChainTransfer.Status.PENDING:
         return transfer.status
     if not EvmBlock.objects.filter(number=transfer.block_number, hash=transfer.block_hash).exists():
         return transfer.status  # its block is not the one we checked: the next run decides
     intent, reason = _match(transfer)
-    now = timezone.now()
-    if intent is not None:
-        intent = deposit_intent_lock(intent.pk)
-        try:
-            with transaction.atomic():
-                deposit = deposit_create(
-                    factory=intent.factory,
-                    actor=intent.creator,
-                    amount=format_amount(int(transfer.amount), decimals=transfer.token.decimals),
-                    tx_ref=f"{transfer.tx_hash}:{transfer.log_index}",
-                )
-                if deposit.status == Deposit.Status.PENDING:
-                    deposit = deposit_confirm(deposit=deposit, actor=None)
-        except (ApplicationError, ValidationError) as error:
-            reason = getattr(error, "message", None) or "; ".join(getattr(error, "messages", [str(error)]))
-            intent = None
-        else:
-            intent.status, intent.deposit = DepositIntent.Status.CREDITED, deposit
-            intent.save(update_fields=["status", "deposit"])
-            transfer.status, transfer.intent, transfer.deposit = ChainTransfer.Status.CREDITED, intent, deposit
-            transfer.settled_at = now
-            transfer.save(update_fields=["status", "intent", "deposit", "settled_at"])
-            deposit_links_record(transfer=transfer, intent=intent)
-            logger.info("EVM transfer %s credited as deposit %s", transfer, deposit.pk)
-            return transfer.status
-    transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now
-    transfer.save(update_fields=["status", "reason", "settled_at"])
-    logger.warning("EVM transfer %s not credited: %s", transfer, reason)
-    return transfer.status
+    return intent_credit(transfer=transfer, intent_id=intent.pk if intent else None, reason=reason)
 
 
 def _prune(cursor: EvmCursor) -> None:

@@ -17,9 +17,10 @@ of every open intent. Per address it resumes from a stored cursor (`SolanaCursor
   the treasury or carries one of our references is stored once per (chain, signature,
   instruction index) as a `ChainTransfer` (`pending`, shown on the factory's page);
 - a transfer whose signature is `finalized` is settled in its own database transaction:
-  credited through the pools deposit service when it matches its intent exactly (reference,
-  recipient = treasury, mint, decimals, amount), otherwise `unmatched` with the reason, for
-  staff (wrong mint, wrong recipient, no reference, dust or any other amount, closed intent);
+  credited through `intent_credit` (chain/services/credit.py, shared with the EVM watcher)
+  when it matches its intent exactly (reference, recipient = treasury, mint, decimals,
+  amount), otherwise `unmatched` with the reason, for staff (wrong mint, wrong recipient, no
+  reference, dust or any other amount, closed intent);
 - the cursor moves only over signatures that are finalized with every older one, so a
   restart (or a crash anywhere) re-reads the not-yet-final tail and the unique key stores
   nothing twice.
@@ -47,14 +48,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.exceptions import ApplicationError, Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
-from pools.models import Deposit
-from pools.services.deposits import deposit_confirm, deposit_create
 
-from ..locks import chain_transfer_lock, deposit_intent_lock
+from ..locks import chain_transfer_lock
 from ..models import ChainKind, ChainTransfer, DepositIntent, SolanaCursor
-from .links import deposit_links_record
+from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
@@ -445,64 +444,25 @@ def _token_for_mint(mint: str):
     return None
 
 
-def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
-    """The intent this finalized transfer pays, or None and why not (for staff)."""
+def _match(transfer: ChainTransfer) -> str:
+    """Why this finalized transfer cannot pay the request its reference names, by the rules
+    of Solana ("" when it can; the intent's own checks follow under its lock, in
+    `intent_credit`)."""
     if transfer.intent_id is None:
-        return None, "no reference of an open deposit request"
-    # Its own row only: a `select_related` token row locked FOR UPDATE would queue every
-    # settlement in that token (ledger/locks.py, "Lock only the table you mean").
-    intent = deposit_intent_lock(transfer.intent_id, related=("token",))
+        return "no reference of an open deposit request"
     if transfer.to_address != treasury():
-        return None, f"sent to {transfer.to_address}, not to the treasury"
-    if transfer.token is None or transfer.token_id != intent.token_id:
-        mint = transfer.contract_address or "SOL"
-        return None, f"wrong token: {mint} is not {intent.token.symbol}"
-    if transfer.reason:
-        return None, transfer.reason
-    if intent.status != DepositIntent.Status.OPEN:
-        return None, f"deposit request {intent.pk} is {intent.status}"
-    if int(transfer.amount) != int(intent.amount):
-        paid = format_amount(int(transfer.amount), decimals=intent.token.decimals, trim=True)
-        asked = format_amount(int(intent.amount), decimals=intent.token.decimals, trim=True)
-        return None, f"paid {paid} {intent.token.symbol}, the request is for exactly {asked}"
-    return intent, ""
+        return f"sent to {transfer.to_address}, not to the treasury"
+    return transfer.reason  # a defect found on reading (decimals), or ""
 
 
 @transaction.atomic(durable=True)
 def solana_transfer_settle(*, transfer_id: int) -> str:
-    """Credit a finalized transfer to its intent's factory, once, or mark it unmatched. The
-    caller has seen its signature `finalized`."""
+    """Credit a finalized transfer to its intent's factory, once, or mark it unmatched
+    (chain/services/credit.py). The caller has seen its signature `finalized`."""
     transfer = chain_transfer_lock(transfer_id, related=("token",))
     if transfer.status != ChainTransfer.Status.PENDING or transfer.chain != ChainKind.SOLANA:
         return transfer.status
-    intent, reason = _match(transfer)
-    now = timezone.now()
-    if intent is not None:
-        try:
-            with transaction.atomic():
-                deposit = deposit_create(
-                    factory=intent.factory,
-                    actor=intent.creator,
-                    amount=format_amount(int(transfer.amount), decimals=intent.token.decimals),
-                    tx_ref=f"{transfer.tx_hash}:{transfer.log_index}",
-                )
-                if deposit.status == Deposit.Status.PENDING:
-                    deposit = deposit_confirm(deposit=deposit, actor=None)
-        except (ApplicationError, ValidationError) as error:
-            reason = getattr(error, "message", None) or "; ".join(getattr(error, "messages", [str(error)]))
-        else:
-            intent.status, intent.deposit = DepositIntent.Status.CREDITED, deposit
-            intent.save(update_fields=["status", "deposit"])
-            transfer.status, transfer.deposit, transfer.reason = ChainTransfer.Status.CREDITED, deposit, ""
-            transfer.settled_at = now
-            transfer.save(update_fields=["status", "deposit", "reason", "settled_at"])
-            deposit_links_record(transfer=transfer, intent=intent)
-            logger.info("Solana transfer %s credited as deposit %s", transfer, deposit.pk)
-            return transfer.status
-    transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now
-    transfer.save(update_fields=["status", "reason", "settled_at"])
-    logger.warning("Solana transfer %s not credited: %s", transfer, reason)
-    return transfer.status
+    return intent_credit(transfer=transfer, intent_id=transfer.intent_id, reason=_match(transfer))
 
 
 def _settle_or_drop_pending(source, report: SolanaWatchReport) -> None:
