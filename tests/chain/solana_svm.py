@@ -44,6 +44,10 @@ from chain.services.solana import (
 )
 
 MINT_SIZE = 82
+# A Token-2022 mint with the TransferFeeConfig extension: the mint padded to an account's 165
+# bytes, the account-type byte, then the extension (type u16, length u16, 108 bytes).
+MINT_WITH_TRANSFER_FEE_SIZE = 165 + 1 + 4 + 108
+ACCOUNT_TYPE_ACCOUNT = 2  # Token-2022's account-type byte (1 is a mint)
 SOL = 10**9
 # The classic program's id as LiteSVM's own table has it, spelled here rather than imported from
 # chain/services/solana.py, so that the tests catch a wrong constant there.
@@ -95,6 +99,8 @@ class SvmCluster:
         self.calls = {"signatures": 0, "transaction": 0, "statuses": 0}
         self.valid_until: dict[str, int] = {}  # blockhash -> last valid block height
         self.refused: list[str] = []  # why sent transactions did not land
+        # signature -> {token account: post minus pre balance}, as the meta's token balances say
+        self.token_deltas: dict[str, dict[str, int]] = {}
 
     # ---- building on the runtime ----------------------------------------------------------
 
@@ -108,18 +114,36 @@ class SvmCluster:
         would; the slot then advances, so each transaction has its own slot."""
         signers = [self.payer, *[s for s in signers if s.pubkey() != self.payer.pubkey()]]
         tx = Transaction(signers, Message(instructions, self.payer.pubkey()), self.svm.latest_blockhash())
+        before = self._token_amounts(tx)
         result = self.svm.send_transaction(tx)
         failed = hasattr(result, "err")
         slot = self.svm.get_clock().slot
         signature = str(tx.signatures[0])
+        self._record_deltas(signature, tx, before)
         self.history.append((signature, slot, failed, tx))
         self.svm.warp_to_slot(slot + 1)
         self.svm.expire_blockhash()
         return signature, failed
 
-    def create_mint(self, decimals: int) -> str:
+    def create_mint(self, decimals: int, *, transfer_fee_bps: int | None = None, maximum_fee: int = 2**64 - 1) -> str:
+        """A Token-2022 mint; with `transfer_fee_bps`, one with the TransferFee extension, which
+        withholds that fee (basis points, at most `maximum_fee`) from every transfer in the
+        recipient's token account."""
         mint = Keypair()
-        rent = self.svm.minimum_balance_for_rent_exemption(MINT_SIZE)
+        space = MINT_SIZE if transfer_fee_bps is None else MINT_WITH_TRANSFER_FEE_SIZE
+        rent = self.svm.minimum_balance_for_rent_exemption(space)
+        extension = []
+        if transfer_fee_bps is not None:
+            # TransferFeeExtension (26) / InitializeTransferFeeConfig (0): config and withdraw
+            # authorities (optional keys: a tag byte, then the key), basis points, maximum fee.
+            authority = b"\x01" + bytes(self.payer.pubkey())
+            extension = [
+                SvmInstruction(
+                    self.token,
+                    bytes([26, 0]) + authority + authority + struct.pack("<HQ", transfer_fee_bps, maximum_fee),
+                    [AccountMeta(mint.pubkey(), False, True)],
+                )
+            ]
         self.send(
             [
                 system_program.create_account(
@@ -127,10 +151,11 @@ class SvmCluster:
                         from_pubkey=self.payer.pubkey(),
                         to_pubkey=mint.pubkey(),
                         lamports=rent,
-                        space=MINT_SIZE,
+                        space=space,
                         owner=self.token,
                     )
                 ),
+                *extension,  # extensions are initialized before the mint itself
                 # InitializeMint2: decimals, mint authority, no freeze authority
                 SvmInstruction(
                     self.token,
@@ -234,6 +259,29 @@ class SvmCluster:
         account = self.svm.get_account(Pubkey.from_string(self.token_account(owner, mint)))
         return TokenAccount.from_bytes(bytes(account.data)[:165]).amount
 
+    def _token_state(self, key: Pubkey) -> TokenAccount | None:
+        """The token account at `key`, or None (no account, or not a token account: a mint
+        with extensions is longer than 165 bytes too, its account-type byte says which)."""
+        account = self.svm.get_account(key)
+        if account is None or str(account.owner) not in RUNTIME_TOKEN_PROGRAMS:
+            return None
+        data = bytes(account.data)
+        if len(data) < 165 or (len(data) > 165 and data[165] != ACCOUNT_TYPE_ACCOUNT):
+            return None
+        return TokenAccount.from_bytes(data[:165])
+
+    def _token_amounts(self, tx: Transaction) -> dict[str, int]:
+        states = {str(key): self._token_state(key) for key in tx.message.account_keys}
+        return {key: state.amount for key, state in states.items() if state is not None}
+
+    def _record_deltas(self, signature: str, tx: Transaction, before: dict[str, int]) -> None:
+        """What the RPC's pre/postTokenBalances would say: each token account's change (an
+        account created by the transaction held nothing before)."""
+        after = self._token_amounts(tx)
+        self.token_deltas[signature] = {
+            key: after.get(key, 0) - before.get(key, 0) for key in after.keys() | before.keys()
+        }
+
     # ---- commitment ------------------------------------------------------------------------
 
     def finalize(self) -> None:
@@ -277,11 +325,13 @@ class SvmCluster:
         signature = str(tx.signatures[0])
         if any(sig == signature for sig, *_ in self.history):
             return signature
+        before = self._token_amounts(tx)
         result = self.svm.send_transaction(tx)
         error = str(result.err()) if hasattr(result, "err") else ""
         if "BlockhashNotFound" in error or "AlreadyProcessed" in error:
             self.refused.append(error)
             return signature
+        self._record_deltas(signature, tx, before)
         slot = self.svm.get_clock().slot
         self.history.append((signature, slot, bool(error), tx))
         self.svm.warp_to_slot(slot + 1)
@@ -336,9 +386,8 @@ class SvmCluster:
         keys = [str(k) for k in tx.message.account_keys]
         token_accounts = {}
         for key in tx.message.account_keys:
-            account = self.svm.get_account(key)
-            if account is not None and str(account.owner) in RUNTIME_TOKEN_PROGRAMS and len(account.data) >= 165:
-                state = TokenAccount.from_bytes(bytes(account.data)[:165])
+            state = self._token_state(key)
+            if state is not None:
                 token_accounts[str(key)] = (str(state.mint), str(state.owner))
         instructions = tuple(
             Instruction(
@@ -348,4 +397,4 @@ class SvmCluster:
             )
             for ix in tx.message.instructions
         )
-        return SolanaTx(signature, slot, failed, instructions, token_accounts)
+        return SolanaTx(signature, slot, failed, instructions, token_accounts, self.token_deltas.get(signature, {}))

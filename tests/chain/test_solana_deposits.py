@@ -359,3 +359,46 @@ def test_overlapping_runs_credit_once(cluster):
         assert deposits_of(intent).count() == 1
     assert ChainTransfer.objects.filter(status="credited").count() == 2
     assert_audit_clean()
+
+
+def test_a_transfer_fee_mint_is_never_credited_more_than_arrived(cluster, settings):
+    """Token-2022's TransferFee extension withholds the fee from what the treasury receives: the
+    instruction says 10 USDC, 9.9 arrive. Crediting the instruction's amount (the old watcher)
+    would give the factory money the treasury never got."""
+    fee_mint = cluster.create_mint(6, transfer_fee_bps=100, maximum_fee=10**12)  # 1 %
+    settings.FORGE_SOLANA_MINTS = {"USDC": fee_mint}
+    intent = request("USDC", "10")
+    payer = cluster.wallet()
+    cluster.mint_to(fee_mint, str(payer.pubkey()), 10**12)
+    signature, failed = cluster.pay_token(
+        payer, fee_mint, cluster.treasury_address, 10_000_000, 6, reference=intent.reference
+    )
+    assert not failed
+    assert cluster.token_balance(cluster.treasury_address, fee_mint) == 9_900_000  # the runtime withheld 1 %
+    cluster.finalize()
+
+    report = watch(cluster)
+
+    transfer = ChainTransfer.objects.get(tx_hash=signature)
+    assert report.credited == 0 and transfer.status == "unmatched"
+    assert "9900000 base units arrived for 10000000 sent" in transfer.reason
+    assert not deposits_of(intent).exists()
+    intent.refresh_from_db()
+    assert intent.status == DepositIntent.Status.OPEN
+    assert_audit_clean()
+
+
+def test_a_transfer_fee_mint_at_zero_fee_is_credited_what_arrived(cluster, settings):
+    """The same extension with a fee of 0 today: what arrived equals what was sent, so it is
+    credited (a fee raised later is caught by the same comparison, transaction by transaction)."""
+    fee_mint = cluster.create_mint(6, transfer_fee_bps=0)
+    settings.FORGE_SOLANA_MINTS = {"USDC": fee_mint}
+    intent = request("USDC", "4")
+    payer = cluster.wallet()
+    cluster.mint_to(fee_mint, str(payer.pubkey()), 10**12)
+    cluster.pay_token(payer, fee_mint, cluster.treasury_address, 4_000_000, 6, reference=intent.reference)
+    cluster.finalize()
+
+    assert watch(cluster).credited == 1
+    assert deposits_of(intent).get().amount == 4_000_000 == cluster.token_balance(cluster.treasury_address, fee_mint)
+    assert_audit_clean()
