@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 
 def psql(sql: str, db: str = "postgres") -> str:
