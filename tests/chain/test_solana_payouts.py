@@ -30,13 +30,13 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from accounts.services import withdrawal_approve, withdrawal_request
-from chain.locks import solana_payouts_lock
+from chain.locks import payout_run_lease
 from chain.models import SolanaPayout
 from chain.services.solana_payouts import PayoutRpc, solana_payouts_run
 from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
 from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
-from tests.chain.solana_svm import SOL, SvmCluster
+from tests.chain.solana_svm import SOL
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -44,29 +44,13 @@ from tests.money_helpers import assert_audit_clean, funded_factory
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
 ROOT = Path(__file__).resolve().parents[2]
+# The lease of a payout process the tests kill: it blocks the next run this long.
+KILLED_RUN_LEASE_SECONDS = 3
 
 
 @pytest.fixture
-def cluster(settings, tmp_path):
-    """LiteSVM with USDC (6) and CLONES (9) mints and a hot wallet holding 5 SOL and 1000 of
-    each token, its key in a secret file (Solana CLI keypair JSON)."""
-    cluster = SvmCluster()
-    cluster.usdc = cluster.create_mint(6)
-    cluster.clones = cluster.create_mint(9)
-    cluster.hot = cluster.wallet(sol=5)
-    for mint, decimals in ((cluster.usdc, 6), (cluster.clones, 9)):
-        cluster.mint_to(mint, str(cluster.hot.pubkey()), 1000 * 10**decimals)
-    key_file = tmp_path / "solana-hot-wallet.json"
-    key_file.write_text(json.dumps(list(bytes(cluster.hot))))
-    key_file.chmod(0o600)
-    settings.FORGE_SOLANA_MINTS = {"USDC": cluster.usdc, "CLONES": cluster.clones}
-    settings.FORGE_SOLANA_PAYOUTS_ENABLED = True
-    settings.FORGE_SOLANA_HOT_WALLET_KEY_FILE = str(key_file)
-    settings.FORGE_SOLANA_HOT_WALLET_KEY = ""
-    Token.objects.filter(symbol="CLONES").update(decimals=9, enabled=True)
-    cluster.signer = solana_signer_load()
-    cluster.finalize()  # the setup is history
-    return cluster
+def cluster(payout_cluster):
+    return payout_cluster  # tests/chain/conftest.py
 
 
 def token(symbol: str) -> Token:
@@ -443,29 +427,18 @@ def test_a_process_refuses_to_start_with_solana_payouts_enabled_and_no_key(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(cluster):
-    import psycopg
-
-    from chain.locks import SOLANA_PAYOUTS_LOCK
-    from tests.integration.conftest import _database_url
+def test_a_second_payout_run_skips_while_one_holds_the_lease_and_signs_nothing(cluster):
+    from tests.chain.leases import lease_held_elsewhere
 
     farmer, address = paid_farmer("SOL")
     withdrawal_request(user=farmer, token=token("SOL"), amount="0.1", address=address)
-    other = psycopg.connect(_database_url(), autocommit=True)  # another process's run, in effect
-    try:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", list(SOLANA_PAYOUTS_LOCK))
+    with lease_held_elsewhere("solana"):  # another process's run, in effect
         report = solana_payouts_run(source=cluster, signer=cluster.signer)
         assert report.busy and report.signed == 0 and not SolanaPayout.objects.exists()
-    finally:
-        other.close()  # its lock goes with its connection, as a killed process's does
-    for _ in range(50):  # the server ends the closed session's backend a moment later
-        report = solana_payouts_run(source=cluster, signer=cluster.signer)
-        if not report.busy:
-            break
-        time.sleep(0.1)
-    assert report.signed == 1
-    with solana_payouts_lock() as held:
-        assert held  # the run released it
+    report = solana_payouts_run(source=cluster, signer=cluster.signer)  # released: at once
+    assert not report.busy and report.signed == 1
+    with payout_run_lease("solana") as lease:
+        assert lease is not None  # the run released it
 
 
 # ---- What staff and users see ---------------------------------------------------------------------
@@ -554,6 +527,7 @@ def payout_process(url: str, key_file: str, mints: dict) -> subprocess.Popen:
         "FORGE_SOLANA_HOT_WALLET_KEY_FILE": key_file,
         "FORGE_SOLANA_HOT_WALLET_KEY": "",
         "FORGE_SOLANA_MINTS": ",".join(f"{symbol}={mint}" for symbol, mint in mints.items()),
+        "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(KILLED_RUN_LEASE_SECONDS),
     }
     code = "from chain.tasks import solana_payouts_task; print(solana_payouts_task())"
     return subprocess.Popen(
@@ -590,7 +564,7 @@ def test_a_payout_process_killed_around_the_send_pays_exactly_once(cluster, brid
     assert withdrawal.status == "sending"
     assert_audit_clean()
 
-    deadline = time.monotonic() + 30  # the killed session's advisory lock goes with its backend
+    deadline = time.monotonic() + 30  # the killed process's lease expires by itself
     while (report := solana_payouts_run(source=cluster, signer=cluster.signer)).busy:
         assert time.monotonic() < deadline, "the payout lock was never released"
         time.sleep(0.2)
