@@ -26,6 +26,7 @@ from core.exceptions import Conflict
 from ledger.models import Account, Token
 from tests.chain.evm import compiled_token
 from tests.chain.node import CHAIN_ID, EvmNode, GateProxy
+from tests.chain.processes import shell_process
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -322,12 +323,7 @@ def test_a_reorg_before_confirmation_rebroadcasts_the_same_bytes_and_pays_once(n
 
 def payout_process(proxy_url: str, key_file: str) -> subprocess.Popen:
     """The beat task's body in its own process, against the test database and the proxy."""
-    from tests.integration.conftest import _database_url
-
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
-        "DATABASE_URL": _database_url(),
         "FORGE_EVM_RPC_URL": proxy_url,
         "FORGE_EVM_PAYOUTS_ENABLED": "true",
         "FORGE_EVM_HOT_WALLET_KEY_FILE": key_file,
@@ -336,14 +332,7 @@ def payout_process(proxy_url: str, key_file: str) -> subprocess.Popen:
         "FORGE_EVM_CONFIRMATIONS": str(CONFIRMATIONS),
         "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(KILLED_RUN_LEASE_SECONDS),
     }
-    code = "from chain.tasks import evm_payouts_task; print(evm_payouts_task())"
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return shell_process("from chain.tasks import evm_payouts_task; print(evm_payouts_task())", env)
 
 
 def run_until_free(w3, hot):

@@ -8,10 +8,8 @@ database connection, while the first is inside its signing step (its lease held)
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import psycopg
@@ -25,7 +23,8 @@ from chain.locks import payout_run_lease
 from chain.models import PayoutRunLease, SolanaPayout
 from chain.services.solana_payouts import solana_payouts_run
 from tests.chain.leases import lease_held_elsewhere
-from tests.chain.test_solana_payouts import ROOT, paid_farmer, token
+from tests.chain.processes import shell_process
+from tests.chain.test_solana_payouts import paid_farmer, token
 from tests.concurrency import all_at_once
 
 pytestmark = [pytest.mark.chain]
@@ -122,27 +121,12 @@ def test_a_run_whose_lease_another_run_took_stops_before_sending(cluster):
 def lease_holder_process(seconds: int) -> subprocess.Popen:
     """A process that takes the Solana payout run lease (for `seconds`) and then hangs, as a run
     stuck on a node would, until it is killed."""
-    from tests.integration.conftest import _database_url
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
-        "DATABASE_URL": _database_url(),
-        "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(seconds),
-    }
     code = (
         "import time\nfrom chain.locks import payout_run_lease\n"
         "with payout_run_lease('solana') as lease:\n"
         "    print('lease:', 'held' if lease else 'busy', flush=True)\n    time.sleep(600)\n"
     )
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return shell_process(code, {"FORGE_PAYOUT_RUN_LEASE_SECONDS": str(seconds)}, text=True)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

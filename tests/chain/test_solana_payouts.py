@@ -35,6 +35,7 @@ from chain.models import SolanaPayout
 from chain.services.solana_payouts import PayoutRpc, solana_payouts_run
 from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
+from tests.chain.processes import shell_process
 from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
 from tests.chain.solana_svm import SOL
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
@@ -516,12 +517,7 @@ def test_the_json_rpc_source_pays_once_over_http(cluster, bridge, symbol):
 
 def payout_process(url: str, key_file: str, mints: dict) -> subprocess.Popen:
     """The beat task's body in its own process, against the test database and the bridge."""
-    from tests.integration.conftest import _database_url
-
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
-        "DATABASE_URL": _database_url(),
         "FORGE_SOLANA_RPC_URL": url,
         "FORGE_SOLANA_PAYOUTS_ENABLED": "true",
         "FORGE_SOLANA_HOT_WALLET_KEY_FILE": key_file,
@@ -529,14 +525,7 @@ def payout_process(url: str, key_file: str, mints: dict) -> subprocess.Popen:
         "FORGE_SOLANA_MINTS": ",".join(f"{symbol}={mint}" for symbol, mint in mints.items()),
         "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(KILLED_RUN_LEASE_SECONDS),
     }
-    code = "from chain.tasks import solana_payouts_task; print(solana_payouts_task())"
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return shell_process("from chain.tasks import solana_payouts_task; print(solana_payouts_task())", env)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
