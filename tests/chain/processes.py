@@ -12,12 +12,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def shell_process(code: str, env: dict[str, str], *, text: bool = False) -> subprocess.Popen:
-    """`manage.py shell -c code` with the test settings, the test database and `env`; its
-    output and errors on one pipe."""
+    """`manage.py shell -c code` (see `manage_process`)."""
+    return manage_process("shell", "-c", code, env=env, text=text)
+
+
+def manage_process(*arguments: str, env: dict[str, str], text: bool = False) -> subprocess.Popen:
+    """`manage.py ...` with the test settings, the test database and `env`; its output and
+    errors on one pipe."""
     from tests.integration.conftest import _database_url
 
     return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
+        [sys.executable, "manage.py", *arguments],
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "forge.settings.test", "DATABASE_URL": _database_url(), **env},
         stdout=subprocess.PIPE,

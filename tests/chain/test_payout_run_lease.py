@@ -23,7 +23,7 @@ from chain.locks import payout_run_lease
 from chain.models import PayoutRunLease, SolanaPayout
 from chain.services.solana_payouts import solana_payouts_run
 from tests.chain.leases import lease_held_elsewhere
-from tests.chain.processes import shell_process
+from tests.chain.processes import manage_process, shell_process
 from tests.chain.test_solana_payouts import paid_farmer, token
 from tests.concurrency import all_at_once
 
@@ -215,3 +215,11 @@ def test_through_pgbouncer_a_run_releases_its_lease_on_whatever_server_connectio
         for pin in pins:
             pin.close()
     assert SolanaPayout.objects.count() == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_lease_shorter_than_a_second_is_refused_at_start(value):
+    process = manage_process("check", env={"FORGE_PAYOUT_RUN_LEASE_SECONDS": value}, text=True)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode != 0
+    assert f"FORGE_PAYOUT_RUN_LEASE_SECONDS must be a whole number of seconds >= 1, not {value}" in output
