@@ -21,6 +21,14 @@ they earned instead of drifting back to the newcomer's 50.
 - speed:       1 when submitted within the factory's expected minutes (measured from the
                claim), falling linearly to 0 at `SLOW_LIMIT` x the expected time
 
+**No creator counts for more than a share** of the evidence (`max_creator_share`, the setting
+FORGE_REPUTATION_MAX_CREATOR_SHARE, 0.25): a creator whose work weighs more than that share of
+the total (the prior included) has their submissions' weights scaled down to it. One creator,
+however much work they buy, then moves a farmer at most 50 x share points from 50 (62.5 with
+the default); k creators at most k times that. A creator the farmer is linked to (a sock puppet
+we can see) counts for nothing at all; this cap bounds the ones we cannot see
+(docs/reputation.md, "One creator's share").
+
 The numbers are floats (this is a score, never money), rounded once at the end to two
 decimals, half to even.
 """
@@ -52,6 +60,7 @@ class WorkRecord:
     settled_at: datetime
     minutes_taken: float
     expected_minutes: int
+    creator_id: int  # whose factory it was for: no single creator counts beyond a share
 
 
 def speed_of(record: WorkRecord) -> float:
@@ -82,15 +91,51 @@ def _shrunk_spread(pairs: list[tuple[float, float]]) -> float:
     return math.sqrt(variance)
 
 
-def reputation_compute(records: Iterable[WorkRecord], *, now: datetime | None = None) -> tuple[Decimal, dict]:
+def creator_weight_limit(creator_weights: Iterable[float], *, max_share: float) -> float:
+    """The most weight one creator may carry: the T with T = max_share x (prior + sum of
+    min(weight, T)), so that no creator, once limited, is more than `max_share` of the total.
+    Infinite when nothing needs limiting (or max_share >= 1).
+
+    The right side minus T is concave in T and positive at 0, so there is exactly one such T;
+    it is found piece by piece, limiting the heaviest creators first."""
+    if max_share >= 1:
+        return math.inf
+    heaviest_first = sorted(creator_weights, reverse=True)
+    unlimited = sum(heaviest_first)
+    for limited, weight in enumerate(heaviest_first):
+        # `limited` creators weigh T each, the rest what they weigh: solve the linear piece.
+        # (Fewer than 1 / max_share creators are ever limited: each would be a full share.)
+        limit = max_share * (PRIOR_WEIGHT + unlimited) / (1 - limited * max_share)
+        if weight <= limit:
+            return math.inf if limited == 0 else limit
+        unlimited -= weight
+    return max_share * PRIOR_WEIGHT / (1 - len(heaviest_first) * max_share)
+
+
+def reputation_compute(
+    records: Iterable[WorkRecord], *, max_creator_share: float, now: datetime | None = None
+) -> tuple[Decimal, dict]:
     """(reputation, breakdown) for a farmer's settled work, newest first.
 
     `now` is the moment ages are measured from; by default the newest record's settlement
-    (see the module docstring for why)."""
+    (see the module docstring for why). `max_creator_share` (0 < share <= 1) is the most of the
+    evidence any one creator's work may be; 1 limits nothing."""
+    if not 0 < max_creator_share <= 1:
+        raise ValueError(f"max_creator_share must be in (0, 1], not {max_creator_share!r}")
     records = list(records)[:MAX_HISTORY]
     if now is None and records:
         now = max(record.settled_at for record in records)
     weighted = [(decay_weight((now - record.settled_at).total_seconds() / 86400), record) for record in records]
+
+    by_creator: dict[int, float] = {}
+    for weight, record in weighted:
+        by_creator[record.creator_id] = by_creator.get(record.creator_id, 0.0) + weight
+    limit = creator_weight_limit(by_creator.values(), max_share=max_creator_share)
+    limited = {creator for creator, total in by_creator.items() if total > limit}
+    weighted = [
+        (weight * limit / by_creator[record.creator_id] if record.creator_id in limited else weight, record)
+        for weight, record in weighted
+    ]
 
     scores = [(weight, float(record.quality_score)) for weight, record in weighted]
     quality = _shrunk_mean(scores)
@@ -108,10 +153,12 @@ def reputation_compute(records: Iterable[WorkRecord], *, now: datetime | None = 
     breakdown["spread"] = f"{spread:.4f}"
     breakdown["submissions"] = len(records)
     breakdown["effective_weight"] = f"{sum(w for w, _ in weighted):.2f}"
+    breakdown["creators"] = len(by_creator)
+    breakdown["limited_creators"] = len(limited)
     return reputation, breakdown
 
 
-NEWCOMER_REPUTATION = reputation_compute([])[0]
+NEWCOMER_REPUTATION = reputation_compute([], max_creator_share=1.0)[0]
 
 _HINTS = {
     "quality": "Follow the instructions closely and finish the task: quality is half the score.",
@@ -139,7 +186,14 @@ def reputation_parts(breakdown: dict) -> list[dict]:
     return rows
 
 
+_MORE_CREATORS_HINT = (
+    "Work for more creators: one creator's work counts for only a share of your score, however much you do for them."
+)
+
+
 def reputation_hints(breakdown: dict) -> list[str]:
-    """What would raise this score, the part with the most points to gain first."""
+    """What would raise this score, the part with the most points to gain first; first of all,
+    working for more creators when one creator's work was limited to its share."""
     ranked = sorted(reputation_parts(breakdown), key=lambda part: -part["headroom"])
-    return [f"{_HINTS[part['name']]} (up to {part['headroom']:g} points)" for part in ranked if part["headroom"] > 0]
+    hints = [f"{_HINTS[part['name']]} (up to {part['headroom']:g} points)" for part in ranked if part["headroom"] > 0]
+    return [_MORE_CREATORS_HINT, *hints] if breakdown.get("limited_creators") else hints

@@ -44,7 +44,9 @@ def reputation_recompute(*, farmer_id: int) -> FarmerProfile:
     """
     profile = farmer_profile_lock(farmer_id, defaults={"reputation": NEWCOMER_REPUTATION})
     work = _work(farmer_id)
-    reputation, breakdown = reputation_compute(record for _, _, record in work)
+    reputation, breakdown = reputation_compute(
+        (record for _, _, record in work), max_creator_share=settings.FORGE_REPUTATION_MAX_CREATOR_SHARE
+    )
     profile.reputation = reputation
     profile.breakdown = breakdown
     profile.settled_count = len(work)

@@ -533,6 +533,7 @@ def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, W
             "submitted_at",
             "claim__created_at",
             "factory__expected_minutes",
+            "factory__creator_id",
         )[:limit]
     )
     return [
@@ -545,9 +546,10 @@ def farmer_work_records(farmer_id: int, *, limit: int) -> list[tuple[int, str, W
                 settled_at=settled_at,
                 minutes_taken=(submitted_at - claimed_at).total_seconds() / 60,
                 expected_minutes=expected,
+                creator_id=creator_id,
             ),
         )
-        for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected in rows
+        for submission_id, status, score, terms, settled_at, submitted_at, claimed_at, expected, creator_id in rows
     ]
 
 

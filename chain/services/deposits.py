@@ -18,8 +18,10 @@ The watcher (`evm_watch`, Celery beat `chain.evm_watch`) per run:
    per (chain, tx hash, index); the block hashes and the cursor are written in the same
    database transaction as the transfers, so a crash resumes from a consistent cursor;
 4. settles every pending transfer with FORGE_EVM_CONFIRMATIONS confirmations, each in its own
-   transaction: matched → `deposit_create` (+ `deposit_confirm` when deposits are not
-   autoconfirmed) with tx_ref `<tx hash>:<index>`; otherwise `unmatched`.
+   transaction: matched → `intent_credit` (chain/services/credit.py: the intent checked again
+   under its lock, then `deposit_create` + `deposit_confirm`) with tx_ref `<tx hash>:<index>`;
+   otherwise, or when its token's contract states other decimals than the ledger token
+   (`asset_decimals_check`, read at the start of every run), `unmatched`.
 A reorg deeper than a credited transfer is not repaired automatically: the watcher stops with
 an error for staff (docs/chain.md).
 """
@@ -27,22 +29,19 @@ an error for staff (docs/chain.md).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.exceptions import Conflict, Forbidden, NotFound
 from core.money import format_amount, parse_amount
-from pools.models import Deposit
-from pools.services.deposits import deposit_confirm, deposit_create
 
 from .. import signin
 from ..locks import chain_transfer_lock, deposit_intent_lock, evm_cursor_lock
 from ..models import ChainAsset, ChainKind, ChainTransfer, DepositIntent, EvmBlock, EvmCursor, Wallet
-from .links import deposit_links_record
+from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +122,8 @@ class WatchReport:
     credited: int = 0
     unmatched: int = 0
     busy: bool = False
+    # Tokens not credited this run, and why (asset_decimals_check): a configuration error for staff.
+    refused: list[str] = field(default_factory=list)
 
 
 def evm_client():
@@ -141,6 +142,8 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
     of times, from any number of processes."""
     w3 = w3 or evm_client()
     report = WatchReport()
+    refused_tokens, unreadable_tokens = asset_decimals_check(w3)
+    report.refused = sorted([*refused_tokens.values(), *unreadable_tokens.values()])
     with transaction.atomic(durable=True):
         cursor = _cursor_lock(w3)
         if cursor is None:
@@ -154,16 +157,59 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
         _prune(cursor)
     # Settle what is deep enough, with the hashes just checked against the chain.
     deepest = report.head - settings.FORGE_EVM_CONFIRMATIONS + 1
-    pending = ChainTransfer.objects.filter(
-        chain=ChainKind.EVM, status=ChainTransfer.Status.PENDING, block_number__lte=deepest
-    ).order_by("block_number", "id")
+    pending = (
+        ChainTransfer.objects.filter(
+            chain=ChainKind.EVM, status=ChainTransfer.Status.PENDING, block_number__lte=deepest
+        )
+        .exclude(token_id__in=list(unreadable_tokens))
+        .order_by("block_number", "id")
+    )
     for transfer_id in pending.values_list("pk", flat=True):
-        outcome = transfer_settle(transfer_id=transfer_id)
+        outcome = transfer_settle(transfer_id=transfer_id, refused_tokens=refused_tokens)
         if outcome == ChainTransfer.Status.CREDITED:
             report.credited += 1
         elif outcome == ChainTransfer.Status.UNMATCHED:
             report.unmatched += 1
     return report
+
+
+# The one function of an ERC-20 the configuration check calls.
+DECIMALS_ABI = [
+    {
+        "name": "decimals",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    }
+]
+
+
+def asset_decimals_check(w3) -> tuple[dict[int, str], dict[int, str]]:
+    """Every accepted ERC-20's `decimals()`, read from its contract, against its ledger token:
+    ({token id: why} that differ, {token id: why} that could not be read). A token whose
+    decimals differ would be credited 10^k times off: its transfers are kept for staff with the
+    reason. One whose `decimals()` cannot be read (the RPC failed, no such function) is not
+    settled this run: its transfers stay pending. Both are logged as errors and listed in the
+    run's report."""
+    differ, unreadable = {}, {}
+    for asset in ChainAsset.objects.exclude(contract_address="").select_related("token").order_by("pk"):
+        token = asset.token
+        where = f"{token.symbol}'s contract {asset.contract_address}"
+        try:
+            contract = w3.eth.contract(address=asset.contract_address, abi=DECIMALS_ABI)
+            on_chain = int(contract.functions.decimals().call())
+        except Exception as error:  # no contract, no decimals(), the RPC failed: never guess
+            unreadable[token.pk] = f"not settled: {where}: decimals() could not be read ({type(error).__name__})"
+            logger.error("EVM watcher: %s", unreadable[token.pk])
+            continue
+        if on_chain != token.decimals:
+            differ[token.pk] = (
+                f"configuration error, not credited: {where} says decimals() = {on_chain}, "
+                f"the ledger token has {token.decimals}"
+            )[:255]
+            logger.error("EVM watcher: %s", differ[token.pk])
+    return differ, unreadable
 
 
 def _cursor_lock(w3) -> EvmCursor | None:
@@ -355,43 +401,19 @@ def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
 
 
 @transaction.atomic(durable=True)
-def transfer_settle(*, transfer_id: int) -> str:
-    """Credit a confirmed transfer to its intent's factory, once, or mark it unmatched."""
-    transfer = chain_transfer_lock(transfer_id)
+def transfer_settle(*, transfer_id: int, refused_tokens: dict[int, str] | None = None) -> str:
+    """Credit a confirmed transfer to its intent's factory, once, or mark it unmatched
+    (chain/services/credit.py). `refused_tokens` ({token id: why}, from `asset_decimals_check`)
+    names tokens this run must not credit."""
+    transfer = chain_transfer_lock(transfer_id, related=("token",))
     if transfer.status != ChainTransfer.Status.PENDING:
         return transfer.status
     if not EvmBlock.objects.filter(number=transfer.block_number, hash=transfer.block_hash).exists():
         return transfer.status  # its block is not the one we checked: the next run decides
     intent, reason = _match(transfer)
-    now = timezone.now()
-    if intent is not None:
-        intent = deposit_intent_lock(intent.pk)
-        try:
-            with transaction.atomic():
-                deposit = deposit_create(
-                    factory=intent.factory,
-                    actor=intent.creator,
-                    amount=format_amount(int(transfer.amount), decimals=transfer.token.decimals),
-                    tx_ref=f"{transfer.tx_hash}:{transfer.log_index}",
-                )
-                if deposit.status == Deposit.Status.PENDING:
-                    deposit = deposit_confirm(deposit=deposit, actor=None)
-        except (ApplicationError, ValidationError) as error:
-            reason = getattr(error, "message", None) or "; ".join(getattr(error, "messages", [str(error)]))
-            intent = None
-        else:
-            intent.status, intent.deposit = DepositIntent.Status.CREDITED, deposit
-            intent.save(update_fields=["status", "deposit"])
-            transfer.status, transfer.intent, transfer.deposit = ChainTransfer.Status.CREDITED, intent, deposit
-            transfer.settled_at = now
-            transfer.save(update_fields=["status", "intent", "deposit", "settled_at"])
-            deposit_links_record(transfer=transfer, intent=intent)
-            logger.info("EVM transfer %s credited as deposit %s", transfer, deposit.pk)
-            return transfer.status
-    transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now
-    transfer.save(update_fields=["status", "reason", "settled_at"])
-    logger.warning("EVM transfer %s not credited: %s", transfer, reason)
-    return transfer.status
+    if transfer.token_id in (refused_tokens or {}):
+        intent, reason = None, refused_tokens[transfer.token_id]  # its amounts cannot be read right
+    return intent_credit(transfer=transfer, intent_id=intent.pk if intent else None, reason=reason)
 
 
 def _prune(cursor: EvmCursor) -> None:

@@ -17,9 +17,12 @@ of every open intent. Per address it resumes from a stored cursor (`SolanaCursor
   the treasury or carries one of our references is stored once per (chain, signature,
   instruction index) as a `ChainTransfer` (`pending`, shown on the factory's page);
 - a transfer whose signature is `finalized` is settled in its own database transaction:
-  credited through the pools deposit service when it matches its intent exactly (reference,
-  recipient = treasury, mint, decimals, amount), otherwise `unmatched` with the reason, for
-  staff (wrong mint, wrong recipient, no reference, dust or any other amount, closed intent);
+  credited through `intent_credit` (chain/services/credit.py, shared with the EVM watcher)
+  when it matches its intent exactly (reference, recipient = treasury, mint, decimals, amount,
+  and for an SPL token that amount is what arrived: the treasury token account's balance
+  change in that transaction), otherwise `unmatched` with the reason, for staff (wrong mint,
+  wrong recipient, no reference, dust or any other amount, a transfer fee withheld, closed
+  intent);
 - the cursor moves only over signatures that are finalized with every older one, so a
   restart (or a crash anywhere) re-reads the not-yet-final tail and the unique key stores
   nothing twice.
@@ -47,19 +50,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.exceptions import ApplicationError, Conflict, Forbidden
+from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
-from pools.models import Deposit
-from pools.services.deposits import deposit_confirm, deposit_create
 
-from ..locks import chain_transfer_lock, deposit_intent_lock
+from ..locks import chain_transfer_lock
 from ..models import ChainKind, ChainTransfer, DepositIntent, SolanaCursor
-from .links import deposit_links_record
+from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
-TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf8Ss623VQ5DA"
+TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
@@ -94,6 +95,9 @@ class SolanaTx:
     instructions: tuple[Instruction, ...]
     # token account address -> (mint, owner), from the transaction's token balances
     token_accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # token account address -> what this transaction changed its balance by (post minus pre,
+    # base units; from the meta's token balances): what actually arrived, transfer fees withheld
+    token_deltas: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class SolanaTransfer:
     amount: int  # base units
     decimals: int | None  # stated by transferChecked; None for SOL and plain transfer
     extra_accounts: tuple[str, ...]  # where Solana Pay puts the reference
+    destination: str = ""  # SPL: the token account credited; SOL: the recipient itself
 
 
 class SourceError(Exception):
@@ -204,16 +209,20 @@ def tx_from_rpc_json(signature: str, result: dict) -> SolanaTx:
         )
         for ix in message["instructions"]
     )
-    token_accounts = {
-        keys[b["accountIndex"]]: (b["mint"], b.get("owner", ""))
-        for b in (meta.get("postTokenBalances") or []) + (meta.get("preTokenBalances") or [])
-    }
+    pre, post = meta.get("preTokenBalances") or [], meta.get("postTokenBalances") or []
+    token_accounts = {keys[b["accountIndex"]]: (b["mint"], b.get("owner", "")) for b in post + pre}
+    deltas: dict[str, int] = {}
+    for balances, sign in ((post, 1), (pre, -1)):  # an account absent before held nothing
+        for b in balances:
+            account = keys[b["accountIndex"]]
+            deltas[account] = deltas.get(account, 0) + sign * int(b["uiTokenAmount"]["amount"])
     return SolanaTx(
         signature=signature,
         slot=int(result["slot"]),
         failed=meta.get("err") is not None,
         instructions=instructions,
         token_accounts=token_accounts,
+        token_deltas=deltas,
     )
 
 
@@ -231,13 +240,19 @@ def transfers_in(tx: SolanaTx) -> list[SolanaTransfer]:
             if len(ix.accounts) < 2:
                 continue
             (lamports,) = struct.unpack("<Q", ix.data[4:12])
-            found.append(SolanaTransfer(index, NATIVE, ix.accounts[0], ix.accounts[1], lamports, None, ix.accounts[2:]))
+            found.append(
+                SolanaTransfer(
+                    index, NATIVE, ix.accounts[0], ix.accounts[1], lamports, None, ix.accounts[2:], ix.accounts[1]
+                )
+            )
         elif ix.program in TOKEN_PROGRAMS and ix.data[:1] == b"\x0c" and len(ix.data) == 10 and len(ix.accounts) >= 4:
             _source, mint, destination, authority = ix.accounts[:4]
             (amount,) = struct.unpack("<Q", ix.data[1:9])
             owner = tx.token_accounts.get(destination, ("", ""))[1]
             found.append(
-                SolanaTransfer(index, mint, authority, owner or destination, amount, ix.data[9], ix.accounts[4:])
+                SolanaTransfer(
+                    index, mint, authority, owner or destination, amount, ix.data[9], ix.accounts[4:], destination
+                )
             )
         elif ix.program in TOKEN_PROGRAMS and ix.data[:1] == b"\x03" and len(ix.data) == 9 and len(ix.accounts) >= 3:
             _source, destination, authority = ix.accounts[:3]
@@ -245,7 +260,9 @@ def transfers_in(tx: SolanaTx) -> list[SolanaTransfer]:
             mint, owner = tx.token_accounts.get(destination, ("", ""))
             if not mint:
                 continue  # no token balance for the destination: not a transfer we can read
-            found.append(SolanaTransfer(index, mint, authority, owner or destination, amount, None, ix.accounts[3:]))
+            found.append(
+                SolanaTransfer(index, mint, authority, owner or destination, amount, None, ix.accounts[3:], destination)
+            )
     return found
 
 
@@ -407,7 +424,8 @@ def _store(tx: SolanaTx, references: dict) -> int:
         return 0
     own = treasury()
     new = 0
-    for item in transfers_in(tx):
+    items = transfers_in(tx)
+    for item in items:
         refs = [a for a in item.extra_accounts if a in references]
         if item.recipient != own and not refs:
             continue  # a payment elsewhere that names none of our references: none of our business
@@ -416,6 +434,8 @@ def _store(tx: SolanaTx, references: dict) -> int:
         defect = ""
         if token is not None and item.decimals is not None and item.decimals != token.decimals:
             defect = f"the transfer states {item.decimals} decimals, {token.symbol} has {token.decimals} here"
+        elif token is not None and item.mint != NATIVE and item.recipient == own:
+            defect = _arrival_defect(tx, item, items)
         _, created = ChainTransfer.objects.get_or_create(
             chain=ChainKind.SOLANA,
             tx_hash=tx.signature,
@@ -436,6 +456,22 @@ def _store(tx: SolanaTx, references: dict) -> int:
     return new
 
 
+def _arrival_defect(tx: SolanaTx, item: SolanaTransfer, items: list[SolanaTransfer]) -> str:
+    """Why the treasury did not receive what this SPL transfer states, or "". The instruction's
+    amount is what the payer sent; a Token-2022 mint with the transfer-fee extension withholds
+    its fee from it, so only the token account's balance change shows what arrived (the meta's
+    post minus pre token balance). Every transfer instruction of the transaction into that
+    account is added up: the balance change must equal their sum, else none is credited and
+    staff see both numbers (docs/chain.md, "Token-2022 transfer fees")."""
+    sent = sum(other.amount for other in items if other.mint != NATIVE and other.destination == item.destination)
+    arrived = tx.token_deltas.get(item.destination)
+    if arrived is None:
+        return "the transaction's token balances do not show what arrived at the treasury"
+    if arrived != sent:
+        return f"{arrived} base units arrived for {sent} sent (a transfer fee of the mint?): not credited"
+    return ""
+
+
 def _token_for_mint(mint: str):
     from ledger.models import Token
 
@@ -445,64 +481,25 @@ def _token_for_mint(mint: str):
     return None
 
 
-def _match(transfer: ChainTransfer) -> tuple[DepositIntent | None, str]:
-    """The intent this finalized transfer pays, or None and why not (for staff)."""
+def _match(transfer: ChainTransfer) -> str:
+    """Why this finalized transfer cannot pay the request its reference names, by the rules
+    of Solana ("" when it can; the intent's own checks follow under its lock, in
+    `intent_credit`)."""
     if transfer.intent_id is None:
-        return None, "no reference of an open deposit request"
-    # Its own row only: a `select_related` token row locked FOR UPDATE would queue every
-    # settlement in that token (ledger/locks.py, "Lock only the table you mean").
-    intent = deposit_intent_lock(transfer.intent_id, related=("token",))
+        return "no reference of an open deposit request"
     if transfer.to_address != treasury():
-        return None, f"sent to {transfer.to_address}, not to the treasury"
-    if transfer.token is None or transfer.token_id != intent.token_id:
-        mint = transfer.contract_address or "SOL"
-        return None, f"wrong token: {mint} is not {intent.token.symbol}"
-    if transfer.reason:
-        return None, transfer.reason
-    if intent.status != DepositIntent.Status.OPEN:
-        return None, f"deposit request {intent.pk} is {intent.status}"
-    if int(transfer.amount) != int(intent.amount):
-        paid = format_amount(int(transfer.amount), decimals=intent.token.decimals, trim=True)
-        asked = format_amount(int(intent.amount), decimals=intent.token.decimals, trim=True)
-        return None, f"paid {paid} {intent.token.symbol}, the request is for exactly {asked}"
-    return intent, ""
+        return f"sent to {transfer.to_address}, not to the treasury"
+    return transfer.reason  # a defect found on reading (decimals, what arrived), or ""
 
 
 @transaction.atomic(durable=True)
 def solana_transfer_settle(*, transfer_id: int) -> str:
-    """Credit a finalized transfer to its intent's factory, once, or mark it unmatched. The
-    caller has seen its signature `finalized`."""
+    """Credit a finalized transfer to its intent's factory, once, or mark it unmatched
+    (chain/services/credit.py). The caller has seen its signature `finalized`."""
     transfer = chain_transfer_lock(transfer_id, related=("token",))
     if transfer.status != ChainTransfer.Status.PENDING or transfer.chain != ChainKind.SOLANA:
         return transfer.status
-    intent, reason = _match(transfer)
-    now = timezone.now()
-    if intent is not None:
-        try:
-            with transaction.atomic():
-                deposit = deposit_create(
-                    factory=intent.factory,
-                    actor=intent.creator,
-                    amount=format_amount(int(transfer.amount), decimals=intent.token.decimals),
-                    tx_ref=f"{transfer.tx_hash}:{transfer.log_index}",
-                )
-                if deposit.status == Deposit.Status.PENDING:
-                    deposit = deposit_confirm(deposit=deposit, actor=None)
-        except (ApplicationError, ValidationError) as error:
-            reason = getattr(error, "message", None) or "; ".join(getattr(error, "messages", [str(error)]))
-        else:
-            intent.status, intent.deposit = DepositIntent.Status.CREDITED, deposit
-            intent.save(update_fields=["status", "deposit"])
-            transfer.status, transfer.deposit, transfer.reason = ChainTransfer.Status.CREDITED, deposit, ""
-            transfer.settled_at = now
-            transfer.save(update_fields=["status", "deposit", "reason", "settled_at"])
-            deposit_links_record(transfer=transfer, intent=intent)
-            logger.info("Solana transfer %s credited as deposit %s", transfer, deposit.pk)
-            return transfer.status
-    transfer.status, transfer.reason, transfer.settled_at = ChainTransfer.Status.UNMATCHED, reason[:255], now
-    transfer.save(update_fields=["status", "reason", "settled_at"])
-    logger.warning("Solana transfer %s not credited: %s", transfer, reason)
-    return transfer.status
+    return intent_credit(transfer=transfer, intent_id=transfer.intent_id, reason=_match(transfer))
 
 
 def _settle_or_drop_pending(source, report: SolanaWatchReport) -> None:

@@ -58,7 +58,8 @@ logger = logging.getLogger(__name__)
 
 # Lamports the hot wallet keeps per transfer beyond the amount: the fee (5000 per signature,
 # with room for a priority fee) and, for SPL, the rent of the recipient's token account if the
-# transfer has to create it (a Token-2022 account with its immutable-owner extension: 2_074_080).
+# transfer has to create it (a Token-2022 account with its immutable-owner extension: 2_074_080;
+# a classic Token account, 165 bytes: 2_039_280).
 FEE_RESERVE = 20_000
 ACCOUNT_RENT_RESERVE = 2_100_000
 # Errors a node gives when the exact bytes were already executed: in doubt, not lost.

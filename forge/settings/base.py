@@ -337,6 +337,14 @@ FORGE_SITE_NAME = "Forge Pools"
 # Reputation ignores work paying less than this per demonstration (docs/reputation.md): a
 # near-free factory of one's own must not buy a premium reputation.
 FORGE_REPUTATION_MIN_REWARD = {"USDC": "0.01", "SOL": "0.0001", "ETH": "0.000005", "CLONES": "1"}
+# No one creator's work is more than this share of the evidence behind a reputation (0 < share
+# <= 1; 1 turns the limit off): one creator, even a sock puppet we cannot link, lifts a farmer
+# at most 50 x share points above the newcomer's 50 (docs/reputation.md, "One creator's share").
+FORGE_REPUTATION_MAX_CREATOR_SHARE = env.float("FORGE_REPUTATION_MAX_CREATOR_SHARE", default=0.25)
+if not 0 < FORGE_REPUTATION_MAX_CREATOR_SHARE <= 1:
+    raise ImproperlyConfigured(
+        f"FORGE_REPUTATION_MAX_CREATOR_SHARE must be above 0 and at most 1, not {FORGE_REPUTATION_MAX_CREATOR_SHARE}."
+    )
 
 # ---- Account links (docs/security.md, "Account links") -----------------------------------
 # Key of the salted hashes of sign-in networks and user agents; empty means SECRET_KEY.

@@ -33,7 +33,9 @@ def decode(uri: str) -> str:
 
     out = io.BytesIO()
     segno.make(uri, error="m", micro=False).save(out, kind="png", scale=4, border=4)
-    [result] = zxingcpp.read_barcodes(Image.open(io.BytesIO(out.getvalue())))
+    # QR codes only: zxing-cpp's other readers find false ITF barcodes inside some QR patterns
+    # (a factory number of 100, 109 or 141 in the URI, say).
+    [result] = zxingcpp.read_barcodes(Image.open(io.BytesIO(out.getvalue())), formats=zxingcpp.BarcodeFormat.QRCode)
     return result.text
 
 

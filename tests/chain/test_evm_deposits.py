@@ -79,6 +79,15 @@ def eth_factory(creator):
     return funded_factory(creator, token="ETH", reward="0.01", deposit=None)
 
 
+def tusd_factory(chain, creator, wallet, *, contract_decimals: int = 6):
+    """An ERC-20 accepted as the ledger token TUSD (6 decimals) whose contract counts in
+    `contract_decimals`, all of it held by `wallet`, and a factory of the creator's in TUSD."""
+    usd = Token.objects.create(symbol="TUSD", name="Test dollar", decimals=6, chain="evm")
+    token = chain.deploy_token(contract_decimals, wallet.address)
+    ChainAsset.objects.create(token=usd, contract_address=token.address)
+    return token, funded_factory(creator, token="TUSD", reward="0.2", deposit=None)
+
+
 def credited(factory) -> list[Deposit]:
     return list(Deposit.objects.filter(factory=factory, status=Deposit.Status.CONFIRMED))
 
@@ -122,10 +131,7 @@ def test_an_erc20_deposit_is_credited_in_exact_base_units_and_two_transfers_in_o
     chain, creator_wallet
 ):
     creator, wallet = creator_wallet
-    usd = Token.objects.create(symbol="TUSD", name="Test dollar", decimals=6, chain="evm")
-    token = chain.deploy_token(6, wallet.address)
-    ChainAsset.objects.create(token=usd, contract_address=token.address)
-    factory = funded_factory(creator, token="TUSD", reward="0.2", deposit=None)
+    token, factory = tusd_factory(chain, creator, wallet, contract_decimals=6)
     first = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="10.000001")
     second = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="2.5")
 
@@ -299,10 +305,7 @@ def test_a_transfer_for_a_closed_factory_is_kept_for_staff_not_credited(chain, c
 
 def test_an_erc20_payment_of_the_announced_amount_to_another_address_is_kept_for_staff(chain, creator_wallet):
     creator, wallet = creator_wallet
-    usd = Token.objects.create(symbol="TUSD", name="Test dollar", decimals=6, chain="evm")
-    token = chain.deploy_token(6, wallet.address)
-    ChainAsset.objects.create(token=usd, contract_address=token.address)
-    factory = funded_factory(creator, token="TUSD", reward="0.2", deposit=None)
+    token, factory = tusd_factory(chain, creator, wallet, contract_decimals=6)
     intent = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="5")
 
     token.functions.transfer(chain.stranger, 5_000_000).transact({"from": wallet.address})  # the announced amount
@@ -316,3 +319,41 @@ def test_an_erc20_payment_of_the_announced_amount_to_another_address_is_kept_for
     assert Deposit.objects.count() == 0
     intent.refresh_from_db()
     assert intent.status == "open"
+
+
+def test_an_erc20_whose_contract_decimals_differ_from_the_ledger_token_is_never_credited(chain, creator_wallet):
+    """A token configured with 6 decimals whose contract counts in 18: 5 "TUSD" by the ledger's
+    reading is 0.000000000005 on chain. The watcher reads `decimals()` from the contract and
+    keeps the transfer for staff with the reason, instead of crediting 10^12 times too much."""
+    creator, wallet = creator_wallet
+    token, factory = tusd_factory(chain, creator, wallet, contract_decimals=18)
+    intent = deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="5")
+    token.functions.transfer(chain.treasury, 5_000_000).transact({"from": wallet.address})
+    chain.mine(CONFIRMATIONS)
+
+    report = chain.watch()
+
+    transfer = ChainTransfer.objects.get()
+    reason = f"TUSD's contract {token.address} says decimals() = 18, the ledger token has 6"
+    assert transfer.status == "unmatched" and reason in transfer.reason
+    assert report.credited == 0 and len(report.refused) == 1 and reason in report.refused[0]
+    assert Deposit.objects.count() == 0
+    intent.refresh_from_db()
+    assert intent.status == "open"
+    assert_audit_clean()
+
+
+def test_an_erc20_whose_decimals_cannot_be_read_is_not_settled_and_others_still_are(chain, creator_wallet):
+    creator, wallet = creator_wallet
+    token, factory = tusd_factory(chain, creator, wallet, contract_decimals=6)
+    nothing = Token.objects.create(symbol="NOPE", name="No contract", decimals=6, chain="evm")
+    ChainAsset.objects.create(token=nothing, contract_address=chain.stranger)  # an account, no code
+    deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="5")
+    token.functions.transfer(chain.treasury, 5_000_000).transact({"from": wallet.address})
+    chain.mine(CONFIRMATIONS)
+
+    report = chain.watch()
+
+    assert report.credited == 1 and [d.amount for d in credited(factory)] == [5_000_000]
+    assert len(report.refused) == 1 and "NOPE" in report.refused[0] and "could not be read" in report.refused[0]
+    assert_audit_clean()

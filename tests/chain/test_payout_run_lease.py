@@ -24,15 +24,15 @@ from chain.models import PayoutRunLease, SolanaPayout
 from chain.services.solana_payouts import solana_payouts_run
 from tests.chain.leases import lease_held_elsewhere
 from tests.chain.processes import manage_process, shell_process
-from tests.chain.test_solana_payouts import paid_farmer, token
+from tests.chain.test_solana_payouts import paid_farmer, payout_cluster, token
 from tests.concurrency import all_at_once
 
 pytestmark = [pytest.mark.chain]
 
 
 @pytest.fixture
-def cluster(payout_cluster):
-    return payout_cluster  # tests/chain/conftest.py
+def cluster(settings, tmp_path):
+    return payout_cluster(settings, tmp_path)
 
 
 class DuringSigning:

@@ -16,7 +16,7 @@ from chain.selectors import intent_progress
 from chain.services.solana import solana_deposit_intent_create, solana_pay_url, solana_watch
 from ledger.models import Token
 from pools.models import Deposit
-from tests.chain.solana_svm import SOL, SvmCluster
+from tests.chain.solana_svm import SOL, SvmCluster, TokenBuild
 from tests.factories import CreatorFactory
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -25,7 +25,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
 @pytest.fixture
 def cluster(settings):
-    cluster = SvmCluster()
+    return deposit_cluster(settings)
+
+
+def deposit_cluster(settings, token_build: TokenBuild = TokenBuild.TOKEN_2022) -> SvmCluster:
+    """LiteSVM with a treasury and USDC (6) and CLONES (9) mints under `token_build`."""
+    cluster = SvmCluster(token_build)
     cluster.treasury = cluster.wallet(sol=1)
     cluster.treasury_address = str(cluster.treasury.pubkey())
     cluster.usdc = cluster.create_mint(6)
@@ -353,4 +358,47 @@ def test_overlapping_runs_credit_once(cluster):
     for intent in intents:
         assert deposits_of(intent).count() == 1
     assert ChainTransfer.objects.filter(status="credited").count() == 2
+    assert_audit_clean()
+
+
+def test_a_transfer_fee_mint_is_never_credited_more_than_arrived(cluster, settings):
+    """Token-2022's TransferFee extension withholds the fee from what the treasury receives: the
+    instruction says 10 USDC, 9.9 arrive. Crediting the instruction's amount (the old watcher)
+    would give the factory money the treasury never got."""
+    fee_mint = cluster.create_mint(6, transfer_fee_bps=100, maximum_fee=10**12)  # 1 %
+    settings.FORGE_SOLANA_MINTS = {"USDC": fee_mint}
+    intent = request("USDC", "10")
+    payer = cluster.wallet()
+    cluster.mint_to(fee_mint, str(payer.pubkey()), 10**12)
+    signature, failed = cluster.pay_token(
+        payer, fee_mint, cluster.treasury_address, 10_000_000, 6, reference=intent.reference
+    )
+    assert not failed
+    assert cluster.token_balance(cluster.treasury_address, fee_mint) == 9_900_000  # the runtime withheld 1 %
+    cluster.finalize()
+
+    report = watch(cluster)
+
+    transfer = ChainTransfer.objects.get(tx_hash=signature)
+    assert report.credited == 0 and transfer.status == "unmatched"
+    assert "9900000 base units arrived for 10000000 sent" in transfer.reason
+    assert not deposits_of(intent).exists()
+    intent.refresh_from_db()
+    assert intent.status == DepositIntent.Status.OPEN
+    assert_audit_clean()
+
+
+def test_a_transfer_fee_mint_at_zero_fee_is_credited_what_arrived(cluster, settings):
+    """The same extension with a fee of 0 today: what arrived equals what was sent, so it is
+    credited (a fee raised later is caught by the same comparison, transaction by transaction)."""
+    fee_mint = cluster.create_mint(6, transfer_fee_bps=0)
+    settings.FORGE_SOLANA_MINTS = {"USDC": fee_mint}
+    intent = request("USDC", "4")
+    payer = cluster.wallet()
+    cluster.mint_to(fee_mint, str(payer.pubkey()), 10**12)
+    cluster.pay_token(payer, fee_mint, cluster.treasury_address, 4_000_000, 6, reference=intent.reference)
+    cluster.finalize()
+
+    assert watch(cluster).credited == 1
+    assert deposits_of(intent).get().amount == 4_000_000 == cluster.token_balance(cluster.treasury_address, fee_mint)
     assert_audit_clean()

@@ -37,7 +37,7 @@ from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
 from tests.chain.processes import shell_process
 from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
-from tests.chain.solana_svm import SOL
+from tests.chain.solana_svm import SOL, SvmCluster, TokenBuild
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -50,8 +50,30 @@ KILLED_RUN_LEASE_SECONDS = 3
 
 
 @pytest.fixture
-def cluster(payout_cluster):
-    return payout_cluster  # tests/chain/conftest.py
+def cluster(settings, tmp_path):
+    return payout_cluster(settings, tmp_path)
+
+
+def payout_cluster(settings, tmp_path, token_build: TokenBuild = TokenBuild.TOKEN_2022) -> SvmCluster:
+    """LiteSVM with USDC (6) and CLONES (9) mints under `token_build` and a hot wallet holding
+    5 SOL and 1000 of each token, its key in a secret file (Solana CLI keypair JSON)."""
+    cluster = SvmCluster(token_build)
+    cluster.usdc = cluster.create_mint(6)
+    cluster.clones = cluster.create_mint(9)
+    cluster.hot = cluster.wallet(sol=5)
+    for mint, decimals in ((cluster.usdc, 6), (cluster.clones, 9)):
+        cluster.mint_to(mint, str(cluster.hot.pubkey()), 1000 * 10**decimals)
+    key_file = tmp_path / "solana-hot-wallet.json"
+    key_file.write_text(json.dumps(list(bytes(cluster.hot))))
+    key_file.chmod(0o600)
+    settings.FORGE_SOLANA_MINTS = {"USDC": cluster.usdc, "CLONES": cluster.clones}
+    settings.FORGE_SOLANA_PAYOUTS_ENABLED = True
+    settings.FORGE_SOLANA_HOT_WALLET_KEY_FILE = str(key_file)
+    settings.FORGE_SOLANA_HOT_WALLET_KEY = ""
+    Token.objects.filter(symbol="CLONES").update(decimals=9, enabled=True)
+    cluster.signer = solana_signer_load()
+    cluster.finalize()  # the setup is history
+    return cluster
 
 
 def token(symbol: str) -> Token:

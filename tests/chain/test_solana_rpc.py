@@ -171,6 +171,20 @@ def test_rpc_transaction_shape_parsed_with_loaded_addresses(node):
     assert transfer.mint == node.mint and transfer.amount == 7 and transfer.decimals == 6
     assert transfer.recipient == node.treasury and transfer.sender == node.payer
     assert transfer.extra_accounts == (node.reference,)
+    assert transfer.destination == node.treasury_ata
+    assert tx.token_deltas == {node.treasury_ata: 7}  # the account held nothing before
+
+
+def test_rpc_token_balances_give_what_arrived_not_what_was_sent(node):
+    """A transfer-fee mint: 7 sent, 2 withheld; the treasury's account went from 100 to 105."""
+    node.reference = key()
+    shape = node.transaction(7)
+    [post] = shape["meta"]["postTokenBalances"]
+    pre = {**post, "uiTokenAmount": {**post["uiTokenAmount"], "amount": "100"}}
+    shape["meta"]["preTokenBalances"] = [pre]
+    shape["meta"]["postTokenBalances"] = [{**post, "uiTokenAmount": {**post["uiTokenAmount"], "amount": "105"}}]
+    tx = tx_from_rpc_json(node.signature, shape)
+    assert [t.amount for t in transfers_in(tx)] == [7] and tx.token_deltas == {node.treasury_ata: 5}
 
 
 def test_watcher_over_json_rpc_credits_once_when_finalized(node):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from farmers.selectors import reputation_of
 from farmers.services import reputation_recompute
 from pools.models import Claim
+from tests.factories import CreatorFactory
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
 
@@ -33,18 +34,21 @@ def test_the_api_refuses_a_premium_claim_below_the_minimum_with_403(as_user, cre
 def test_reputation_earned_by_settled_work_unlocks_a_premium_factory(as_user, client, creator, farmer):
     premium = funded_factory(creator, title="Premium", min_reputation=Decimal("65"))
     practice = funded_factory(creator, title="Practice")
+    elsewhere = funded_factory(CreatorFactory(), title="Elsewhere")
     client.force_login(farmer)
     browse = client.get(reverse("farmers:browse"))
-    assert {row.factory.title: row.locked for row in browse.context["rows"]} == {"Premium": True, "Practice": False}
+    locks = {"Premium": True, "Practice": False, "Elsewhere": False}
+    assert {row.factory.title: row.locked for row in browse.context["rows"]} == locks
 
-    for _ in range(2):
-        settle(practice, farmer, "1")
+    for factory in (practice, elsewhere):
+        settle(factory, farmer, "1")
         reputation_recompute(farmer_id=farmer.pk)
 
-    # Two perfect, on-time submissions: every part (1.5 + 2) / 5 = 0.7, so 70 points.
+    # Two perfect, on-time submissions for two creators: every part (1.5 + 2) / 5 = 0.7, so 70
+    # points (for one creator it would stop at 62.50: tests/farmers/test_reputation_creator_share.py).
     assert reputation_of(farmer) == Decimal("70.00")
     browse = client.get(reverse("farmers:browse"))
-    assert {row.factory.title: row.locked for row in browse.context["rows"]} == {"Premium": False, "Practice": False}
+    assert {row.factory.title: row.locked for row in browse.context["rows"]} == {**locks, "Premium": False}
     response = as_user(farmer).post(f"/api/v1/factories/{premium.pk}/claims/")
     assert response.status_code == 201, response.json()
     assert_audit_clean()

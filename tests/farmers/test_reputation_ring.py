@@ -1,6 +1,7 @@
 """Reputation cannot be bought (issue 20 row 2): work paying a negligible reward, and work for a
 creator who is the farmer under another account (a shared withdrawal wallet, or a direct
-referral either way), counts for nothing. Work for independent creators counts as before.
+referral either way), counts for nothing. Work for independent creators counts as before (up to
+one creator's share each: tests/farmers/test_reputation_creator_share.py).
 
 Before, perfect demonstrations on one's own near-free factory (0.000014 USDC each) raised a
 farmer to a premium reputation."""
@@ -81,12 +82,15 @@ def test_work_for_a_creator_who_referred_the_farmer_counts_for_nothing():
     assert _perfect_work(own, farmer) == NEWCOMER
 
 
-def test_the_same_work_for_an_independent_creator_counts():
-    """The control: the exclusions above are what made the difference."""
+def test_the_same_work_for_independent_creators_counts():
+    """The control: the exclusions above are what made the difference. (Three creators: one
+    alone lifts a farmer to 62.50 at most, tests/farmers/test_reputation_creator_share.py.)"""
     farmer = FarmerFactory()
-    independent = funded_factory(CreatorFactory(), reward="0.2", deposit="10")
+    for _ in range(3):
+        independent = funded_factory(CreatorFactory(), reward="0.2", deposit="10")
+        reputation = _perfect_work(independent, farmer, count=2)
 
-    assert _perfect_work(independent, farmer) > Decimal("75")
+    assert reputation == Decimal("83.33")  # every part (1.5 + 6) / 9
 
 
 def test_excluded_work_does_not_dilute_the_work_that_counts():

@@ -13,75 +13,20 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
-from pools.demonstrations import demonstration_validate
-from pools.grading import GradeResult, TaskContext, rules
-from pools.models import EconomicsConfig
-
-THRESHOLD = EconomicsConfig._meta.get_field("quality_threshold").default
-START = datetime(2026, 5, 4, 14, 0, tzinfo=UTC)
-
-SHEET_TASK = TaskContext(
-    title="Quarterly sales sheet",
-    instructions=(
-        'In the spreadsheet app, create a sheet named "Q2 Sales" and enter the total 48,250.75 in cell B7 '
-        "for the region North. Then save it."
-    ),
-    expected_minutes=5,
+from pools.grading import TaskContext, rules
+from tests.pools.demonstrations import (
+    CALENDAR_TASK,
+    HONEST_SHEET_FINAL,
+    ONE_CLICK_TASK,
+    SHEET_TASK,
+    START,
+    THRESHOLD,
+    flags,
+    honest_sheet,
+    honest_sheet_steps,
+    paid,
+    recording,
 )
-CALENDAR_TASK = TaskContext(
-    title="Book a meeting",
-    instructions='In the calendar, book "Design review" on 14 March 2026 at 3:30 PM with ana@example.org.',
-    expected_minutes=4,
-)
-ONE_CLICK_TASK = TaskContext(title="Accept the cookie banner", instructions='Click "Accept all".', expected_minutes=1)
-
-
-def recording(steps: list[dict], *, seconds: float, final_state: str = "", app: str = "", start=START) -> dict:
-    data = {
-        "started_at": start.isoformat(),
-        "ended_at": (start + timedelta(seconds=seconds)).isoformat(),
-        "steps": steps,
-        "final_state": final_state,
-    }
-    if app:
-        data["task"] = {"app": app}
-    return demonstration_validate(data)
-
-
-def honest_sheet_steps() -> list[dict]:
-    return [
-        {"t": 1.4, "action": "navigate", "url": "https://sheets.example.com/new"},
-        {"t": 6.9, "action": "click", "target": "Untitled spreadsheet"},
-        {"t": 9.2, "action": "type", "target": "Sheet name", "text": "Q2 Sales"},
-        {"t": 11.0, "action": "key", "key": "Enter"},
-        {"t": 17.6, "action": "click", "target": "Cell A7"},
-        {"t": 19.3, "action": "type", "target": "Cell A7", "text": "North"},
-        {"t": 21.1, "action": "key", "key": "Tab"},
-        {"t": 24.8, "action": "type", "target": "Cell B7", "text": "48250.75"},
-        {"t": 26.0, "action": "key", "key": "Enter"},
-        {"t": 31.5, "action": "key", "key": "Ctrl+S"},
-    ]
-
-
-HONEST_SHEET_FINAL = 'Spreadsheet "Q2 Sales" saved; A7: North, B7: 48,250.75'
-
-
-def honest_sheet(**overrides) -> dict:
-    fields = {"seconds": 40, "final_state": HONEST_SHEET_FINAL, "app": "Sheets"}
-    fields.update(overrides)
-    steps = fields.pop("steps", None) or honest_sheet_steps()
-    return recording(steps, **fields)
-
-
-def paid(result: GradeResult) -> bool:
-    review_below = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE))
-    held = bool(result.hold_reasons) or result.confidence < review_below
-    return result.score >= THRESHOLD and not held
-
-
-def flags(result: GradeResult) -> dict:
-    return result.breakdown["gate"]["flags"]
-
 
 # ---- honest work is paid ------------------------------------------------------------------------
 

@@ -32,18 +32,12 @@ from pools.grading.checks import (
     times_in,
     value_found,
 )
+from tests.pools.demonstrations import recording_data
 
 
-def demo(steps: list[dict], final_state: str = "", app: str | None = None) -> dict:
-    data = {
-        "started_at": "2026-03-02T10:00:00+00:00",
-        "ended_at": "2026-03-02T10:05:00+00:00",
-        "steps": steps,
-        "final_state": final_state,
-    }
-    if app:
-        data["task"] = {"app": app}
-    return data
+def demo(steps: list[dict], final_state: str = "", app: str = "") -> dict:
+    """A five-minute recording as the checks read it: raw, not validated."""
+    return recording_data(steps, seconds=300, final_state=final_state, app=app)
 
 
 def proposed(instructions: str) -> dict[str, Check]:

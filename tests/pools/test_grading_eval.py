@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -10,6 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from pools.grading.evaluation import auc, percentile
+from tests.pools.demonstrations import recording_data
+
+START = datetime(2026, 1, 12, 9, 30, tzinfo=UTC)
 
 TASK = {
     "title": "Rename a spreadsheet",
@@ -19,25 +23,21 @@ TASK = {
 
 
 def good_demonstration() -> dict:
-    return {
-        "started_at": "2026-01-12T09:30:00+00:00",
-        "ended_at": "2026-01-12T09:31:10+00:00",
-        "steps": [
+    return recording_data(
+        [
             {"t": 1.2, "action": "navigate", "url": "https://sheets.example.com/d/1"},
             {"t": 9.8, "action": "click", "target": "Document title"},
             {"t": 14.1, "action": "type", "target": "Document title", "text": "Budget 2026"},
             {"t": 15.9, "action": "key", "key": "Enter"},
         ],
-        "final_state": 'Spreadsheet title: "Budget 2026"',
-    }
+        seconds=70,
+        final_state='Spreadsheet title: "Budget 2026"',
+        start=START,
+    )
 
 
 def waiting_demonstration() -> dict:
-    return {
-        "started_at": "2026-01-12T09:30:00+00:00",
-        "ended_at": "2026-01-12T09:30:20+00:00",
-        "steps": [{"t": 0, "action": "wait"}, {"t": 10, "action": "wait"}],
-    }
+    return recording_data([{"t": 0, "action": "wait"}, {"t": 10, "action": "wait"}], seconds=20, start=START)
 
 
 def write_corpus(path, records) -> str:

@@ -3,32 +3,14 @@ generalise. Each honest recording is paid; each recording submitted for another 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings
 
-from pools.demonstrations import demonstration_validate
 from pools.grading import TaskContext, rules
-from pools.models import EconomicsConfig
+from tests.pools.demonstrations import paid, recording, timed_steps
 
-THRESHOLD = EconomicsConfig._meta.get_field("quality_threshold").default
 START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-
-
-def recording(steps, final_state, app="", seconds=None):
-    seconds = seconds or (steps[-1][0] + 4.0)
-    data = {
-        "started_at": START.isoformat(),
-        "ended_at": (START + timedelta(seconds=seconds)).isoformat(),
-        "steps": [{"t": t, "action": action, **fields} for t, action, fields in steps],
-        "final_state": final_state,
-    }
-    if app:
-        data["task"] = {"app": app}
-    return demonstration_validate(data)
-
 
 CASES = {
     "spreadsheet": (
@@ -41,22 +23,25 @@ CASES = {
             expected_minutes=6,
         ),
         recording(
-            [
-                (2.0, "click", {"target": "expenses.xlsx"}),
-                (9.4, "click", {"target": "Cell A14"}),
-                (12.1, "type", {"target": "Cell A14", "text": "12/05/2026"}),
-                (13.0, "key", {"key": "Tab"}),
-                (16.8, "type", {"target": "Cell B14", "text": "Taxi"}),
-                (17.5, "key", {"key": "Tab"}),
-                (21.2, "type", {"target": "Cell C14", "text": "38.40"}),
-                (22.0, "key", {"key": "Tab"}),
-                (25.9, "type", {"target": "Cell D14", "text": "Travel"}),
-                (31.3, "click", {"target": "Data"}),
-                (33.0, "click", {"target": "Sort range by column A"}),
-                (40.2, "key", {"key": "Ctrl+S"}),
-            ],
-            "expenses.xlsx saved. Row 14: 2026-12-05 | Taxi | 38.40 | Travel. Sorted by Date.",
+            timed_steps(
+                [
+                    (2.0, "click", {"target": "expenses.xlsx"}),
+                    (9.4, "click", {"target": "Cell A14"}),
+                    (12.1, "type", {"target": "Cell A14", "text": "12/05/2026"}),
+                    (13.0, "key", {"key": "Tab"}),
+                    (16.8, "type", {"target": "Cell B14", "text": "Taxi"}),
+                    (17.5, "key", {"key": "Tab"}),
+                    (21.2, "type", {"target": "Cell C14", "text": "38.40"}),
+                    (22.0, "key", {"key": "Tab"}),
+                    (25.9, "type", {"target": "Cell D14", "text": "Travel"}),
+                    (31.3, "click", {"target": "Data"}),
+                    (33.0, "click", {"target": "Sort range by column A"}),
+                    (40.2, "key", {"key": "Ctrl+S"}),
+                ]
+            ),
+            final_state="expenses.xlsx saved. Row 14: 2026-12-05 | Taxi | 38.40 | Travel. Sorted by Date.",
             app="LibreOffice Calc",
+            start=START,
         ),
     ),
     "document": (
@@ -69,16 +54,19 @@ CASES = {
             expected_minutes=4,
         ),
         recording(
-            [
-                (1.5, "navigate", {"url": "https://docs.example.com/d/team-minutes"}),
-                (7.2, "click", {"target": "End of document"}),
-                (9.0, "click", {"target": "Style: Heading 2"}),
-                (12.6, "type", {"target": "Document body", "text": "Action items"}),
-                (13.4, "key", {"key": "Enter"}),
-                (20.1, "type", {"target": "Document body", "text": "Ana: send the budget by Friday"}),
-            ],
-            'Team minutes — heading "Action items"; line: Ana: send the budget by Friday',
+            timed_steps(
+                [
+                    (1.5, "navigate", {"url": "https://docs.example.com/d/team-minutes"}),
+                    (7.2, "click", {"target": "End of document"}),
+                    (9.0, "click", {"target": "Style: Heading 2"}),
+                    (12.6, "type", {"target": "Document body", "text": "Action items"}),
+                    (13.4, "key", {"key": "Enter"}),
+                    (20.1, "type", {"target": "Document body", "text": "Ana: send the budget by Friday"}),
+                ]
+            ),
+            final_state='Team minutes — heading "Action items"; line: Ana: send the budget by Friday',
             app="Google Docs",
+            start=START,
         ),
     ),
     "calendar": (
@@ -91,18 +79,21 @@ CASES = {
             expected_minutes=3,
         ),
         recording(
-            [
-                (1.1, "click", {"target": "Create"}),
-                (4.0, "type", {"target": "Title", "text": "Dentist"}),
-                (8.2, "click", {"target": "Date picker"}),
-                (10.9, "click", {"target": "Thursday, June 18"}),
-                (14.3, "type", {"target": "Start time", "text": "4:15pm"}),
-                (17.0, "type", {"target": "End time", "text": "5:00pm"}),
-                (23.5, "type", {"target": "Description", "text": "bring insurance card"}),
-                (26.0, "click", {"target": 'button "Save"'}),
-            ],
-            "Event Dentist, Thu 18 Jun 2026, 16:15–17:00. Note: bring insurance card.",
+            timed_steps(
+                [
+                    (1.1, "click", {"target": "Create"}),
+                    (4.0, "type", {"target": "Title", "text": "Dentist"}),
+                    (8.2, "click", {"target": "Date picker"}),
+                    (10.9, "click", {"target": "Thursday, June 18"}),
+                    (14.3, "type", {"target": "Start time", "text": "4:15pm"}),
+                    (17.0, "type", {"target": "End time", "text": "5:00pm"}),
+                    (23.5, "type", {"target": "Description", "text": "bring insurance card"}),
+                    (26.0, "click", {"target": 'button "Save"'}),
+                ]
+            ),
+            final_state="Event Dentist, Thu 18 Jun 2026, 16:15–17:00. Note: bring insurance card.",
             app="Calendar",
+            start=START,
         ),
     ),
     "form": (
@@ -115,17 +106,20 @@ CASES = {
             expected_minutes=3,
         ),
         recording(
-            [
-                (1.0, "navigate", {"url": "https://events.example.org/workshop/register"}),
-                (5.3, "click", {"target": "Full name"}),
-                (8.9, "type", {"target": "Full name", "text": "Priya Natarajan"}),
-                (10.0, "key", {"key": "Tab"}),
-                (15.2, "type", {"target": "Email", "text": "priya.n@example.net"}),
-                (18.4, "click", {"target": "Seats"}),
-                (19.6, "click", {"target": 'option "2"'}),
-                (23.0, "click", {"target": 'button "Submit"'}),
-            ],
-            "Registration received for Priya Natarajan (priya.n@example.net), 2 seats.",
+            timed_steps(
+                [
+                    (1.0, "navigate", {"url": "https://events.example.org/workshop/register"}),
+                    (5.3, "click", {"target": "Full name"}),
+                    (8.9, "type", {"target": "Full name", "text": "Priya Natarajan"}),
+                    (10.0, "key", {"key": "Tab"}),
+                    (15.2, "type", {"target": "Email", "text": "priya.n@example.net"}),
+                    (18.4, "click", {"target": "Seats"}),
+                    (19.6, "click", {"target": 'option "2"'}),
+                    (23.0, "click", {"target": 'button "Submit"'}),
+                ]
+            ),
+            final_state="Registration received for Priya Natarajan (priya.n@example.net), 2 seats.",
+            start=START,
         ),
     ),
     "email": (
@@ -137,16 +131,19 @@ CASES = {
             expected_minutes=3,
         ),
         recording(
-            [
-                (1.4, "navigate", {"url": "https://mail.example.com/inbox"}),
-                (5.0, "click", {"target": 'row "Invoice 4471 — Acme Supplies"'}),
-                (8.6, "click", {"target": 'button "Reply"'}),
-                (15.9, "type", {"target": "Message body", "text": "Paid today, thank you."}),
-                (18.2, "click", {"target": 'button "Send"'}),
-                (21.7, "click", {"target": 'button "Archive"'}),
-            ],
-            "Inbox: reply sent; conversation archived.",
+            timed_steps(
+                [
+                    (1.4, "navigate", {"url": "https://mail.example.com/inbox"}),
+                    (5.0, "click", {"target": 'row "Invoice 4471 — Acme Supplies"'}),
+                    (8.6, "click", {"target": 'button "Reply"'}),
+                    (15.9, "type", {"target": "Message body", "text": "Paid today, thank you."}),
+                    (18.2, "click", {"target": 'button "Send"'}),
+                    (21.7, "click", {"target": 'button "Archive"'}),
+                ]
+            ),
+            final_state="Inbox: reply sent; conversation archived.",
             app="Mail",
+            start=START,
         ),
     ),
     "shopping": (
@@ -159,27 +156,25 @@ CASES = {
             expected_minutes=5,
         ),
         recording(
-            [
-                (1.2, "navigate", {"url": "https://shop.example.com"}),
-                (4.6, "type", {"target": "Search", "text": "A4 printer paper 80g"}),
-                (5.3, "key", {"key": "Enter"}),
-                (11.8, "click", {"target": "A4 Printer Paper 80 g, 500 sheets"}),
-                (16.1, "type", {"target": "Quantity", "text": "3"}),
-                (18.0, "click", {"target": 'button "Add to cart"'}),
-                (24.4, "click", {"target": "Cart"}),
-                (29.7, "type", {"target": "Coupon code", "text": "OFFICE10"}),
-                (31.2, "click", {"target": 'button "Apply"'}),
-                (36.9, "click", {"target": 'button "Checkout"'}),
-            ],
-            "Order confirmed: 3 x A4 Printer Paper 80 g, coupon OFFICE10, total $26.97",
+            timed_steps(
+                [
+                    (1.2, "navigate", {"url": "https://shop.example.com"}),
+                    (4.6, "type", {"target": "Search", "text": "A4 printer paper 80g"}),
+                    (5.3, "key", {"key": "Enter"}),
+                    (11.8, "click", {"target": "A4 Printer Paper 80 g, 500 sheets"}),
+                    (16.1, "type", {"target": "Quantity", "text": "3"}),
+                    (18.0, "click", {"target": 'button "Add to cart"'}),
+                    (24.4, "click", {"target": "Cart"}),
+                    (29.7, "type", {"target": "Coupon code", "text": "OFFICE10"}),
+                    (31.2, "click", {"target": 'button "Apply"'}),
+                    (36.9, "click", {"target": 'button "Checkout"'}),
+                ]
+            ),
+            final_state="Order confirmed: 3 x A4 Printer Paper 80 g, coupon OFFICE10, total $26.97",
+            start=START,
         ),
     ),
 }
-
-
-def paid(result) -> bool:
-    review_below = Decimal(str(settings.FORGE_REVIEW_BELOW_CONFIDENCE))
-    return result.score >= THRESHOLD and not result.hold_reasons and result.confidence >= review_below
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import unquote
 
@@ -15,6 +16,7 @@ import pytest
 from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade
 from pools.grading import http as http_grader
 from tests.fake_http import RecordingHandler, RecordingServer, serving
+from tests.pools.demonstrations import recording_data
 
 TASK = TaskContext(
     title="Budget 2026 spreadsheet",
@@ -23,10 +25,12 @@ TASK = TaskContext(
 )
 DEMONSTRATION = {
     "format_version": 1,
-    "started_at": "2026-01-12T09:30:00+00:00",
-    "ended_at": "2026-01-12T09:31:00+00:00",
-    "steps": [{"t": 0, "action": "click", "target": "Blank spreadsheet"}],
-    "final_state": "Budget 2026 created",
+    **recording_data(
+        [{"t": 0, "action": "click", "target": "Blank spreadsheet"}],
+        seconds=60,
+        final_state="Budget 2026 created",
+        start=datetime(2026, 1, 12, 9, 30, tzinfo=UTC),
+    ),
 }
 API_KEY = "test-grader-key"
 TIMEOUT = 0.3  # seconds per attempt; /slow sleeps longer than this

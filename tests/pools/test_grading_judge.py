@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -19,24 +20,25 @@ from PIL import Image
 from pools.grading import GraderResponseInvalid, GraderUnavailable, TaskContext, grade, judge, rules
 from pools.grading.base import JPEG_MAGIC, MAX_KEYFRAME_BYTES, MAX_KEYFRAME_IMAGES, KeyframeImage
 from tests.fake_http import RecordingHandler, serving
+from tests.pools.demonstrations import recording_data
 
 TASK = TaskContext(
     title="Rename the report",
     instructions='Open the shared drive and rename the file "draft-7.docx" to "Q3 Report.docx".',
     expected_minutes=2,
 )
-GOOD = {
-    "started_at": "2026-04-02T10:00:00+00:00",
-    "ended_at": "2026-04-02T10:00:40+00:00",
-    "steps": [
+GOOD = recording_data(
+    [
         {"t": 1.5, "action": "navigate", "url": "https://drive.example.com/shared"},
         {"t": 6.2, "action": "click", "target": 'file "draft-7.docx"'},
         {"t": 9.8, "action": "key", "key": "F2"},
         {"t": 14.1, "action": "type", "target": "Name", "text": "Q3 Report.docx"},
         {"t": 15.7, "action": "key", "key": "Enter"},
     ],
-    "final_state": "Shared drive: Q3 Report.docx (renamed)",
-}
+    seconds=40,
+    final_state="Shared drive: Q3 Report.docx (renamed)",
+    start=datetime(2026, 4, 2, 10, 0, tzinfo=UTC),
+)
 WRONG_NAME = {**GOOD, "steps": [*GOOD["steps"][:3], {**GOOD["steps"][3], "text": "Q4 Report.docx"}, GOOD["steps"][4]]}
 WRONG_NAME["final_state"] = "Shared drive: Q4 Report.docx (renamed)"
 TIMEOUT = 0.3

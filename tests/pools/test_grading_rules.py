@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from pools.demonstrations import ACTIONS, demonstration_validate
 from pools.grading import GradeResult, ManualGradingOnly, TaskContext, grade, quantize_score, rules
 from pools.grading.rules import efficiency_curve
+from tests.pools.demonstrations import recording
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "demonstrations"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +32,6 @@ def load(name: str) -> dict:
 
 def grade_example(name: str) -> GradeResult:
     return rules.grade(load(f"sheets_budget_{name}.json"), task=TASK)
-
-
-def demonstration(steps: list[dict], *, seconds: float, final_state: str | None = None) -> dict:
-    started = datetime(2026, 1, 12, 9, 30, tzinfo=UTC)
-    data = {
-        "started_at": started.isoformat(),
-        "ended_at": (started + timedelta(seconds=seconds)).isoformat(),
-        "steps": steps,
-    }
-    if final_state is not None:
-        data["final_state"] = final_state
-    return demonstration_validate(data)
 
 
 def clean_steps() -> list[dict]:
@@ -230,23 +218,23 @@ def test_grades_do_not_depend_on_the_process_hash_seed():
 
 
 def test_a_missing_final_state_lowers_the_outcome_and_the_confidence():
-    with_final = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
-    without = rules.grade(demonstration(clean_steps(), seconds=60), task=TASK)
+    with_final = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    without = rules.grade(recording(clean_steps(), seconds=60), task=TASK)
     assert sub_score(without, "outcome") < sub_score(with_final, "outcome")
     assert without.confidence < with_final.confidence
 
 
 def test_a_final_state_unrelated_to_the_task_earns_less_than_one_that_describes_it():
-    related = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
-    unrelated = rules.grade(demonstration(clean_steps(), seconds=60, final_state="All done, thanks!"), task=TASK)
+    related = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    unrelated = rules.grade(recording(clean_steps(), seconds=60, final_state="All done, thanks!"), task=TASK)
     assert sub_score(unrelated, "outcome") < sub_score(related, "outcome")
 
 
 def test_long_idle_gaps_lower_the_process_score():
     steps = clean_steps()
     idle_steps = [dict(step, t=step["t"] + (120 if index >= 5 else 0)) for index, step in enumerate(steps)]
-    clean = rules.grade(demonstration(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
-    idle = rules.grade(demonstration(idle_steps, seconds=180, final_state=FINAL_STATE), task=TASK)
+    clean = rules.grade(recording(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
+    idle = rules.grade(recording(idle_steps, seconds=180, final_state=FINAL_STATE), task=TASK)
     assert sub_score(idle, "process") < sub_score(clean, "process")
     # The 122 s gap before step 5 is 92 s over the 30 s idle threshold.
     assert idle.breakdown["process"]["metrics"]["idle_seconds"] == "92.0"
@@ -256,8 +244,8 @@ def test_runs_of_identical_actions_lower_the_process_score():
     steps = clean_steps()
     clicks_again = [{"t": 6 + index * 0.5, "action": "click", "target": "Blank spreadsheet"} for index in range(1, 8)]
     repeated = [*steps[:2], *clicks_again, *steps[2:]]
-    clean = rules.grade(demonstration(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
-    noisy = rules.grade(demonstration(repeated, seconds=60, final_state=FINAL_STATE), task=TASK)
+    clean = rules.grade(recording(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
+    noisy = rules.grade(recording(repeated, seconds=60, final_state=FINAL_STATE), task=TASK)
     assert sub_score(noisy, "process") < sub_score(clean, "process")
     assert noisy.breakdown["process"]["metrics"]["repeat_share"] != "0.0000"
 
@@ -265,15 +253,15 @@ def test_runs_of_identical_actions_lower_the_process_score():
 def test_a_double_click_is_not_a_repeat():
     steps = clean_steps()
     steps.insert(2, {"t": 6.2, "action": "click", "target": "Blank spreadsheet"})
-    result = rules.grade(demonstration(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
+    result = rules.grade(recording(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
     assert result.breakdown["process"]["metrics"]["repeat_share"] == "0.0000"
 
 
 def test_many_wait_steps_lower_the_process_score():
     steps = clean_steps()
     waits = [{"t": 41 + index, "action": "wait"} for index in range(10)]
-    clean = rules.grade(demonstration(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
-    waiting = rules.grade(demonstration(steps + waits, seconds=60, final_state=FINAL_STATE), task=TASK)
+    clean = rules.grade(recording(steps, seconds=60, final_state=FINAL_STATE), task=TASK)
+    waiting = rules.grade(recording(steps + waits, seconds=60, final_state=FINAL_STATE), task=TASK)
     assert sub_score(waiting, "process") < sub_score(clean, "process")
 
 
@@ -282,8 +270,8 @@ def test_actions_unrelated_to_the_task_lower_the_process_score():
         {"t": index * 4, "action": "click", "target": target}
         for index, target in enumerate(["Inbox", "Promotions", "Settings", "Themes", "Dark", "Back", "Starred"])
     ]
-    focused = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
-    wandering = rules.grade(demonstration(unrelated, seconds=60, final_state=FINAL_STATE), task=TASK)
+    focused = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    wandering = rules.grade(recording(unrelated, seconds=60, final_state=FINAL_STATE), task=TASK)
     assert sub_score(wandering, "process") < sub_score(focused, "process")
 
 
@@ -295,14 +283,14 @@ def test_efficiency_compares_the_duration_with_the_expected_time(seconds, expect
     # TASK expects 3 minutes: 1 min is in the best band, 9 min is 3x over. (Rubric v2 judges
     # "too fast" against the actions recorded, not the expected time: see the quick-task tests.)
     steps = [step for step in clean_steps() if step["t"] <= seconds]
-    result = rules.grade(demonstration(steps, seconds=seconds, final_state=FINAL_STATE), task=TASK)
+    result = rules.grade(recording(steps, seconds=seconds, final_state=FINAL_STATE), task=TASK)
     assert result.breakdown["efficiency"]["score"] == expected
 
 
 def test_suspiciously_fast_demonstrations_get_low_confidence():
     fast_steps = [dict(step, t=step["t"] / 10) for step in clean_steps()]
-    normal = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
-    fast = rules.grade(demonstration(fast_steps, seconds=6, final_state=FINAL_STATE), task=TASK)
+    normal = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    fast = rules.grade(recording(fast_steps, seconds=6, final_state=FINAL_STATE), task=TASK)
     assert fast.confidence < normal.confidence
     assert fast.score < normal.score
 
@@ -322,23 +310,23 @@ def test_the_efficiency_curve_is_continuous_and_shaped_as_documented():
 
 
 def test_few_steps_lower_the_confidence():
-    many = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
-    few = rules.grade(demonstration(clean_steps()[:3], seconds=60, final_state=FINAL_STATE), task=TASK)
+    many = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    few = rules.grade(recording(clean_steps()[:3], seconds=60, final_state=FINAL_STATE), task=TASK)
     assert few.confidence < many.confidence
     assert any("only 3 actions" in reason for reason in few.reasons)
 
 
 def test_a_task_without_keywords_lowers_the_confidence():
     vague = TaskContext(title="Do it", instructions="Please do this and that.", expected_minutes=3)
-    result = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=vague)
-    normal = rules.grade(demonstration(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
+    result = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=vague)
+    normal = rules.grade(recording(clean_steps(), seconds=60, final_state=FINAL_STATE), task=TASK)
     assert result.confidence < normal.confidence
 
 
 def test_plural_and_singular_keywords_match():
     task = TaskContext(title="Sheets", instructions="Add the headers", expected_minutes=1)
     result = rules.grade(
-        demonstration([{"t": 0, "action": "click", "target": "Sheet header"}], seconds=30, final_state="sheet header"),
+        recording([{"t": 0, "action": "click", "target": "Sheet header"}], seconds=30, final_state="sheet header"),
         task=task,
     )
     assert result.breakdown["outcome"]["metrics"]["final_state_keyword_coverage"] == "1.0000"
@@ -352,7 +340,7 @@ def test_the_largest_allowed_demonstration_is_graded_in_linear_time():
         {"t": index * 0.5, "action": ACTIONS[index % len(ACTIONS)], "target": f"Cell A{index}", "text": "Budget"}
         for index in range(10_000)
     ]
-    data = demonstration(steps, seconds=5_000, final_state=FINAL_STATE)
+    data = recording(steps, seconds=5_000, final_state=FINAL_STATE)
     started = time.perf_counter()
     rules.grade(data, task=TASK)
     # ~2 µs a step in practice; a quadratic pass would take minutes.
@@ -403,9 +391,7 @@ def valid_demonstrations(draw) -> dict:
     # int(t) may undo the ordering of two close floats; keep times non-decreasing.
     for previous, step in itertools.pairwise(steps):
         step["t"] = max(step["t"], previous["t"])
-    return demonstration(
-        steps, seconds=seconds, final_state=draw(st.one_of(st.none(), st.text(_storable, max_size=200)))
-    )
+    return recording(steps, seconds=seconds, final_state=draw(st.one_of(st.none(), st.text(_storable, max_size=200))))
 
 
 _tasks = st.builds(

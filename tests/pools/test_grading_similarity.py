@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,15 @@ from pools.grading.similarity import (
     is_near_duplicate,
     signature_similarity,
 )
+from tests.pools.demonstrations import recording_data
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHOP_START = datetime(2026, 2, 1, 10, 0, tzinfo=UTC)
 
 
 def original() -> dict:
-    return {
-        "started_at": "2026-02-01T10:00:00+00:00",
-        "ended_at": "2026-02-01T10:01:30+00:00",
-        "steps": [
+    return recording_data(
+        [
             {"t": 1.2, "action": "navigate", "url": "https://shop.example.com/cart"},
             {"t": 4.8, "action": "click", "target": "Proceed to checkout", "x": 812, "y": 540},
             {"t": 9.1, "action": "type", "target": "Full name", "text": "Jordan Alvarez"},
@@ -37,8 +38,10 @@ def original() -> dict:
             {"t": 26.9, "action": "click", "target": "Place order", "x": 900, "y": 760},
             {"t": 31.2, "action": "navigate", "url": "https://shop.example.com/orders/confirmation"},
         ],
-        "final_state": "Order placed",
-    }
+        seconds=90,
+        final_state="Order placed",
+        start=SHOP_START,
+    )
 
 
 def edited(change) -> dict:
@@ -100,10 +103,8 @@ def test_urls_compare_without_scheme_www_or_trailing_slash():
 
 
 def test_different_work_is_not_similar():
-    other = {
-        "started_at": "2026-02-01T10:00:00+00:00",
-        "ended_at": "2026-02-01T10:02:00+00:00",
-        "steps": [
+    other = recording_data(
+        [
             {"t": 2, "action": "navigate", "url": "https://shop.example.com/cart"},
             {"t": 6, "action": "click", "target": "Remove item"},
             {"t": 9, "action": "type", "target": "Coupon", "text": "SPRING24"},
@@ -111,7 +112,9 @@ def test_different_work_is_not_similar():
             {"t": 14, "action": "key", "key": "Tab"},
             {"t": 16, "action": "click", "target": "Apply"},
         ],
-    }
+        seconds=120,
+        start=SHOP_START,
+    )
     assert demonstration_similarity(original(), other) < 0.3
 
 

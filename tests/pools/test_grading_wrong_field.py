@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pools.grading import TaskContext, rules
-from tests.pools.test_grading_adversarial import (
+from tests.pools.demonstrations import (
     CALENDAR_TASK,
     HONEST_SHEET_FINAL,
     SHEET_TASK,

@@ -5,12 +5,9 @@ them in order, shown as the breakdown part `reference`."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from pools.demonstrations import demonstration_validate
 from pools.grading import TaskContext, rules
@@ -21,25 +18,19 @@ from pools.services.claims import claim_create
 from pools.services.submissions import submission_create
 from tests.factories import FarmerFactory
 from tests.money_helpers import funded_factory
+from tests.pools.demonstrations import ending_now, recording
 
 pytestmark = pytest.mark.django_db
 
 INSTRUCTIONS = "Book the small meeting room for the team sync and send the invitation."
 
 
-def recording(steps: list[dict], seconds: float = 40.0, final_state: str = "Room booked; invitation sent.") -> dict:
-    ended = timezone.now()
-    return demonstration_validate(
-        {
-            "started_at": (ended - timedelta(seconds=seconds)).isoformat(),
-            "ended_at": ended.isoformat(),
-            "steps": steps,
-            "final_state": final_state,
-        }
-    )
+def booking(steps: list[dict]) -> dict:
+    """The booking, recorded in 40 s just now."""
+    return recording(steps, seconds=40, final_state="Room booked; invitation sent.", start=ending_now(40))
 
 
-REFERENCE = recording(
+REFERENCE = booking(
     [
         {"t": 1.0, "action": "navigate", "url": "https://rooms.example.com/book"},
         {"t": 6.0, "action": "click", "target": 'option "Small room"'},
@@ -48,7 +39,7 @@ REFERENCE = recording(
         {"t": 24.0, "action": "click", "target": 'button "Send invitation"'},
     ]
 )
-FOLLOWS = recording(
+FOLLOWS = booking(
     [
         {"t": 2.0, "action": "navigate", "url": "https://www.rooms.example.com/book/"},
         {"t": 5.5, "action": "click", "target": 'option "Small room" .room-list'},
@@ -57,7 +48,7 @@ FOLLOWS = recording(
         {"t": 21.0, "action": "click", "target": 'button "Send invitation" #send'},
     ]
 )
-ELSEWHERE = recording(
+ELSEWHERE = booking(
     [
         {"t": 2.0, "action": "navigate", "url": "https://mail.example.com/inbox"},
         {"t": 7.0, "action": "click", "target": 'link "Promotions"'},

@@ -5,10 +5,8 @@ the same submission for the same reason with the same message, and pay none of t
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from ledger.models import Transaction
 from pools.models import Submission
@@ -24,6 +22,7 @@ from pools.services.scoring import (
 from pools.services.submissions import submission_create, submission_score
 from tests.factories import FarmerFactory, demonstration
 from tests.money_helpers import assert_audit_clean, funded_factory
+from tests.pools.demonstrations import ending_now, recording_data
 
 pytestmark = pytest.mark.django_db
 
@@ -144,12 +143,13 @@ def test_every_path_scores_and_lets_clean_work_through(path, creator, settings):
 
 def one_click() -> dict:
     """One click in 3 s, recorded just now (inside the claim)."""
-    ended = timezone.now()
     return {
-        "started_at": (ended - timedelta(seconds=3)).isoformat(),
-        "ended_at": ended.isoformat(),
-        "steps": [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
-        "final_state": "The budget sheet is open.",
+        **recording_data(
+            [{"t": 1.5, "action": "click", "target": 'button "Budget sheet"'}],
+            seconds=3,
+            final_state="The budget sheet is open.",
+            start=ending_now(3),
+        ),
         "notes": "",
     }
 

@@ -417,6 +417,9 @@ def test_earnings_show_balances_with_decimals_history_and_reputation(farmer_clie
     profile = FarmerProfile.objects.get(user=farmer)
     assert f"Reputation: {profile.reputation} / 100" in page
     assert "What would raise it" in page
+    # All three for one creator: their work counts for one share only, and the page says so.
+    assert profile.breakdown["limited_creators"] == 1
+    assert "Work for more creators" in page
 
 
 def test_a_withdrawal_request_moves_the_amount_to_pending_and_is_listed(farmer_client, creator, farmer):
