@@ -59,7 +59,7 @@ PGBOUNCER_TESTS ?= tests/test_pgbouncer.py tests/test_money.py tests/ledger test
 	tests/referrals/test_self_referral_ring.py tests/referrals/test_account_link_ring.py \
 	tests/pools/test_settlement.py tests/pools/test_batch.py tests/pools/test_claims_concurrency.py \
 	tests/pools/test_mixed_load.py tests/pools/test_transaction_busy.py tests/pools/test_deposits.py \
-	tests/pools/test_close.py tests/pools/test_review.py
+	tests/pools/test_close.py tests/pools/test_review.py tests/chain/test_payout_run_lease.py
 test-pgbouncer: $(STAMP)
 	scripts/pgbouncer.sh start
 	scripts/pgbouncer.sh kill test_$(PGBOUNCER_DB)

@@ -8,26 +8,38 @@ or ledger account:
 - a withdrawal request: the user's wallet (an unlink waits for the request), then the
   ledger accounts;
 - a creator's cancel of a deposit intent, an unlink: that one row;
-- the payout run (chain/services/payouts.py): first a session advisory lock for the whole run
-  (`evm_payouts_lock`: one run at a time, across its many short transactions), then per
-  transaction either the withdrawal (accounts.locks) before the new payout row is inserted, or
-  a payout row (`evm_payout_lock`), then its withdrawal; the ledger accounts last.
+- the payout run (chain/services/runs.py, one per chain): first its lease row
+  (`payout_run_lease`: one run at a time, across its many short transactions), taken, renewed
+  and released each by one statement in a transaction of its own, so its row lock is never
+  held together with another; then per transaction either the withdrawal (accounts.locks) before
+  the new payout row is inserted, or a payout row (`evm_payout_lock`, `solana_payout_lock`),
+  then its withdrawal; the ledger accounts last.
 
 Every helper locks its own table only (`of=("self",)`): joined rows are read, never locked.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.db.models.functions import Now
 
-from .models import ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaPayout, Wallet
+from .models import ChainTransfer, DepositIntent, EvmCursor, EvmPayout, PayoutRunLease, SolanaPayout, Wallet
 
-# Namespace of the payout run's advisory lock (no other advisory lock uses it).
-EVM_PAYOUTS_LOCK = (0x464F5247, 1)  # "FORG", payouts on EVM
-SOLANA_PAYOUTS_LOCK = (0x464F5247, 2)  # "FORG", payouts on Solana
+logger = logging.getLogger(__name__)
+
+# A lease row's expiry when it is first written: long past, so the first run takes it.
+NEVER_HELD = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def wallet_lock(*, wallet_id: int, user) -> Wallet | None:
@@ -64,34 +76,62 @@ def chain_transfer_lock(transfer_id: int, *, related=()) -> ChainTransfer:
     return ChainTransfer.objects.select_for_update(of=("self",)).select_related(*related).get(pk=transfer_id)
 
 
-@contextmanager
-def evm_payouts_lock() -> Iterator[bool]:
-    with _run_lock(EVM_PAYOUTS_LOCK) as held:
-        yield held
+class LeaseLost(Exception):
+    """The run's lease expired and another run took it: this run must stop at once."""
+
+
+@dataclass(frozen=True)
+class RunLease:
+    """A payout run's hold on its lease row (`PayoutRunLease`): the row's name and this run's
+    holder token."""
+
+    name: str
+    holder: str
+
+    def renew(self) -> None:
+        """Push the expiry FORGE_PAYOUT_RUN_LEASE_SECONDS past now (one statement, its own
+        transaction); LeaseLost when another run holds the row now."""
+        if not PayoutRunLease.objects.filter(name=self.name, holder=self.holder).update(expires_at=_lease_end()):
+            raise LeaseLost(f"the {self.name} payout run lease was taken by another run")
 
 
 @contextmanager
-def solana_payouts_lock() -> Iterator[bool]:
-    """The Solana payout run's advisory lock (same rules as `evm_payouts_lock`)."""
-    with _run_lock(SOLANA_PAYOUTS_LOCK) as held:
-        yield held
+def payout_run_lease(name: str) -> Iterator[RunLease | None]:
+    """Hold the payout run's lease row `name` (a RunLease) or learn that another run holds it
+    (None); released at the end.
 
-
-@contextmanager
-def _run_lock(key: tuple[int, int]) -> Iterator[bool]:
-    """Hold the payout run's session advisory lock (True) or learn another run holds it
-    (False). Session-level, not transaction-level: the run commits many short transactions
-    (each signed transaction is stored before it is broadcast). PostgreSQL releases it when the
-    connection ends, so a killed process never leaves it behind."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(key))
-        held = cursor.fetchone()[0]
+    Not an advisory lock: a session lock would outlive the transactions of a run, and behind a
+    transaction-mode pooler (PgBouncer) its unlock may reach another server connection and
+    release nothing. The lease is a row, taken by one compare-and-swap UPDATE (free when its
+    expiry, on the database's clock, has passed, or when this holder has it) in a short
+    transaction of its own, renewed between the run's steps (`RunLease.renew`) and released at
+    the end. A run killed while holding it (SIGKILL, a lost machine) leaves it to expire by
+    itself after FORGE_PAYOUT_RUN_LEASE_SECONDS."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"[-128:]
+    with transaction.atomic(durable=True):
+        PayoutRunLease.objects.bulk_create(
+            [PayoutRunLease(name=name, expires_at=NEVER_HELD)], ignore_conflicts=True
+        )  # the row of a kind never run before; nothing when it exists
+        taken = (
+            PayoutRunLease.objects.filter(name=name)
+            .filter(Q(expires_at__lte=Now()) | Q(holder=holder))
+            .update(holder=holder, acquired_at=Now(), expires_at=_lease_end())
+        )
+    if not taken:
+        yield None
+        return
+    lease = RunLease(name=name, holder=holder)
     try:
-        yield held
+        yield lease
     finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(key))
+        try:
+            PayoutRunLease.objects.filter(name=name, holder=holder).update(holder="", expires_at=Now())
+        except DatabaseError:  # the run failed with the database; the lease expires by itself
+            logger.exception("the %s payout run lease was not released; it expires by itself", name)
+
+
+def _lease_end():
+    return Now() + timedelta(seconds=settings.FORGE_PAYOUT_RUN_LEASE_SECONDS)
 
 
 def evm_payout_lock(payout_id: int) -> EvmPayout:

@@ -214,4 +214,4 @@ class SolanaCursor(models.Model):
         return f"{self.address} after {self.last_signature[:10] or 'the beginning'}"
 
 
-from .payout_models import EvmPayout, SolanaPayout  # noqa: E402,F401  (the payout system's model, its own module)
+from .payout_models import EvmPayout, PayoutRunLease, SolanaPayout  # noqa: E402,F401  (the payout system's models, their own module)

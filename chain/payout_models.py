@@ -131,3 +131,20 @@ class SolanaPayout(models.Model):
 
     def __str__(self) -> str:
         return f"solana payout {self.pk} {self.signature[:10]}…"
+
+
+class PayoutRunLease(models.Model):
+    """Who runs the payouts of one chain now (chain.locks.payout_run_lease): one row per run
+    kind (`evm`, `solana`), held by the run whose `holder` token it carries until `expires_at`
+    (the database's clock). A plain row, taken and renewed by compare-and-swap updates each in
+    its own short transaction, so it holds the same behind a transaction-mode pooler as on a
+    direct connection; a run killed while holding it blocks the next one only until it
+    expires (FORGE_PAYOUT_RUN_LEASE_SECONDS)."""
+
+    name = models.CharField(max_length=32, unique=True)
+    holder = models.CharField(max_length=128, blank=True)  # "" once released
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} payout run lease ({self.holder or 'free'} until {self.expires_at:%H:%M:%S})"

@@ -28,8 +28,8 @@ def evm_watch_task() -> dict | None:
 @shared_task(name="chain.evm_payouts", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
 def evm_payouts_task() -> dict | None:
     """One payout run (beat, every 15 s): track, sign, broadcast (chain/services/payouts.py).
-    Off unless FORGE_EVM_PAYOUTS_ENABLED and FORGE_EVM_RPC_URL. Idempotent: the run's advisory
-    lock, one row per nonce and one live row per withdrawal make a repeated run harmless."""
+    Off unless FORGE_EVM_PAYOUTS_ENABLED and FORGE_EVM_RPC_URL. Idempotent: the run's lease (one
+    run at a time), one row per nonce and one live row per withdrawal make a repeated run harmless."""
     if not settings.FORGE_EVM_PAYOUTS_ENABLED or not settings.FORGE_EVM_RPC_URL:
         return None
     report = evm_payouts_run()
@@ -55,7 +55,7 @@ def solana_watch_task() -> dict | None:
 def solana_payouts_task() -> dict | None:
     """One Solana payout run (beat, every 20 s): track, sign, send (chain/services/
     solana_payouts.py). Off unless FORGE_SOLANA_PAYOUTS_ENABLED and FORGE_SOLANA_RPC_URL.
-    Idempotent: the run's advisory lock and one live row per withdrawal make a repeated run
+    Idempotent: the run's lease (one run at a time) and one live row per withdrawal make a repeated run
     harmless; a stored transaction is re-sent as is."""
     if not settings.FORGE_SOLANA_PAYOUTS_ENABLED or not settings.FORGE_SOLANA_RPC_URL:
         return None

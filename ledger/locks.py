@@ -4,8 +4,10 @@
 place the order is written):
 
     0. (a withdrawal request only) its user's transaction advisory lock (accounts.locks), so the
-       daily limit is read and added to atomically; the payout run's session advisory lock
-       (chain.locks) spans its many short transactions;
+       daily limit is read and added to atomically; the payout run's lease row (chain.locks)
+       spans its many short transactions; its row is locked only by the single statements
+       that take, renew and release it, each a transaction of its own, never together with a
+       lock of this list;
     1. the work item: submission rows (pools.locks, primary-key order), or one claim, deposit,
        withdrawal or ambassador row; chain rows (chain.locks: the watcher's cursor, then a
        chain transfer, then its deposit intent; or the wallet a withdrawal request pays to; or a

@@ -1,8 +1,8 @@
 """Payouts sent by the system, on EVM: withdrawals paid from the hot wallet, exactly once.
 
-One run (`evm_payouts_run`, Celery beat `chain.evm_payouts`, every 15 s) holds a PostgreSQL
-session advisory lock (chain.locks.evm_payouts_lock: a second run skips; a killed process's
-lock goes with its connection) and:
+One run (`evm_payouts_run`, Celery beat `chain.evm_payouts`, every 15 s) follows the shared
+skeleton of chain/services/runs.py: it holds the `evm` payout run lease (a second run skips; a
+killed process's lease expires by itself) and:
 
 1. **tracks** every live transaction (`signed`, `broadcast`, `mined`; chain/payout_models.py),
    oldest nonce first. With a receipt: `mined` at its block, and once that block has
@@ -35,7 +35,7 @@ The hot wallet pays the gas (in ether); the user receives the exact amount reque
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -44,9 +44,10 @@ from django.utils import timezone
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_failed_return, withdrawal_sending_mark, withdrawal_sent_record
 
-from ..locks import evm_payout_lock, evm_payouts_lock
+from ..locks import evm_payout_lock
 from ..models import ChainAsset, ChainKind, EvmPayout
 from .deposits import evm_client
+from .runs import RunReport, payout_run
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +63,10 @@ ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already
 
 
 @dataclass
-class PayoutReport:
-    busy: bool = False
+class PayoutReport(RunReport):
     head: int = 0
-    confirmed: int = 0
-    failed: int = 0
-    dead: int = 0
     rebroadcast: int = 0
-    signed: int = 0
     broadcast: int = 0
-    waiting: list[str] = field(default_factory=list)  # why pending withdrawals were not signed
 
 
 def evm_payouts_run(*, w3=None, signer=None, limit: int | None = None) -> PayoutReport:
@@ -81,16 +76,18 @@ def evm_payouts_run(*, w3=None, signer=None, limit: int | None = None) -> Payout
     w3 = w3 or evm_client()
     signer = signer or evm_hot_wallet()
     report = PayoutReport()
-    with evm_payouts_lock() as held:
-        if not held:
-            report.busy = True
-            return report
+
+    def track() -> None:
         report.head = w3.eth.block_number
         payouts_track(w3=w3, signer=signer, report=report)
-        signed = payouts_sign(w3=w3, signer=signer, report=report, limit=limit)
-        for payout_id in signed:
-            payout_broadcast(w3=w3, payout_id=payout_id, report=report)
-    return report
+
+    return payout_run(
+        lease=ChainKind.EVM,
+        report=report,
+        track=track,
+        sign=lambda: payouts_sign(w3=w3, signer=signer, report=report, limit=limit),
+        send=lambda payout_id: payout_broadcast(w3=w3, payout_id=payout_id, report=report),
+    )
 
 
 # ---- 1. tracking ------------------------------------------------------------------------------

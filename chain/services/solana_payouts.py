@@ -2,9 +2,9 @@
 wallet, exactly once. The EVM rules (chain/services/payouts.py) with Solana's notion of a dead
 transaction.
 
-One run (`solana_payouts_run`, Celery beat `chain.solana_payouts`) holds a PostgreSQL session
-advisory lock (chain.locks.solana_payouts_lock: a second run skips; a killed process's lock
-goes with its connection) and:
+One run (`solana_payouts_run`, Celery beat `chain.solana_payouts`) follows the shared skeleton
+of chain/services/runs.py: it holds the `solana` payout run lease (a second run skips; a killed
+process's lease expires by itself) and:
 
 1. **tracks** every live transaction (`signed`, `broadcast`; chain/payout_models.py). It
    first reads the cluster's block height at `finalized`, then each signature's status:
@@ -40,7 +40,7 @@ from __future__ import annotations
 import base64
 import logging
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -49,8 +49,9 @@ from django.utils import timezone
 from accounts.models import Withdrawal
 from accounts.services import withdrawal_failed_return, withdrawal_sending_mark, withdrawal_sent_record
 
-from ..locks import solana_payout_lock, solana_payouts_lock
+from ..locks import solana_payout_lock
 from ..models import ChainKind, SolanaPayout
+from .runs import RunReport, payout_run
 from .solana import ATA_PROGRAM, FINALIZED, NATIVE, SYSTEM_PROGRAM, RpcSource, associated_token_address, solana_mints
 
 logger = logging.getLogger(__name__)
@@ -104,16 +105,10 @@ class PayoutRpc(RpcSource):
 
 
 @dataclass
-class SolanaPayoutReport:
-    busy: bool = False
+class SolanaPayoutReport(RunReport):
     height: int = 0
-    confirmed: int = 0
-    failed: int = 0
-    dead: int = 0
     resent: int = 0
-    signed: int = 0
     sent: int = 0
-    waiting: list[str] = field(default_factory=list)  # why pending withdrawals were not signed
 
 
 def solana_payouts_run(*, source=None, signer=None, limit: int | None = None) -> SolanaPayoutReport:
@@ -123,14 +118,13 @@ def solana_payouts_run(*, source=None, signer=None, limit: int | None = None) ->
     source = source or PayoutRpc()
     signer = signer or solana_hot_wallet()
     report = SolanaPayoutReport()
-    with solana_payouts_lock() as held:
-        if not held:
-            report.busy = True
-            return report
-        solana_payouts_track(source=source, signer=signer, report=report)
-        for payout_id in solana_payouts_sign(source=source, signer=signer, report=report, limit=limit):
-            solana_payout_send(source=source, payout_id=payout_id, report=report)
-    return report
+    return payout_run(
+        lease=ChainKind.SOLANA,
+        report=report,
+        track=lambda: solana_payouts_track(source=source, signer=signer, report=report),
+        sign=lambda: solana_payouts_sign(source=source, signer=signer, report=report, limit=limit),
+        send=lambda payout_id: solana_payout_send(source=source, payout_id=payout_id, report=report),
+    )
 
 
 # ---- 1. tracking ------------------------------------------------------------------------------

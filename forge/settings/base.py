@@ -437,6 +437,14 @@ FORGE_EVM_HOT_WALLET_KEY_FILE = env("FORGE_EVM_HOT_WALLET_KEY_FILE", default="")
 FORGE_EVM_HOT_WALLET_KEY = env("FORGE_EVM_HOT_WALLET_KEY", default="")
 # Withdrawals signed per payout run (beat, every 15 s), one transaction each.
 FORGE_EVM_PAYOUTS_PER_RUN = env.int("FORGE_EVM_PAYOUTS_PER_RUN", default=20)
+# How long a payout run's lease (chain.locks.payout_run_lease) lasts past its last renewal: as
+# long as the payout tasks' time limit, so a live run never outlives it; a killed run blocks
+# the next one at most this long.
+FORGE_PAYOUT_RUN_LEASE_SECONDS = env.int("FORGE_PAYOUT_RUN_LEASE_SECONDS", default=300)
+if FORGE_PAYOUT_RUN_LEASE_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"FORGE_PAYOUT_RUN_LEASE_SECONDS must be a whole number of seconds >= 1, not {FORGE_PAYOUT_RUN_LEASE_SECONDS}."
+    )
 # Gas price ceiling in gwei: above it the run waits (signs nothing new) rather than overpay.
 FORGE_EVM_MAX_GAS_PRICE_GWEI = env.int("FORGE_EVM_MAX_GAS_PRICE_GWEI", default=200)
 # Staff approve a withdrawal above this amount, or one taking the user's total of the last

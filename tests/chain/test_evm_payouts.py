@@ -26,6 +26,7 @@ from core.exceptions import Conflict
 from ledger.models import Account, Token
 from tests.chain.evm import compiled_token
 from tests.chain.node import CHAIN_ID, EvmNode, GateProxy
+from tests.chain.processes import shell_process
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
 from tests.farmers.helpers import settle
 from tests.money_helpers import assert_audit_clean, funded_factory
@@ -36,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIRMATIONS = 3
 FUNDER = EthAccount.create()
 ETHER = 10**18
+# The lease of a payout process the tests kill: it blocks the next run this long.
+KILLED_RUN_LEASE_SECONDS = 3
 
 
 def key_hex(account) -> str:
@@ -320,31 +323,20 @@ def test_a_reorg_before_confirmation_rebroadcasts_the_same_bytes_and_pays_once(n
 
 def payout_process(proxy_url: str, key_file: str) -> subprocess.Popen:
     """The beat task's body in its own process, against the test database and the proxy."""
-    from tests.integration.conftest import _database_url
-
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
-        "DATABASE_URL": _database_url(),
         "FORGE_EVM_RPC_URL": proxy_url,
         "FORGE_EVM_PAYOUTS_ENABLED": "true",
         "FORGE_EVM_HOT_WALLET_KEY_FILE": key_file,
         "FORGE_EVM_HOT_WALLET_KEY": "",
         "FORGE_EVM_CHAIN_ID": str(CHAIN_ID),
         "FORGE_EVM_CONFIRMATIONS": str(CONFIRMATIONS),
+        "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(KILLED_RUN_LEASE_SECONDS),
     }
-    code = "from chain.tasks import evm_payouts_task; print(evm_payouts_task())"
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return shell_process("from chain.tasks import evm_payouts_task; print(evm_payouts_task())", env)
 
 
 def run_until_free(w3, hot):
-    """A run in this process once the killed one's advisory lock is gone with its connection."""
+    """A run in this process once the killed one's lease has expired (KILLED_RUN_LEASE_SECONDS)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         report = evm_payouts_run(w3=w3, signer=hot)
@@ -532,42 +524,13 @@ def test_a_creators_refund_is_paid_by_the_system_in_the_same_batch_as_a_farmers_
 
 
 @pytest.mark.django_db
-def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(node, w3, hot):
-    import psycopg
-
-    from chain.locks import EVM_PAYOUTS_LOCK
-    from tests.integration.conftest import _database_url
+def test_a_second_payout_run_skips_while_one_holds_the_lease_and_signs_nothing(node, w3, hot):
+    from tests.chain.leases import lease_held_elsewhere
 
     ether_asset()
     farmer, address = paid_farmer()
     withdrawal_request(user=farmer, token=eth(), amount="0.1", address=address)
-    other = psycopg.connect(_database_url(), autocommit=True)  # another process's run, in effect
-    try:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", list(EVM_PAYOUTS_LOCK))
+    with lease_held_elsewhere("evm"):  # another process's run, in effect
         report = evm_payouts_run(w3=w3, signer=hot)
         assert report.busy and report.signed == 0 and not EvmPayout.objects.exists()
-    finally:
-        other.close()  # its lock goes with its connection, as a killed process's does
-    advisory_lock_released(EVM_PAYOUTS_LOCK)
-    assert run(w3, hot).signed == 1
-
-
-def advisory_lock_released(key: tuple[int, int], timeout: float = 10.0) -> None:
-    """Wait until PostgreSQL has let go of a closed connection's advisory lock: its backend
-    ends after the client hangs up, not at once (the next run would find it still held)."""
-    import time
-
-    from django.db import connection
-
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
-                "AND objsubid = 2",
-                list(key),
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-            assert time.monotonic() < deadline, f"advisory lock {key} still held after {timeout} s"
-            time.sleep(0.05)
+    assert run(w3, hot).signed == 1  # released: the next run proceeds at once

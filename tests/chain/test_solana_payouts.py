@@ -30,11 +30,12 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from accounts.services import withdrawal_approve, withdrawal_request
-from chain.locks import solana_payouts_lock
+from chain.locks import payout_run_lease
 from chain.models import SolanaPayout
 from chain.services.solana_payouts import PayoutRpc, solana_payouts_run
 from chain.signer import solana_hot_wallet_check, solana_signer_load
 from ledger.models import Account, Token
+from tests.chain.processes import shell_process
 from tests.chain.solana_rpc_bridge import RpcBridge, bridge_serving
 from tests.chain.solana_svm import SOL, SvmCluster, TokenBuild
 from tests.factories import CreatorFactory, FarmerFactory, StaffFactory, withdrawal_wallet
@@ -44,6 +45,8 @@ from tests.money_helpers import assert_audit_clean, funded_factory
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 
 ROOT = Path(__file__).resolve().parents[2]
+# The lease of a payout process the tests kill: it blocks the next run this long.
+KILLED_RUN_LEASE_SECONDS = 3
 
 
 @pytest.fixture
@@ -447,29 +450,18 @@ def test_a_process_refuses_to_start_with_solana_payouts_enabled_and_no_key(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_a_second_payout_run_skips_while_one_holds_the_lock_and_signs_nothing(cluster):
-    import psycopg
-
-    from chain.locks import SOLANA_PAYOUTS_LOCK
-    from tests.integration.conftest import _database_url
+def test_a_second_payout_run_skips_while_one_holds_the_lease_and_signs_nothing(cluster):
+    from tests.chain.leases import lease_held_elsewhere
 
     farmer, address = paid_farmer("SOL")
     withdrawal_request(user=farmer, token=token("SOL"), amount="0.1", address=address)
-    other = psycopg.connect(_database_url(), autocommit=True)  # another process's run, in effect
-    try:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", list(SOLANA_PAYOUTS_LOCK))
+    with lease_held_elsewhere("solana"):  # another process's run, in effect
         report = solana_payouts_run(source=cluster, signer=cluster.signer)
         assert report.busy and report.signed == 0 and not SolanaPayout.objects.exists()
-    finally:
-        other.close()  # its lock goes with its connection, as a killed process's does
-    for _ in range(50):  # the server ends the closed session's backend a moment later
-        report = solana_payouts_run(source=cluster, signer=cluster.signer)
-        if not report.busy:
-            break
-        time.sleep(0.1)
-    assert report.signed == 1
-    with solana_payouts_lock() as held:
-        assert held  # the run released it
+    report = solana_payouts_run(source=cluster, signer=cluster.signer)  # released: at once
+    assert not report.busy and report.signed == 1
+    with payout_run_lease("solana") as lease:
+        assert lease is not None  # the run released it
 
 
 # ---- What staff and users see ---------------------------------------------------------------------
@@ -547,26 +539,15 @@ def test_the_json_rpc_source_pays_once_over_http(cluster, bridge, symbol):
 
 def payout_process(url: str, key_file: str, mints: dict) -> subprocess.Popen:
     """The beat task's body in its own process, against the test database and the bridge."""
-    from tests.integration.conftest import _database_url
-
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "forge.settings.test",
-        "DATABASE_URL": _database_url(),
         "FORGE_SOLANA_RPC_URL": url,
         "FORGE_SOLANA_PAYOUTS_ENABLED": "true",
         "FORGE_SOLANA_HOT_WALLET_KEY_FILE": key_file,
         "FORGE_SOLANA_HOT_WALLET_KEY": "",
         "FORGE_SOLANA_MINTS": ",".join(f"{symbol}={mint}" for symbol, mint in mints.items()),
+        "FORGE_PAYOUT_RUN_LEASE_SECONDS": str(KILLED_RUN_LEASE_SECONDS),
     }
-    code = "from chain.tasks import solana_payouts_task; print(solana_payouts_task())"
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    return shell_process("from chain.tasks import solana_payouts_task; print(solana_payouts_task())", env)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -594,7 +575,7 @@ def test_a_payout_process_killed_around_the_send_pays_exactly_once(cluster, brid
     assert withdrawal.status == "sending"
     assert_audit_clean()
 
-    deadline = time.monotonic() + 30  # the killed session's advisory lock goes with its backend
+    deadline = time.monotonic() + 30  # the killed process's lease expires by itself
     while (report := solana_payouts_run(source=cluster, signer=cluster.signer)).busy:
         assert time.monotonic() < deadline, "the payout lock was never released"
         time.sleep(0.2)
