@@ -3,7 +3,17 @@ kept on the row), so staff may look but not add or edit. Nonces are not listed."
 
 from django.contrib import admin
 
-from .models import ChainAsset, ChainTransfer, DepositIntent, EvmCursor, EvmPayout, SolanaCursor, SolanaPayout, Wallet
+from .models import (
+    ChainAsset,
+    ChainTransfer,
+    DepositIntent,
+    EvmCursor,
+    EvmPayout,
+    PayoutRunLease,
+    SolanaCursor,
+    SolanaPayout,
+    Wallet,
+)
 
 
 @admin.register(Wallet)
@@ -110,3 +120,11 @@ class SolanaCursorAdmin(ReadOnlyAdmin):
 
     list_display = ("address", "last_signature", "updated_at")
     search_fields = ("address",)
+
+
+@admin.register(PayoutRunLease)
+class PayoutRunLeaseAdmin(ReadOnlyAdmin):
+    """Which payout run holds each chain's lease, and until when (docs/chain.md, "One run at a
+    time"). Read-only: a lease left by a killed run expires by itself."""
+
+    list_display = ("name", "holder", "acquired_at", "expires_at")
