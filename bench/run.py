@@ -112,7 +112,8 @@ def table_rows(results: dict[str, dict]) -> list[str]:
             f"{evidence['cpu_seconds_for_3_minutes']} s for 3 min), "
             f"peak +{one['peak_rss_growth_mib']} MiB; {large['video_mib']} MiB video sampled at "
             f"+{large['peak_rss_growth_mib']} MiB | two workers: {evidence['two_worker_speedup']}x one "
-            f"(load average {evidence.get('load_average', ['?'])[0]}) "
+            f"(load average {evidence.get('load_average', ['?'])[0]}; lone worker CPU/wall "
+            f"{one.get('cpu_per_wall', '?')}, peak threads {one.get('peak_threads', '?')}) "
             f"| ≤ 10 s of one core for 3 min | {_yes(evidence['met'])} |"
         )
     sustained = results.get("sustained")

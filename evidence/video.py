@@ -5,16 +5,22 @@
   returns container, codec, size, duration and frame rate, or raises `VideoRefused` (400, field
   `video`) saying why the file is not a usable video.
 - `keyframes_extract(path, times)` returns one `Keyframe` per requested time: the frame on screen
-  at that time (the last frame whose timestamp is at or before it). It decodes forward in one
-  pass and seeks (to the key frame before the target) only across gaps longer than
-  SEEK_GAP_SECONDS, so asking for many close times costs one decode of the stretch, not one per
-  time. Each kept frame is reduced at once to a small grayscale thumbnail (THUMB_WIDTH wide) and a
-  64-bit difference hash; the full-size picture (its luma, grayscale) is handed to `on_full_frame` only for the indices
-  the caller asks for (OCR) and dropped straight after. Memory is one decoded frame plus the
-  thumbnails, whatever the file's size.
+  at that time (the last frame whose timestamp is at or before it). An H.264 frame can only be
+  decoded after every frame since its key frame, so the cost is the frames decoded: it decodes
+  forward in one pass and seeks only where that skips frames, i.e. when the key frame a seek to
+  the next time would land on (the MP4's sample index says where they are) comes after the last
+  frame decoded. Frames between the last time a key frame's stretch needs and the next key
+  frame are never decoded; close times cost one decode of their stretch, not one per time. (A
+  file without an index seeks across gaps longer than SEEK_GAP_SECONDS.) Each kept frame is
+  reduced at once to a small grayscale thumbnail (THUMB_WIDTH wide) and a 64-bit difference
+  hash; the full-size picture (its luma, grayscale) is handed to `on_full_frame` only for the
+  indices the caller asks for (OCR) and dropped straight after. Memory is one decoded frame plus
+  the thumbnails, whatever the file's size. `DecodeStats` counts frames decoded and seeks.
 
-A worker decodes on one thread (DECODE_THREADS): one worker process is one core, and throughput
-comes from running more workers (bench/evidence.py measures both).
+One worker process is one core, and throughput comes from running more workers
+(bench/evidence.py measures both): FFmpeg's decoder runs on one thread (DECODE_THREADS; its
+default is one thread per core plus one) and so does its scaler (SCALE_THREADS; PyAV's default
+starts a pool of threads per call), in the probe as in the extraction. Neither changes a pixel.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from pools.demonstrations import MAX_DURATION_SECONDS
 DEMUXER = "mov"  # FFmpeg's "mov,mp4,m4a,3gp,3g2,mj2" demuxer
 MAX_PIXELS = 7680 * 4320  # 8K: a larger frame is not a screen recording
 THUMB_WIDTH = 480
-SEEK_GAP_SECONDS = 10.0  # longer than the recorder's key-frame interval (x264's 250 frames at 30 fps)
+SEEK_GAP_SECONDS = 10.0  # without an index: longer than the recorder's key-frame interval (x264's 250 frames at 30 fps)
 DECODE_THREADS = 1
+SCALE_THREADS = 1
 DHASH_SIZE = 8
 _TIME_EPSILON = 1e-4
 
@@ -66,6 +73,14 @@ class VideoInfo:
             "frame_rate": f"{self.frame_rate:.3f}",
             "frames": self.frames,
         }
+
+
+@dataclass
+class DecodeStats:
+    """What a `keyframes_extract` call cost: frames decoded and seeks taken."""
+
+    frames_decoded: int = 0
+    seeks: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,7 @@ def video_probe(path: str) -> VideoInfo:
             raise VideoRefused("The recording's video has no duration.")
         if duration > MAX_DURATION_SECONDS:
             raise VideoRefused(f"The recording lasts {duration:.0f} s; at most 24 h is accepted.")
+        context.thread_count = DECODE_THREADS
         try:
             first = next(container.decode(stream), None)
         except (av.FFmpegError, OSError, ValueError) as error:
@@ -153,10 +169,13 @@ def keyframes_extract(
     full_frames: Iterable[int] = (),
     on_full_frame: Callable[[int, Image.Image], None] | None = None,
     thumb_width: int = THUMB_WIDTH,
+    stats: DecodeStats | None = None,
 ) -> list[Keyframe]:
     """One Keyframe per entry of `times` (seconds of video time, any order; past the end means
     the last frame), in the order given. For each index in `full_frames`, `on_full_frame(index,
-    grayscale image)` is called with the full-size frame's luma while it is decoded (module doc)."""
+    grayscale image)` is called with the full-size frame's luma while it is decoded (module doc).
+    `stats`, when given, is filled in with the frames decoded and the seeks taken."""
+    stats = stats if stats is not None else DecodeStats()
     wanted_full = set(full_frames)
     order = sorted(range(len(times)), key=lambda i: times[i])
     results: list[Keyframe | None] = [None] * len(times)
@@ -168,13 +187,16 @@ def keyframes_extract(
         stream.codec_context.thread_count = DECODE_THREADS
         origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
         size = thumb_size(stream.codec_context.width, stream.codec_context.height, thumb_width)
+        frame_rate = float(stream.average_rate) if stream.average_rate else 30.0
         # The frame handed out last and its reduction: several times can fall on one frame.
         last: list = [None, None]
 
         def keep(position: int, frame, frame_t: float) -> None:
             index = order[position]
             if last[0] is not frame:
-                thumb = frame.reformat(width=size[0], height=size[1], format="gray", interpolation="AREA").to_ndarray()
+                thumb = frame.reformat(
+                    width=size[0], height=size[1], format="gray", interpolation="AREA", threads=SCALE_THREADS
+                ).to_ndarray()
                 thumb = np.ascontiguousarray(thumb)
                 last[0], last[1] = frame, (frame_t, thumb, dhash(thumb))
             frame_time, thumb, digest = last[1]
@@ -182,30 +204,49 @@ def keyframes_extract(
                 on_full_frame(index, _luma_image(frame))
             results[index] = Keyframe(index, float(times[index]), frame_time, thumb, digest)
 
+        def timestamp(t: float) -> int:
+            return int((t + origin) / stream.time_base)
+
+        entries = stream.index_entries if stream.time_base else ()
+        # The MP4 index holds decoding times. With B-frames they run ahead of the times frames are
+        # shown by the reorder delay, and FFmpeg's seek to t lands on the last key frame decoded
+        # at or before t minus that delay (the recorder's x264 "ultrafast" writes no B-frames: 0).
+        reorder = max(0.0, origin - float(entries[0].timestamp * stream.time_base)) if len(entries) else 0.0
+
+        def worth_seeking(target: float, decoded_t: float) -> bool:
+            """Whether seeking to `target` skips frames: the key frame the seek lands on comes
+            after the last frame decoded (without an index: the gap is long)."""
+            if not len(entries):
+                return target - decoded_t > SEEK_GAP_SECONDS
+            found = entries.search_timestamp(timestamp(target - reorder), backward=True, any_frame=False)
+            landing = float(entries[found].timestamp * stream.time_base) - origin if found >= 0 else -math.inf
+            return landing > decoded_t + _TIME_EPSILON
+
         def frames_from(start: float):
             if start > 0:
-                target = int((start + origin) / stream.time_base)
-                container.seek(target, stream=stream, backward=True, any_frame=False)
+                container.seek(timestamp(start), stream=stream, backward=True, any_frame=False)
+                stats.seeks += 1
             counter = 0
             try:
                 for frame in container.decode(stream):
                     counter += 1
-                    if frame.time is not None:
-                        frame_t = frame.time - origin
-                    else:  # no timestamps: count frames
-                        frame_t = (counter - 1) / (float(stream.average_rate) if stream.average_rate else 30.0)
+                    stats.frames_decoded += 1
+                    # Without timestamps: count frames.
+                    frame_t = frame.time - origin if frame.time is not None else (counter - 1) / frame_rate
                     yield frame, frame_t
             except (av.FFmpegError, OSError, ValueError) as error:
                 raise VideoRefused(f"The recording cannot be decoded ({_describe(error)}).") from None
 
-        position = 0
+        position, considered = 0, -1  # considered: the last position a seek was weighed for
         previous, previous_t = None, -math.inf
         decoded = frames_from(0.0)
         while position < len(order):
             target = float(times[order[position]])
-            if previous is not None and target - previous_t > SEEK_GAP_SECONDS:
-                decoded = frames_from(target)
-                previous, previous_t = None, -math.inf
+            if position != considered and previous is not None:
+                considered = position
+                if worth_seeking(target, previous_t):
+                    decoded = frames_from(target)
+                    previous, previous_t = None, -math.inf
             item = next(decoded, None)
             if item is None:  # end of the video: later times see its last frame
                 if previous is None:
@@ -236,7 +277,7 @@ def _luma_image(frame) -> Image.Image:
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8)[: plane.line_size * frame.height].reshape(frame.height, plane.line_size)
         return Image.fromarray(np.ascontiguousarray(rows[:, : frame.width]), mode="L")
-    return frame.to_image().convert("L")
+    return frame.to_image(threads=SCALE_THREADS).convert("L")
 
 
 def dhash(gray: np.ndarray, size: int = DHASH_SIZE) -> str:

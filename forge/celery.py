@@ -8,6 +8,10 @@ from celery.signals import before_task_publish, task_postrun, task_prerun
 from core.observability import task_finished, task_headers_add, task_started
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forge.settings.local")
+# One worker process is one core; throughput comes from more processes (docs/performance.md,
+# benchmark 5). OpenBLAS, loaded with numpy by the evidence app, would start a thread per core
+# at import; nothing here uses BLAS, so one (this module is imported before numpy is).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 app = Celery("forge")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -229,12 +229,15 @@ def _draw_pointer(draw: ImageDraw.ImageDraw, position: tuple[float, float]) -> N
     )
 
 
-def encode_video(path: Path, frames, *, fps: int = FPS, width: int = WIDTH, height: int = HEIGHT) -> None:
-    """Encode PIL images to H.264 MP4, as the recorder's FFmpeg does (yuv420p, ultrafast)."""
+def encode_video(
+    path: Path, frames, *, fps: int = FPS, width: int = WIDTH, height: int = HEIGHT, options: dict | None = None
+) -> None:
+    """Encode PIL images to H.264 MP4, as the recorder's FFmpeg does (yuv420p, ultrafast);
+    `options` are x264's, over those (e.g. {"g": "10"} for a key frame every 10 frames)."""
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "23", "tune": "zerolatency"}
+        stream.options = {"preset": "ultrafast", "crf": "23", "tune": "zerolatency", **(options or {})}
         for image in frames:
             for packet in stream.encode(av.VideoFrame.from_image(image)):
                 container.mux(packet)

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evidence.video import VideoRefused, dhash, dhash_distance, keyframes_extract, video_probe
+from evidence.video import (
+    DecodeStats,
+    VideoRefused,
+    dhash,
+    dhash_distance,
+    keyframes_extract,
+    video_probe,
+)
 from tests.evidence.recordings import encode_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +114,139 @@ def test_far_apart_times_are_reached_by_seeking(tmp_path):
     frames = keyframes_extract(str(path), [0.0, 25.0, 59.9])
     assert [round(frame.t, 1) for frame in frames] == [0.0, 25.0, 59.9]
     assert [round(float(frame.thumb.mean()) / 18) for frame in frames] == [0, 250 % 13, 599 % 13]
+
+
+def counting_levels(count: int, size=(64, 36)):
+    """Frame i is gray level 7*i mod 256 (distinct for 36 frames and more than a thumbnail's noise)."""
+    return solid_frames([((7 * i) % 252,) * 3 for i in range(count)], size=size)
+
+
+def frames_on_screen(path, times) -> list[np.ndarray]:
+    """The thumbnails keyframes_extract should give, from decoding every frame in order (no seek)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = [(float(frame.time), frame) for frame in container.decode(stream)]
+    shown = []
+    for t in times:
+        frame = [frame for frame_t, frame in decoded if frame_t <= t + 1e-4][-1]
+        shown.append(frame.reformat(format="gray", interpolation="AREA").to_ndarray())
+    return shown
+
+
+def assert_same_pictures(frames, expected: list[np.ndarray]) -> None:
+    assert len(frames) == len(expected)
+    assert [np.array_equal(frame.thumb, picture) for frame, picture in zip(frames, expected, strict=True)] == [
+        True
+    ] * len(expected)
+
+
+def test_frames_no_requested_time_needs_are_never_decoded(tmp_path):
+    """A key frame every second at 10 fps: for 0.0, 2.5 and 4.2 s only frames 0-1, 2.0-2.6 and
+    4.0-4.3 s are decoded (a seek to each key frame), not the 44 frames up to 4.3 s; and the
+    pictures are the ones decoding every frame gives."""
+    path = tmp_path / "gops.mp4"
+    encode_video(path, counting_levels(60), fps=10, width=64, height=36, options={"g": "10", "keyint_min": "10"})
+    times = [2.5, 0.0, 4.2]
+    stats = DecodeStats()
+    frames = keyframes_extract(str(path), times, stats=stats)
+    assert [round(frame.t, 1) for frame in frames] == [2.5, 0.0, 4.2]
+    assert_same_pictures(frames, frames_on_screen(path, times))
+    assert (stats.frames_decoded, stats.seeks) == (2 + 7 + 4, 2)
+
+
+@pytest.mark.timeout(60)
+def test_a_long_stretch_without_key_frame_is_decoded_forward_not_again_from_its_start(tmp_path):
+    """One key frame for 30 s (a recorder at a low frame rate, or a long key-frame interval):
+    times 12 s apart are reached by decoding on, never by seeking back to the key frame and
+    decoding the stretch again (which, once, seeked back for ever)."""
+    path = tmp_path / "one-gop.mp4"
+    encode_video(path, counting_levels(300), fps=10, width=64, height=36, options={"g": "300", "keyint_min": "300"})
+    stats = DecodeStats()
+    frames = keyframes_extract(str(path), [0.0, 12.0, 24.0], stats=stats)
+    assert [round(frame.t, 1) for frame in frames] == [0.0, 12.0, 24.0]
+    assert (stats.frames_decoded, stats.seeks) == (242, 0)
+
+
+def test_with_b_frames_the_frame_shown_just_before_a_key_frame_is_found(tmp_path):
+    """With B-frames a key frame is decoded before frames shown earlier (its index time is its
+    decoding time, 1.8 s here): the frame on screen at 1.9 s is frame 19, not the key frame shown
+    at 2.0 s. 1.9 s is reached by decoding on (FFmpeg's seek would land on the first key frame
+    again), 4.5 s by one seek to the key frame shown at 4.0 s."""
+    import av
+
+    path = tmp_path / "b-frames.mp4"
+    options = {"preset": "medium", "tune": "film", "bf": "3", "g": "20", "keyint_min": "20", "sc_threshold": "0"}
+    encode_video(path, counting_levels(60), fps=10, width=64, height=36, options=options)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        key_decoding_times = [float(e.timestamp * stream.time_base) for e in stream.index_entries if e.is_keyframe]
+    assert 1.7 <= key_decoding_times[1] < 1.9  # decoded before 1.9 s, shown at 2.0 s
+    times = [0.0, 1.9, 2.0, 4.5]
+    stats = DecodeStats()
+    frames = keyframes_extract(str(path), times, stats=stats)
+    assert [round(frame.t, 1) for frame in frames] == times
+    assert_same_pictures(frames, frames_on_screen(path, times))
+    assert stats.seeks == 1
+
+
+ONE_THREAD_PROBE = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    import django
+    django.setup()
+    from evidence.video import keyframes_extract, video_probe
+
+    def cpu(who):
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    path = sys.argv[1]
+    idle = threads()
+    seen = []
+    process_before, thread_before = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_THREAD)
+    video_probe(path)
+    keyframes_extract(
+        path, [i / 10 for i in range(30)], full_frames=[5], on_full_frame=lambda i, image: seen.append(threads())
+    )
+    process, thread = cpu(resource.RUSAGE_SELF) - process_before, cpu(resource.RUSAGE_THREAD) - thread_before
+    print(json.dumps({"idle": idle, "during": seen[0], "process": process, "other_threads": process - thread}))
+    """
+)
+
+
+def test_a_worker_decodes_and_scales_on_its_one_thread(tmp_path):
+    """Probing and sampling a 1080p video runs on the calling thread alone: no FFmpeg decoder or
+    scaler threads (their defaults start one per core), and, once Django is set up, no idle
+    OpenBLAS threads either. One worker process is one core."""
+    path = tmp_path / "screen.mp4"
+    rng = np.random.default_rng(3)
+    noise = [rng.integers(0, 256, (270, 480), dtype=np.uint8) for _ in range(30)]
+    pictures = [Image.fromarray(picture).resize((1920, 1080)) for picture in noise]
+    encode_video(path, pictures, fps=10, width=1920, height=1080)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "SENTRY_DSN"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", ONE_THREAD_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "forge.settings.test", "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    print(measured)
+    assert measured["idle"] == 1 and measured["during"] == 1
+    assert measured["other_threads"] <= 0.01 + 0.02 * measured["process"]
 
 
 def test_the_difference_hash_is_stable_under_scaling_and_tells_pictures_apart():
