@@ -64,3 +64,23 @@ def test_wake_ups_in_one_window_send_one_message_until_cleared(db, monkeypatch, 
     with django_capture_on_commit_callbacks(execute=True):
         wake_up_on_commit("pools.submissions_process_pending", key=key, window_seconds=60)
     assert len(calls) == 2
+
+
+def test_no_task_acknowledged_late_can_outlive_the_brokers_visibility_timeout(settings):
+    """A message not acknowledged within the visibility timeout is delivered again: a task that
+    acknowledges late and may run longer than that (its hard time limit) would run twice at once
+    (the evidence examination's limit is 900 s; the timeout was 600 s)."""
+    from forge.celery import app
+
+    app.loader.import_default_modules()  # every app's tasks.py, as a worker imports them
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    late = {
+        name: task
+        for name, task in app.tasks.items()
+        if getattr(task, "acks_late", False) and not name.startswith("celery.")  # Celery's own: not ours
+    }
+    assert "evidence.recording_examine" in late and "pools.submission_settle" in late
+    too_long = {
+        name: task.time_limit for name, task in late.items() if not task.time_limit or task.time_limit >= timeout
+    }
+    assert too_long == {}, f"acks_late tasks whose time limit is not below the visibility timeout ({timeout} s)"
