@@ -71,3 +71,26 @@ def test_a_share_of_one_turns_the_limit_off():
     reputation_recompute(farmer_id=farmer.pk)
 
     assert reputation_of(farmer) == Decimal("83.33")  # every part (1.5 + 6) / 9, as before
+
+
+def test_scores_earned_before_the_cap_are_recomputed_after_the_upgrade(settings):
+    """Migration 0004 flags every profile, and the refresh task's batch brings an old score,
+    earned from one creator before the cap, down to the cap."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from farmers.models import FarmerProfile
+    from farmers.services import reputation_refresh_flagged
+
+    farmer = FarmerFactory()
+    settings.FORGE_REPUTATION_MAX_CREATOR_SHARE = 1  # the score as it was before the cap
+    assert _work_for(1, farmer) > Decimal("98")
+    settings.FORGE_REPUTATION_MAX_CREATOR_SHARE = 0.25  # the upgrade
+
+    migration = import_module("farmers.migrations.0004_recompute_for_creator_share")
+    migration.flag_every_profile(apps, None)
+    assert FarmerProfile.objects.get(user=farmer).needs_refresh is True
+    assert reputation_refresh_flagged() >= 1
+    assert reputation_of(farmer) == Decimal("62.50")
+    assert_audit_clean()
