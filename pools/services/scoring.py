@@ -149,8 +149,13 @@ def duplicate_holds(rows: list[Submission], copies: dict[int, tuple[int, float]]
         holds[row_id].append(hold_near_duplicate(other_id, similarity))
         if copies is not None:
             copies[row_id] = (other_id, similarity)
-    files = list(
-        Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
+    # Attachment rows are written only for the attachments a demonstration declares
+    # (`submission_create`): a set declaring none has none to look up.
+    declaring = [row.pk for row in rows if isinstance(row.demonstration, dict) and row.demonstration.get("attachments")]
+    files = (
+        list(Attachment.objects.filter(submission_id__in=declaring).values_list("submission_id", "sha256"))
+        if declaring
+        else []
     )
     if files:
         # Submissions per file, not files: one submission carrying a file twice is no copy.

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -776,3 +777,38 @@ def test_a_baton_the_broker_refuses_clears_the_mark_so_the_next_submission_wakes
     ]
     assert cache.get(WAKE_UP_KEY) is None
 
+
+# ---- the cost of a batch ---------------------------------------------------------------------
+
+
+def _batch_statements(factory, size: int, capture, monkeypatch) -> list[str]:
+    """Every statement of taking, grading and settling `size` waiting submissions (each by a
+    farmer settled before, as under a steady stream), the after-commit notices included; the
+    tasks it sends (reputation, emails) are other workers' work, so they are not run here."""
+    import core.queue
+
+    monkeypatch.setattr(core.queue, "queue_now", lambda *args, **kwargs: True)
+    farmers = [FarmerFactory() for _ in range(size)]
+    for farmer in farmers:  # settled first: the farmers' accounts and profiles exist
+        submit(factory, farmer)
+    process_batch(limit=size)
+    for farmer in farmers:
+        submit(factory, farmer)
+    with CaptureQueriesContext(connection) as queries, capture(execute=True):
+        assert process_batch(limit=size) == size
+    return [query["sql"] for query in queries]
+
+
+@pytest.mark.parametrize("size", [1, 12])
+def test_a_batch_costs_the_same_fixed_number_of_statements_whatever_its_size(
+    factory, size, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Set-based from take to notices: 1 and 12 submissions cost the same 30 statements (with
+    no attachments, ambassadors or webhooks; 35 before: the commission tiers and the
+    attachments were read for nothing, the pools' accounts by a query of their own, and an
+    empty transaction was opened to find no webhook endpoint)."""
+    statements = _batch_statements(factory, size, django_capture_on_commit_callbacks, monkeypatch)
+
+    assert len(statements) <= 30, "\n".join(sql[:100] for sql in statements)
+    assert not any("referrals_commissiontier" in sql for sql in statements)  # nobody was referred
+    assert not any("pools_attachment" in sql for sql in statements)  # no demonstration declares one
