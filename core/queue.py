@@ -16,7 +16,11 @@ request into an error: the failure is logged and the app's sweeper sends the tas
 variant: for a task that drains everything waiting (the batch processor, the reputation
 refresh), one message per window serves every request of that window. The task clears the
 mark (`wake_up_clear`) once it has drained the queue, then looks once more, so nothing
-committed meanwhile waits for the sweeper.
+committed meanwhile waits for the sweeper. While there is still more to do it passes the baton
+instead (`wake_up_pass`): it sends itself again and keeps the mark, so requests arriving
+meanwhile start no second chain of runs beside it. (Clearing the mark after every run let each
+run under a steady stream add a chain: runs multiplied, each taking a handful of rows and
+paying a batch's fixed cost for them.)
 """
 
 from __future__ import annotations
@@ -80,6 +84,19 @@ def wake_up(task_name: str, *, key: str, window_seconds: int) -> None:
 def wake_up_on_commit(task_name: str, *, key: str, window_seconds: int) -> None:
     """`wake_up` once the current transaction commits."""
     transaction.on_commit(lambda: wake_up(task_name, key=key, window_seconds=window_seconds))
+
+
+def wake_up_pass(task_name: str, *, key: str, window_seconds: int) -> None:
+    """From the draining task `task_name` itself, with more left to drain: send it again and
+    renew the mark for another `window_seconds`, so the requests of that window (whose rows the
+    next run drains) send nothing. If the broker refuses, the mark is cleared so the next
+    request wakes a run; with the cache unreachable the message is sent all the same."""
+    try:
+        cache.set(key, 1, timeout=window_seconds)
+    except Exception:
+        logger.warning("the cache is unreachable; passing %s on without its mark", task_name)
+    if not queue_now(task_name):
+        wake_up_clear(key)
 
 
 def wake_up_clear(key: str) -> None:

@@ -369,20 +369,22 @@ def webhook_events_send_many(*, events: list[WebhookEvent]) -> None:
         transaction.on_commit(lambda: webhook_events_record(events=events))
 
 
-@transaction.atomic
 def webhook_events_record(*, events: list[WebhookEvent]) -> None:
     endpoints: dict[int, list[WebhookEndpoint]] = {}
     for endpoint in WebhookEndpoint.objects.filter(owner_id__in={e.owner_id for e in events}, is_active=True):
         endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
-    for event in events:
-        if event.owner_id in endpoints:
-            webhook_event_send(
-                owner_id=event.owner_id,
-                event_type=event.event_type,
-                data=event.data,
-                idempotency_key=f"{event.event_type}:{event.key}" if event.key else None,
-                endpoints=endpoints[event.owner_id],
-            )
+    if not endpoints:
+        return  # the usual case, read outside a transaction: nothing to write
+    with transaction.atomic():
+        for event in events:
+            if event.owner_id in endpoints:
+                webhook_event_send(
+                    owner_id=event.owner_id,
+                    event_type=event.event_type,
+                    data=event.data,
+                    idempotency_key=f"{event.event_type}:{event.key}" if event.key else None,
+                    endpoints=endpoints[event.owner_id],
+                )
 
 
 def webhook_test_send(*, owner, endpoint_id: int) -> WebhookDelivery:

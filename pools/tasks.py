@@ -14,13 +14,13 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.db import TransactionBusy
-from core.queue import wake_up_clear
+from core.queue import wake_up, wake_up_clear, wake_up_pass
 
 from .models import Submission
 from .services.batch import batch_size, pending_exists, process_batch, waiting_filter
 from .services.claims import claims_expire_due
 from .services.settlement import NotReadyToSettle, submission_settle
-from .services.submissions import WAKE_UP_KEY
+from .services.submissions import WAKE_UP_COALESCE_SECONDS, WAKE_UP_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +46,25 @@ def _settle(submission_id: int) -> str:
         return Submission.objects.values_list("status", flat=True).get(pk=submission_id)
 
 
-@shared_task(name="pools.submissions_process_pending", autoretry_for=TRANSIENT, **RETRY, **MONEY_TASK)
+PROCESS_PENDING = "pools.submissions_process_pending"
+
+
+@shared_task(name=PROCESS_PENDING, autoretry_for=TRANSIENT, **RETRY, **MONEY_TASK)
 def submissions_process_pending_task() -> int:
     """Score and settle one batch of waiting submissions, then pass the baton: another run
-    while there is more (so every free worker joins in), or, when the queue is drained, clear
-    the wake-up mark and look once more so nothing committed meanwhile waits for the sweeper."""
+    while there is more, keeping the wake-up mark (core/queue.py `wake_up_pass`: submissions
+    arriving meanwhile start no second chain, so under a steady stream one chain takes what
+    arrived since its last batch instead of several chains taking a few rows each); or, when
+    the queue is drained, clear the mark and look once more so nothing committed meanwhile
+    waits for the sweeper."""
     taken = process_batch()
-    if taken >= batch_size():
-        submissions_process_pending_task.delay()
+    window = {"key": WAKE_UP_KEY, "window_seconds": WAKE_UP_COALESCE_SECONDS}
+    if taken >= batch_size() or (taken and pending_exists()):
+        wake_up_pass(PROCESS_PENDING, **window)
     else:
         wake_up_clear(WAKE_UP_KEY)
         if pending_exists():
-            submissions_process_pending_task.delay()
+            wake_up(PROCESS_PENDING, **window)
     return taken
 
 

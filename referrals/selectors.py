@@ -54,9 +54,11 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
     A tier-0 ambassador keeps their user id with a rate of 0: recorded, credited nothing. So
     does the ambassador of a linked referral (a self-referral ring, `referrals_linked`): the
     share stays with the platform."""
-    rates = tier_rates() if rates is None else rates
     result = dict.fromkeys(user_ids, Commission.none())
     referrals = list(Referral.objects.select_related("ambassador").filter(user_id__in=list(result)))
+    if not referrals:  # nobody to pay: the tiers need not be read (a settlement batch's usual case)
+        return result
+    rates = tier_rates() if rates is None else rates
     linked = referrals_linked(referrals)
     for referral in referrals:
         ambassador = referral.ambassador

@@ -30,7 +30,14 @@ from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES
 from ..locks import submissions_lock, submissions_lock_waiting
 from ..models import Submission
 from .notices import submissions_notify_held
-from .scoring import ROW_FIELDS, SCORE_FIELDS, grader_failures_back_off, submissions_grade, submissions_score
+from .scoring import (
+    CLAIM_FIELDS,
+    ROW_FIELDS,
+    SCORE_FIELDS,
+    grader_failures_back_off,
+    submissions_grade,
+    submissions_score,
+)
 from .settlement import settle_rows
 
 logger = logging.getLogger(__name__)
@@ -158,8 +165,16 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     ids = _lock_waiting(limit, now)
     rows = list(
         Submission.objects.filter(pk__in=ids)
-        .select_related("claim")
-        .only(*ROW_FIELDS, "farmer_id", "status", "quality_score", "needs_review", "claim__reward")
+        .select_related("claim")  # what grading (CLAIM_FIELDS: the frozen terms) and settling read of it
+        .only(
+            *ROW_FIELDS,
+            "farmer_id",
+            "status",
+            "quality_score",
+            "needs_review",
+            *(f"claim__{name}" for name in CLAIM_FIELDS if name != "pk"),
+            "claim__reward",
+        )
         .order_by("pk")
     )
     if not rows:

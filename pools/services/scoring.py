@@ -149,8 +149,13 @@ def duplicate_holds(rows: list[Submission], copies: dict[int, tuple[int, float]]
         holds[row_id].append(hold_near_duplicate(other_id, similarity))
         if copies is not None:
             copies[row_id] = (other_id, similarity)
-    files = list(
-        Attachment.objects.filter(submission_id__in=[row.pk for row in rows]).values_list("submission_id", "sha256")
+    # Attachment rows are written only for the attachments a demonstration declares
+    # (`submission_create`): a set declaring none has none to look up.
+    declaring = [row.pk for row in rows if isinstance(row.demonstration, dict) and row.demonstration.get("attachments")]
+    files = (
+        list(Attachment.objects.filter(submission_id__in=declaring).values_list("submission_id", "sha256"))
+        if declaring
+        else []
     )
     if files:
         # Submissions per file, not files: one submission carrying a file twice is no copy.
@@ -172,8 +177,11 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
     query for the set), and the server's claim window: claimed at the claim's creation,
     submitted at the submission's server time (never the times the farmer declares). A claim
     without terms (none left after migration 0011; kept as a fallback) is graded against its
-    factory as it stands."""
-    claims = Claim.objects.only(*CLAIM_FIELDS).in_bulk({row.claim_id for row in rows})
+    factory as it stands. Claims the caller loaded with the rows (the inline batch joins them)
+    are not read again."""
+    claims = _loaded_claims(rows)
+    if claims is None:
+        claims = Claim.objects.only(*CLAIM_FIELDS).in_bulk({row.claim_id for row in rows})
     window = bool(getattr(settings, "FORGE_GRADE_CLAIM_WINDOW", True))
     submitted = {row.claim_id: row.submitted_at for row in rows}
     bare = {claim.factory_id for claim in claims.values() if not claim.terms}
@@ -201,6 +209,17 @@ def claim_tasks(rows: list[Submission]) -> dict[int, TaskContext]:
                 **times,
             )
     return tasks
+
+
+def _loaded_claims(rows: list[Submission]) -> dict[int, Claim] | None:
+    """{claim id: claim} if every row came with its claim and the claim's CLAIM_FIELDS."""
+    claims = {}
+    for row in rows:
+        claim = row.claim if Submission.claim.is_cached(row) else None
+        if claim is None or claim.get_deferred_fields() & set(CLAIM_FIELDS):
+            return None
+        claims[claim.pk] = claim
+    return claims
 
 
 def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:

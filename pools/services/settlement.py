@@ -151,8 +151,12 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
     computed and written first, against transaction ids reserved in advance (the foreign key
     is checked once `transactions_write` has inserted them). Two workers settling at once
     overlap everything but that end."""
+    # With the pool's two accounts, which every settlement moves (no query of their own).
     factories = {
-        f.pk: f for f in Factory.objects.select_related("token").filter(pk__in={row.factory_id for row in rows})
+        f.pk: f
+        for f in Factory.objects.select_related("token", "available_account", "reserved_account").filter(
+            pk__in={row.factory_id for row in rows}
+        )
     }
     config = economics_config()
     commissions = commissions_for_many({row.farmer_id for row in rows} | {f.creator_id for f in factories.values()})
@@ -170,9 +174,7 @@ def settle_rows(rows: list[Submission], *, write_fields: Sequence[str] = ()) -> 
             if user_id is not None:
                 specs.add((Account.Kind.USER_BALANCE, f"user:{user_id}", token_id))
     accounts = accounts_get_many(list(specs))
-    pools = Account.objects.in_bulk(
-        [pk for f in factories.values() for pk in (f.available_account_id, f.reserved_account_id)]
-    )
+    pools = {account.pk: account for f in factories.values() for account in (f.available_account, f.reserved_account)}
 
     now = timezone.now()
     reserved_ids = transaction_ids_reserve(len(rows))
