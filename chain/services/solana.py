@@ -98,6 +98,9 @@ class SolanaTx:
     # token account address -> what this transaction changed its balance by (post minus pre,
     # base units; from the meta's token balances): what actually arrived, transfer fees withheld
     token_deltas: dict[str, int] = field(default_factory=dict)
+    # token account address -> its mint's decimals (the token balances' uiTokenAmount.decimals):
+    # what a plain Transfer, which names neither mint nor decimals, is counted in
+    token_decimals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,10 @@ class SolanaTransfer:
     sender: str  # the paying wallet (SOL: the from account; SPL: the token account's authority)
     recipient: str  # the wallet that receives (SOL: the to account; SPL: the owner of the destination)
     amount: int  # base units
-    decimals: int | None  # stated by transferChecked; None for SOL and plain transfer
+    # SPL: the mint's decimals (stated by transferChecked, which the token program checks against
+    # the mint; for a plain Transfer, the destination's token balance says); None for SOL, or
+    # for a plain Transfer whose token balances do not say (never credited then)
+    decimals: int | None
     extra_accounts: tuple[str, ...]  # where Solana Pay puts the reference
     destination: str = ""  # SPL: the token account credited; SOL: the recipient itself
 
@@ -211,6 +217,7 @@ def tx_from_rpc_json(signature: str, result: dict) -> SolanaTx:
     )
     pre, post = meta.get("preTokenBalances") or [], meta.get("postTokenBalances") or []
     token_accounts = {keys[b["accountIndex"]]: (b["mint"], b.get("owner", "")) for b in post + pre}
+    token_decimals = {keys[b["accountIndex"]]: int(b["uiTokenAmount"]["decimals"]) for b in post + pre}
     deltas: dict[str, int] = {}
     for balances, sign in ((post, 1), (pre, -1)):  # an account absent before held nothing
         for b in balances:
@@ -223,6 +230,7 @@ def tx_from_rpc_json(signature: str, result: dict) -> SolanaTx:
         instructions=instructions,
         token_accounts=token_accounts,
         token_deltas=deltas,
+        token_decimals=token_decimals,
     )
 
 
@@ -260,8 +268,11 @@ def transfers_in(tx: SolanaTx) -> list[SolanaTransfer]:
             mint, owner = tx.token_accounts.get(destination, ("", ""))
             if not mint:
                 continue  # no token balance for the destination: not a transfer we can read
+            decimals = tx.token_decimals.get(destination)
             found.append(
-                SolanaTransfer(index, mint, authority, owner or destination, amount, None, ix.accounts[3:], destination)
+                SolanaTransfer(
+                    index, mint, authority, owner or destination, amount, decimals, ix.accounts[3:], destination
+                )
             )
     return found
 
@@ -432,8 +443,13 @@ def _store(tx: SolanaTx, references: dict) -> int:
         intent_id = references.get(refs[0]) if refs else None
         token = _token_for_mint(item.mint)
         defect = ""
-        if token is not None and item.decimals is not None and item.decimals != token.decimals:
-            defect = f"the transfer states {item.decimals} decimals, {token.symbol} has {token.decimals} here"
+        if token is not None and item.mint != NATIVE and item.decimals is None:
+            defect = "the transaction's token balances do not show the mint's decimals: not credited"
+        elif token is not None and item.decimals is not None and item.decimals != token.decimals:
+            defect = (
+                f"the mint has {item.decimals} decimals, {token.symbol} has {token.decimals} here "
+                "(a configuration error): not credited"
+            )
         elif token is not None and item.mint != NATIVE and item.recipient == own:
             defect = _arrival_defect(tx, item, items)
         _, created = ChainTransfer.objects.get_or_create(
