@@ -49,6 +49,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from solders import system_program as solders_system_program
+from solders import token as solders_token
 
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
@@ -59,8 +61,11 @@ from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_PROGRAM = "11111111111111111111111111111111"
-TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+# Program ids from solders where it names them. solders 0.29 names neither Token-2022's nor the
+# associated token account program's: those are typed, and the tests check them against the
+# programs LiteSVM loads and against solders' own ATA derivation (tests/chain/test_solana_ids.py).
+SYSTEM_PROGRAM = str(solders_system_program.ID)
+TOKEN_PROGRAM = str(solders_token.ID)
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"

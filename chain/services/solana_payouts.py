@@ -52,7 +52,16 @@ from accounts.services import withdrawal_failed_return, withdrawal_sending_mark,
 from ..locks import solana_payout_lock
 from ..models import ChainKind, SolanaPayout
 from .runs import RunReport, payout_run
-from .solana import ATA_PROGRAM, FINALIZED, NATIVE, SYSTEM_PROGRAM, RpcSource, associated_token_address, solana_mints
+from .solana import (
+    ATA_PROGRAM,
+    FINALIZED,
+    NATIVE,
+    SYSTEM_PROGRAM,
+    TOKEN_PROGRAMS,
+    RpcSource,
+    associated_token_address,
+    solana_mints,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +278,9 @@ def _sign_one(*, source, signer, withdrawal_id: int, mints: dict, blockhash, bud
             info = programs[mint]
             if info is None or info[1] != withdrawal.token.decimals:
                 return f"the mint of {withdrawal.token.symbol} is not a mint with {withdrawal.token.decimals} decimals"
+            if info[0] not in TOKEN_PROGRAMS:
+                # The instructions would name this program as the token program: never sign that.
+                return f"the mint of {withdrawal.token.symbol} belongs to {info[0]}, not to a token program"
             program = info[0]
         lamports = FEE_RESERVE + (amount if mint == NATIVE else ACCOUNT_RENT_RESERVE)
         if mint != NATIVE and _available(source, signer, mint, program, budget) < amount:
