@@ -429,15 +429,14 @@ def _pending_evm():
 
 
 def _prune(cursor: EvmCursor) -> None:
-    """Forget the hashes of blocks older than the reorg window, but never one a pending transfer
-    is in: `transfer_settle` credits only a transfer whose block hash it has (a run that scans
-    more blocks than the window, or a token left unsettled for longer, would otherwise leave
-    such a transfer pending for ever)."""
-    keep_from = cursor.next_block - settings.FORGE_EVM_REORG_DEPTH
-    oldest_pending = _pending_evm().order_by("block_number").values_list("block_number", flat=True).first()
-    if oldest_pending is not None:
-        keep_from = min(keep_from, oldest_pending)
-    EvmBlock.objects.filter(number__lt=keep_from).delete()
+    """Forget the hashes of blocks older than the reorg window, but never that of a block a
+    pending transfer is in: `transfer_settle` credits only a transfer whose block hash it has
+    (a run that scans more blocks than the window, or a token left unsettled for longer, would
+    otherwise leave such a transfer pending for ever). Only those blocks are kept, not the
+    span from the oldest of them: a transfer that waits long does not grow the table."""
+    EvmBlock.objects.filter(number__lt=cursor.next_block - settings.FORGE_EVM_REORG_DEPTH).exclude(
+        number__in=_pending_evm().values("block_number")
+    ).delete()
 
 
 def _restore_checked_blocks(w3) -> None:
