@@ -160,7 +160,7 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
         report.scanned, report.seen = _scan(
             w3, cursor, report.head, settings.FORGE_EVM_BLOCKS_PER_RUN if max_blocks is None else max_blocks
         )
-        _restore_checked_blocks(w3)
+        _restore_checked_blocks(w3, cursor)
         _prune(cursor)
     # Settle what is deep enough, with the hashes just checked against the chain.
     deepest = report.head - settings.FORGE_EVM_CONFIRMATIONS + 1
@@ -439,12 +439,14 @@ def _prune(cursor: EvmCursor) -> None:
     ).delete()
 
 
-def _restore_checked_blocks(w3) -> None:
-    """A pending transfer whose block's hash was pruned before this version kept them: read the
-    block from the node again and keep its hash when the transfer's block is still on the chain
-    (when not, the transfer stays pending and `_stale_pending` shows it to staff)."""
+def _restore_checked_blocks(w3, cursor: EvmCursor) -> None:
+    """A pending transfer below the reorg window whose block's hash was pruned before this
+    version kept them: read the block from the node again and keep its hash when the transfer's
+    block is still on the chain (when not, the transfer stays pending and `_stale_pending` shows
+    it to staff). Inside the window a reorg orphans the transfers of every block it drops."""
     lost = (
         _pending_evm()
+        .filter(block_number__lt=cursor.next_block - settings.FORGE_EVM_REORG_DEPTH)
         .exclude(block_number__in=EvmBlock.objects.values("number"))
         .order_by("block_number")
         .values_list("block_number", "block_hash")
