@@ -7,10 +7,20 @@ from django.conf import settings
 
 from .services.deposits import evm_watch
 from .services.payouts import evm_payouts_run
+from .services.runs import PAYOUT_TASK_TIME_LIMIT
 from .services.solana import solana_watch
 from .services.solana_payouts import solana_payouts_run
 
 logger = logging.getLogger(__name__)
+
+# The payout tasks: money, acknowledged late; their hard time limit is the one the run lease
+# is checked against at start (chain/services/runs.py).
+PAYOUT_TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "time_limit": PAYOUT_TASK_TIME_LIMIT,
+    "soft_time_limit": PAYOUT_TASK_TIME_LIMIT - 60,
+}
 
 
 @shared_task(name="chain.evm_watch", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
@@ -25,7 +35,7 @@ def evm_watch_task() -> dict | None:
     return report.__dict__
 
 
-@shared_task(name="chain.evm_payouts", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240)
+@shared_task(name="chain.evm_payouts", **PAYOUT_TASK_OPTIONS)
 def evm_payouts_task() -> dict | None:
     """One payout run (beat, every 15 s): track, sign, broadcast (chain/services/payouts.py).
     Off unless FORGE_EVM_PAYOUTS_ENABLED and FORGE_EVM_RPC_URL. Idempotent: the run's lease (one
@@ -49,9 +59,7 @@ def solana_watch_task() -> dict | None:
     return report.__dict__
 
 
-@shared_task(
-    name="chain.solana_payouts", acks_late=True, reject_on_worker_lost=True, time_limit=300, soft_time_limit=240
-)
+@shared_task(name="chain.solana_payouts", **PAYOUT_TASK_OPTIONS)
 def solana_payouts_task() -> dict | None:
     """One Solana payout run (beat, every 20 s): track, sign, send (chain/services/
     solana_payouts.py). Off unless FORGE_SOLANA_PAYOUTS_ENABLED and FORGE_SOLANA_RPC_URL.

@@ -22,6 +22,10 @@ The watcher (`evm_watch`, Celery beat `chain.evm_watch`) per run:
    under its lock, then `deposit_create` + `deposit_confirm`) with tx_ref `<tx hash>:<index>`;
    otherwise, or when its token's contract states other decimals than the ledger token
    (`asset_decimals_check`, read at the start of every run), `unmatched`.
+The hashes of blocks older than FORGE_EVM_REORG_DEPTH are forgotten, except those of blocks
+holding a pending transfer (settling needs them); a pending transfer older than
+FORGE_EVM_CONFIRMATIONS + FORGE_EVM_REORG_DEPTH blocks is logged and listed in the report
+(`stale`), for staff.
 A reorg deeper than a credited transfer is not repaired automatically: the watcher stops with
 an error for staff (docs/chain.md).
 """
@@ -124,6 +128,8 @@ class WatchReport:
     busy: bool = False
     # Tokens not credited this run, and why (asset_decimals_check): a configuration error for staff.
     refused: list[str] = field(default_factory=list)
+    # Pending transfers that should have settled long ago (`_stale_pending`), for staff.
+    stale: list[str] = field(default_factory=list)
 
 
 def evm_client():
@@ -154,6 +160,7 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
         report.scanned, report.seen = _scan(
             w3, cursor, report.head, settings.FORGE_EVM_BLOCKS_PER_RUN if max_blocks is None else max_blocks
         )
+        _restore_checked_blocks(w3, cursor)
         _prune(cursor)
     # Settle what is deep enough, with the hashes just checked against the chain.
     deepest = report.head - settings.FORGE_EVM_CONFIRMATIONS + 1
@@ -170,6 +177,7 @@ def evm_watch(*, w3=None, max_blocks: int | None = None) -> WatchReport:
             report.credited += 1
         elif outcome == ChainTransfer.Status.UNMATCHED:
             report.unmatched += 1
+    report.stale = _stale_pending(report.head, unreadable_tokens)
     return report
 
 
@@ -416,5 +424,50 @@ def transfer_settle(*, transfer_id: int, refused_tokens: dict[int, str] | None =
     return intent_credit(transfer=transfer, intent_id=intent.pk if intent else None, reason=reason)
 
 
+def _pending_evm():
+    return ChainTransfer.objects.filter(chain=ChainKind.EVM, status=ChainTransfer.Status.PENDING)
+
+
 def _prune(cursor: EvmCursor) -> None:
-    EvmBlock.objects.filter(number__lt=cursor.next_block - settings.FORGE_EVM_REORG_DEPTH).delete()
+    """Forget the hashes of blocks older than the reorg window, but never that of a block a
+    pending transfer is in: `transfer_settle` credits only a transfer whose block hash it has
+    (a run that scans more blocks than the window, or a token left unsettled for longer, would
+    otherwise leave such a transfer pending for ever). Only those blocks are kept, not the
+    span from the oldest of them: a transfer that waits long does not grow the table."""
+    EvmBlock.objects.filter(number__lt=cursor.next_block - settings.FORGE_EVM_REORG_DEPTH).exclude(
+        number__in=_pending_evm().values("block_number")
+    ).delete()
+
+
+def _restore_checked_blocks(w3, cursor: EvmCursor) -> None:
+    """A pending transfer below the reorg window whose block's hash was pruned before this
+    version kept them: read the block from the node again and keep its hash when the transfer's
+    block is still on the chain (when not, the transfer stays pending and `_stale_pending` shows
+    it to staff). Inside the window a reorg orphans the transfers of every block it drops."""
+    lost = (
+        _pending_evm()
+        .filter(block_number__lt=cursor.next_block - settings.FORGE_EVM_REORG_DEPTH)
+        .exclude(block_number__in=EvmBlock.objects.values("number"))
+        .order_by("block_number")
+        .values_list("block_number", "block_hash")
+        .distinct()
+    )
+    for number, block_hash in lost:
+        if _hex(w3.eth.get_block(number)["hash"]) == block_hash:
+            EvmBlock.objects.get_or_create(number=number, defaults={"hash": block_hash})
+
+
+def _stale_pending(head: int, unreadable_tokens: dict[int, str]) -> list[str]:
+    """Pending transfers with more than FORGE_EVM_CONFIRMATIONS + FORGE_EVM_REORG_DEPTH
+    confirmations, each with why it waits as far as we can tell: they should have settled long
+    ago, so staff see them (logged as errors, listed in the run's report)."""
+    oldest_allowed = head - settings.FORGE_EVM_CONFIRMATIONS - settings.FORGE_EVM_REORG_DEPTH + 1
+    stale = []
+    for transfer in _pending_evm().filter(block_number__lt=oldest_allowed).order_by("block_number", "pk"):
+        why = unreadable_tokens.get(transfer.token_id, "its block is no longer on the chain as it was seen")
+        stale.append(
+            f"transfer {transfer.pk} ({transfer.tx_hash}, block {transfer.block_number}) pending for "
+            f"{head - transfer.block_number + 1} blocks: {why}"
+        )
+        logger.error("EVM watcher: %s", stale[-1])
+    return stale

@@ -35,6 +35,7 @@ The hot wallet pays the gas (in ether); the user receives the exact amount reque
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -47,7 +48,7 @@ from accounts.services import withdrawal_failed_return, withdrawal_sending_mark,
 from ..locks import evm_payout_lock
 from ..models import ChainAsset, ChainKind, EvmPayout
 from .deposits import evm_client
-from .runs import RunReport, payout_run
+from .runs import RunReport, no_lease, payout_run
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +78,15 @@ def evm_payouts_run(*, w3=None, signer=None, limit: int | None = None) -> Payout
     signer = signer or evm_hot_wallet()
     report = PayoutReport()
 
-    def track() -> None:
+    def track(renew) -> None:
         report.head = w3.eth.block_number
-        payouts_track(w3=w3, signer=signer, report=report)
+        payouts_track(w3=w3, signer=signer, report=report, renew=renew)
 
     return payout_run(
         lease=ChainKind.EVM,
         report=report,
         track=track,
-        sign=lambda: payouts_sign(w3=w3, signer=signer, report=report, limit=limit),
+        sign=lambda renew: payouts_sign(w3=w3, signer=signer, report=report, limit=limit, renew=renew),
         send=lambda payout_id: payout_broadcast(w3=w3, payout_id=payout_id, report=report),
     )
 
@@ -93,7 +94,7 @@ def evm_payouts_run(*, w3=None, signer=None, limit: int | None = None) -> Payout
 # ---- 1. tracking ------------------------------------------------------------------------------
 
 
-def payouts_track(*, w3, signer, report: PayoutReport) -> None:
+def payouts_track(*, w3, signer, report: PayoutReport, renew: Callable[[], None] = no_lease) -> None:
     live = list(
         EvmPayout.objects.filter(from_address=signer.address, status__in=EvmPayout.LIVE)
         .order_by("nonce")
@@ -105,6 +106,7 @@ def payouts_track(*, w3, signer, report: PayoutReport) -> None:
     depth_block = max(report.head - confirmations + 1, 0)
     deep_nonce = w3.eth.get_transaction_count(signer.address, block_identifier=depth_block)
     for payout_id in live:
+        renew()
         payout = EvmPayout.objects.get(pk=payout_id)
         receipt = _receipt(w3, payout.tx_hash)
         if receipt is not None:
@@ -175,7 +177,9 @@ def _mark_dead(payout: EvmPayout, report: PayoutReport) -> None:
 # ---- 2. signing -------------------------------------------------------------------------------
 
 
-def payouts_sign(*, w3, signer, report: PayoutReport, limit: int | None = None) -> list[int]:
+def payouts_sign(
+    *, w3, signer, report: PayoutReport, limit: int | None = None, renew: Callable[[], None] = no_lease
+) -> list[int]:
     """Sign (and store) transactions for the withdrawals waiting; the new rows' ids."""
     limit = settings.FORGE_EVM_PAYOUTS_PER_RUN if limit is None else limit
     gas_price = int(w3.eth.gas_price)
@@ -200,6 +204,7 @@ def payouts_sign(*, w3, signer, report: PayoutReport, limit: int | None = None) 
     signed: list[int] = []
     budget = _hot_wallet_budget(w3, signer)
     for withdrawal_id in orphans + fresh:
+        renew()
         payout_id = _sign_one(
             w3=w3, signer=signer, withdrawal_id=withdrawal_id, assets=assets, gas_price=gas_price, budget=budget
         )

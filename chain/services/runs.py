@@ -4,7 +4,10 @@ or declare dead, re-send the ones in doubt), sign the next batch, send what was 
 release the lease. Each chain brings its three steps; the lease is taken here, once.
 
 The lease (chain.locks.payout_run_lease) is a row, not a session lock, so a run behaves the
-same through a transaction-mode pooler. It is renewed between the steps and before each send.
+same through a transaction-mode pooler. It is renewed between the steps, before each send, and
+by the steps themselves before each transaction they track or sign (`renew`, passed to them):
+one slow node call can then outlast the lease only if it outlasts FORGE_PAYOUT_RUN_LEASE_SECONDS,
+which is at least the payout tasks' hard time limit (PAYOUT_TASK_TIME_LIMIT, checked at start).
 A run that finds the lease held does nothing and reports `busy`; a run that finds, at a
 renewal, that its lease expired and another run took it stops there and reports
 `lease_lost`: every step commits its own transactions and leaves nothing half done (a signed
@@ -19,9 +22,27 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
 from ..locks import LeaseLost, payout_run_lease
 
 logger = logging.getLogger(__name__)
+
+# The payout tasks' hard time limit in seconds (chain/tasks.py): no run lives longer, so a lease
+# of at least this long (FORGE_PAYOUT_RUN_LEASE_SECONDS) never expires under a live run.
+PAYOUT_TASK_TIME_LIMIT = 300
+
+
+def payout_lease_check() -> None:
+    """Payouts on with a lease shorter than the payout tasks' time limit: refuse to start (a live
+    run could lose its lease to a second one between two renewals). Called from the app's ready()."""
+    payouts_on = settings.FORGE_EVM_PAYOUTS_ENABLED or settings.FORGE_SOLANA_PAYOUTS_ENABLED
+    if payouts_on and settings.FORGE_PAYOUT_RUN_LEASE_SECONDS < PAYOUT_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"FORGE_PAYOUT_RUN_LEASE_SECONDS must be at least the payout tasks' time limit "
+            f"({PAYOUT_TASK_TIME_LIMIT} s) while payouts are on, not {settings.FORGE_PAYOUT_RUN_LEASE_SECONDS}."
+        )
 
 
 @dataclass
@@ -40,24 +61,29 @@ class RunReport:
 Report = TypeVar("Report", bound=RunReport)
 
 
+def no_lease() -> None:
+    """`renew` for a step called outside a run (its tests, a shell): there is no lease to keep."""
+
+
 def payout_run(
     *,
     lease: str,
     report: Report,
-    track: Callable[[], None],
-    sign: Callable[[], Iterable[int]],
+    track: Callable[[Callable[[], None]], None],
+    sign: Callable[[Callable[[], None]], Iterable[int]],
     send: Callable[[int], None],
 ) -> Report:
-    """One payout run under the lease named `lease`: `track()`, then `send(id)` for each payout
-    row `sign()` stored (see the module docstring)."""
+    """One payout run under the lease named `lease`: `track(renew)`, then `send(id)` for each
+    payout row `sign(renew)` stored (see the module docstring). The steps call `renew()` before
+    each transaction they handle; it raises LeaseLost when another run took the lease."""
     with payout_run_lease(lease) as held:
         if held is None:
             report.busy = True
             return report
         try:
-            track()
+            track(held.renew)
             held.renew()
-            for payout_id in sign():
+            for payout_id in sign(held.renew):
                 held.renew()
                 send(payout_id)
         except LeaseLost:

@@ -49,6 +49,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from solders import system_program as solders_system_program
+from solders import token as solders_token
 
 from core.exceptions import Conflict, Forbidden
 from core.money import format_amount, parse_amount
@@ -59,8 +61,11 @@ from .credit import intent_credit
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_PROGRAM = "11111111111111111111111111111111"
-TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+# Program ids from solders where it names them. solders 0.29 names neither Token-2022's nor the
+# associated token account program's: those are typed, and the tests check them against the
+# programs LiteSVM loads and against solders' own ATA derivation (tests/chain/test_solana_ids.py).
+SYSTEM_PROGRAM = str(solders_system_program.ID)
+TOKEN_PROGRAM = str(solders_token.ID)
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
@@ -98,6 +103,9 @@ class SolanaTx:
     # token account address -> what this transaction changed its balance by (post minus pre,
     # base units; from the meta's token balances): what actually arrived, transfer fees withheld
     token_deltas: dict[str, int] = field(default_factory=dict)
+    # token account address -> its mint's decimals (the token balances' uiTokenAmount.decimals):
+    # what a plain Transfer, which names neither mint nor decimals, is counted in
+    token_decimals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,10 @@ class SolanaTransfer:
     sender: str  # the paying wallet (SOL: the from account; SPL: the token account's authority)
     recipient: str  # the wallet that receives (SOL: the to account; SPL: the owner of the destination)
     amount: int  # base units
-    decimals: int | None  # stated by transferChecked; None for SOL and plain transfer
+    # SPL: the mint's decimals (stated by transferChecked, which the token program checks against
+    # the mint; for a plain Transfer, the destination's token balance says); None for SOL, or
+    # for a plain Transfer whose token balances do not say (never credited then)
+    decimals: int | None
     extra_accounts: tuple[str, ...]  # where Solana Pay puts the reference
     destination: str = ""  # SPL: the token account credited; SOL: the recipient itself
 
@@ -211,6 +222,7 @@ def tx_from_rpc_json(signature: str, result: dict) -> SolanaTx:
     )
     pre, post = meta.get("preTokenBalances") or [], meta.get("postTokenBalances") or []
     token_accounts = {keys[b["accountIndex"]]: (b["mint"], b.get("owner", "")) for b in post + pre}
+    token_decimals = {keys[b["accountIndex"]]: int(b["uiTokenAmount"]["decimals"]) for b in post + pre}
     deltas: dict[str, int] = {}
     for balances, sign in ((post, 1), (pre, -1)):  # an account absent before held nothing
         for b in balances:
@@ -223,6 +235,7 @@ def tx_from_rpc_json(signature: str, result: dict) -> SolanaTx:
         instructions=instructions,
         token_accounts=token_accounts,
         token_deltas=deltas,
+        token_decimals=token_decimals,
     )
 
 
@@ -260,8 +273,11 @@ def transfers_in(tx: SolanaTx) -> list[SolanaTransfer]:
             mint, owner = tx.token_accounts.get(destination, ("", ""))
             if not mint:
                 continue  # no token balance for the destination: not a transfer we can read
+            decimals = tx.token_decimals.get(destination)
             found.append(
-                SolanaTransfer(index, mint, authority, owner or destination, amount, None, ix.accounts[3:], destination)
+                SolanaTransfer(
+                    index, mint, authority, owner or destination, amount, decimals, ix.accounts[3:], destination
+                )
             )
     return found
 
@@ -432,8 +448,13 @@ def _store(tx: SolanaTx, references: dict) -> int:
         intent_id = references.get(refs[0]) if refs else None
         token = _token_for_mint(item.mint)
         defect = ""
-        if token is not None and item.decimals is not None and item.decimals != token.decimals:
-            defect = f"the transfer states {item.decimals} decimals, {token.symbol} has {token.decimals} here"
+        if token is not None and item.mint != NATIVE and item.decimals is None:
+            defect = "the transaction's token balances do not show the mint's decimals: not credited"
+        elif token is not None and item.decimals is not None and item.decimals != token.decimals:
+            defect = (
+                f"the mint has {item.decimals} decimals, {token.symbol} has {token.decimals} here "
+                "(a configuration error): not credited"
+            )
         elif token is not None and item.mint != NATIVE and item.recipient == own:
             defect = _arrival_defect(tx, item, items)
         _, created = ChainTransfer.objects.get_or_create(

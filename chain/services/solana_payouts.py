@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -51,8 +52,17 @@ from accounts.services import withdrawal_failed_return, withdrawal_sending_mark,
 
 from ..locks import solana_payout_lock
 from ..models import ChainKind, SolanaPayout
-from .runs import RunReport, payout_run
-from .solana import ATA_PROGRAM, FINALIZED, NATIVE, SYSTEM_PROGRAM, RpcSource, associated_token_address, solana_mints
+from .runs import RunReport, no_lease, payout_run
+from .solana import (
+    ATA_PROGRAM,
+    FINALIZED,
+    NATIVE,
+    SYSTEM_PROGRAM,
+    TOKEN_PROGRAMS,
+    RpcSource,
+    associated_token_address,
+    solana_mints,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +131,8 @@ def solana_payouts_run(*, source=None, signer=None, limit: int | None = None) ->
     return payout_run(
         lease=ChainKind.SOLANA,
         report=report,
-        track=lambda: solana_payouts_track(source=source, signer=signer, report=report),
-        sign=lambda: solana_payouts_sign(source=source, signer=signer, report=report, limit=limit),
+        track=lambda renew: solana_payouts_track(source=source, signer=signer, report=report, renew=renew),
+        sign=lambda renew: solana_payouts_sign(source=source, signer=signer, report=report, limit=limit, renew=renew),
         send=lambda payout_id: solana_payout_send(source=source, payout_id=payout_id, report=report),
     )
 
@@ -130,7 +140,7 @@ def solana_payouts_run(*, source=None, signer=None, limit: int | None = None) ->
 # ---- 1. tracking ------------------------------------------------------------------------------
 
 
-def solana_payouts_track(*, source, signer, report: SolanaPayoutReport) -> None:
+def solana_payouts_track(*, source, signer, report: SolanaPayoutReport, renew: Callable[[], None] = no_lease) -> None:
     live = list(
         SolanaPayout.objects.filter(from_address=signer.address, status__in=SolanaPayout.LIVE)
         .order_by("pk")
@@ -143,6 +153,7 @@ def solana_payouts_track(*, source, signer, report: SolanaPayoutReport) -> None:
     report.height = source.block_height()
     statuses = source.statuses([signature for _, signature in live])
     for payout_id, signature in live:
+        renew()
         status = statuses.get(signature)
         payout = SolanaPayout.objects.get(pk=payout_id)
         if status == FINALIZED:
@@ -192,7 +203,9 @@ def _mark_dead(payout: SolanaPayout, report: SolanaPayoutReport) -> None:
 # ---- 2. signing -------------------------------------------------------------------------------
 
 
-def solana_payouts_sign(*, source, signer, report: SolanaPayoutReport, limit: int | None = None) -> list[int]:
+def solana_payouts_sign(
+    *, source, signer, report: SolanaPayoutReport, limit: int | None = None, renew: Callable[[], None] = no_lease
+) -> list[int]:
     """Sign (and store) transactions for the withdrawals waiting; the new rows' ids."""
     limit = settings.FORGE_SOLANA_PAYOUTS_PER_RUN if limit is None else limit
     mints = solana_mints()
@@ -217,6 +230,7 @@ def solana_payouts_sign(*, source, signer, report: SolanaPayoutReport, limit: in
     programs: dict[str, tuple[str, int] | None] = {}
     signed: list[int] = []
     for withdrawal_id in orphans + fresh:
+        renew()
         outcome = _sign_one(
             source=source,
             signer=signer,
@@ -269,6 +283,9 @@ def _sign_one(*, source, signer, withdrawal_id: int, mints: dict, blockhash, bud
             info = programs[mint]
             if info is None or info[1] != withdrawal.token.decimals:
                 return f"the mint of {withdrawal.token.symbol} is not a mint with {withdrawal.token.decimals} decimals"
+            if info[0] not in TOKEN_PROGRAMS:
+                # The instructions would name this program as the token program: never sign that.
+                return f"the mint of {withdrawal.token.symbol} belongs to {info[0]}, not to a token program"
             program = info[0]
         lamports = FEE_RESERVE + (amount if mint == NATIVE else ACCOUNT_RENT_RESERVE)
         if mint != NATIVE and _available(source, signer, mint, program, budget) < amount:

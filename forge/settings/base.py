@@ -438,9 +438,10 @@ FORGE_EVM_HOT_WALLET_KEY_FILE = env("FORGE_EVM_HOT_WALLET_KEY_FILE", default="")
 FORGE_EVM_HOT_WALLET_KEY = env("FORGE_EVM_HOT_WALLET_KEY", default="")
 # Withdrawals signed per payout run (beat, every 15 s), one transaction each.
 FORGE_EVM_PAYOUTS_PER_RUN = env.int("FORGE_EVM_PAYOUTS_PER_RUN", default=20)
-# How long a payout run's lease (chain.locks.payout_run_lease) lasts past its last renewal: as
-# long as the payout tasks' time limit, so a live run never outlives it; a killed run blocks
-# the next one at most this long.
+# How long a payout run's lease (chain.locks.payout_run_lease) lasts past its last renewal: at
+# least the payout tasks' hard time limit (chain.services.runs.PAYOUT_TASK_TIME_LIMIT, 300 s),
+# so a live run never outlives it; the chain app refuses to start with payouts on and less (its
+# ready(): settings import no app). A killed run blocks the next one at most this long.
 FORGE_PAYOUT_RUN_LEASE_SECONDS = env.int("FORGE_PAYOUT_RUN_LEASE_SECONDS", default=300)
 if FORGE_PAYOUT_RUN_LEASE_SECONDS < 1:
     raise ImproperlyConfigured(

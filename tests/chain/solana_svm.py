@@ -14,7 +14,8 @@ history the RPC would (every transaction sent, its slot, whether it failed) and 
 cluster's commitment: a transaction is `confirmed` when sent and `finalized` once the test
 calls `finalize()`; `forget(signature)` plays a fork that died. The watcher reads the
 transactions' own messages: account keys, compiled instructions and the token accounts'
-state parsed from the runtime (mint and owner).
+state parsed from the runtime (mint, owner, and the mint's decimals, as the RPC's token
+balances carry them).
 """
 
 from __future__ import annotations
@@ -384,11 +385,13 @@ class SvmCluster:
 
     def _parsed(self, signature: str, slot: int, failed: bool, tx: Transaction) -> SolanaTx:
         keys = [str(k) for k in tx.message.account_keys]
-        token_accounts = {}
+        token_accounts, token_decimals = {}, {}
         for key in tx.message.account_keys:
             state = self._token_state(key)
             if state is not None:
                 token_accounts[str(key)] = (str(state.mint), str(state.owner))
+                # uiTokenAmount.decimals: the mint's, as the node reads it from the mint account
+                token_decimals[str(key)] = self.mint_info(str(state.mint))[1]
         instructions = tuple(
             Instruction(
                 program=keys[ix.program_id_index],
@@ -397,4 +400,5 @@ class SvmCluster:
             )
             for ix in tx.message.instructions
         )
-        return SolanaTx(signature, slot, failed, instructions, token_accounts, self.token_deltas.get(signature, {}))
+        deltas = self.token_deltas.get(signature, {})
+        return SolanaTx(signature, slot, failed, instructions, token_accounts, deltas, token_decimals)

@@ -357,3 +357,75 @@ def test_an_erc20_whose_decimals_cannot_be_read_is_not_settled_and_others_still_
     assert report.credited == 1 and [d.amount for d in credited(factory)] == [5_000_000]
     assert len(report.refused) == 1 and "NOPE" in report.refused[0] and "could not be read" in report.refused[0]
     assert_audit_clean()
+
+
+def test_a_catch_up_run_wider_than_the_reorg_window_still_settles(chain, creator_wallet):
+    """One run scans 40-odd blocks (FORGE_EVM_BLOCKS_PER_RUN 200 > FORGE_EVM_REORG_DEPTH 16):
+    the hash of the transfer's block, below the window when the run settles, is kept for it."""
+    creator, wallet = creator_wallet
+    factory = eth_factory(creator)
+    deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="1")
+    chain.send_eth(wallet.address, chain.treasury, 10**18)
+    chain.mine(40)
+
+    report = chain.watch()
+
+    transfer = ChainTransfer.objects.get()
+    assert report.scanned > 16 + CONFIRMATIONS and report.credited == 1 and report.stale == []
+    assert transfer.status == ChainTransfer.Status.CREDITED and [d.amount for d in credited(factory)] == [10**18]
+    chain.mine(1)
+    chain.watch()  # settled: the window is back to the last FORGE_EVM_REORG_DEPTH blocks
+    assert not EvmBlock.objects.filter(number=transfer.block_number).exists()
+    assert EvmBlock.objects.count() == 16
+    assert_audit_clean()
+
+
+def test_a_token_unreadable_for_longer_than_the_reorg_window_is_settled_once_readable(chain, creator_wallet):
+    """decimals() could not be read for 40 blocks (here the asset pointed at an address with no
+    code, then corrected): the transfer waits, is shown to staff as stale, then is credited."""
+    creator, wallet = creator_wallet
+    token, factory = tusd_factory(chain, creator, wallet, contract_decimals=6)
+    deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="5")
+    token.functions.transfer(chain.treasury, 5_000_000).transact({"from": wallet.address})
+    chain.mine(1)
+    chain.watch()
+    transfer = ChainTransfer.objects.get()
+    ChainAsset.objects.filter(contract_address=token.address).update(contract_address=chain.stranger)
+    for _ in range(4):
+        chain.mine(10)
+        report = chain.watch()
+        assert report.credited == 0 and "could not be read" in report.refused[0]
+    assert len(report.stale) == 1 and f"transfer {transfer.pk} " in report.stale[0]
+    assert "could not be read" in report.stale[0]
+    # the window's 16 hashes and the waiting transfer's block, not every block since it
+    assert set(EvmBlock.objects.values_list("number", flat=True)) == {
+        transfer.block_number,
+        *range(report.head - 15, report.head + 1),
+    }
+
+    ChainAsset.objects.filter(contract_address=chain.stranger).update(contract_address=token.address)
+    chain.mine(1)
+    report = chain.watch()
+
+    transfer.refresh_from_db()
+    assert report.credited == 1 and report.stale == [] and transfer.status == ChainTransfer.Status.CREDITED
+    assert [d.amount for d in credited(factory)] == [5_000_000]
+    assert_audit_clean()
+
+
+def test_a_transfer_stranded_by_an_earlier_prune_is_settled_after_its_block_is_read_again(chain, creator_wallet):
+    """A pending transfer whose block's hash an earlier version pruned: the watcher reads the
+    block from the node again and, the hash being the one seen, settles it."""
+    creator, wallet = creator_wallet
+    factory = eth_factory(creator)
+    deposit_intent_create(factory=factory, actor=creator, wallet_id=wallet.pk, amount="1")
+    chain.send_eth(wallet.address, chain.treasury, 10**18)
+    chain.mine(1)
+    chain.watch()
+    transfer = ChainTransfer.objects.get()
+    EvmBlock.objects.filter(number=transfer.block_number).delete()
+    chain.mine(20)  # its block now below the reorg window (16)
+
+    assert chain.watch().credited == 1
+    assert [d.amount for d in credited(factory)] == [10**18]
+    assert_audit_clean()

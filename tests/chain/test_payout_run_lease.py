@@ -11,17 +11,21 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models.functions import Now
+from django.db.models.signals import post_save
 
 from accounts.services import withdrawal_request
 from chain.locks import payout_run_lease
 from chain.models import PayoutRunLease, SolanaPayout
+from chain.services.runs import PAYOUT_TASK_TIME_LIMIT
 from chain.services.solana_payouts import solana_payouts_run
+from chain.tasks import evm_payouts_task, solana_payouts_task
 from tests.chain.leases import lease_held_elsewhere
 from tests.chain.processes import manage_process, shell_process
 from tests.chain.test_solana_payouts import paid_farmer, payout_cluster, token
@@ -48,6 +52,22 @@ class DuringSigning:
     def latest_blockhash(self):
         self._during()
         return self._cluster.latest_blockhash()
+
+
+@contextmanager
+def lease_taken_over_once_a_payout_is_stored():
+    """Another run takes the Solana lease as soon as this run stores a signed transaction (its
+    lease expired meanwhile, as a run slower than FORGE_PAYOUT_RUN_LEASE_SECONDS would let it)."""
+
+    def taken_over(sender, instance, created, **kwargs):
+        if created:
+            PayoutRunLease.objects.filter(name="solana").update(holder="a newer run")
+
+    post_save.connect(taken_over, sender=SolanaPayout)
+    try:
+        yield
+    finally:
+        post_save.disconnect(taken_over, sender=SolanaPayout)
 
 
 def another_run(cluster):
@@ -99,10 +119,8 @@ def test_a_run_whose_lease_another_run_took_stops_before_sending(cluster):
     next run sends it as is."""
     withdrawal = pending_withdrawal()
 
-    def taken_over():
-        PayoutRunLease.objects.filter(name="solana").update(holder="a newer run")
-
-    report = solana_payouts_run(source=DuringSigning(cluster, taken_over), signer=cluster.signer)
+    with lease_taken_over_once_a_payout_is_stored():
+        report = solana_payouts_run(source=cluster, signer=cluster.signer)
     assert report.lease_lost and not report.busy
     assert (report.signed, report.sent) == (1, 0)
     payout = SolanaPayout.objects.get()
@@ -215,6 +233,70 @@ def test_through_pgbouncer_a_run_releases_its_lease_on_whatever_server_connectio
         for pin in pins:
             pin.close()
     assert SolanaPayout.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_lease_is_renewed_before_each_withdrawal_signed(cluster):
+    """The lease taken over once the first of two withdrawals is signed: the run stops at the
+    next renewal, before signing the second (it renewed only before sending, after the whole
+    batch was signed, so a slow batch could outlive its lease while signing)."""
+    first, second = pending_withdrawal(), pending_withdrawal()
+    with lease_taken_over_once_a_payout_is_stored():
+        report = solana_payouts_run(source=cluster, signer=cluster.signer)
+    assert report.lease_lost and (report.signed, report.sent) == (1, 0)
+    assert list(SolanaPayout.objects.values_list("withdrawal_id", flat=True)) == [first.pk]
+    second.refresh_from_db()
+    assert second.status == "pending"  # left to the run that holds the lease
+
+
+class DuringResend:
+    """The cluster, calling `during()` when a transaction is sent again (tracking a live one)."""
+
+    def __init__(self, cluster, during):
+        self._cluster, self._during = cluster, during
+
+    def __getattr__(self, name):
+        return getattr(self._cluster, name)
+
+    def send_transaction(self, raw: bytes) -> str:
+        self._during()
+        return self._cluster.send_transaction(raw)
+
+
+@pytest.mark.django_db
+def test_the_lease_is_renewed_before_each_transaction_tracked(cluster):
+    """Two live payouts, the lease taken over while the first is re-sent: the run stops before
+    tracking the second."""
+    pending_withdrawal(), pending_withdrawal()
+    assert solana_payouts_run(source=cluster, signer=cluster.signer).sent == 2  # confirmed, not final
+
+    def taken_over():
+        PayoutRunLease.objects.filter(name="solana").update(holder="a newer run")
+
+    report = solana_payouts_run(source=DuringResend(cluster, taken_over), signer=cluster.signer)
+    assert report.lease_lost and (report.resent, report.signed) == (1, 0)
+
+
+def test_the_payout_tasks_time_limit_is_the_one_the_lease_is_checked_against():
+    assert evm_payouts_task.time_limit == solana_payouts_task.time_limit == PAYOUT_TASK_TIME_LIMIT == 300
+
+
+@pytest.mark.parametrize("payouts", ["FORGE_EVM_PAYOUTS_ENABLED", "FORGE_SOLANA_PAYOUTS_ENABLED"])
+def test_a_lease_shorter_than_the_payout_tasks_time_limit_is_refused_at_start_with_payouts_on(payouts):
+    """A lease of 299 s under a task that may run 300 s: a second run could take the lease from a
+    live one between two renewals. Refused before anything starts (the key check comes after)."""
+    process = manage_process("check", env={"FORGE_PAYOUT_RUN_LEASE_SECONDS": "299", payouts: "true"}, text=True)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode != 0
+    assert "FORGE_PAYOUT_RUN_LEASE_SECONDS must be at least the payout tasks' time limit (300 s)" in output
+    assert "not 299" in output
+
+
+def test_a_short_lease_is_accepted_while_payouts_are_off():
+    """No payout run happens then (the tasks return at once): the lease governs nothing."""
+    process = manage_process("check", env={"FORGE_PAYOUT_RUN_LEASE_SECONDS": "6"}, text=True)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, output[-3000:]
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

@@ -6,6 +6,7 @@ recipient, dust, a transfer without reference, wrong decimals are never credited
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -209,16 +210,52 @@ def test_wrong_mint_wrong_recipient_dust_and_unmatched_never_credited(cluster):
     assert_audit_clean()
 
 
-def test_mint_decimals_differ_from_the_ledger_token_not_credited(cluster, settings):
-    odd_mint = cluster.create_mint(9)  # configured as USDC, whose ledger token has 6 decimals
+@pytest.mark.parametrize("build", [TokenBuild.TOKEN_2022, TokenBuild.SPL_TOKEN_3_5])
+@pytest.mark.parametrize("checked", [True, False], ids=["transferChecked", "transfer"])
+def test_mint_decimals_differ_from_the_ledger_token_not_credited(settings, build, checked):
+    """USDC (6 decimals in the ledger) configured with a 9-decimal mint: 25,500,000 base units
+    would be 25.5 USDC, 1000 times what was paid (0.0255 of the mint). Never credited, whether the
+    wallet sends transferChecked (which states the decimals) or a plain Transfer (which does not:
+    the transaction's token balances say them)."""
+    cluster = deposit_cluster(settings, build)
+    odd_mint = cluster.create_mint(9)
     settings.FORGE_SOLANA_MINTS = {"USDC": odd_mint}
-    intent = request("USDC", "0.001")
+    intent = request("USDC", "25.5")
     payer = cluster.wallet()
     cluster.mint_to(odd_mint, str(payer.pubkey()), 10**12)
-    signature, _ = cluster.pay_token(payer, odd_mint, cluster.treasury_address, 1000, 9, reference=intent.reference)
+    signature, failed = cluster.pay_token(
+        payer, odd_mint, cluster.treasury_address, 25_500_000, 9, reference=intent.reference, checked=checked
+    )
+    assert not failed and cluster.token_balance(cluster.treasury_address, odd_mint) == 25_500_000
     cluster.finalize()
+    report = watch(cluster)
+    transfer = ChainTransfer.objects.get(tx_hash=signature)
+    assert (report.credited, report.unmatched, transfer.status) == (0, 1, ChainTransfer.Status.UNMATCHED)
+    assert transfer.intent_id == intent.pk and transfer.amount == 25_500_000
+    assert "the mint has 9 decimals, USDC has 6 here" in transfer.reason
+    assert not deposits_of(intent).exists()
+    intent.refresh_from_db()
+    assert intent.status == DepositIntent.Status.OPEN
+    assert_audit_clean()
+
+
+def test_a_plain_transfer_whose_token_balances_omit_the_decimals_is_not_credited(cluster):
+    """A plain Transfer names no mint and no decimals: without the token balances' decimals
+    there is nothing to check its amount's unit against, so it is never credited."""
+    intent = request("USDC", "25.5")
+    payer = cluster.wallet()
+    cluster.mint_to(cluster.usdc, str(payer.pubkey()), 10**9)
+    signature, _ = cluster.pay_token(
+        payer, cluster.usdc, cluster.treasury_address, 25_500_000, 6, reference=intent.reference, checked=False
+    )
+    cluster.finalize()
+    parsed = cluster.transaction(signature)
+    silent = dataclasses.replace(parsed, token_decimals={})
+    cluster.transaction = lambda sig: silent if sig == signature else SvmCluster.transaction(cluster, sig)
     assert watch(cluster).credited == 0
-    assert "9 decimals" in ChainTransfer.objects.get(tx_hash=signature).reason
+    transfer = ChainTransfer.objects.get(tx_hash=signature)
+    assert transfer.status == ChainTransfer.Status.UNMATCHED
+    assert "do not show the mint's decimals" in transfer.reason
 
 
 def test_failed_transaction_stores_nothing(cluster):

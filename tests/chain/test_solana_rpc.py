@@ -187,6 +187,20 @@ def test_rpc_token_balances_give_what_arrived_not_what_was_sent(node):
     assert [t.amount for t in transfers_in(tx)] == [7] and tx.token_deltas == {node.treasury_ata: 5}
 
 
+def test_rpc_token_balances_give_a_plain_transfers_decimals(node):
+    """A plain Transfer (3) names neither mint nor decimals: both come from the destination's
+    token balance (`mint`, `uiTokenAmount.decimals`), here a 9-decimal mint."""
+    node.reference = key()
+    shape = node.transaction(7)
+    [ix] = shape["transaction"]["message"]["instructions"]
+    ix["accounts"], ix["data"] = [1, 2, 0, 5], b58encode(bytes([3]) + struct.pack("<Q", 7))
+    [balance] = shape["meta"]["postTokenBalances"]
+    balance["uiTokenAmount"]["decimals"] = 9
+    [transfer] = transfers_in(tx_from_rpc_json(node.signature, shape))
+    assert (transfer.mint, transfer.amount, transfer.decimals) == (node.mint, 7, 9)
+    assert transfer.extra_accounts == (node.reference,) and transfer.recipient == node.treasury
+
+
 def test_watcher_over_json_rpc_credits_once_when_finalized(node):
     creator = CreatorFactory()
     factory = funded_factory(creator, token="USDC", reward="0.01", deposit=None)
