@@ -11,6 +11,9 @@ Values are exact in JSON: integers stay integers (PostgreSQL reads JSON numbers 
 decimals travel as strings, timestamps as ISO 8601 with their microseconds and offset, and the
 content of a JSON column as its JSON text, encoded as the JSONField would encode it.
 
+`planner_settings`: PostgreSQL planner settings for the statements of one block only (the
+GIN lookup of near-duplicates, whose selectivity the planner cannot estimate).
+
 `atomic_with_retry` / `run_with_retry`: the bounded retry of a transaction that PostgreSQL
 aborts as a deadlock or serialization victim (the lock order that makes that rare is written in
 ledger/locks.py); past the attempts, `TransactionBusy` (503 with `Retry-After`).
@@ -25,12 +28,13 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import OperationalError, connection, models, transaction
+from django.db import DatabaseError, OperationalError, connection, models, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -175,3 +179,47 @@ def atomic_with_retry(function: Callable[..., T]) -> Callable[..., T]:
         return run_with_retry(lambda: function(*args, **kwargs))
 
     return wrapper
+
+
+@contextmanager
+def planner_settings(**values: str) -> Iterator[None]:
+    """Run the block's statements with these PostgreSQL settings (`enable_seqscan="off"`, ...),
+    then put back what they were: two statements, one before and one after. The settings are
+    `SET LOCAL` (`set_config(..., true)`), so they never outlive the transaction (one is opened
+    when there is none), and the savepoint or transaction a failed statement rolls back takes
+    them with it. For one statement whose plan the statistics cannot choose; behind a
+    transaction-mode pooler it stays on one connection."""
+    if not connection.in_atomic_block:
+        with transaction.atomic(), planner_settings(**values):
+            yield
+        return
+    names = list(values)
+    with connection.cursor() as cursor:
+        # The CTE is read before the outer list sets anything: the values as they were.
+        cursor.execute(
+            "WITH previous AS MATERIALIZED (SELECT "  # noqa: S608 (placeholders only: the values are parameters)
+            + ", ".join(f"current_setting(%s) AS v{index}" for index in range(len(names)))
+            + ") SELECT "
+            + ", ".join(f"v{index}" for index in range(len(names)))
+            + ", "
+            + ", ".join(["set_config(%s, %s, true)"] * len(names))
+            + " FROM previous",
+            [*names, *(item for name in names for item in (name, values[name]))],
+        )
+        previous = cursor.fetchone()[: len(names)]
+
+    def restore() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+                [item for name, value in zip(names, previous, strict=True) for item in (name, value)],
+            )
+
+    try:
+        yield
+    except BaseException:
+        # A failed statement left the transaction aborted: its rollback undoes the settings.
+        with suppress(DatabaseError):
+            restore()
+        raise
+    restore()

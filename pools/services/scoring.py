@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from core.db import bulk_update_values
+from core.db import bulk_update_values, planner_settings
 from core.metrics import grading_time_add
 
 from ..grading import GRADER_JUDGE, GraderUnavailable, ManualGradingOnly, TaskContext, grade
@@ -229,11 +229,18 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
     keys = {key for row in rows for key in row.signature_bands or ()}
     if not keys:
         return []
-    candidates = list(
-        Submission.objects.filter(signature_bands__overlap=sorted(keys), pk__lt=max(row.pk for row in rows))
-        .order_by("pk")
-        .values_list("pk", "similarity_signature", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
-    )
+    # Through the GIN index, whatever the planner estimates: a batch's thousands of keys look
+    # to it like most of the table (band keys are nearly all distinct, so the statistics know
+    # none of them), and it chose a scan of every submission, comparing each row's bands with
+    # every key: 6.6 s per batch of 500 at 100,000 submissions, against 0.1 s through the
+    # index (docs/performance.md, benchmark 1). No `pk <` condition either: it offered the
+    # primary key's index instead; the loop below keeps only earlier submissions.
+    with planner_settings(enable_seqscan="off", enable_indexscan="off"):
+        candidates = list(
+            Submission.objects.filter(signature_bands__overlap=sorted(keys))
+            .order_by("pk")
+            .values_list("pk", "similarity_signature", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
+        )
     by_key: dict[int, list[tuple[int, dict]]] = defaultdict(list)
     for pk, signature, bands in candidates:
         for key in bands:
