@@ -68,3 +68,11 @@ def test_a_failing_block_rolls_its_settings_back_and_the_transaction_goes_on():
             1 / 0  # noqa: B018
         assert _setting("enable_seqscan") == "on"
         assert Submission.objects.count() == 0  # the transaction is still usable
+
+
+def test_the_band_index_keeps_no_pending_list():
+    """GIN's pending list is scanned whole for each key of a lookup, and every settling UPDATE
+    adds to it: 3.9 s against 0.18 s per batch of 500 (migration pools 0022)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'submission_signature_bands'")
+        assert cursor.fetchone()[0] == ["fastupdate=off"]
