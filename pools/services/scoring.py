@@ -41,8 +41,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import BigIntegerField, Count, Value
 from django.utils import timezone
 
 from core.db import bulk_update_values, planner_settings
@@ -60,6 +61,7 @@ from .notices import submissions_notify_held
 # At most this many earlier submissions sharing an LSH key are compared per batch (the oldest
 # first); a bound on the work, far above what honest traffic produces.
 NEAR_DUPLICATE_CANDIDATES = 5000
+BANDS = ArrayField(BigIntegerField())  # the type of `signature_bands`, for a parameter
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
@@ -237,7 +239,8 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
     # primary key's index instead; the loop below keeps only earlier submissions.
     with planner_settings(enable_seqscan="off", enable_indexscan="off"):
         candidates = list(
-            Submission.objects.filter(signature_bands__overlap=sorted(keys))
+            # The keys as one array parameter, not thousands of placeholders to build and quote.
+            Submission.objects.filter(signature_bands__overlap=Value(sorted(keys), output_field=BANDS))
             .order_by("pk")
             .values_list("pk", "similarity_signature", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
         )
