@@ -146,7 +146,12 @@ def bulk_insert_values(
     sql = with_rows(
         f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM {{rows}} AS v "  # noqa: S608 - model meta
         f"ON CONFLICT ({conflict}) DO NOTHING",
-        [(f"c{index}", field.db_type(connection)) for index, field in enumerate(targets)],
+        # Text, not varchar(n), into a character column: an explicit cast would cut a value
+        # that is too long, the insert's own assignment refuses it (as bulk_create would).
+        [
+            (f"c{index}", "text" if field.get_internal_type() == "CharField" else field.db_type(connection))
+            for index, field in enumerate(targets)
+        ],
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows_json(values)])

@@ -90,3 +90,38 @@ def test_rows_json_is_exact():
     assert rows_json([(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),)]) == '[["2026-01-02T03:04:05.000006+00:00"]]'
     with pytest.raises(TypeError):
         rows_json([(object(),)])
+
+
+def test_bulk_insert_values_skips_conflicts_on_the_unique_key_and_refuses_a_value_too_long():
+    from django.db import DataError, transaction
+
+    from core.db import bulk_insert_values
+    from notifications.models import Notification
+
+    farmer = FarmerFactory()
+    now = datetime(2026, 12, 7, 4, 0, 0, 123456, tzinfo=UTC)
+    fields = (
+        "user",
+        "kind",
+        "subject",
+        "key",
+        "created_at",
+        "email_wanted",
+        "email_attempts",
+        "payload",
+        "body",
+        "url",
+    )
+    row = (farmer.pk, "submission.paid", "Paid", "paid:1", now, True, 0, {"amount": Decimal("0.000001")}, "", "")
+    assert bulk_insert_values(Notification, fields, [row], unique=("user", "key")) == 1
+    other = (farmer.pk, "submission.paid", "Again", "paid:1", now, False, 0, {}, "", "")  # the same (user, key)
+    assert (
+        bulk_insert_values(Notification, fields, [other, (*row[:3], "paid:2", *row[4:])], unique=("user", "key")) == 1
+    )
+    stored = Notification.objects.get(key="paid:1")
+    assert (stored.subject, stored.created_at, stored.payload) == ("Paid", now, {"amount": "0.000001"})
+    # Cut to the column's width it would collide with another key: refused, as bulk_create would.
+    with pytest.raises(DataError), transaction.atomic():
+        bulk_insert_values(Notification, fields, [(*row[:3], "k" * 121, *row[4:])], unique=("user", "key"))
+    assert Notification.objects.count() == 2
+    assert bulk_insert_values(Notification, fields, [], unique=("user", "key")) == 0
