@@ -83,6 +83,24 @@ def recordset_sql(columns: Sequence[tuple[str, str]]) -> str:
     return f"(SELECT {picks} FROM jsonb_array_elements(%s::jsonb) AS r)"  # noqa: S608 - names from code
 
 
+@models.Field.register_lookup
+class AnyId(models.Lookup):
+    """`filter(user_id__any_id=ids)`: `user_id = ANY(%s)` with the ids as ONE array parameter.
+    The same plan as `user_id__in=ids` (PostgreSQL reads an IN list as `= ANY(ARRAY[...])`),
+    without a placeholder per id for Django to build and psycopg to quote (hundreds per batch).
+    Unlike `__in`, no ids still runs the query (it finds nothing): callers skip it."""
+
+    lookup_name = "any_id"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, sorted({int(pk) for pk in self.rhs})]
+
+
+models.ForeignObject.register_lookup(AnyId)  # foreign keys read only their own class's lookups
+
+
 def _encoders(targets: Sequence[models.Field]) -> dict[str, type[json.JSONEncoder]]:
     return {
         field.attname: field.encoder or DjangoJSONEncoder

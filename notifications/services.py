@@ -32,7 +32,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from core.db import bulk_insert_values
+from core.db import AnyId, bulk_insert_values  # noqa: F401 - AnyId registers `__any_id`
 from core.exceptions import ApplicationError, NotFound
 from core.queue import queue_on_commit, wake_up_on_commit
 
@@ -117,7 +117,7 @@ def notify_many(*, notices: list[Notice]) -> None:
 
 
 def _preferences(user_ids: set[int]) -> dict[tuple[int, str], NotificationPreference]:
-    rows = NotificationPreference.objects.filter(user_id__in=user_ids)
+    rows = NotificationPreference.objects.filter(user_id__any_id=user_ids)
     return {(row.user_id, row.kind): row for row in rows}
 
 
@@ -158,7 +158,7 @@ def notifications_record(*, notices: list[Notice]) -> int:
         wake_up_on_commit("notifications.emails_send", key=EMAIL_WAKE_KEY, window_seconds=1)
     # The users' webhook endpoints in one query (a settlement batch notifies many farmers).
     endpoints: dict[int, list[WebhookEndpoint]] = {}
-    for endpoint in WebhookEndpoint.objects.filter(owner_id__in=user_ids, is_active=True):
+    for endpoint in WebhookEndpoint.objects.filter(owner_id__any_id=user_ids, is_active=True):
         endpoints.setdefault(endpoint.owner_id, []).append(endpoint)
     for notice in notices:
         if notice.user_id not in endpoints:

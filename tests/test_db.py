@@ -125,3 +125,19 @@ def test_bulk_insert_values_skips_conflicts_on_the_unique_key_and_refuses_a_valu
         bulk_insert_values(Notification, fields, [(*row[:3], "k" * 121, *row[4:])], unique=("user", "key"))
     assert Notification.objects.count() == 2
     assert bulk_insert_values(Notification, fields, [], unique=("user", "key")) == 0
+
+
+def test_the_any_id_lookup_finds_what_in_finds_with_one_parameter():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rows = submissions(3)
+    wanted = [rows[2].pk, rows[0].pk, rows[0].pk]
+    assert sorted(Submission.objects.filter(pk__any_id=wanted).values_list("pk", flat=True)) == sorted(
+        Submission.objects.filter(pk__in=wanted).values_list("pk", flat=True)
+    )
+    farmers = [rows[1].farmer_id]
+    with CaptureQueriesContext(connection) as queries:
+        found = list(Submission.objects.filter(farmer_id__any_id=farmers).values_list("pk", flat=True))  # a foreign key
+    assert found == [rows[1].pk]
+    assert "= ANY(" in queries[0]["sql"]
