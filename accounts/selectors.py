@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from django.db.models import QuerySet
 
+from core.db import AnyId  # noqa: F401 - registers the `__any_id` lookup
 from ledger.models import Account, Token
 
 from .models import Withdrawal
@@ -53,7 +54,10 @@ def pending_withdrawals_exist(user) -> bool:
 def withdrawal_addresses_by_user(user_ids) -> dict[int, set[str]]:
     """{user id: every address the user asked for a withdrawal to} for these users."""
     result: dict[int, set[str]] = defaultdict(set)
-    for user_id, address in Withdrawal.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "address"):
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    for user_id, address in Withdrawal.objects.filter(user_id__any_id=user_ids).values_list("user_id", "address"):
         result[user_id].add(address)
     return dict(result)
 
@@ -77,7 +81,7 @@ def users_linked(user_ids, *, depth: int | None = None) -> dict[int, dict[int, s
     for _ in range(depth):
         need = set().union(*frontier.values()) - loaded
         if need:
-            links = AccountLink.objects.filter(Q(user_low_id__in=need) | Q(user_high_id__in=need)).exclude(
+            links = AccountLink.objects.filter(Q(user_low_id__any_id=need) | Q(user_high_id__any_id=need)).exclude(
                 status=AccountLink.Status.DISMISSED
             )
             for low, high, evidence in links.values_list("user_low_id", "user_high_id", "evidence"):

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.db import AnyId  # noqa: F401 - registers the `__any_id` lookup
 from core.queue import wake_up_on_commit
 
 from .locks import farmer_profile_lock
@@ -78,12 +79,12 @@ def reputation_mark_for_refresh(*, farmer_ids) -> None:
     farmer_ids = sorted(set(farmer_ids))
     if not farmer_ids:
         return
-    existing = set(FarmerProfile.objects.filter(user_id__in=farmer_ids).values_list("user_id", flat=True))
+    existing = set(FarmerProfile.objects.filter(user_id__any_id=farmer_ids).values_list("user_id", flat=True))
     FarmerProfile.objects.bulk_create(
         [FarmerProfile(user_id=pk, reputation=NEWCOMER_REPUTATION) for pk in farmer_ids if pk not in existing],
         ignore_conflicts=True,
     )
-    FarmerProfile.objects.filter(user_id__in=farmer_ids, needs_refresh=False).update(needs_refresh=True)
+    FarmerProfile.objects.filter(user_id__any_id=farmer_ids, needs_refresh=False).update(needs_refresh=True)
 
     wake_up_on_commit("farmers.reputation_refresh", key=REFRESH_KEY, window_seconds=REFRESH_COALESCE_SECONDS)
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.utils.module_loading import import_string
 
+from core.db import AnyId  # noqa: F401 - registers the `__any_id` lookup
 from ledger.models import Account, Token
 
 from .models import Ambassador, CommissionDay, CommissionTier, Referral, Unstake
@@ -55,7 +56,9 @@ def commissions_for_many(user_ids, *, rates: dict[int, Decimal] | None = None) -
     does the ambassador of a linked referral (a self-referral ring, `referrals_linked`): the
     share stays with the platform."""
     result = dict.fromkeys(user_ids, Commission.none())
-    referrals = list(Referral.objects.select_related("ambassador").filter(user_id__in=list(result)))
+    if not result:
+        return result
+    referrals = list(Referral.objects.select_related("ambassador").filter(user_id__any_id=result))
     if not referrals:  # nobody to pay: the tiers need not be read (a settlement batch's usual case)
         return result
     rates = tier_rates() if rates is None else rates

@@ -90,3 +90,54 @@ def test_rows_json_is_exact():
     assert rows_json([(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),)]) == '[["2026-01-02T03:04:05.000006+00:00"]]'
     with pytest.raises(TypeError):
         rows_json([(object(),)])
+
+
+def test_bulk_insert_values_skips_conflicts_on_the_unique_key_and_refuses_a_value_too_long():
+    from django.db import DataError, transaction
+
+    from core.db import bulk_insert_values
+    from notifications.models import Notification
+
+    farmer = FarmerFactory()
+    now = datetime(2026, 12, 7, 4, 0, 0, 123456, tzinfo=UTC)
+    fields = (
+        "user",
+        "kind",
+        "subject",
+        "key",
+        "created_at",
+        "email_wanted",
+        "email_attempts",
+        "payload",
+        "body",
+        "url",
+    )
+    row = (farmer.pk, "submission.paid", "Paid", "paid:1", now, True, 0, {"amount": Decimal("0.000001")}, "", "")
+    assert bulk_insert_values(Notification, fields, [row], unique=("user", "key")) == 1
+    other = (farmer.pk, "submission.paid", "Again", "paid:1", now, False, 0, {}, "", "")  # the same (user, key)
+    assert (
+        bulk_insert_values(Notification, fields, [other, (*row[:3], "paid:2", *row[4:])], unique=("user", "key")) == 1
+    )
+    stored = Notification.objects.get(key="paid:1")
+    assert (stored.subject, stored.created_at, stored.payload) == ("Paid", now, {"amount": "0.000001"})
+    # Cut to the column's width it would collide with another key: refused, as bulk_create would.
+    with pytest.raises(DataError), transaction.atomic():
+        bulk_insert_values(Notification, fields, [(*row[:3], "k" * 121, *row[4:])], unique=("user", "key"))
+    assert Notification.objects.count() == 2
+    assert bulk_insert_values(Notification, fields, [], unique=("user", "key")) == 0
+
+
+def test_the_any_id_lookup_finds_what_in_finds_with_one_parameter():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    rows = submissions(3)
+    wanted = [rows[2].pk, rows[0].pk, rows[0].pk]
+    assert sorted(Submission.objects.filter(pk__any_id=wanted).values_list("pk", flat=True)) == sorted(
+        Submission.objects.filter(pk__in=wanted).values_list("pk", flat=True)
+    )
+    farmers = [rows[1].farmer_id]
+    with CaptureQueriesContext(connection) as queries:
+        found = list(Submission.objects.filter(farmer_id__any_id=farmers).values_list("pk", flat=True))  # a foreign key
+    assert found == [rows[1].pk]
+    assert "= ANY(" in queries[0]["sql"]

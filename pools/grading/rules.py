@@ -188,19 +188,14 @@ STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 def grade(demonstration: dict, *, task: TaskContext) -> GradeResult:
     """Grade a demonstration that passed `demonstration_validate` against its factory's task."""
-    keywords = _task_keywords(task)
-    task_checks = (
-        task.checks if task.checks is not None else checks_module.checks_propose(task.title, task.instructions)
+    keywords, task_checks, value_words, relevance_words, wanted_kinds, label_values = _task_terms(
+        task.title, task.instructions, task.checks
     )
     expected_seconds = task.expected_minutes * 60.0
     steps = demonstration.get("steps") or []
     step_count = len(steps)
     duration = _duration_seconds(demonstration)
     idle_gap_seconds = max(IDLE_GAP_MIN_SECONDS, expected_seconds * IDLE_GAP_EXPECTED_FRACTION)
-    value_words = _check_value_words(task_checks)
-    relevance_words = keywords | value_words
-    wanted_kinds = _wanted_kinds(task)
-    label_values = _check_label_values(task_checks)
 
     # One pass over the steps collects everything the sub-scores and features need.
     covered_by_steps: set[str] = set()
@@ -912,9 +907,27 @@ def _whole_value_found(value: str, text: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _task_keywords(task: TaskContext) -> frozenset[str]:
+def _task_terms(title: str, instructions: str, checks: tuple | None) -> tuple:
+    """What grading reads of the task itself, the same for every submission under the same
+    terms: (keywords, checks, check value words, relevance words, wanted target kinds, check
+    label values). Keyed by the terms, not the `TaskContext`: that also holds each
+    submission's own times, so it never repeats within a batch."""
+    keywords = _task_keywords(title, instructions)
+    task_checks = checks if checks is not None else checks_module.checks_propose(title, instructions)
+    value_words = _check_value_words(task_checks)
+    return (
+        keywords,
+        task_checks,
+        value_words,
+        keywords | value_words,
+        _wanted_kinds(title, instructions),
+        _check_label_values(task_checks),
+    )
+
+
+def _task_keywords(title: str, instructions: str) -> frozenset[str]:
     # The first paragraph states the task; later paragraphs describe the setting.
-    return _matched_keywords(f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}", None)
+    return _matched_keywords(f"{title} {instructions.strip().split(chr(10) * 2)[0]}", None)
 
 
 @lru_cache(maxsize=1024)
@@ -931,14 +944,13 @@ def _enters_text(key) -> bool:
     return name.startswith("arrow") or name in ENTRY_KEY_NAMES
 
 
-@lru_cache(maxsize=4096)
-def _wanted_kinds(task: TaskContext) -> dict[str, frozenset[str]]:
+def _wanted_kinds(title: str, instructions: str) -> dict[str, frozenset[str]]:
     """Kinds of target the task asks to act on -> the task keywords that ask for each."""
-    text = f"{task.title} {task.instructions.strip().split(chr(10) * 2)[0]}"
+    text = f"{title} {instructions.strip().split(chr(10) * 2)[0]}"
     words = [_stem(word) for word in _WORD_RE.findall(text.lower())]
     # "text box", "text field": one word, as UIs spell them either way.
     stems = frozenset(words) | {first + second for first, second in itertools.pairwise(words) if first and second}
-    keywords = _task_keywords(task)
+    keywords = _task_keywords(title, instructions)
     wanted = {}
     for kind, (asking_words, _) in TARGET_KINDS.items():
         asked = asking_words & stems
@@ -966,13 +978,11 @@ def _target_kinds(target: str, labels: frozenset[str]) -> frozenset[str]:
     return frozenset(kinds)
 
 
-@lru_cache(maxsize=4096)
 def _check_label_values(task_checks: tuple) -> frozenset[str]:
     """Check values as a target's quoted label would read ("8" for `shows: 8`), short ones too."""
     return frozenset(checks_module.normalise(value) for check in task_checks for value in (check.value, *check.values))
 
 
-@lru_cache(maxsize=4096)
 def _check_value_words(task_checks: tuple) -> frozenset[str]:
     words = set()
     for check in task_checks:

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.db import atomic_with_retry, bulk_update_values
+from core.db import AnyId, atomic_with_retry, bulk_update_values  # noqa: F401 - AnyId registers `__any_id`
 
 from ..grading import GRADER_HTTP, GRADER_MANUAL, GRADER_RULES
 from ..locks import submissions_lock, submissions_lock_waiting
@@ -163,8 +163,10 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     # and stops at `limit` whatever the planner's statistics say (with stale statistics, a
     # plan that joins and sorts every waiting row, payloads included, costs O(queue) per batch).
     ids = _lock_waiting(limit, now)
+    if not ids:
+        return 0, 0, (0.0, 0.0, 0.0)
     rows = list(
-        Submission.objects.filter(pk__in=ids)
+        Submission.objects.filter(pk__any_id=ids)
         .select_related("claim")  # what grading (CLAIM_FIELDS: the frozen terms) and settling read of it
         .only(
             *ROW_FIELDS,

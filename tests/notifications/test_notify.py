@@ -32,6 +32,34 @@ def test_notify_records_nothing_until_the_transaction_commits(django_capture_on_
     assert Notification.objects.get().subject == "Paid"
 
 
+def test_a_recorded_row_holds_every_field_as_the_model_stores_it(django_capture_on_commit_callbacks):
+    from decimal import Decimal
+
+    farmer = _farmer()
+    payload = {"submission_id": 12, "amount": Decimal("0.000001"), "nested": {"ok": True, "none": None}}
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(
+            user=farmer,
+            kind=Kind.SUBMISSION_PAID,
+            subject="S" * 250,
+            body="Paid 0.000001 USDC",
+            url="/farm/" + "u" * 600,
+            payload=payload,
+            key="paid:12",
+        )
+    row = Notification.objects.get()
+    assert (row.user_id, row.kind, row.key, row.body) == (
+        farmer.pk,
+        Kind.SUBMISSION_PAID,
+        "paid:12",
+        "Paid 0.000001 USDC",
+    )
+    assert row.subject == "S" * 200 and row.url == ("/farm/" + "u" * 600)[:500]
+    assert row.payload == {"submission_id": 12, "amount": "0.000001", "nested": {"ok": True, "none": None}}
+    assert row.read_at is None and row.email_wanted is True
+    assert row.created_at is not None
+
+
 def test_a_rolled_back_transaction_notifies_nobody(django_capture_on_commit_callbacks):
     farmer = _farmer()
     with django_capture_on_commit_callbacks(execute=True):
