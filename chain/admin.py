@@ -3,6 +3,8 @@ kept on the row), so staff may look but not add or edit. Nonces are not listed."
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import (
     ChainAsset,
     ChainTransfer,
@@ -22,19 +24,6 @@ class WalletAdmin(admin.ModelAdmin):
     list_filter = ("chain",)
     search_fields = ("address", "user__username")
     readonly_fields = [field.name for field in Wallet._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the watcher and the services: staff look, never edit or delete."""
 
     def has_add_permission(self, request):
         return False

@@ -3,19 +3,10 @@ services, never edits. Tokens are added and changed through `ledger.tokens` (aud
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
+
 from .models import Account, Entry, Token, Transaction
 from .tokens import TOKEN_FIELDS, token_create, token_update
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Token)

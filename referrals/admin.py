@@ -9,22 +9,12 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin
 from ledger.models import Token
 
 from . import services
 from .models import Ambassador, CommissionTier, Referral, TierChange, Unstake
 from .selectors import STAKE_TOKEN, TIERS
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CommissionTierForm(forms.ModelForm):

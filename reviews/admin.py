@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin import ReadOnlyAdmin
 from core.exceptions import ApplicationError
 
 from .models import Appeal, HeldSubmission
@@ -41,19 +42,6 @@ def _percent(score) -> str:
     return "-" if score is None else f"{score * 100:.0f}%"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The change view shows the evidence; decisions go through the actions only (on the
-        # change list, and as buttons on the detail page: change_form.html posts to them).
-        return False
-
-
 class ActionPage:
     def _form_page(self, request, queryset, *, title, action, form, intro):
         context = {
@@ -70,6 +58,8 @@ class ActionPage:
 
 
 @admin.register(HeldSubmission)
+# Read-only: the change view shows the evidence; decisions go through the actions only (on the
+# change list, and as buttons on the detail page: change_form.html posts to them).
 class HeldSubmissionAdmin(ActionPage, ReadOnlyAdmin):
     list_display = ["id", "factory", "farmer", "score", "reasons", "appeal_status", "submitted_at"]
     list_select_related = ["factory", "farmer"]
