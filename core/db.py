@@ -118,6 +118,13 @@ def _db_value(field: models.Field, value, encoders: dict[str, type[json.JSONEnco
     return value
 
 
+def _record_type(field: models.Field) -> str:
+    """The record set's type for `field`'s column: its own, except text for a character column.
+    An explicit cast to varchar(n) would cut a value that is too long; the UPDATE's or INSERT's
+    own assignment refuses it, as `save()` and `bulk_create` do."""
+    return "text" if field.get_internal_type() == "CharField" else field.db_type(connection)
+
+
 def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
     if not objs:
         return
@@ -133,7 +140,7 @@ def bulk_update_values(model: type[models.Model], objs: Sequence[models.Model], 
             row.append(_db_value(field, getattr(obj, field.attname), encoders))
         rows.append(row)
     columns = [("pk_", pk.db_type(connection))] + [
-        (f"c{index}", field.db_type(connection)) for index, field in enumerate(targets)
+        (f"c{index}", _record_type(field)) for index, field in enumerate(targets)
     ]
     assignments = ", ".join(f"{quote(field.column)} = v.c{index}" for index, field in enumerate(targets))
     sql = with_rows(
@@ -164,12 +171,7 @@ def bulk_insert_values(
     sql = with_rows(
         f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM {{rows}} AS v "  # noqa: S608 - model meta
         f"ON CONFLICT ({conflict}) DO NOTHING",
-        # Text, not varchar(n), into a character column: an explicit cast would cut a value
-        # that is too long, the insert's own assignment refuses it (as bulk_create would).
-        [
-            (f"c{index}", "text" if field.get_internal_type() == "CharField" else field.db_type(connection))
-            for index, field in enumerate(targets)
-        ],
+        [(f"c{index}", _record_type(field)) for index, field in enumerate(targets)],
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows_json(values)])

@@ -141,3 +141,17 @@ def test_the_any_id_lookup_finds_what_in_finds_with_one_parameter():
         found = list(Submission.objects.filter(farmer_id__any_id=farmers).values_list("pk", flat=True))  # a foreign key
     assert found == [rows[1].pk]
     assert "= ANY(" in queries[0]["sql"]
+
+
+def test_bulk_update_values_refuses_a_value_too_long_for_its_column_as_save_does():
+    """A record set typed varchar(255) would cut the value silently; typed text, the UPDATE's
+    own assignment refuses it (nothing is written)."""
+    from django.db import DataError, transaction
+
+    [row] = submissions(1)
+    row.scoring_error = "x" * 300
+    with pytest.raises(DataError), transaction.atomic():
+        row.save(update_fields=["scoring_error"])
+    with pytest.raises(DataError), transaction.atomic():
+        bulk_update_values(Submission, [row], ["scoring_error"])
+    assert Submission.objects.get(pk=row.pk).scoring_error == ""
