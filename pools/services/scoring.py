@@ -107,8 +107,7 @@ ROW_FIELDS = (
     "farmer_id",
     "demonstration",
     "sequence_fingerprint",
-    "similarity_signature",
-    "signature_bands",
+    "signature_bands",  # the signatures themselves are read only for pairs sharing a key
     "submitted_at",
     "evidence_status",
     "evidence",
@@ -226,11 +225,18 @@ def _loaded_claims(rows: list[Submission]) -> dict[int, Claim] | None:
 
 def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
     """(row id, the earlier submission it nearly copies, similarity) for each row of the set
-    that has one: one query for every candidate sharing an LSH key, then the signatures
-    compared exactly. Earlier = a smaller id (the one submitted first keeps its turn)."""
+    that has one: one query for the earlier submissions sharing an LSH key with the set, then
+    the pairs that share a key compared exactly on their signatures (read in one more query,
+    only when there are pairs). Earlier = a smaller id (the one submitted first keeps its turn).
+
+    The set's own rows are not read back: every row shares its keys with itself, so the
+    candidates of a batch of 500 used to be those 500 rows, each with its signature decoded
+    (docs/performance.md, benchmark 1). They come from memory; the query returns only other
+    submissions, and only their ids and keys."""
     keys = {key for row in rows for key in row.signature_bands or ()}
     if not keys:
         return []
+    own = sorted(row.pk for row in rows)
     # Through the GIN index, whatever the planner estimates: a batch's thousands of keys look
     # to it like most of the table (band keys are nearly all distinct, so the statistics know
     # none of them), and it chose a scan of every submission, comparing each row's bands with
@@ -241,33 +247,50 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
         candidates = list(
             # The keys as one array parameter, not thousands of placeholders to build and quote.
             Submission.objects.filter(signature_bands__overlap=Value(sorted(keys), output_field=BANDS))
+            .exclude(pk__any_id=own)
             .order_by("pk")
-            .values_list("pk", "similarity_signature", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
+            .values_list("pk", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
         )
-    by_key: dict[int, list[tuple[int, dict]]] = defaultdict(list)
-    for pk, signature, bands in candidates:
+    candidates.extend((row.pk, row.signature_bands) for row in rows if row.signature_bands)
+    by_key: dict[int, list[int]] = defaultdict(list)
+    for pk, bands in candidates:
         for key in bands:
-            by_key[key].append((pk, signature))
-    found = []
+            by_key[key].append(pk)
+    pairs: dict[int, set[int]] = {}
     for row in rows:
-        if not row.signature_bands:
-            continue
+        earlier = {pk for key in row.signature_bands or () for pk in by_key.get(key, ()) if pk < row.pk}
+        if earlier:
+            pairs[row.pk] = earlier
+    if not pairs:
+        return []
+    signatures = _signatures(rows, {pk for row_id, others in pairs.items() for pk in (row_id, *others)})
+    found = []
+    for row_id, others in pairs.items():
         best: tuple[float, int] | None = None
-        seen: set[int] = set()
-        for key in row.signature_bands:
-            for pk, signature in by_key.get(key, ()):
-                if pk >= row.pk or pk in seen:
-                    continue
-                seen.add(pk)
-                try:
-                    similarity = signature_similarity(row.similarity_signature, signature)
-                except (ValueError, KeyError):  # a signature of another version: not comparable
-                    continue
-                if similarity >= DUPLICATE_SIMILARITY and (best is None or (similarity, -pk) > (best[0], -best[1])):
-                    best = (similarity, pk)
+        for pk in others:
+            try:
+                similarity = signature_similarity(signatures[row_id], signatures[pk])
+            except (ValueError, KeyError):  # a signature of another version: not comparable
+                continue
+            if similarity >= DUPLICATE_SIMILARITY and (best is None or (similarity, -pk) > (best[0], -best[1])):
+                best = (similarity, pk)
         if best:
-            found.append((row.pk, best[1], best[0]))
-    return found
+            found.append((row_id, best[1], best[0]))
+    return sorted(found)
+
+
+def _signatures(rows: list[Submission], wanted: set[int]) -> dict[int, dict]:
+    """{submission id: similarity signature} for `wanted`: from the rows where they were loaded
+    with it, the rest in one query."""
+    signatures = {
+        row.pk: row.similarity_signature
+        for row in rows
+        if row.pk in wanted and "similarity_signature" in row.__dict__  # loaded, not deferred
+    }
+    missing = wanted - signatures.keys()
+    if missing:
+        signatures.update(Submission.objects.filter(pk__any_id=missing).values_list("pk", "similarity_signature"))
+    return signatures
 
 
 def submissions_grade(rows: list[Submission], *, now) -> Grading:

@@ -1,13 +1,15 @@
 """Near-duplicates by similarity (issue 16): a copy disguised by spacing, an added wait or one
 changed character is held, across farmers and factories, with a hold naming the submission it
 copies; recordings that differ in the keys pressed or the URLs visited are not copies; the
-candidates of a whole batch come from one query."""
+candidates of a whole batch come from one query, and signatures are read only for the pairs
+that share a key."""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
+from django.db import connection
 
 from pools.models import Submission
 from pools.services.batch import process_batch
@@ -107,3 +109,39 @@ def test_the_candidates_of_a_batch_come_from_one_query(creator, django_assert_nu
     first_copy = rows[1].pk
     assert {row_id for row_id, _, _ in found} == {row.pk for row in rows[3::2]}
     assert all(other == first_copy for _, other, _ in found)
+
+
+def test_a_batch_without_copies_reads_no_signature(creator, django_assert_num_queries):
+    """Every row shares its keys with itself: the lookup returns other submissions only, and
+    with no pair to compare, no signature is read (benchmark 1 decoded 500 a batch)."""
+    factory = funded_factory(creator, reward="0.2", deposit="4", expected_minutes=6)
+    for _ in range(3):
+        submit(factory, demonstration(steps=24))
+    rows = [submit(factory, demonstration(steps=24)) for _ in range(5)]
+    loaded = list(Submission.objects.filter(pk__in=[row.pk for row in rows]).only("pk", "signature_bands"))
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with django_assert_num_queries(3), connection.execute_wrapper(record):
+        assert near_duplicates(loaded) == []
+    [lookup] = [sql for sql in sent if "&&" in sql]
+    assert "similarity_signature" not in lookup
+    assert "NOT" in lookup  # the batch's own rows are left out of the lookup
+
+
+def test_a_copy_of_an_earlier_submission_reads_the_pairs_signatures_in_one_query(creator, django_assert_num_queries):
+    factory = funded_factory(creator, reward="0.2", deposit="4", expected_minutes=6)
+    demo = demonstration(steps=24)
+    original = submit(factory, demo)
+    rows = [submit(factory, spaced(demo)), submit(factory, demonstration(steps=24))]
+    loaded = list(Submission.objects.filter(pk__in=[row.pk for row in rows]).only("pk", "signature_bands"))
+
+    with django_assert_num_queries(4):  # the lookup between its two settings, then the signatures
+        found = near_duplicates(loaded)
+
+    [(copy_id, other, similarity)] = found
+    assert (copy_id, other) == (rows[0].pk, original.pk)
+    assert similarity >= 0.85
