@@ -7,6 +7,7 @@ rolled back whole.
 """
 
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -17,7 +18,7 @@ from core.db import TransactionBusy
 from core.queue import wake_up, wake_up_clear, wake_up_pass
 
 from .models import Submission
-from .services.batch import batch_size, pending_exists, process_batch, waiting_filter
+from .services.batch import batch_size, drain_seconds, pending_exists, process_batch, waiting_filter
 from .services.claims import claims_expire_due
 from .services.settlement import NotReadyToSettle, submission_settle
 from .services.submissions import WAKE_UP_COALESCE_SECONDS, WAKE_UP_KEY
@@ -51,13 +52,19 @@ PROCESS_PENDING = "pools.submissions_process_pending"
 
 @shared_task(name=PROCESS_PENDING, autoretry_for=TRANSIENT, **RETRY, **MONEY_TASK)
 def submissions_process_pending_task() -> int:
-    """Score and settle one batch of waiting submissions, then pass the baton: another run
-    while there is more, keeping the wake-up mark (core/queue.py `wake_up_pass`: submissions
+    """Score and settle waiting submissions in batches: full batches back to back for up to
+    `drain_seconds()` (each its own transaction; a message per batch cost a broker round trip
+    and a worker hand-over every 500 rows), then pass the baton: another run while
+    there is more, keeping the wake-up mark (core/queue.py `wake_up_pass`: submissions
     arriving meanwhile start no second chain, so under a steady stream one chain takes what
     arrived since its last batch instead of several chains taking a few rows each); or, when
     the queue is drained, clear the mark and look once more so nothing committed meanwhile
-    waits for the sweeper."""
-    taken = process_batch()
+    waits for the sweeper. Returns how many were taken."""
+    deadline = time.monotonic() + drain_seconds()
+    taken = total = process_batch()
+    while taken >= batch_size() and time.monotonic() < deadline:
+        taken = process_batch()
+        total += taken
     window = {"key": WAKE_UP_KEY, "window_seconds": WAKE_UP_COALESCE_SECONDS}
     if taken >= batch_size() or (taken and pending_exists()):
         wake_up_pass(PROCESS_PENDING, **window)
@@ -65,7 +72,7 @@ def submissions_process_pending_task() -> int:
         wake_up_clear(WAKE_UP_KEY)
         if pending_exists():
             wake_up(PROCESS_PENDING, **window)
-    return taken
+    return total
 
 
 @shared_task(name="pools.claims_expire", time_limit=300, soft_time_limit=280)

@@ -320,6 +320,9 @@ FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS = env.int("FORGE_EVIDENCE_SWEEP_MAX_ATTEMPTS",
 # (http) grader gets smaller batches so a task stays short.
 FORGE_BATCH_SIZE = env.int("FORGE_BATCH_SIZE", default=500)
 FORGE_HTTP_BATCH_SIZE = env.int("FORGE_HTTP_BATCH_SIZE", default=10)
+# One processing run takes full batches back to back for up to this long (rules grader), then
+# passes the baton to a new message (pools/tasks.py); well inside the task's soft time limit (100 s).
+FORGE_BATCH_DRAIN_SECONDS = env.float("FORGE_BATCH_DRAIN_SECONDS", default=10.0)
 # A scored submission still unsettled after this long (its worker died) is settled by another.
 FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=30)
 # API request bodies nesting lists/objects deeper than this are refused (400).

@@ -48,6 +48,13 @@ def batch_size() -> int:
     return settings.FORGE_HTTP_BATCH_SIZE if settings.FORGE_GRADER == GRADER_HTTP else settings.FORGE_BATCH_SIZE
 
 
+def drain_seconds() -> float:
+    """How long one processing run takes full batches back to back (pools/tasks.py). Only with
+    the in-process grader: a batch of the outside grader's is bounded by its calls, not its
+    size, and stays one per run so that a run stays well inside the task's time limit."""
+    return settings.FORGE_BATCH_DRAIN_SECONDS if settings.FORGE_GRADER == GRADER_RULES else 0.0
+
+
 def waiting_filter(now) -> Q:
     """Rows this processor should take: waiting to be scored (not while backing off after a
     grader failure, not while a recording's evidence is being examined; never with the manual

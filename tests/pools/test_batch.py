@@ -25,7 +25,7 @@ from pools.grading import GraderUnavailable
 from pools.models import Factory, Submission
 from pools.services import batch, scoring
 from pools.services import submissions as submissions_module
-from pools.services.batch import process_batch, settle_batch, take_batch
+from pools.services.batch import drain_seconds, process_batch, settle_batch, take_batch
 from pools.services.claims import claim_create
 from pools.services.factories import factory_close
 from pools.services.scoring import MAX_SCORING_ATTEMPTS, submissions_score
@@ -687,6 +687,7 @@ def test_submissions_in_one_window_send_one_wake_up(factory, django_capture_on_c
 
 def test_a_full_batch_passes_the_baton_to_another_run(factory, settings, django_capture_on_commit_callbacks):
     settings.FORGE_BATCH_SIZE = 2
+    settings.FORGE_BATCH_DRAIN_SECONDS = 0  # every run ends after its first batch
     rows = [submit(factory) for _ in range(5)]
 
     # One run: 2 taken, a full batch, so it sends another; 2, another; 1, drained.
@@ -695,6 +696,35 @@ def test_a_full_batch_passes_the_baton_to_another_run(factory, settings, django_
 
     assert all(status in (Status.SETTLED, Status.REJECTED) for status in statuses(rows))
     assert cache.get(WAKE_UP_KEY) is None
+
+
+def test_one_run_takes_full_batches_back_to_back_within_its_drain_time(
+    factory, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A message per batch of 500 cost a broker round trip and a hand-over between workers
+    each time (benchmark 1): a run now goes on while its batches are full."""
+    settings.FORGE_BATCH_SIZE = 2
+    settings.FORGE_BATCH_DRAIN_SECONDS = 60
+    rows = [submit(factory) for _ in range(5)]
+    sent = []
+    monkeypatch.setattr(submissions_process_pending_task, "delay", lambda *a, **k: sent.append(a))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submissions_process_pending_task.apply().get() == 5  # 2, 2, then 1: drained
+
+    assert sent == []  # no baton: the one run drained the queue
+    assert all(status in (Status.SETTLED, Status.REJECTED) for status in statuses(rows))
+    assert cache.get(WAKE_UP_KEY) is None
+
+
+def test_an_outside_grader_takes_one_batch_per_run(settings):
+    """Its batches are bounded by its calls, not their size: one per run keeps a run inside
+    the task's time limit."""
+    settings.FORGE_BATCH_DRAIN_SECONDS = 60
+    settings.FORGE_GRADER = "http"
+    assert drain_seconds() == 0
+    settings.FORGE_GRADER = "rules"
+    assert drain_seconds() == 60
 
 
 def test_a_broker_failure_on_wake_up_clears_the_mark_so_the_next_submission_tries_again(
