@@ -26,6 +26,7 @@ paying a batch's fixed cost for them.)
 from __future__ import annotations
 
 import logging
+import math
 
 from celery import current_app
 from django.core.cache import cache
@@ -97,6 +98,15 @@ def wake_up_pass(task_name: str, *, key: str, window_seconds: int) -> None:
         logger.warning("the cache is unreachable; passing %s on without its mark", task_name)
     if not queue_now(task_name):
         wake_up_clear(key)
+
+
+def wake_up_hold(key: str, *, seconds: float) -> None:
+    """From the draining task, about to wait for more rows within the same run: keep the mark
+    for `seconds`, so the requests of that time send nothing (the run will take their rows)."""
+    try:
+        cache.set(key, 1, timeout=math.ceil(seconds))
+    except Exception:
+        logger.warning("the cache is unreachable; the wake-up mark %s may lapse", key)
 
 
 def wake_up_clear(key: str) -> None:

@@ -323,6 +323,11 @@ FORGE_HTTP_BATCH_SIZE = env.int("FORGE_HTTP_BATCH_SIZE", default=10)
 # One processing run takes full batches back to back for up to this long (rules grader), then
 # passes the baton to a new message (pools/tasks.py); well inside the task's soft time limit (100 s).
 FORGE_BATCH_DRAIN_SECONDS = env.float("FORGE_BATCH_DRAIN_SECONDS", default=10.0)
+# Under a steady stream (the last batch was not full, more has arrived) the run takes its next
+# batch this much later, so rows gather into one batch instead of paying a batch's fixed cost
+# for every few (docs/performance.md, benchmark 6). Adds up to this much to submit-to-paid;
+# 0 passes the baton at once instead.
+FORGE_BATCH_GATHER_SECONDS = env.float("FORGE_BATCH_GATHER_SECONDS", default=0.5)
 # A scored submission still unsettled after this long (its worker died) is settled by another.
 FORGE_RESETTLE_AFTER_SECONDS = env.int("FORGE_RESETTLE_AFTER_SECONDS", default=30)
 # API request bodies nesting lists/objects deeper than this are refused (400).

@@ -751,8 +751,14 @@ def long_wake_up_window(monkeypatch):
     return tasks_module
 
 
+@pytest.fixture
+def no_gathering(settings):
+    """A run passes the baton after a batch that was not full, instead of waiting for rows."""
+    settings.FORGE_BATCH_GATHER_SECONDS = 0
+
+
 def test_a_steady_stream_is_drained_by_one_chain_of_runs(
-    factory, django_capture_on_commit_callbacks, monkeypatch, long_wake_up_window
+    factory, django_capture_on_commit_callbacks, monkeypatch, long_wake_up_window, no_gathering
 ):
     """Submissions keep arriving while each run works: the run passes the baton and keeps the
     mark, so their wake-ups are coalesced into it. One message per run, not a new chain per run
@@ -789,7 +795,7 @@ def test_a_steady_stream_is_drained_by_one_chain_of_runs(
 
 
 def test_a_baton_the_broker_refuses_clears_the_mark_so_the_next_submission_wakes_a_run(
-    factory, django_capture_on_commit_callbacks, monkeypatch, long_wake_up_window
+    factory, django_capture_on_commit_callbacks, monkeypatch, long_wake_up_window, no_gathering
 ):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
@@ -806,6 +812,45 @@ def test_a_baton_the_broker_refuses_clears_the_mark_so_the_next_submission_wakes
         Status.SUBMITTED,
     ]
     assert cache.get(WAKE_UP_KEY) is None
+
+
+def test_under_a_stream_a_run_waits_for_rows_to_gather_holding_the_mark(
+    factory, django_capture_on_commit_callbacks, monkeypatch, long_wake_up_window, settings
+):
+    """Batches of a few rows each paid a batch's fixed cost (benchmark 6: at 25/s, 110 batches
+    of 10 rows in 30 s). A batch that was not full, with more arrived meanwhile, is followed by
+    the next FORGE_BATCH_GATHER_SECONDS later in the same run, the mark held meanwhile so the
+    rows arriving send no message; the run ends when a batch finds nothing more waiting."""
+    settings.FORGE_BATCH_GATHER_SECONDS = 0.05
+    settings.FORGE_BATCH_DRAIN_SECONDS = 60
+    sent, slept, batches = [], [], []
+    monkeypatch.setattr(submissions_process_pending_task, "delay", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr(long_wake_up_window.time, "sleep", lambda seconds: slept.append(seconds))
+    real_process_batch = long_wake_up_window.process_batch
+
+    def arrive():
+        with django_capture_on_commit_callbacks(execute=True):
+            submit(factory)
+
+    def two_arrive_during_each_of_the_first_two_batches(**kwargs):
+        taken = real_process_batch(**kwargs)
+        batches.append(taken)
+        if len(batches) <= 2:
+            arrive()
+            arrive()
+        return taken
+
+    monkeypatch.setattr(long_wake_up_window, "process_batch", two_arrive_during_each_of_the_first_two_batches)
+    arrive()  # wakes the run
+    assert len(sent) == 1
+
+    assert submissions_process_pending_task.apply().get() == 5
+
+    assert batches == [1, 2, 2]  # one run: the rows that arrived, gathered into its batches
+    assert slept == [0.05, 0.05]
+    assert len(sent) == 1  # the held mark kept the four arrivals from sending anything
+    assert cache.get(WAKE_UP_KEY) is None  # drained: cleared
+    assert set(statuses(Submission.objects.all())) <= {Status.SETTLED, Status.REJECTED}
 
 
 # ---- the cost of a batch ---------------------------------------------------------------------
