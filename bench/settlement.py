@@ -56,7 +56,7 @@ def build(total: int) -> dict:
     from farmers.models import FarmerProfile
     from ledger.models import Account
     from ledger.services import Leg, Posting, transactions_post
-    from pools.models import Claim, Factory, Submission
+    from pools.models import Claim, Factory, Submission, SubmissionSignature
     from pools.services.deposits import deposit_create
     from pools.services.factories import factory_create
     from pools.services.integrity import sequence_fingerprint, signature_bands, similarity_signature
@@ -133,10 +133,7 @@ def build(total: int) -> dict:
             ]
         )
         demos = [_demonstration(next(variant), factory.expected_minutes) for _ in claims]
-        # Signed as submission_create signs them, so that the near-duplicate lookup (one GIN
-        # query per batch) is part of what is measured.
-        signatures = [similarity_signature(d) for d in demos]
-        Submission.objects.bulk_create(
+        submissions = Submission.objects.bulk_create(
             [
                 Submission(
                     claim=c,
@@ -144,11 +141,19 @@ def build(total: int) -> dict:
                     farmer_id=c.farmer_id,
                     demonstration=d,
                     sequence_fingerprint=sequence_fingerprint(d),
-                    similarity_signature=signature,
-                    signature_bands=signature_bands(signature),
                     submitted_at=now - timedelta(minutes=1),
                 )
-                for c, d, signature in zip(claims, demos, signatures, strict=True)
+                for c, d in zip(claims, demos, strict=True)
+            ],
+            batch_size=2000,
+        )
+        # Signed as submission_create signs them, so that the near-duplicate lookup (one GIN
+        # query per batch) is part of what is measured.
+        signatures = [similarity_signature(d) for d in demos]
+        SubmissionSignature.objects.bulk_create(
+            [
+                SubmissionSignature(submission=submission, signature=signature, bands=signature_bands(signature))
+                for submission, signature in zip(submissions, signatures, strict=True)
             ],
             batch_size=2000,
         )

@@ -351,10 +351,7 @@ class Submission(models.Model):
     # submission_create, from what the evidence app passes: pools never imports evidence, so
     # this plain flag is what pools knows of it (its evidence is graded above pools).
     has_recording = models.BooleanField(default=False)
-    # The grader's compact similarity signature (pools.grading.similarity) and its LSH keys
-    # (pools.services.integrity.signature_bands): near-duplicates are found through the keys.
-    similarity_signature = models.JSONField(default=dict, blank=True)
-    signature_bands = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # Its near-duplicate signature and LSH keys are a row of their own: SubmissionSignature.
 
     # Evidence (issue 17): a submission with a screen recording is not scored until the evidence
     # app has examined it. "" = no recording (scored on its demonstration alone); "pending" = the
@@ -433,12 +430,6 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["factory", "status", "-submitted_at"]),
             models.Index(fields=["farmer", "-submitted_at"]),
-            # Equality lookups only (duplicate checks): no varchar_pattern_ops twin.
-            models.Index(fields=["sequence_fingerprint"], name="submission_fingerprint"),
-            # Near-duplicate candidates: rows sharing any LSH key (`signature_bands && ARRAY[...]`).
-            # No pending list (fastupdate): a lookup scans all of it for each of a batch's keys, and
-            # the settling UPDATEs keep it full (3.9 s against 0.18 s per batch of 500).
-            GinIndex(fields=["signature_bands"], name="submission_signature_bands", fastupdate=False),
             # The batch processor's queue: only unsettled rows, in id order (a small index
             # however many settled submissions the table holds).
             models.Index(
@@ -456,6 +447,34 @@ class Submission(models.Model):
 
 def attachment_upload_to(instance, filename: str) -> str:
     return f"attachments/{instance.submission.factory_id}/{instance.submission_id}/{instance.sha256}"
+
+
+class SubmissionSignature(models.Model):
+    """A submission's near-duplicate signature (pools.grading.similarity, compact) and its LSH
+    keys (pools.services.integrity.signature_bands), written with it in the same statement
+    (`submission_create`) and never changed: near-duplicates are found through the keys.
+
+    A row of its own because a submission's row is rewritten whole when it is scored and
+    settled (those updates change indexed columns, so PostgreSQL writes a new version of the
+    row and an entry in every index): on the submission, the 0.9 kB signature was copied and
+    the eight keys inserted in the GIN index again at every settlement (docs/performance.md,
+    benchmark 1). A submission without one (made before signatures, or outside
+    `submission_create`) is not compared."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, primary_key=True, related_name="signature")
+    signature = models.JSONField(default=dict)
+    bands = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        indexes = [
+            # Near-duplicate candidates: rows sharing any LSH key (`bands && ARRAY[...]`). No
+            # pending list (fastupdate): a lookup scans all of it for each of a batch's keys
+            # (3.9 s against 0.18 s per batch of 500 when settlements kept it full).
+            GinIndex(fields=["bands"], name="submission_signature_bands", fastupdate=False),
+        ]
+
+    def __str__(self) -> str:
+        return f"signature of submission {self.submission_id}"
 
 
 class Attachment(models.Model):

@@ -175,8 +175,10 @@ def _process_inline(limit: int) -> tuple[int, int, tuple[float, float, float]]:
     rows = list(
         Submission.objects.filter(pk__any_id=ids)
         .select_related("claim")  # what grading (CLAIM_FIELDS: the frozen terms) and settling read of it
+        .select_related("signature")  # its LSH keys, for the near-duplicate lookup
         .only(
             *ROW_FIELDS,
+            "signature__bands",
             "farmer_id",
             "status",
             "quality_score",

@@ -54,14 +54,14 @@ from ..grading.checks import checks_from_json
 from ..grading.evidence import grade_with_evidence
 from ..grading.similarity import DUPLICATE_SIMILARITY, signature_similarity
 from ..locks import submissions_lock
-from ..models import Attachment, Claim, Factory, Submission
+from ..models import Attachment, Claim, Factory, Submission, SubmissionSignature
 from ..selectors import evidence_keyframes_read
 from .notices import submissions_notify_held
 
 # At most this many earlier submissions sharing an LSH key are compared per batch (the oldest
 # first); a bound on the work, far above what honest traffic produces.
 NEAR_DUPLICATE_CANDIDATES = 5000
-BANDS = ArrayField(BigIntegerField())  # the type of `signature_bands`, for a parameter
+BANDS = ArrayField(BigIntegerField())  # the type of `SubmissionSignature.bands`, for a parameter
 
 # After this many failed scoring attempts (grader down or answering nonsense) a submission is
 # held for staff review instead of being retried forever.
@@ -107,7 +107,6 @@ ROW_FIELDS = (
     "farmer_id",
     "demonstration",
     "sequence_fingerprint",
-    "signature_bands",  # the signatures themselves are read only for pairs sharing a key
     "submitted_at",
     "evidence_status",
     "evidence",
@@ -231,12 +230,12 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
 
     The set's own rows are not read back: every row shares its keys with itself, so the
     candidates of a batch of 500 used to be those 500 rows, each with its signature decoded
-    (docs/performance.md, benchmark 1). They come from memory; the query returns only other
-    submissions, and only their ids and keys."""
-    keys = {key for row in rows for key in row.signature_bands or ()}
+    (docs/performance.md, benchmark 1). Their keys come with them (`signature__bands`, loaded
+    with the rows) or in one query; the lookup returns only other submissions' ids and keys."""
+    own = _own_bands(rows)
+    keys = {key for bands in own.values() for key in bands}
     if not keys:
         return []
-    own = sorted(row.pk for row in rows)
     # Through the GIN index, whatever the planner estimates: a batch's thousands of keys look
     # to it like most of the table (band keys are nearly all distinct, so the statistics know
     # none of them), and it chose a scan of every submission, comparing each row's bands with
@@ -246,24 +245,28 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
     with planner_settings(enable_seqscan="off", enable_indexscan="off"):
         candidates = list(
             # The keys as one array parameter, not thousands of placeholders to build and quote.
-            Submission.objects.filter(signature_bands__overlap=Value(sorted(keys), output_field=BANDS))
-            .exclude(pk__any_id=own)
-            .order_by("pk")
-            .values_list("pk", "signature_bands")[:NEAR_DUPLICATE_CANDIDATES]
+            SubmissionSignature.objects.filter(bands__overlap=Value(sorted(keys), output_field=BANDS))
+            .exclude(submission_id__any_id=list(own))
+            .order_by("submission_id")
+            .values_list("submission_id", "bands")[:NEAR_DUPLICATE_CANDIDATES]
         )
-    candidates.extend((row.pk, row.signature_bands) for row in rows if row.signature_bands)
+    candidates.extend(own.items())
     by_key: dict[int, list[int]] = defaultdict(list)
     for pk, bands in candidates:
         for key in bands:
             by_key[key].append(pk)
     pairs: dict[int, set[int]] = {}
-    for row in rows:
-        earlier = {pk for key in row.signature_bands or () for pk in by_key.get(key, ()) if pk < row.pk}
+    for row_id, bands in own.items():
+        earlier = {pk for key in bands for pk in by_key.get(key, ()) if pk < row_id}
         if earlier:
-            pairs[row.pk] = earlier
+            pairs[row_id] = earlier
     if not pairs:
         return []
-    signatures = _signatures(rows, {pk for row_id, others in pairs.items() for pk in (row_id, *others)})
+    signatures = dict(
+        SubmissionSignature.objects.filter(
+            submission_id__any_id={pk for row_id, others in pairs.items() for pk in (row_id, *others)}
+        ).values_list("submission_id", "signature")
+    )
     found = []
     for row_id, others in pairs.items():
         best: tuple[float, int] | None = None
@@ -279,18 +282,25 @@ def near_duplicates(rows: list[Submission]) -> list[tuple[int, int, float]]:
     return sorted(found)
 
 
-def _signatures(rows: list[Submission], wanted: set[int]) -> dict[int, dict]:
-    """{submission id: similarity signature} for `wanted`: from the rows where they were loaded
-    with it, the rest in one query."""
-    signatures = {
-        row.pk: row.similarity_signature
-        for row in rows
-        if row.pk in wanted and "similarity_signature" in row.__dict__  # loaded, not deferred
-    }
-    missing = wanted - signatures.keys()
-    if missing:
-        signatures.update(Submission.objects.filter(pk__any_id=missing).values_list("pk", "similarity_signature"))
-    return signatures
+def _own_bands(rows: list[Submission]) -> dict[int, list[int]]:
+    """{row id: its LSH keys} for the rows that have a signature: from the rows where they were
+    loaded with it (`select_related("signature")`), the rest in one query."""
+    bands: dict[int, list[int]] = {}
+    unloaded = []
+    for row in rows:
+        if not Submission.signature.is_cached(row):
+            unloaded.append(row.pk)
+            continue
+        signature = Submission.signature.related.get_cached_value(row, None)
+        if signature is not None and signature.bands:
+            bands[row.pk] = signature.bands
+    if unloaded:
+        bands.update(
+            SubmissionSignature.objects.filter(submission_id__any_id=unloaded)
+            .exclude(bands=[])
+            .values_list("submission_id", "bands")
+        )
+    return bands
 
 
 def submissions_grade(rows: list[Submission], *, now) -> Grading:

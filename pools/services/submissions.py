@@ -26,11 +26,13 @@ from ledger.models import Token
 
 from ..demonstrations import demonstration_validate
 from ..locks import submission_lock
-from ..models import Attachment, Claim, Factory, ScoreOverride, Submission
+from ..models import Attachment, Claim, Factory, ScoreOverride, Submission, SubmissionSignature
 from .integrity import sequence_fingerprint, signature_bands, similarity_signature
 from .scoring import submissions_score
 
 logger = logging.getLogger(__name__)
+
+SIGNATURE_FIELD = SubmissionSignature._meta.get_field("signature")
 
 
 # At most one wake-up message per this many seconds: the batch processor drains everything
@@ -59,7 +61,7 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
     """Accept a demonstration for an open claim; scoring starts after commit.
 
     Validation comes first and writes nothing. Then the claim is closed and the submission
-    inserted together in one statement (`_claim_submit_sql`: the conditional UPDATE of the
+    inserted, with its near-duplicate signature, in one statement (`_claim_submit_sql`: the conditional UPDATE of the
     claim row is the lock, so of two concurrent submissions for one claim exactly one matches;
     the other waits for the row, sees it `submitted`, and is refused). The Submission returned
     is the row as written, with its claim and its factory's token loaded (what the API answers
@@ -75,8 +77,6 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
     submission = Submission(
         demonstration=cleaned,
         sequence_fingerprint=sequence_fingerprint(cleaned),
-        similarity_signature=signature,
-        signature_bands=signature_bands(signature),
         submitted_at=now,
         has_recording=has_recording,
         # Not scored before the evidence app hands back the recording's evidence
@@ -86,7 +86,7 @@ def submission_create(*, claim_id: int, farmer, demonstration, has_recording: bo
     declared = cleaned.get("attachments") or []
     # One statement commits on its own; attachments need a transaction with it.
     with transaction.atomic() if declared else nullcontext():
-        _claim_submit_sql(submission, claim_id=claim_id, farmer=farmer, now=now)
+        _claim_submit_sql(submission, signature, claim_id=claim_id, farmer=farmer, now=now)
         if declared:
             Attachment.objects.bulk_create(
                 Attachment(
@@ -136,7 +136,9 @@ def _claim_submit_statement() -> str:
     status again under the lock) waits for the row and then finds it closed, so one claim is
     never closed twice. The INSERT takes its rows from the UPDATE's: no open claim, no
     submission; its foreign key check takes a KEY SHARE lock on the factory, which only a FOR
-    UPDATE lock on the factory (none of the claim paths take one) makes it wait for.
+    UPDATE lock on the factory (none of the claim paths take one) makes it wait for. The
+    signature's row is inserted from the submission's (PostgreSQL runs every data-modifying
+    part of a WITH, whether the final SELECT reads it or not).
     """
     quote = connection.ops.quote_name
     fields = _insert_fields()
@@ -153,6 +155,9 @@ def _claim_submit_statement() -> str:
             SELECT id, factory_id, farmer_id, {", ".join(f"%s::{f.db_type(connection)}" for f in fields)}
             FROM closed
             RETURNING id
+        ), signed AS (
+            INSERT INTO {quote(SubmissionSignature._meta.db_table)} (submission_id, signature, bands)
+            SELECT id, %s::jsonb, %s::bigint[] FROM made
         )
         SELECT made.id, {", ".join(f"closed.{c}" for c in claim_columns)},
             {", ".join(f"t.{quote(f.column)}" for f in Token._meta.concrete_fields)}
@@ -170,8 +175,9 @@ def _converted(fields, values) -> list:
     ]
 
 
-def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> None:
-    """Close the open claim and insert `submission` for it in one statement (PostgreSQL)."""
+def _claim_submit_sql(submission: Submission, signature: dict, *, claim_id: int, farmer, now) -> None:
+    """Close the open claim and insert `submission` for it, with its similarity `signature`
+    and the signature's LSH keys, in one statement (PostgreSQL)."""
     low, high = connection.ops.integer_field_range(Claim._meta.pk.get_internal_type())
     if not low <= claim_id <= high:  # an id past 64 bits names no claim
         raise NotFound("No such claim.")
@@ -187,6 +193,8 @@ def _claim_submit_sql(submission: Submission, *, claim_id: int, farmer, now) -> 
         bool(farmer.is_staff),
         bool(submission.has_recording),
         *values,
+        SIGNATURE_FIELD.get_db_prep_save(signature, connection),
+        signature_bands(signature),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_claim_submit_statement(), params)

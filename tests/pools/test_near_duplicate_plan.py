@@ -28,11 +28,12 @@ def test_the_lookup_of_a_batch_uses_the_band_index():
     with connection.cursor() as cursor:
         # Eight distinct random keys a submission, as the signatures give; then fresh statistics.
         cursor.execute(
-            "UPDATE pools_submission SET signature_bands = ARRAY(SELECT (random() * 9e18)::bigint"
-            " FROM generate_series(1, 8) WHERE id IS NOT NULL)"
+            "INSERT INTO pools_submissionsignature (submission_id, signature, bands)"
+            " SELECT id, '{}', ARRAY(SELECT (random() * 9e18)::bigint FROM generate_series(1, 8) WHERE id IS NOT NULL)"
+            " FROM pools_submission"
         )
-        cursor.execute("ANALYZE pools_submission")
-    rows = list(Submission.objects.order_by("-pk")[:200])
+        cursor.execute("ANALYZE pools_submissionsignature")
+    rows = list(Submission.objects.select_related("signature").order_by("-pk")[:200])
     plans = []
 
     def explain(execute, sql, params, many, context):
